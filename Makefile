@@ -1,0 +1,63 @@
+# Everything a developer or CI needs: `make test`, `make demo`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+CLI_VENV := .venv-cli
+BIN := $(VENV)/bin
+UV := $(BIN)/uv
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install install-cli lint format test unit integration contract demo bench emulator lock clean
+
+install: $(VENV)/.synced
+
+# Re-synced only when the lock file changes, so a second `make test` installs nothing.
+$(VENV)/.synced: requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	@touch $@
+
+install-cli: $(CLI_VENV)/.synced
+
+$(CLI_VENV)/.synced: requirements-contract.lock $(VENV)/.synced
+	@test -x $(CLI_VENV)/bin/python || $(PYTHON) -m venv $(CLI_VENV)
+	$(UV) pip sync --quiet --python $(CLI_VENV)/bin/python requirements-contract.lock
+	@touch $@
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: install install-cli lint
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest tests/unit
+
+integration: install
+	$(BIN)/pytest tests/integration tests/dags
+
+contract: install install-cli
+	$(BIN)/pytest tests/contract
+
+demo: install
+	$(BIN)/python -m include.devstack.demo
+
+bench: install
+	$(BIN)/python -m bench
+
+emulator: install
+	$(BIN)/python -m include.roboflow_emulator --host 127.0.0.1 --port $${PORT:-8787}
+
+# Regenerate the lock files after editing requirements*.txt.
+lock: install
+	$(UV) pip compile --quiet requirements-dev.txt --python-version 3.11 -o requirements.lock
+	$(UV) pip compile --quiet requirements-contract.txt --python-version 3.11 -o requirements-contract.lock
+
+clean:
+	rm -rf $(VENV) $(CLI_VENV) .pytest_cache .ruff_cache
