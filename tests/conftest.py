@@ -49,3 +49,16 @@ def gcs_emulator() -> Iterator:
         yield service
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def roboflow_emulator() -> Iterator:
+    """The Roboflow cloud emulator with its defaults (session-wide; reset it if a test needs a clean slate)."""
+    from include.devstack.services import start_roboflow_emulator
+    from include.roboflow_emulator.testing import EmulatorHandle
+
+    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "0.2"])
+    try:
+        yield EmulatorHandle(service)
+    finally:
+        service.stop()
