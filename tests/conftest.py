@@ -62,3 +62,14 @@ def roboflow_emulator() -> Iterator:
         yield EmulatorHandle(service)
     finally:
         service.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """A migrated SQLite metadata DB in the session's Airflow home (for dag.test() and task runs)."""
+    import subprocess
+    import sys
+
+    airflow = Path(sys.executable).parent / "airflow"
+    subprocess.run([str(airflow), "db", "migrate"], check=True, capture_output=True, env=os.environ.copy())
+    return Path(os.environ["AIRFLOW_HOME"])
