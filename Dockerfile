@@ -1,0 +1,4 @@
+# Astro Runtime for Airflow 3.3. The image's ONBUILD steps install packages.txt and requirements.txt
+# and copy the project into AIRFLOW_HOME (/usr/local/airflow), which the runtime puts on PYTHONPATH:
+# `include.roboflow_batch` therefore imports in every component, the triggerer included.
+FROM astrocrpublic.azurecr.io/runtime:3.3-2
