@@ -12,10 +12,12 @@ export PYTHONPATH := $(CURDIR)
 install: $(VENV)/.synced
 
 # Re-synced only when the lock file changes, so a second `make test` installs nothing.
-$(VENV)/.synced: requirements.lock
+$(VENV)/.synced: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	@# The project itself, editable and without dependencies: registers the "roboflow" connection type.
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
 
 install-cli: $(CLI_VENV)/.synced

@@ -1,0 +1,474 @@
+"""One definition of every request: path, query, body, retry safety, time-out and response decoder.
+
+Each function here is pure: it validates its arguments and returns a ``RequestSpec``. The sync and
+async transports execute the same specs, so both clients speak exactly the same protocol.
+
+Retry safety (``Retry``):
+
+- ``SAFE``: repeated after any retryable failure, including ambiguous ones (time-out after
+  sending, dropped connection, 5xx), because repeating cannot change the outcome. Reads; reference
+  ingests (D10/D11, and D12 with an ingest id) because the server deduplicates on ``ingestId`` and
+  answers ``duplicated: true``; job creation (B3) because the explicit job id makes a repeat with the
+  same body a no-op (a different body is a 409); abort (B6) because the end state is the same
+  however often it is asked for.
+- ``UNAMBIGUOUS``: repeated only when the request certainly had no effect: the connection was
+  never established, or the server answered 408/429 (it refused the request). Single image upload
+  (D7), signed-URL requests (D8/D9) and RoboQL ingest without an id (D12) carry no id the server
+  can deduplicate on; restart (B7) is not convergent: a repeat can restart a job the first request
+  already restarted and record the overrides twice.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+from include.roboflow_batch.api import models
+from include.roboflow_batch.api.ids import validate_batch_id, validate_ingest_id, validate_job_id
+from include.roboflow_batch.api.jobs import RestartOverrides
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
+LOG_SEVERITIES = ("info", "error", "warning")
+# Reference ingests make the server fetch and index files before answering (official client: 2x).
+REFERENCE_INGEST_TIMEOUT_FACTOR = 2.0
+
+
+class Retry(enum.Enum):
+    SAFE = "safe"
+    UNAMBIGUOUS = "unambiguous"
+
+
+@dataclass(frozen=True)
+class Page(Generic[ItemT]):
+    items: list[ItemT]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class RequestSpec(Generic[T]):
+    """What to send and how to read the answer. ``path`` is relative to the API base URL."""
+
+    operation: str
+    method: str
+    path: str
+    decode: Callable[[Any], T]
+    params: Mapping[str, str | int | float] = field(default_factory=dict)
+    json: Any = None
+    files: Mapping[str, tuple[str, bytes]] | None = None
+    retry: Retry = Retry.SAFE
+    timeout_factor: float = 1.0
+    expects_json: bool = True
+
+
+def _params(**values: str | int | float | None) -> dict[str, str | int | float]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _segment(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def _page_size(page_size: int | None) -> int | None:
+    if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
+        raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
+    return page_size
+
+
+def _staging(workspace: str) -> str:
+    return f"/data-staging/v1/external/{_segment('workspace', workspace)}"
+
+
+def _processing(workspace: str) -> str:
+    return f"/batch-processing/v1/external/{_segment('workspace', workspace)}"
+
+
+def _ignore(_: Any) -> None:
+    return None
+
+
+def _json_object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+# Workspace -----------------------------------------------------------------------------------------
+
+
+def workspace_lookup() -> RequestSpec[str]:
+    return RequestSpec(
+        operation="workspace lookup",
+        method="GET",
+        path="",
+        decode=lambda payload: models.WorkspaceEnvelope.model_validate(payload).workspace,
+    )
+
+
+# Data Staging --------------------------------------------------------------------------------------
+
+
+def list_batches(
+    workspace: str, page_size: int | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.BatchMetadata]]:
+    def decode(payload: Any) -> Page[models.BatchMetadata]:
+        page = models.BatchesPage.model_validate(payload)
+        return Page(page.batches, page.next_page_token)
+
+    return RequestSpec(
+        operation="list batches (D1)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches",
+        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def get_batch(workspace: str, batch_id: str) -> RequestSpec[models.BatchMetadata]:
+    return RequestSpec(
+        operation=f"get batch {batch_id!r} (D2)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}",
+        decode=lambda payload: models.BatchEnvelope.model_validate(payload).batch,
+    )
+
+
+def count_batch(workspace: str, batch_id: str, part_name: str | None = None) -> RequestSpec[int]:
+    return RequestSpec(
+        operation=f"count batch {batch_id!r} (D3)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/count",
+        params=_params(partName=part_name),
+        decode=lambda payload: models.CountEnvelope.model_validate(payload).count,
+    )
+
+
+def list_batch_parts(workspace: str, batch_id: str) -> RequestSpec[list[models.BatchPart]]:
+    return RequestSpec(
+        operation=f"list parts of batch {batch_id!r} (D4)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/parts",
+        decode=lambda payload: models.PartsEnvelope.model_validate(payload).batch_parts,
+    )
+
+
+def list_batch_files(
+    workspace: str,
+    batch_id: str,
+    part_name: str | None = None,
+    page_size: int | None = None,
+    page_token: str | None = None,
+) -> RequestSpec[Page[models.FileMetadata]]:
+    def decode(payload: Any) -> Page[models.FileMetadata]:
+        page = models.FilesPage.model_validate(payload)
+        return Page(page.files_metadata, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list files of batch {batch_id!r} (D5)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/list",
+        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token, partName=part_name),
+        decode=decode,
+    )
+
+
+def list_shards(
+    workspace: str, batch_id: str, page_size: int | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.ShardDetails]]:
+    def decode(payload: Any) -> Page[models.ShardDetails]:
+        page = models.ShardsPage.model_validate(payload)
+        return Page(page.shards, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list shards of batch {batch_id!r} (D6)",
+        method="GET",
+        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/shards",
+        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def _display_name(batch_id: str, display_name: str | None) -> str:
+    # The official client always names the batch: the given name, else the batch id.
+    return display_name if display_name else batch_id
+
+
+def upload_image(
+    workspace: str, batch_id: str, file_name: str, content: bytes, display_name: str | None = None
+) -> RequestSpec[None]:
+    validate_batch_id(batch_id)
+    if not file_name or "/" in file_name:
+        raise ValueError(f"file_name must be a plain file name without '/', got {file_name!r}")
+    if not isinstance(content, bytes | bytearray):
+        raise ValueError(f"content of {file_name!r} must be bytes, got {type(content).__name__}")
+    return RequestSpec(
+        operation=f"upload image {file_name!r} into batch {batch_id!r} (D7)",
+        method="POST",
+        path=f"{_staging(workspace)}/batches/{batch_id}/upload/image",
+        params=_params(displayName=_display_name(batch_id, display_name), fileName=file_name),
+        # The official client names the multipart field after the file.
+        files={file_name: (file_name, bytes(content))},
+        decode=_ignore,
+        retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def _signed_url(payload: Any) -> models.SignedURLDetails:
+    return models.SignedURLEnvelope.model_validate(payload).signed_url_details
+
+
+def request_video_upload(
+    workspace: str, batch_id: str, file_name: str, display_name: str | None = None
+) -> RequestSpec[models.SignedURLDetails]:
+    validate_batch_id(batch_id)
+    if not file_name or "/" in file_name:
+        raise ValueError(f"file_name must be a plain file name without '/', got {file_name!r}")
+    return RequestSpec(
+        operation=f"request upload URL for video {file_name!r} in batch {batch_id!r} (D8)",
+        method="POST",
+        path=f"{_staging(workspace)}/batches/{batch_id}/upload/video",
+        params=_params(fileName=file_name, displayName=_display_name(batch_id, display_name)),
+        decode=_signed_url,
+        retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def request_bulk_image_upload(
+    workspace: str, batch_id: str, display_name: str | None = None
+) -> RequestSpec[models.SignedURLDetails]:
+    validate_batch_id(batch_id)
+    return RequestSpec(
+        operation=f"request bulk upload URL for batch {batch_id!r} (D9)",
+        method="POST",
+        path=f"{_staging(workspace)}/batches/{batch_id}/bulk-upload/image-files",
+        params=_params(displayName=_display_name(batch_id, display_name)),
+        decode=_signed_url,
+        retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def _references_body(
+    key: str,
+    references: Sequence[Mapping[str, str]] | None,
+    references_url: str | None,
+    ingest_id: str,
+    notifications_url: str | None,
+    notification_categories: Sequence[str] | None,
+) -> dict[str, Any]:
+    if (references is None) == (references_url is None):
+        raise ValueError("give exactly one of references (a list of {name, url}) and references_url")
+    body: dict[str, Any] = {}
+    if references is not None:
+        items = []
+        for index, reference in enumerate(references):
+            name, url = reference.get("name"), reference.get("url")
+            if not isinstance(name, str) or not name or not isinstance(url, str) or not url:
+                raise ValueError(f"reference {index} needs non-empty 'name' and 'url' strings")
+            items.append({"name": name, "url": url})
+        if not items:
+            raise ValueError("references must not be empty")
+        body[f"{key}References"] = items
+    else:
+        if not isinstance(references_url, str) or not references_url.startswith(("https://", "http://")):
+            raise ValueError("references_url must be an http(s) URL of a JSONL file of {name, url} lines")
+        body[f"{key}ReferencesURL"] = references_url
+    body["ingestId"] = validate_ingest_id(ingest_id)
+    if notifications_url is not None:
+        body["notificationsURL"] = notifications_url
+    if notification_categories:
+        unknown = [c for c in notification_categories if c not in NOTIFICATION_CATEGORIES]
+        if unknown:
+            raise ValueError(
+                f"notification_categories {unknown!r} are not among {list(NOTIFICATION_CATEGORIES)}"
+            )
+        body["notificationCategories"] = list(dict.fromkeys(notification_categories))
+    return body
+
+
+def ingest_references(
+    workspace: str,
+    media_type: str,
+    batch_id: str,
+    *,
+    ingest_id: str,
+    references: Sequence[Mapping[str, str]] | None = None,
+    references_url: str | None = None,
+    display_name: str | None = None,
+    notifications_url: str | None = None,
+    notification_categories: Sequence[str] | None = None,
+) -> RequestSpec[models.IngestResult]:
+    """D10 (images) or D11 (videos): register signed URLs for the server to fetch."""
+    validate_batch_id(batch_id)
+    if media_type not in ("images", "videos"):
+        raise ValueError(f"media_type must be 'images' or 'videos', got {media_type!r}")
+    key, number, route = (
+        ("image", "D10", "image-references")
+        if media_type == "images"
+        else ("video", "D11", "video-references")
+    )
+    body = _references_body(
+        key, references, references_url, ingest_id, notifications_url, notification_categories
+    )
+    return RequestSpec(
+        operation=f"ingest {key} references {ingest_id!r} into batch {batch_id!r} ({number})",
+        method="POST",
+        path=f"{_staging(workspace)}/batches/{batch_id}/bulk-upload/{route}",
+        params=_params(displayName=_display_name(batch_id, display_name)),
+        json=body,
+        decode=models.IngestResult.model_validate,
+        retry=Retry.SAFE,
+        timeout_factor=REFERENCE_INGEST_TIMEOUT_FACTOR,
+    )
+
+
+def roboql_ingest(
+    workspace: str,
+    batch_id: str,
+    query: str,
+    *,
+    ingest_id: str | None = None,
+    display_name: str | None = None,
+    notifications_url: str | None = None,
+) -> RequestSpec[None]:
+    validate_batch_id(batch_id)
+    if not isinstance(query, str) or not query.strip():
+        raise ValueError("query must be a non-empty RoboQL string")
+    body: dict[str, Any] = {"query": query}
+    if display_name is not None:
+        body["displayName"] = display_name
+    if ingest_id is not None:
+        body["ingestId"] = validate_ingest_id(ingest_id)
+    if notifications_url is not None:
+        body["notificationsURL"] = notifications_url
+    return RequestSpec(
+        operation=f"RoboQL ingest into batch {batch_id!r} (D12)",
+        method="POST",
+        path=f"{_staging(workspace)}/batches/{batch_id}/roboql-ingest",
+        json=body,
+        decode=_ignore,
+        retry=Retry.SAFE if ingest_id is not None else Retry.UNAMBIGUOUS,
+        expects_json=False,
+    )
+
+
+# Batch Processing ----------------------------------------------------------------------------------
+
+
+def list_jobs(
+    workspace: str, page_size: int | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.JobMetadata]]:
+    def decode(payload: Any) -> Page[models.JobMetadata]:
+        page = models.JobsPage.model_validate(payload)
+        return Page(page.jobs, page.next_page_token)
+
+    return RequestSpec(
+        operation="list jobs (B1)",
+        method="GET",
+        path=f"{_processing(workspace)}/jobs",
+        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def get_job(workspace: str, job_id: str) -> RequestSpec[models.JobMetadata]:
+    return RequestSpec(
+        operation=f"get job {job_id!r} (B2)",
+        method="GET",
+        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}",
+        decode=lambda payload: models.JobEnvelope.model_validate(payload).job,
+    )
+
+
+def create_job(
+    workspace: str, job_id: str, body: Mapping[str, Any], name: str | None = None
+) -> RequestSpec[None]:
+    validate_job_id(job_id)
+    if not isinstance(body, Mapping) or not body.get("type"):
+        raise ValueError("body must be a job definition with a 'type' (see WorkflowJobSpec.to_body)")
+    return RequestSpec(
+        operation=f"create job {job_id!r} (B3)",
+        method="POST",
+        path=f"{_processing(workspace)}/jobs/{job_id}",
+        params=_params(name=name),
+        json=dict(body),
+        decode=_ignore,
+        retry=Retry.SAFE,
+        expects_json=False,
+    )
+
+
+def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobStage]]:
+    return RequestSpec(
+        operation=f"list stages of job {job_id!r} (B4)",
+        method="GET",
+        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/stages",
+        decode=lambda payload: models.StagesEnvelope.model_validate(payload).stages,
+    )
+
+
+def list_stage_tasks(
+    workspace: str, job_id: str, stage_id: str, page_token: str | None = None
+) -> RequestSpec[Page[models.TaskStatus]]:
+    def decode(payload: Any) -> Page[models.TaskStatus]:
+        page = models.TasksPage.model_validate(payload)
+        return Page(page.tasks, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
+        method="GET",
+        path=(
+            f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}"
+            f"/stages/{_segment('stage_id', stage_id)}/tasks"
+        ),
+        params=_params(nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def abort_job(workspace: str, job_id: str) -> RequestSpec[dict[str, Any]]:
+    return RequestSpec(
+        operation=f"abort job {job_id!r} (B6)",
+        method="POST",
+        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/abort",
+        decode=_json_object,
+        retry=Retry.SAFE,
+    )
+
+
+def restart_job(
+    workspace: str, job_id: str, overrides: RestartOverrides | None = None
+) -> RequestSpec[dict[str, Any]]:
+    return RequestSpec(
+        operation=f"restart job {job_id!r} (B7)",
+        method="POST",
+        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/restart",
+        json=overrides.to_body() if overrides is not None else None,
+        decode=_json_object,
+        retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def list_job_logs(
+    workspace: str, job_id: str, severity: str | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.JobLog]]:
+    if severity is not None and severity not in LOG_SEVERITIES:
+        raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
+
+    def decode(payload: Any) -> Page[models.JobLog]:
+        page = models.LogsPage.model_validate(payload)
+        return Page(page.logs, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list logs of job {job_id!r} (B8)",
+        method="GET",
+        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/logs",
+        params=_params(severity=severity, nextPageToken=page_token),
+        decode=decode,
+    )
