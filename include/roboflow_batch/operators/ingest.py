@@ -1,0 +1,595 @@
+"""Ingest images or videos into a Roboflow Data Staging batch.
+
+Three sources, one batch per run:
+
+* a references file (``references``: JSONL of ``{"name", "url"}`` on ``file://``, ``s3://`` or
+  ``gs://``) sent inline in chunks of at most 20,000 image / 5,000 video references (D10/D11);
+* a signed URL to such a file (``references_url``), sent in one request;
+* a local directory (``local_directory``): single uploads (D7) for small image sets, bulk tars (D9)
+  beyond ``simple_upload_limit``, one signed upload per video (D8).
+
+Retries are safe. Reference chunks carry deterministic ingest ids, so a repeat is answered
+``duplicated`` by the service and counted, not sent twice. Local uploads record what was sent in the
+task state store and also skip files the batch already holds, so a retry sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include.roboflow_batch.api.errors import BadRequestError, NotFoundError, RoboflowAPIError
+from include.roboflow_batch.api.ids import derive_ingest_id, validate_batch_id
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.identity import batch_id_from_context
+from include.roboflow_batch.ingest.completion_log import CompletionLog
+from include.roboflow_batch.ingest.errors import roboflow_errors
+from include.roboflow_batch.ingest.local_files import LocalFile, discover_files, resolve_directory
+from include.roboflow_batch.ingest.references_file import (
+    ReferencesFileError,
+    ReferencesSpool,
+    spool_references,
+)
+from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR, build_tar, names_fingerprint
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from include.roboflow_batch.api.client import RoboflowClient
+
+__all__ = ["RoboflowIngestOperator"]
+
+IMAGE_REFERENCES_PER_REQUEST = 20_000
+VIDEO_REFERENCES_PER_REQUEST = 5_000
+MEDIA_TYPES = ("images", "videos")
+SELECT_MODES = ("all", "interval")
+NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
+REJECTED_EXAMPLES_LIMIT = 100
+_BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
+
+
+class RoboflowIngestOperator(BaseOperator):
+    """Create (or extend) a staging batch from references or a local directory.
+
+    :param batch_id: staging batch id (``[a-z0-9_-]``, <= 64). ``None`` derives one from the dag id,
+        the data interval (or run id) and the map index, the same one the readiness sensor and the
+        job operator derive.
+    :param media_type: ``"images"`` or ``"videos"``.
+    :param references: URI of a references JSONL (``file://``, ``s3://``, ``gs://``), read with
+        ``references_conn_id``. With ``references_url`` it is only counted.
+    :param references_conn_id: Airflow connection for reading ``references``.
+    :param references_url: signed https URL of the references file: the service fetches it itself
+        (one request). The expected count comes from ``references`` or from reading this URL; if
+        neither is readable it is left to the service (``expected_count`` is then ``None``).
+    :param local_directory: a local directory (path or ``file://``) whose top-level files are sent.
+    :param select: ``"all"`` files, or ``"interval"``: files modified within the data interval.
+    :param batch_name: display name of the batch (default: the batch id).
+    :param notifications_url: webhook URL for ingest notifications (references and bulk tars; the
+        service sends none for single image uploads or videos).
+    :param notification_categories: ``ingest-status`` and/or ``files-status`` (references only).
+    :param simple_upload_limit: up to this many images are sent as single uploads, beyond as tars.
+    :param images_per_tar: images per bulk tar (1-500).
+    :param upload_concurrency: parallel uploads (threads) for local files.
+    :param roboflow_conn_id: the Roboflow connection.
+
+    Returns ``{"batch_id", "media_type", "mode", "expected_count", "ingest_ids", "duplicated_chunks",
+    "sent_count", "already_sent_count", "rejected_count", "rejected"}``; ``expected_count`` is what
+    the readiness sensor waits for. ``rejected`` lists (first 100) single uploads the service
+    refused outright (e.g. over 20 MiB); they are logged, reported, and not expected in the batch.
+    Skips when there is nothing to ingest.
+    """
+
+    template_fields: Sequence[str] = (
+        "batch_id",
+        "references",
+        "references_url",
+        "local_directory",
+        "batch_name",
+        "notifications_url",
+    )
+    ui_color = "#c9b7f5"
+
+    def __init__(
+        self,
+        *,
+        batch_id: str | None = None,
+        media_type: str = "images",
+        references: str | None = None,
+        references_conn_id: str | None = None,
+        references_url: str | None = None,
+        local_directory: str | None = None,
+        select: str = "all",
+        batch_name: str | None = None,
+        notifications_url: str | None = None,
+        notification_categories: Sequence[str] | None = None,
+        simple_upload_limit: int = 32,
+        images_per_tar: int = MAX_IMAGES_PER_TAR,
+        upload_concurrency: int = 8,
+        roboflow_conn_id: str = "roboflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_id = batch_id
+        self.media_type = media_type
+        self.references = references
+        self.references_conn_id = references_conn_id
+        self.references_url = references_url
+        self.local_directory = local_directory
+        self.select = select
+        self.batch_name = batch_name
+        self.notifications_url = notifications_url
+        self.notification_categories = notification_categories
+        self.simple_upload_limit = simple_upload_limit
+        self.images_per_tar = images_per_tar
+        self.upload_concurrency = upload_concurrency
+        self.roboflow_conn_id = roboflow_conn_id
+
+    # -- arguments -------------------------------------------------------------------------------
+
+    def _check_arguments(self) -> None:
+        """Validate after templating (templated fields must not be transformed in ``__init__``)."""
+        problems: list[str] = []
+        if self.media_type not in MEDIA_TYPES:
+            problems.append(f"media_type must be one of {MEDIA_TYPES}, got {self.media_type!r}")
+        sources = [
+            name
+            for name, value in (
+                ("references", self.references or self.references_url),
+                ("local_directory", self.local_directory),
+            )
+            if value
+        ]
+        if len(sources) != 1:
+            problems.append(
+                "give exactly one source: references (and/or references_url) or local_directory"
+                + (f"; got {' and '.join(sources)}" if sources else "")
+            )
+        if self.references_url and urlsplit(self.references_url).scheme not in ("http", "https"):
+            problems.append("references_url must be an http(s) URL")
+        if self.select not in SELECT_MODES:
+            problems.append(f"select must be one of {SELECT_MODES}, got {self.select!r}")
+        if isinstance(self.notification_categories, str):
+            problems.append("notification_categories must be a list, e.g. ['ingest-status']")
+        categories = list(self.notification_categories or [])
+        unknown = [c for c in categories if c not in NOTIFICATION_CATEGORIES]
+        if unknown:
+            problems.append(
+                f"notification_categories: unknown {unknown}; allowed {list(NOTIFICATION_CATEGORIES)}"
+            )
+        if categories and not self.notifications_url:
+            problems.append("notification_categories needs notifications_url")
+        if self.notifications_url and urlsplit(self.notifications_url).scheme not in ("http", "https"):
+            problems.append("notifications_url must be an http(s) URL")
+        if not isinstance(self.simple_upload_limit, int) or self.simple_upload_limit < 0:
+            problems.append(f"simple_upload_limit must be an integer >= 0, got {self.simple_upload_limit!r}")
+        if not isinstance(self.images_per_tar, int) or not 1 <= self.images_per_tar <= MAX_IMAGES_PER_TAR:
+            problems.append(f"images_per_tar must be 1..{MAX_IMAGES_PER_TAR}, got {self.images_per_tar!r}")
+        if not isinstance(self.upload_concurrency, int) or self.upload_concurrency < 1:
+            problems.append(f"upload_concurrency must be an integer >= 1, got {self.upload_concurrency!r}")
+        if problems:
+            raise AirflowFailException(f"{type(self).__name__} {self.task_id}: " + "; ".join(problems))
+
+    def _resolve_batch_id(self, context: Context) -> str:
+        batch_id = self.batch_id or batch_id_from_context(context)
+        try:
+            return validate_batch_id(batch_id)
+        except ValueError as exc:
+            raise AirflowFailException(f"batch_id: {exc}") from exc
+
+    @property
+    def _categories(self) -> list[str] | None:
+        # De-duplicated in a stable order (the official client uses a set, so its order varies).
+        categories = list(dict.fromkeys(self.notification_categories or []))
+        return categories or None
+
+    # -- entry point -----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._check_arguments()
+        batch_id = self._resolve_batch_id(context)
+        client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
+        try:
+            if self.local_directory:
+                summary = self._ingest_local_directory(context, client, batch_id)
+            else:
+                summary = self._ingest_references(client, batch_id)
+        finally:
+            client.close()
+        self.log.info(
+            "Ingest into batch %s (%s, %s): expected %s files, %d request(s), %d answered duplicated",
+            batch_id,
+            summary["media_type"],
+            summary["mode"],
+            summary["expected_count"],
+            len(summary["ingest_ids"]),
+            summary["duplicated_chunks"],
+        )
+        return summary
+
+    def _summary(self, batch_id: str, mode: str, expected: int | None, **extra: Any) -> dict[str, Any]:
+        summary: dict[str, Any] = {
+            "batch_id": batch_id,
+            "media_type": self.media_type,
+            "mode": mode,
+            "expected_count": expected,
+            "ingest_ids": [],
+            "duplicated_chunks": 0,
+            "sent_count": 0,
+            "already_sent_count": 0,
+            "rejected_count": 0,
+            "rejected": [],
+        }
+        summary.update(extra)
+        return summary
+
+    # -- references ------------------------------------------------------------------------------
+
+    def _ingest_references(self, client: RoboflowClient, batch_id: str) -> dict[str, Any]:
+        chunk_size = (
+            IMAGE_REFERENCES_PER_REQUEST if self.media_type == "images" else VIDEO_REFERENCES_PER_REQUEST
+        )
+        with tempfile.TemporaryDirectory(prefix="roboflow-ingest-") as scratch:
+            spool_path = Path(scratch) / "references.jsonl"
+            spool: ReferencesSpool | None
+            if self.references:
+                spool = self._spool_references_uri(self.references, spool_path, chunk_size)
+            else:
+                spool = self._spool_references_url(client, spool_path, chunk_size)
+            if spool is not None and spool.count == 0:
+                raise AirflowSkipException(f"references file {spool.source} holds no references")
+            if self.references_url:
+                return self._ingest_by_url(client, batch_id, spool)
+            assert spool is not None  # a references URI always yields a spool
+            return self._ingest_inline(client, batch_id, spool)
+
+    def _spool_references_uri(self, uri: str, destination: Path, chunk_size: int) -> ReferencesSpool:
+        path = ObjectStoragePath(uri, conn_id=self.references_conn_id)
+        try:
+            with path.open("rb") as stream:
+                return spool_references(stream, uri, destination, chunk_size)
+        except ReferencesFileError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise AirflowFailException(f"references file {uri} does not exist") from exc
+
+    def _spool_references_url(
+        self, client: RoboflowClient, destination: Path, chunk_size: int
+    ) -> ReferencesSpool | None:
+        """Count the file behind ``references_url`` if this worker can read it, else return None."""
+        assert self.references_url is not None
+        shown = _url_without_query(self.references_url)
+        download = destination.with_suffix(".download")
+        try:
+            client.download_file(self.references_url, download)
+        except (RoboflowAPIError, OSError) as exc:
+            self.log.warning(
+                "Could not read references_url %s to count it (%s); the service will tell the expected count",
+                shown,
+                type(exc).__name__,
+            )
+            return None
+        try:
+            with download.open("rb") as stream:
+                return spool_references(stream, shown, destination, chunk_size)
+        except ReferencesFileError as exc:
+            raise AirflowFailException(str(exc)) from exc
+
+    def _reference_ingest_method(self, client: RoboflowClient) -> Callable[..., Any]:
+        if self.media_type == "images":
+            return client.ingest_image_references
+        return client.ingest_video_references
+
+    def _ingest_inline(self, client: RoboflowClient, batch_id: str, spool: ReferencesSpool) -> dict[str, Any]:
+        ingest = self._reference_ingest_method(client)
+        ingest_ids: list[str] = []
+        duplicated = 0
+        for index, chunk in spool.iter_chunks():
+            ingest_id = derive_ingest_id(batch_id, index, spool.chunk_fingerprints[index])
+            with roboflow_errors(
+                f"ingest of references chunk {index} ({len(chunk)} references) into {batch_id}"
+            ):
+                result = ingest(
+                    batch_id,
+                    ingest_id=ingest_id,
+                    references=[reference.to_wire() for reference in chunk],
+                    display_name=self.batch_name or batch_id,
+                    notifications_url=self.notifications_url,
+                    notification_categories=self._categories,
+                )
+            ingest_ids.append(ingest_id)
+            if getattr(result, "duplicated", False):
+                duplicated += 1
+                self.log.info(
+                    "Chunk %d (%s) was already ingested: the service answered duplicated", index, ingest_id
+                )
+            else:
+                self.log.info("Chunk %d (%s): %d references sent", index, ingest_id, len(chunk))
+        return self._summary(
+            batch_id,
+            "references",
+            spool.count,
+            ingest_ids=ingest_ids,
+            duplicated_chunks=duplicated,
+            sent_count=spool.count,
+        )
+
+    def _ingest_by_url(
+        self, client: RoboflowClient, batch_id: str, spool: ReferencesSpool | None
+    ) -> dict[str, Any]:
+        assert self.references_url is not None
+        fingerprint = (
+            spool.names_fingerprint
+            if spool is not None
+            else hashlib.blake2b(_url_without_query(self.references_url).encode(), digest_size=8).hexdigest()
+        )
+        ingest_id = derive_ingest_id(batch_id, "url", fingerprint)
+        with roboflow_errors(f"ingest of references URL into {batch_id}"):
+            result = self._reference_ingest_method(client)(
+                batch_id,
+                ingest_id=ingest_id,
+                references_url=self.references_url,
+                display_name=self.batch_name or batch_id,
+                notifications_url=self.notifications_url,
+                notification_categories=self._categories,
+            )
+        duplicated = 1 if getattr(result, "duplicated", False) else 0
+        expected = spool.count if spool is not None else None
+        return self._summary(
+            batch_id,
+            "references_url",
+            expected,
+            ingest_ids=[ingest_id],
+            duplicated_chunks=duplicated,
+            sent_count=expected or 0,
+        )
+
+    # -- local directory -------------------------------------------------------------------------
+
+    def _interval(self, context: Context) -> tuple[datetime, datetime] | None:
+        if self.select != "interval":
+            return None
+        start = context.get("data_interval_start")
+        end = context.get("data_interval_end")
+        if not isinstance(start, datetime) or not isinstance(end, datetime):
+            raise AirflowFailException("select='interval' needs a run with a data interval; use select='all'")
+        return start, end
+
+    def _existing_batch(self, client: RoboflowClient, batch_id: str) -> Any | None:
+        with roboflow_errors(f"lookup of batch {batch_id}"):
+            try:
+                return client.get_batch(batch_id)
+            except NotFoundError:
+                return None
+
+    def _staged_names(self, client: RoboflowClient, batch_id: str) -> set[str]:
+        with roboflow_errors(f"listing of batch {batch_id}"):
+            return {item.file_name for item in client.iter_batch_files(batch_id)}
+
+    def _choose_mode(self, batch_id: str, file_count: int, existing: Any | None) -> str:
+        if self.media_type == "videos":
+            return "video"
+        if existing is not None:
+            kept = _BATCH_TYPE_TO_MODE.get(getattr(existing, "batch_type", ""))
+            if kept is None:
+                raise AirflowFailException(
+                    f"batch {batch_id} exists as a {getattr(existing, 'batch_type', 'unknown')!r}; "
+                    "images can only be added to a simple-batch or sharded-batch"
+                )
+            # Single and bulk uploads cannot be mixed in one batch: keep the mode it was created with.
+            return kept
+        return "simple" if file_count <= self.simple_upload_limit else "bulk"
+
+    def _ingest_local_directory(
+        self, context: Context, client: RoboflowClient, batch_id: str
+    ) -> dict[str, Any]:
+        try:
+            directory = resolve_directory(self.local_directory or "")
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        files = discover_files(directory, self.media_type, self._interval(context))
+        if not files:
+            scope = " modified in the data interval" if self.select == "interval" else ""
+            raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")
+        existing = self._existing_batch(client, batch_id)
+        if existing is not None:
+            content = getattr(existing, "batch_content_type", None)
+            if content and content != self.media_type:
+                raise AirflowFailException(
+                    f"batch {batch_id} already holds {content}; it cannot take {self.media_type}"
+                )
+        mode = self._choose_mode(batch_id, len(files), existing)
+        if existing is not None and mode == "simple" and len(files) > self.simple_upload_limit:
+            self.log.warning(
+                "Batch %s was created with single uploads; sending %d images the same way",
+                batch_id,
+                len(files),
+            )
+        if self.notifications_url and mode != "bulk":
+            self.log.warning(
+                "The service sends no ingest notifications for %s uploads; notifications_url unused", mode
+            )
+        completion = CompletionLog(context.get("task_state_store"), batch_id, mode)
+        done = completion.load()
+        staged = self._staged_names(client, batch_id) if existing is not None else set()
+        if mode == "bulk":
+            return self._send_tars(client, batch_id, files, completion, done, staged)
+        return self._send_singles(client, batch_id, mode, files, completion, done, staged)
+
+    def _send_singles(
+        self,
+        client: RoboflowClient,
+        batch_id: str,
+        mode: str,
+        files: list[LocalFile],
+        completion: CompletionLog,
+        done: set[str],
+        staged: set[str],
+    ) -> dict[str, Any]:
+        display_name = self.batch_name or batch_id
+        pending = [item for item in files if item.name not in done and item.name not in staged]
+        send = self._upload_video if mode == "video" else self._upload_image
+        work = [(item.name, _bind(send, client, batch_id, item, display_name)) for item in pending]
+        rejected = self._run_parallel(work, completion, f"upload to {batch_id}")
+        if rejected:
+            self.log.warning(
+                "Batch %s: the service refused %d file(s); they are not part of the batch:",
+                batch_id,
+                len(rejected),
+            )
+            for item in rejected[:10]:
+                self.log.warning("  %s: %s", item["file_name"], item["reason"])
+        return self._summary(
+            batch_id,
+            mode,
+            len(files) - len(rejected),
+            sent_count=len(pending) - len(rejected),
+            already_sent_count=len(files) - len(pending),
+            rejected_count=len(rejected),
+            rejected=rejected[:REJECTED_EXAMPLES_LIMIT],
+        )
+
+    def _send_tars(
+        self,
+        client: RoboflowClient,
+        batch_id: str,
+        files: list[LocalFile],
+        completion: CompletionLog,
+        done: set[str],
+        staged: set[str],
+    ) -> dict[str, Any]:
+        display_name = self.batch_name or batch_id
+        ingest_ids: list[str] = []
+        work: list[tuple[str, Callable[[], Any]]] = []
+        already = 0
+        with tempfile.TemporaryDirectory(prefix="roboflow-tars-") as scratch:
+            for index in range(0, len(files), self.images_per_tar):
+                group = files[index : index + self.images_per_tar]
+                fingerprint = names_fingerprint([item.name for item in group])
+                number = index // self.images_per_tar
+                unit_id = f"tar-{number}-{fingerprint}"
+                ingest_id = derive_ingest_id(batch_id, "tar", number, fingerprint)
+                ingest_ids.append(ingest_id)
+                if unit_id in done:
+                    already += len(group)
+                    continue
+                remaining = [item for item in group if item.name not in staged]
+                already += len(group) - len(remaining)
+                if not remaining:
+                    completion.mark(unit_id)
+                    continue
+                tar_path = Path(scratch) / f"{unit_id}.tar"
+                work.append(
+                    (
+                        unit_id,
+                        _bind(
+                            self._upload_tar, client, batch_id, remaining, tar_path, ingest_id, display_name
+                        ),
+                    )
+                )
+            self._run_parallel(work, completion, f"bulk upload to {batch_id}")
+        return self._summary(
+            batch_id,
+            "bulk",
+            len(files),
+            ingest_ids=ingest_ids,
+            sent_count=len(files) - already,
+            already_sent_count=already,
+        )
+
+    def _upload_image(
+        self, client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
+    ) -> dict[str, str] | None:
+        try:
+            client.upload_image(batch_id, item.name, item.path.read_bytes(), display_name=display_name)
+        except BadRequestError as exc:
+            # One refused file (too large, not an image) must not sink the others: report it instead.
+            return {"file_name": item.name, "reason": exc.message}
+        return None
+
+    def _upload_video(
+        self, client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
+    ) -> None:
+        details = client.request_video_upload(batch_id, item.name, display_name=display_name)
+        client.upload_file(details, item.path)
+
+    def _upload_tar(
+        self,
+        client: RoboflowClient,
+        batch_id: str,
+        group: list[LocalFile],
+        tar_path: Path,
+        ingest_id: str,
+        display_name: str,
+    ) -> None:
+        build_tar(group, tar_path, ingest_id=ingest_id, notifications_url=self.notifications_url)
+        try:
+            details = client.request_bulk_image_upload(batch_id, display_name=display_name)
+            client.upload_file(details, tar_path)
+        finally:
+            tar_path.unlink(missing_ok=True)
+
+    def _run_parallel(
+        self, work: list[tuple[str, Callable[[], Any]]], completion: CompletionLog, action: str
+    ) -> list[Any]:
+        """Run ``work`` on ``upload_concurrency`` threads, recording each finished unit.
+
+        Returns the non-None results (per-file refusals). On the first failure nothing new starts;
+        uploads already in flight finish and are recorded, then the failure is raised, so a retry
+        resumes where this attempt stopped.
+        """
+        results: list[Any] = []
+        if not work:
+            return results
+        finished = 0
+        with ThreadPoolExecutor(
+            max_workers=self.upload_concurrency, thread_name_prefix="roboflow-upload"
+        ) as pool:
+            futures: dict[Future[Any], str] = {pool.submit(fn): unit for unit, fn in work}
+            try:
+                outstanding: set[Future[Any]] = set(futures)
+                while outstanding:
+                    completed, outstanding = wait(outstanding, return_when=FIRST_EXCEPTION)
+                    failure = next((f for f in completed if f.exception() is not None), None)
+                    for future in completed:
+                        if future.exception() is None:
+                            finished += 1
+                            if future.result() is None:
+                                completion.mark(futures[future])
+                            else:
+                                # Refused files stay unrecorded: a retry sends and reports them again.
+                                results.append(future.result())
+                    if failure is not None:
+                        for future in outstanding:
+                            future.cancel()
+                        for future in wait(outstanding).done:
+                            if not future.cancelled() and future.exception() is None:
+                                completion.mark(futures[future])
+                                finished += 1
+                        with roboflow_errors(f"{action} ({futures[failure]})"):
+                            failure.result()
+            finally:
+                completion.flush()
+        self.log.info("%s: %d unit(s) sent", action, finished)
+        return results
+
+
+def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    def call() -> Any:
+        return fn(*args)
+
+    return call
+
+
+def _url_without_query(url: str) -> str:
+    """A URL fit for logs: signed URLs carry their credentials in the query string."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"

@@ -1,0 +1,223 @@
+"""Wait until a staging batch holds (or has reported failed) every file its ingest sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    AirflowSkipException,
+)
+
+from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
+from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.ingest.errors import is_transient, roboflow_errors
+from include.roboflow_batch.ingest.readiness import assess_readiness
+from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+__all__ = ["RoboflowBatchReadySensor", "validate_ready_event"]
+
+EVENT_STATUSES = ("success", "error", "timeout")
+_SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
+    "batch_id": str,
+    "expected": int,
+    "staged": int,
+    "failed_count": int,
+    "failed": list,
+    "failed_by_type": dict,
+    "failure_rate": (int, float),
+}
+# Extra time the task may stay deferred after the trigger's own deadline, in case it never reports.
+_DEFERRAL_GRACE = timedelta(minutes=5)
+
+
+def validate_ready_event(event: Any) -> dict[str, Any]:
+    """Check a trigger event strictly: it crosses the database and maybe a version boundary."""
+    if event is None:
+        raise AirflowException("the batch-ready trigger sent no event")
+    if not isinstance(event, Mapping):
+        raise AirflowException(f"the batch-ready trigger sent a {type(event).__name__}, not a dict")
+    status = event.get("status")
+    if status not in EVENT_STATUSES:
+        raise AirflowException(f"the batch-ready trigger sent an unknown status {status!r}")
+    required: dict[str, type | tuple[type, ...]] = {"message": str, "batch_id": str}
+    if status == "success":
+        required |= _SUMMARY_TYPES
+    missing = sorted(key for key in required if key not in event)
+    if missing:
+        raise AirflowException(f"the batch-ready trigger's {status!r} event lacks {', '.join(missing)}")
+    wrong = sorted(
+        key
+        for key, kind in required.items()
+        if not isinstance(event[key], kind) or (kind is int and isinstance(event[key], bool))
+    )
+    if wrong:
+        raise AirflowException(f"the batch-ready trigger's {status!r} event has malformed {', '.join(wrong)}")
+    return dict(event)
+
+
+def _coerce_expected(value: Any) -> int | None:
+    """``expected_count`` may arrive rendered from XCom as text; None means 'ask the service'."""
+    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
+        return None
+    if isinstance(value, bool):
+        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
+    try:
+        number = int(str(value).strip()) if isinstance(value, str) else int(value)
+    except (TypeError, ValueError):
+        raise AirflowFailException(
+            f"expected_count must be a whole number >= 0 or None, got {value!r}"
+        ) from None
+    if number < 0 or (isinstance(value, float) and value != number):
+        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
+    return number
+
+
+class RoboflowBatchReadySensor(BaseSensorOperator):
+    """Ready when nothing is indexing and staged + failed files account for ``expected_count``.
+
+    Per-file failures (oversize, unreachable or untrusted URLs, unsupported types) are collected from
+    every shard, logged by type, and judged against ``max_failure_rate`` (a fraction of the expected
+    files): above it the task fails, otherwise it succeeds and returns
+    ``{"batch_id", "expected", "staged", "failed_count", "failed" (first 100), "failed_by_type",
+    "failure_rate"}``.
+
+    Deferrable by default: one poke, then a ``RoboflowBatchReadyTrigger`` waits on the triggerer.
+    Without a triggerer use ``deferrable=False, mode="reschedule"``.
+
+    :param batch_id: the staging batch (templated).
+    :param expected_count: files the ingest sent (templated; the ingest operator's ``expected_count``).
+        ``None`` takes the count the service reports for the batch's shards.
+    :param max_failure_rate: tolerated fraction of failed files, 0.0 to 1.0.
+    :param deferrable: wait on the triggerer instead of a worker slot.
+    :param roboflow_conn_id: the Roboflow connection.
+    """
+
+    template_fields: Sequence[str] = ("batch_id", "expected_count")
+    ui_color = "#b8e0d2"
+
+    def __init__(
+        self,
+        *,
+        batch_id: str,
+        expected_count: int | str | None,
+        max_failure_rate: float = 0.0,
+        deferrable: bool = True,
+        poke_interval: float = 5,
+        timeout: float | timedelta = timedelta(hours=6),
+        roboflow_conn_id: str = "roboflow_default",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.batch_id = batch_id
+        self.expected_count = expected_count
+        self.max_failure_rate = max_failure_rate
+        self.deferrable = deferrable
+        self.roboflow_conn_id = roboflow_conn_id
+
+    def _check_arguments(self) -> int | None:
+        try:
+            validate_batch_id(self.batch_id)
+        except ValueError as exc:
+            raise AirflowFailException(f"batch_id: {exc}") from exc
+        rate = self.max_failure_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise AirflowFailException(f"max_failure_rate must be between 0.0 and 1.0, got {rate!r}")
+        return _coerce_expected(self.expected_count)
+
+    def poke(self, context: Context) -> bool | PokeReturnValue:
+        expected = self._check_arguments()
+        client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
+        try:
+            with roboflow_errors(f"readiness check of batch {self.batch_id}"):
+                try:
+                    staged = client.count_batch(self.batch_id)
+                    shards = list(client.iter_shards(self.batch_id))
+                except NotFoundError:
+                    # A fresh batch may not exist until its first shard is registered.
+                    staged, shards = 0, []
+        except AirflowFailException:
+            raise
+        except AirflowException as exc:
+            cause = exc.__cause__
+            if isinstance(cause, RoboflowAPIError) and is_transient(cause):
+                self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, cause)
+                return False
+            raise
+        finally:
+            # A fresh hook per poke: close its connections rather than leak one pool per poke.
+            client.close()
+        snapshot = assess_readiness(self.batch_id, expected, staged, shards)
+        if not snapshot.settled:
+            self.log.info("Waiting: %s", snapshot.describe())
+            return False
+        return PokeReturnValue(is_done=True, xcom_value=self._judge(snapshot.to_summary()))
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        expected = self._check_arguments()
+        first = self.poke(context)
+        if isinstance(first, PokeReturnValue) and first.is_done:
+            return first.xcom_value
+        self.defer(
+            trigger=RoboflowBatchReadyTrigger(
+                batch_id=self.batch_id,
+                expected_count=expected,
+                end_time=time.time() + self.timeout,
+                roboflow_conn_id=self.roboflow_conn_id,
+                poll_interval=self.poke_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        checked = validate_ready_event(event)
+        status = checked["status"]
+        if status == "success":
+            self.log.info(checked["message"])
+            return self._judge({key: checked[key] for key in _SUMMARY_TYPES})
+        if status == "timeout":
+            message = f"Batch {self.batch_id}: {checked['message']}"
+            if self.soft_fail:
+                raise AirflowSkipException(message)
+            raise AirflowSensorTimeout(message)
+        raise AirflowException(f"Batch {self.batch_id}: {checked['message']}")
+
+    def _judge(self, summary: dict[str, Any]) -> dict[str, Any]:
+        """Log the failures by type and pass or fail by ``max_failure_rate``."""
+        failed_count = summary["failed_count"]
+        if failed_count:
+            by_type = ", ".join(f"{kind}: {count}" for kind, count in summary["failed_by_type"].items())
+            self.log.warning(
+                "Batch %s: %d file(s) failed to ingest (%s)", self.batch_id, failed_count, by_type
+            )
+            for failure in summary["failed"][:10]:
+                self.log.warning(
+                    "  %s: %s (%s)", failure.get("file_name"), failure.get("type"), failure.get("reason")
+                )
+        rate = summary["failure_rate"]
+        if rate > self.max_failure_rate:
+            raise AirflowFailException(
+                f"Batch {self.batch_id}: {failed_count} of {summary['expected']} files failed to ingest "
+                f"(failure rate {rate:.2%} > max_failure_rate {self.max_failure_rate:.2%})"
+            )
+        self.log.info(
+            "Batch %s ready: %d staged, %d failed of %d expected",
+            self.batch_id,
+            summary["staged"],
+            failed_count,
+            summary["expected"],
+        )
+        return summary

@@ -1,0 +1,110 @@
+"""Trigger that polls a staging batch until its ingest has settled (async I/O only)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.ingest.errors import is_transient
+from include.roboflow_batch.ingest.readiness import ReadinessSnapshot, assess_readiness
+
+__all__ = ["RoboflowBatchReadyTrigger"]
+
+
+class RoboflowBatchReadyTrigger(BaseTrigger):
+    """Poll D3 (count) and D6 (shards, all pages) until the batch is settled or ``end_time`` passes.
+
+    Yields exactly one event: ``{"status": "success", "message", **counts}`` once nothing is indexing
+    and staged + failed files account for ``expected_count``; ``"timeout"`` (with the last counts)
+    at ``end_time``; ``"error"`` when polling fails for a reason retrying cannot fix. Passing or
+    failing by failure tolerance is the sensor's decision, not the trigger's.
+
+    :param batch_id: the staging batch.
+    :param expected_count: files the ingest sent; ``None`` takes the count the shards report.
+    :param end_time: absolute deadline (epoch seconds), so it survives a move between triggerers.
+    :param roboflow_conn_id: the Roboflow connection (resolved asynchronously; never a secret here).
+    :param poll_interval: seconds between polls.
+    """
+
+    def __init__(
+        self,
+        batch_id: str,
+        expected_count: int | None,
+        end_time: float,
+        roboflow_conn_id: str = "roboflow_default",
+        poll_interval: float = 5.0,
+    ) -> None:
+        super().__init__()
+        self.batch_id = batch_id
+        self.expected_count = expected_count
+        self.end_time = end_time
+        self.roboflow_conn_id = roboflow_conn_id
+        self.poll_interval = poll_interval
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "batch_id": self.batch_id,
+                "expected_count": self.expected_count,
+                "end_time": self.end_time,
+                "roboflow_conn_id": self.roboflow_conn_id,
+                "poll_interval": self.poll_interval,
+            },
+        )
+
+    async def _snapshot(self, client: Any) -> ReadinessSnapshot:
+        try:
+            staged = await client.count_batch(self.batch_id)
+            shards = [shard async for shard in client.iter_shards(self.batch_id)]
+        except NotFoundError:
+            # The first shard of a fresh batch may not be registered yet: nothing staged so far.
+            staged, shards = 0, []
+        return assess_readiness(self.batch_id, self.expected_count, staged, shards)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        snapshot: ReadinessSnapshot | None = None
+        try:
+            client = await RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).aget_client()
+            async with client:
+                while True:
+                    try:
+                        snapshot = await self._snapshot(client)
+                    except RoboflowAPIError as exc:
+                        if not is_transient(exc):
+                            raise
+                        self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, exc)
+                    else:
+                        if snapshot.settled:
+                            yield TriggerEvent(
+                                {"status": "success", "message": f"ingest settled: {snapshot.describe()}"}
+                                | snapshot.to_summary()
+                            )
+                            return
+                        self.log.info("Waiting: %s", snapshot.describe())
+                    remaining = self.end_time - time.time()
+                    if remaining <= 0:
+                        last = snapshot.describe() if snapshot else f"batch {self.batch_id}: no answer yet"
+                        payload: dict[str, Any] = {"batch_id": self.batch_id}
+                        if snapshot is not None:
+                            payload |= snapshot.to_summary()
+                        yield TriggerEvent(
+                            {"status": "timeout", "message": f"batch not ready before the deadline; {last}"}
+                            | payload
+                        )
+                        return
+                    await asyncio.sleep(min(self.poll_interval, remaining))
+        except Exception as exc:
+            yield TriggerEvent(
+                {
+                    "status": "error",
+                    "message": f"polling batch {self.batch_id} failed: {type(exc).__name__}: {exc}",
+                    "batch_id": self.batch_id,
+                }
+            )
