@@ -1,0 +1,84 @@
+"""Batch Processing routes B1-B8 (CONTRACT.md §3), under /batch-processing/v1/external/{workspace}."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from include.roboflow_emulator.errors import bad_request, not_found
+from include.roboflow_emulator.http_types import API, Request, Response, Route
+from include.roboflow_emulator.pagination import paginate, parse_page_size
+
+if TYPE_CHECKING:
+    from include.roboflow_emulator.app import Emulator
+
+PREFIX = "/batch-processing/v1/external/{workspace}"
+SEVERITIES = ("info", "warning", "error")
+
+
+def routes(app: Emulator) -> list[Route]:
+    jobs = app.jobs
+
+    def list_jobs(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        with app.store.lock:
+            ordered = sorted(app.store.jobs.values(), key=lambda j: (j.created, j.job_id), reverse=True)
+            page, token = paginate(ordered, size, request.query.get("nextPageToken"))
+            return Response.json({"jobs": [j.to_json() for j in page], "nextPageToken": token})
+
+    def get_job(request: Request) -> Response:
+        with app.store.lock:
+            return Response.json({"job": jobs.get_job(request.params["jobId"]).to_json()})
+
+    def create_job(request: Request) -> Response:
+        body = request.json()
+        return Response.json(
+            jobs.create_job(request.params["jobId"], body, request.query.get("name") or None)
+        )
+
+    def stages(request: Request) -> Response:
+        with app.store.lock:
+            job = jobs.get_job(request.params["jobId"])
+            ordered = sorted(job.stages.values(), key=lambda s: s.start)
+            return Response.json({"stages": [s.to_json() for s in ordered]})
+
+    def tasks(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        with app.store.lock:
+            job = jobs.get_job(request.params["jobId"])
+            stage = job.stages.get(request.params["stageId"])
+            if stage is None:
+                raise not_found(
+                    f"Job {job.job_id!r} has no stage {request.params['stageId']!r}; "
+                    f"stages so far: {sorted(job.stages)}."
+                )
+            page, token = paginate(stage.tasks, size, request.query.get("nextPageToken"))
+            return Response.json({"tasks": [t.to_json() for t in page], "nextPageToken": token})
+
+    def abort(request: Request) -> Response:
+        return Response.json(jobs.abort(request.params["jobId"]))
+
+    def restart(request: Request) -> Response:
+        return Response.json(jobs.restart(request.params["jobId"], request.json(required=False)))
+
+    def logs(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        severity = request.query.get("severity") or None
+        if severity is not None and severity not in SEVERITIES:
+            raise bad_request(f"severity must be one of {list(SEVERITIES)}, got {severity!r}.")
+        with app.store.lock:
+            job = jobs.get_job(request.params["jobId"])
+            chosen = [entry for entry in job.logs if severity is None or entry.severity == severity]
+            page, token = paginate(chosen, size, request.query.get("nextPageToken"))
+            return Response.json({"logs": [entry.to_json() for entry in page], "nextPageToken": token})
+
+    job = PREFIX + "/jobs/{jobId}"
+    return [
+        Route("GET", PREFIX + "/jobs", list_jobs, API),
+        Route("GET", job, get_job, API),
+        Route("POST", job, create_job, API),
+        Route("GET", job + "/stages", stages, API),
+        Route("GET", job + "/stages/{stageId}/tasks", tasks, API),
+        Route("POST", job + "/abort", abort, API),
+        Route("POST", job + "/restart", restart, API),
+        Route("GET", job + "/logs", logs, API),
+    ]

@@ -1,0 +1,177 @@
+"""Data Staging routes D1-D12 (CONTRACT.md §2), under /data-staging/v1/external/{workspace}."""
+
+from __future__ import annotations
+
+import email.message
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from include.roboflow_emulator.errors import bad_request
+from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route
+from include.roboflow_emulator.pagination import paginate, parse_page_size
+from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, StoredFile
+from include.roboflow_emulator.timestamps import utc_now
+
+if TYPE_CHECKING:
+    from include.roboflow_emulator.app import Emulator
+
+PREFIX = "/data-staging/v1/external/{workspace}"
+
+
+def single_file_from_multipart(request: Request) -> tuple[str | None, bytes]:
+    """The one file of a multipart/form-data body, whatever its field name (the client uses the basename).
+
+    Split on the boundary directly: the stdlib e-mail parser takes seconds on a 20 MiB image.
+    """
+    content_type = request.headers.get("content-type", "")
+    header = email.message.Message()
+    header["Content-Type"] = content_type
+    boundary = header.get_param("boundary")
+    if header.get_content_type() != "multipart/form-data" or not isinstance(boundary, str) or not boundary:
+        raise bad_request("Send the image as multipart/form-data with one file field.")
+    delimiter = b"--" + boundary.encode("latin-1")
+    chunks = request.body.split(delimiter)
+    files: list[tuple[str | None, bytes]] = []
+    for chunk in chunks[1:]:
+        if chunk.startswith(b"--"):
+            break  # the closing delimiter
+        head, separator, content = chunk.partition(b"\r\n\r\n")
+        if not separator:
+            raise bad_request("The multipart/form-data body could not be parsed (a part has no header end).")
+        part = email.message.Message()
+        for line in head.decode("latin-1").strip().split("\r\n"):
+            name, _, value = line.partition(":")
+            part[name.strip()] = value.strip()
+        if part.get_content_disposition() == "form-data":
+            files.append((part.get_filename(), content.removesuffix(b"\r\n")))
+    if len(files) != 1:
+        raise bad_request(f"Expected exactly one file field in the multipart body, found {len(files)}.")
+    return files[0]
+
+
+def routes(app: Emulator) -> list[Route]:
+    ingest = app.ingest
+
+    def file_json(batch: Batch, stored: StoredFile) -> dict[str, object]:
+        path = f"/storage/files/{quote(batch.batch_id)}/{quote(stored.part_name or '-', safe='')}/" + quote(
+            stored.file_name, safe=""
+        )
+        data: dict[str, object] = {
+            "downloadURL": app.signer.sign("GET", path, app.config.signed_url_ttl),
+            "fileName": stored.file_name,
+            "contentType": stored.content_type,
+        }
+        if stored.part_name is not None:
+            data["partName"] = stored.part_name
+        if stored.shard_id is not None:
+            data["shardId"] = stored.shard_id
+        if stored.nested_content_type is not None:
+            data["nestedContentType"] = stored.nested_content_type
+        return data
+
+    def part_filter(batch: Batch, request: Request) -> str | None:
+        part_name = request.query.get("partName") or None
+        if part_name is None:
+            return None
+        if batch.batch_type != MULTIPART_BATCH:
+            raise bad_request(
+                f"partName given, but batch {batch.batch_id!r} is a {batch.batch_type}, not multipart."
+            )
+        if part_name not in batch.parts:
+            raise bad_request(
+                f"Batch {batch.batch_id!r} has no part {part_name!r}; parts: {sorted(batch.parts)}."
+            )
+        return part_name
+
+    def list_batches(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        with app.store.lock:
+            batches = sorted(
+                (b for b in app.store.batches.values() if b.expiry > utc_now()),
+                key=lambda b: (b.created, b.batch_id),
+            )
+            page, token = paginate(batches, size, request.query.get("nextPageToken"))
+            return Response.json({"batches": [b.to_json() for b in page], "nextPageToken": token})
+
+    def get_batch(request: Request) -> Response:
+        with app.store.lock:
+            return Response.json({"batch": ingest.get_batch(request.params["batchId"]).to_json()})
+
+    def count(request: Request) -> Response:
+        with app.store.lock:
+            batch = ingest.get_batch(request.params["batchId"])
+            return Response.json({"count": len(batch.sorted_files(part_filter(batch, request)))})
+
+    def parts(request: Request) -> Response:
+        with app.store.lock:
+            batch = ingest.get_batch(request.params["batchId"])
+            return Response.json({"batchParts": [p.to_json() for p in batch.parts.values()]})
+
+    def list_files(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        with app.store.lock:
+            batch = ingest.get_batch(request.params["batchId"])
+            files = batch.sorted_files(part_filter(batch, request))
+        page, token = paginate(files, size, request.query.get("nextPageToken"))
+        return Response.json({"filesMetadata": [file_json(batch, f) for f in page], "nextPageToken": token})
+
+    def shards(request: Request) -> Response:
+        size = parse_page_size(request.query.get("pageSize"))
+        with app.store.lock:
+            batch = ingest.get_batch(request.params["batchId"])
+            page, token = paginate(batch.shards, size, request.query.get("nextPageToken"))
+            return Response.json({"shards": [s.to_json() for s in page], "nextPageToken": token})
+
+    def upload_image(request: Request) -> Response:
+        file_name = request.query.get("fileName")
+        if not file_name:
+            raise bad_request("Query parameter fileName is required.")
+        _, content = single_file_from_multipart(request)
+        ingest.upload_image(request.params["batchId"], file_name, content, request.query.get("displayName"))
+        return Response.json({"status": "ok"})
+
+    def upload_video(request: Request) -> Response:
+        details = ingest.request_video_upload(
+            request.params["batchId"], request.query.get("fileName", ""), request.query.get("displayName")
+        )
+        return Response.json(details)
+
+    def bulk_image_files(request: Request) -> Response:
+        return Response.json(
+            ingest.request_bulk_upload(request.params["batchId"], request.query.get("displayName"))
+        )
+
+    def references(content_type: str) -> Handler:
+        def handler(request: Request) -> Response:
+            body = request.json()
+            if not isinstance(body, dict):
+                raise bad_request("The request body must be a JSON object.")
+            return Response.json(
+                ingest.ingest_references(
+                    request.params["batchId"], body, content_type, request.query.get("displayName")
+                )
+            )
+
+        return handler
+
+    def roboql(request: Request) -> Response:
+        body = request.json()
+        if not isinstance(body, dict):
+            raise bad_request("The request body must be a JSON object.")
+        return Response.json(ingest.roboql_ingest(request.params["batchId"], body))
+
+    batch = PREFIX + "/batches/{batchId}"
+    return [
+        Route("GET", PREFIX + "/batches", list_batches, API),
+        Route("GET", batch, get_batch, API),
+        Route("GET", batch + "/count", count, API),
+        Route("GET", batch + "/parts", parts, API),
+        Route("GET", batch + "/list", list_files, API),
+        Route("GET", batch + "/shards", shards, API),
+        Route("POST", batch + "/upload/image", upload_image, API),
+        Route("POST", batch + "/upload/video", upload_video, API),
+        Route("POST", batch + "/bulk-upload/image-files", bulk_image_files, API),
+        Route("POST", batch + "/bulk-upload/image-references", references("images"), API),
+        Route("POST", batch + "/bulk-upload/video-references", references("videos"), API),
+        Route("POST", batch + "/roboql-ingest", roboql, API),
+    ]

@@ -1,0 +1,312 @@
+"""The emulator's in-memory world: staging batches, their files and shards, jobs, counters.
+
+All mutation happens under `Store.lock` (one re-entrant lock: simple and safe at this scale);
+long work such as fetching URLs or running workflows happens outside it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from include.roboflow_emulator.timestamps import rfc3339, utc_now
+
+SIMPLE_BATCH = "simple-batch"
+SHARDED_BATCH = "sharded-batch"
+MULTIPART_BATCH = "multipart-batch"
+
+
+@dataclass
+class StoredFile:
+    file_name: str
+    content: bytes
+    content_type: str  # images | videos | metadata | archives
+    shard_id: str | None = None
+    part_name: str | None = None
+    nested_content_type: str | None = None
+
+
+@dataclass
+class FailedFile:
+    file_name: str
+    type: str
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"fileName": self.file_name, "type": self.type, "reason": self.reason}
+
+
+@dataclass
+class Shard:
+    shard_id: str
+    ingest_id: str
+    expected_files: int
+    status_name: str = "indexing"
+    status_type: str = "info"
+    event_timestamp: datetime = field(default_factory=utc_now)
+    ingested_files: list[str] = field(default_factory=list)
+    failed_files: list[FailedFile] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shardId": self.shard_id,
+            "statusName": self.status_name,
+            "statusType": self.status_type,
+            "eventTimestamp": rfc3339(self.event_timestamp),
+            "shardObjectsCount": len(self.ingested_files) if self.status_type != "info" else 0,
+            "statusMetadata": {
+                "ingestId": self.ingest_id,
+                "expectedFiles": self.expected_files,
+                "ingestedFiles": len(self.ingested_files),
+                "failedFiles": [f.to_json() for f in self.failed_files],
+            },
+        }
+
+
+@dataclass
+class Ingest:
+    ingest_id: str
+    shard_ids: list[str]
+    notifications_url: str | None = None
+    categories: tuple[str, ...] = ("ingest-status",)
+
+
+@dataclass
+class BatchPart:
+    part_name: str
+    part_type: str
+    content_type: str
+    description: str | None = None
+    nested_content_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "partName": self.part_name,
+            "partType": self.part_type,
+            "contentType": self.content_type,
+        }
+        if self.description is not None:
+            data["partDescription"] = self.description
+        if self.nested_content_type is not None:
+            data["nestedContentType"] = self.nested_content_type
+        return data
+
+
+@dataclass
+class Batch:
+    batch_id: str
+    display_name: str
+    batch_type: str
+    content_type: str
+    created: datetime = field(default_factory=utc_now)
+    retention: timedelta = timedelta(days=7)
+    # Files keyed by (part name or "", file name): a re-ingested name replaces the old file.
+    files: dict[tuple[str, str], StoredFile] = field(default_factory=dict)
+    shards: list[Shard] = field(default_factory=list)
+    ingests: dict[str, Ingest] = field(default_factory=dict)
+    parts: dict[str, BatchPart] = field(default_factory=dict)
+    consumed_uploads: set[str] = field(default_factory=set)
+
+    @property
+    def expiry(self) -> datetime:
+        return self.created + self.retention
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "displayName": self.display_name,
+            "batchId": self.batch_id,
+            "batchType": self.batch_type,
+            "batchContentType": self.content_type,
+            "createdDate": rfc3339(self.created),
+            "expiryDate": rfc3339(self.expiry),
+        }
+
+    def sorted_files(self, part_name: str | None = None) -> list[StoredFile]:
+        chosen = [f for (part, _), f in self.files.items() if part_name is None or part == part_name]
+        return sorted(chosen, key=lambda f: (f.part_name or "", f.shard_id or "", f.file_name))
+
+
+@dataclass
+class Task:
+    task_id: str
+    status_type: str = "info"
+    progress: float | None = None
+    message: str = "Waiting to start."
+    event_timestamp: datetime = field(default_factory=utc_now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "taskId": self.task_id,
+            "notification": {"type": "task-status-v1", "message": self.message},
+            "statusType": self.status_type,
+            "progress": self.progress,
+            "eventTimestamp": rfc3339(self.event_timestamp),
+        }
+
+
+@dataclass
+class Stage:
+    stage_id: str
+    tasks: list[Task]
+    output_batches: list[str]
+    status_type: str = "info"
+    message: str = "Stage started."
+    start: datetime = field(default_factory=utc_now)
+    last_event: datetime = field(default_factory=utc_now)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "processingStageId": self.stage_id,
+            "processingStageName": self.stage_id,
+            "tasksNumber": len(self.tasks),
+            "outputBatches": list(self.output_batches),
+            "startTimestamp": rfc3339(self.start),
+            "notification": {"type": "stage-status-v1", "message": self.message},
+            "statusType": self.status_type,
+            "lastEventTimestamp": rfc3339(self.last_event),
+        }
+
+
+@dataclass
+class JobLog:
+    created: datetime
+    severity: str
+    log_type: str
+    payload: dict[str, Any]
+    stage_id: str | None = None
+    task_id: str | None = None
+    module: str = "batch-processing"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "createdAt": rfc3339(self.created),
+            "processingStageId": self.stage_id,
+            "taskId": self.task_id,
+            "severity": self.severity,
+            "reportingModule": self.module,
+            "logType": self.log_type,
+            "payload": self.payload,
+        }
+
+
+@dataclass
+class Job:
+    job_id: str
+    name: str
+    definition: dict[str, Any]
+    planned_stages: list[str]
+    created: datetime = field(default_factory=utc_now)
+    last_update: datetime = field(default_factory=utc_now)
+    current_stage: str | None = None
+    error: bool = False
+    is_terminal: bool = False
+    last_notification: dict[str, Any] = field(
+        default_factory=lambda: {"type": "job-status-v1", "message": "Job accepted."}
+    )
+    overrides: list[dict[str, Any]] = field(default_factory=list)
+    stages: dict[str, Stage] = field(default_factory=dict)
+    logs: list[JobLog] = field(default_factory=list)
+    # Bumped on abort/restart/reset: a runner of an older generation stops touching the job.
+    generation: int = 0
+    restarts: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id,
+            "name": self.name,
+            "jobDefinition": self.definition,
+            "currentStage": self.current_stage,
+            "plannedStages": list(self.planned_stages),
+            "error": self.error,
+            "isTerminal": self.is_terminal,
+            "lastNotification": self.last_notification,
+            "createdAt": rfc3339(self.created),
+            "lastUpdate": rfc3339(self.last_update),
+            "restartParametersOverride": list(self.overrides),
+        }
+
+    def log(self, severity: str, log_type: str, payload: dict[str, Any], **where: str | None) -> None:
+        self.logs.append(JobLog(utc_now(), severity, log_type, payload, **where))
+        self.last_update = utc_now()
+
+
+@dataclass
+class WebhookDelivery:
+    event_id: str
+    event_type: str
+    url: str
+    attempt: int
+    outcome: str  # HTTP status as text, or the transport error
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "url": self.url,
+            "deliveryAttempt": self.attempt,
+            "outcome": self.outcome,
+        }
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.batches: dict[str, Batch] = {}
+        self.jobs: dict[str, Job] = {}
+        self.job_creations: Counter[str] = Counter()
+        self.requests: Counter[str] = Counter()
+        self.faults_injected: Counter[str] = Counter()
+        self.webhook_deliveries: list[WebhookDelivery] = []
+        self.uploads: dict[str, dict[str, Any]] = {}
+        self.epoch = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            for job in self.jobs.values():
+                job.generation += 1
+            self.batches.clear()
+            self.jobs.clear()
+            self.job_creations.clear()
+            self.requests.clear()
+            self.faults_injected.clear()
+            self.webhook_deliveries.clear()
+            self.uploads.clear()
+            self.epoch += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """The read-only view served by `GET /__emulator__/state`."""
+        with self.lock:
+            batches: dict[str, Any] = {}
+            for batch in self.batches.values():
+                per_part: dict[str, int] = defaultdict(int)
+                for part, _ in batch.files:
+                    per_part[part] += 1
+                batches[batch.batch_id] = {
+                    "batchType": batch.batch_type,
+                    "contentType": batch.content_type,
+                    "fileCount": len(batch.files),
+                    "filesPerPart": dict(per_part) if batch.parts else {},
+                    "shards": len(batch.shards),
+                    "shardsIndexing": sum(1 for s in batch.shards if s.status_type == "info"),
+                    "failedFiles": sum(len(s.failed_files) for s in batch.shards),
+                    "ingestIds": sorted(batch.ingests),
+                }
+            return {
+                "jobCreations": dict(self.job_creations),
+                "jobs": {
+                    j.job_id: {
+                        "currentStage": j.current_stage,
+                        "isTerminal": j.is_terminal,
+                        "error": j.error,
+                        "restarts": j.restarts,
+                    }
+                    for j in self.jobs.values()
+                },
+                "requests": dict(self.requests),
+                "faultsInjected": dict(self.faults_injected),
+                "batches": batches,
+                "webhookDeliveries": [d.to_json() for d in self.webhook_deliveries],
+            }

@@ -1,0 +1,62 @@
+"""`EmulatorHandle`: a running emulator as tests see it (credentials plus the control endpoints)."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any, Protocol
+
+_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class _HasUrl(Protocol):
+    @property
+    def url(self) -> str: ...
+
+
+class EmulatorHandle:
+    def __init__(
+        self,
+        service: _HasUrl,
+        api_key: str = "test-api-key",
+        workspace: str = "demo-workspace",
+        publishable_key: str = "rf_pub_demo",
+    ) -> None:
+        self.service = service
+        self.api_key = api_key
+        self.workspace = workspace
+        self.publishable_key = publishable_key
+
+    @property
+    def base_url(self) -> str:
+        return self.service.url.rstrip("/")
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.base_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with _OPENER.open(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def set_faults(self, **settings: Any) -> dict[str, Any]:
+        """Fault settings by wire name: rate, statuses, latencyMs, dropRate, dropAfterWriteRate,
+        duplicateWebhooks, seed (snake_case names are accepted too)."""
+        wire = {_camel(name): value for name, value in settings.items()}
+        return self._call("POST", "/__emulator__/faults", wire)
+
+    def clear_faults(self) -> dict[str, Any]:
+        return self.set_faults(
+            rate=0.0, latencyMs=0, dropRate=0.0, dropAfterWriteRate=0.0, duplicateWebhooks=False
+        )
+
+    def state(self) -> dict[str, Any]:
+        return self._call("GET", "/__emulator__/state")
+
+    def reset(self) -> dict[str, Any]:
+        return self._call("POST", "/__emulator__/reset", {})
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
