@@ -1,0 +1,438 @@
+"""Export a finished Roboflow job's results to ``file://``, ``s3://`` or ``gs://``, provably complete."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from include.roboflow_batch.api.redaction import redact
+from include.roboflow_batch.export.archives import UnsafeArchiveError, archive_stem, is_archive, safe_extract
+from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination, sha256_of
+from include.roboflow_batch.export.manifest import build_manifest
+from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.references.naming import key_for_name
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+MISMATCH_POLICIES = ("fail", "warn")
+EXPIRY_WARNING = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file listed in an output batch, and the folder (relative to the destination) it lands in."""
+
+    key: str
+    file_name: str
+    download_url: str = field(repr=False)
+    folder: str
+
+    def relpath(self, name: str) -> str:
+        return f"{self.folder}/{name}" if self.folder else name
+
+
+@dataclass
+class SourceResult:
+    files: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0
+    skipped: int = 0
+    counts: ResultCount = field(default_factory=ResultCount)
+
+
+class RoboflowExportOperator(BaseOperator):
+    """
+    Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
+
+    Follows ``outputBatches`` of ``stage``, lists every part and page, downloads with at most
+    ``max_concurrency`` threads, extracts archives safely (no path escapes, links or devices) and writes
+    every file atomically to ``destination``. A re-run skips sources already complete there (recorded
+    with size and sha256 in ``_progress.jsonl``). The manifest reconciles inputs, ingested and failed
+    files and result rows (see ``include.roboflow_batch.export.manifest``); a mismatch fails the task
+    (``on_mismatch="fail"``, the default) or logs a warning (``"warn"``) - it is never silent.
+
+    :param job_id: the finished job.
+    :param destination: folder URI: ``file:///...``, ``s3://bucket/prefix``, ``gs://bucket/prefix``.
+    :param destination_conn_id: Airflow connection for the destination's object store.
+    :param stage: job stage whose output batches to export (``export`` = archives, ``processing`` = raw).
+    :param batch_id: the job's input batch (default: read from the job definition).
+    :param expected_count: number of inputs the pipeline meant to process.
+    :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
+    :param name_field: result column naming the input file (default: detected).
+    :return: ``{"destination", "manifest_uri", "files_written", "files_skipped", "result_rows",
+        "reconciled"}``
+    """
+
+    template_fields: Sequence[str] = (
+        "job_id",
+        "destination",
+        "stage",
+        "batch_id",
+        "expected_count",
+        "references",
+        "destination_conn_id",
+    )
+    ui_color = "#8b5cf6"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        destination: str,
+        destination_conn_id: str | None = None,
+        stage: str = "export",
+        batch_id: str | None = None,
+        expected_count: int | str | None = None,
+        references: str | None = None,
+        references_conn_id: str | None = None,
+        max_concurrency: int = 8,
+        roboflow_conn_id: str = "roboflow_default",
+        name_field: str | None = None,
+        on_mismatch: str = "fail",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.stage = stage
+        self.batch_id = batch_id
+        self.expected_count = expected_count
+        self.references = references
+        self.references_conn_id = references_conn_id
+        self.max_concurrency = max_concurrency
+        self.roboflow_conn_id = roboflow_conn_id
+        self.name_field = name_field
+        self.on_mismatch = on_mismatch
+
+    def _hook(self) -> Any:
+        from include.roboflow_batch.hooks.roboflow import RoboflowHook
+
+        return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
+
+    # -- inputs -------------------------------------------------------------------------------------
+
+    def _check_arguments(self) -> int | None:
+        from include.roboflow_batch.api.ids import validate_job_id
+
+        try:
+            validate_job_id(self.job_id)
+        except ValueError as exc:
+            raise AirflowFailException(f"job_id: {exc}") from exc
+        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
+            raise AirflowFailException(
+                f"max_concurrency must be a positive integer, got {self.max_concurrency!r}"
+            )
+        if self.on_mismatch not in MISMATCH_POLICIES:
+            raise AirflowFailException(
+                f"on_mismatch must be one of {MISMATCH_POLICIES}, got {self.on_mismatch!r}"
+            )
+        if self.expected_count in (None, ""):
+            return None
+        try:
+            expected = int(self.expected_count)
+        except (TypeError, ValueError):
+            raise AirflowFailException(
+                f"expected_count must be a whole number, got {self.expected_count!r}"
+            ) from None
+        if expected < 0:
+            raise AirflowFailException(f"expected_count must not be negative, got {expected}")
+        return expected
+
+    def _expected_inputs(self, expected: int | None) -> tuple[int | None, str | None]:
+        if expected is not None:
+            return expected, "expected_count"
+        if not self.references:
+            self.log.warning("Neither expected_count nor references given: the input count is not checked.")
+            return None, None
+        path = ObjectStoragePath(self.references, conn_id=self.references_conn_id)
+        try:
+            with path.open("r", encoding="utf-8") as handle:
+                # Count lines only: the file holds signed URLs, which must never reach a log.
+                return sum(1 for line in handle if line.strip()), "references"
+        except FileNotFoundError:
+            raise AirflowFailException(f"references: file not found: {self.references}") from None
+
+    # -- listing ------------------------------------------------------------------------------------
+
+    def _stage_batches(self, client: Any) -> list[str]:
+        stages = client.list_job_stages(self.job_id)
+        for stage in stages:
+            if self.stage in (stage.processing_stage_name, stage.processing_stage_id):
+                if not stage.output_batches:
+                    raise AirflowFailException(
+                        f"Stage {self.stage!r} of job {self.job_id} has no output batches."
+                    )
+                return list(stage.output_batches)
+        known = ", ".join(sorted(s.processing_stage_name for s in stages)) or "none"
+        raise AirflowFailException(f"Job {self.job_id} has no stage {self.stage!r} (stages: {known}).")
+
+    def _warn_if_expiring(self, batch: Any) -> None:
+        left = batch.expiry_date - datetime.now(UTC)
+        if left < EXPIRY_WARNING:
+            self.log.warning(
+                "Output batch %s expires at %s (in %s): export it soon, Roboflow deletes it then.",
+                batch.batch_id,
+                batch.expiry_date.isoformat(),
+                str(left).split(".")[0],
+            )
+
+    def _list_sources(self, client: Any, batch_ids: list[str]) -> list[SourceFile]:
+        listed: list[tuple[str, str | None, Any]] = []
+        for batch_id in batch_ids:
+            batch = client.get_batch(batch_id)
+            self._warn_if_expiring(batch)
+            if batch.batch_type == "multipart-batch":
+                part_names: list[str | None] = [p.part_name for p in client.list_batch_parts(batch_id)]
+            else:
+                part_names = [None]
+            for part_name in part_names:
+                for meta in client.iter_batch_files(batch_id, part_name=part_name):
+                    listed.append((batch_id, part_name, meta))
+        # Files of different shards may share a name; give those a shard folder instead of overwriting.
+        names = Counter((b, p, m.file_name) for b, p, m in listed)
+        sources = []
+        for batch_id, part_name, meta in listed:
+            segments = [batch_id] if len(batch_ids) > 1 else []
+            if part_name:
+                segments.append(part_name)
+            if names[(batch_id, part_name, meta.file_name)] > 1:
+                segments.append(meta.shard_id or "unsharded")
+            if is_archive(meta.file_name):
+                segments.append(archive_stem(meta.file_name))
+            key = "/".join([batch_id, part_name or "", meta.shard_id or "", meta.file_name])
+            sources.append(
+                SourceFile(
+                    key=key,
+                    file_name=meta.file_name,
+                    download_url=meta.download_url,
+                    folder="/".join(segments),
+                )
+            )
+        if len({s.key for s in sources}) != len(sources):
+            raise AirflowFailException(
+                f"Output of job {self.job_id} lists the same file twice; cannot export safely."
+            )
+        return sources
+
+    def _input_files(self, client: Any, batch_id: str) -> tuple[int, list[str], list[dict[str, Any]]]:
+        count = client.count_batch(batch_id)
+        names = [meta.file_name for meta in client.iter_batch_files(batch_id)]
+        failed: list[dict[str, Any]] = []
+        for shard in client.iter_shards(batch_id):
+            for entry in (shard.status_metadata or {}).get("failedFiles") or []:
+                failed.append(
+                    {
+                        "file_name": entry.get("fileName", ""),
+                        "type": entry.get("type", ""),
+                        "reason": entry.get("reason", ""),
+                        "shard_id": shard.shard_id,
+                    }
+                )
+        return count, names, failed
+
+    def _processing_failures(self, client: Any) -> list[dict[str, Any]]:
+        """Files the workflow could not process, as the job logged them (name and reason)."""
+        failures: dict[str, dict[str, Any]] = {}
+        for severity in ("warning", "error"):
+            for log in client.iter_job_logs(self.job_id, severity=severity):
+                payload = log.payload or {}
+                name = payload.get("fileName") or payload.get("file_name")
+                if isinstance(name, str) and name and name not in failures:
+                    reason = payload.get("message") or payload.get("reason") or log.log_type
+                    failures[name] = {"file_name": name, "reason": str(reason), "log_type": log.log_type}
+        return list(failures.values())
+
+    # -- transfer -----------------------------------------------------------------------------------
+
+    def _count(self, lines: Any, relpath: str) -> ResultCount:
+        fmt = result_format(relpath)
+        if fmt is None:
+            return ResultCount()
+        try:
+            return count_results(lines, fmt, relpath, self.name_field)
+        except ValueError as exc:
+            raise AirflowFailException(f"Unreadable result file {relpath}: {exc}") from exc
+
+    def _transfer(
+        self,
+        client: Any,
+        source: SourceFile,
+        dest: Destination,
+        known: dict[str, dict[str, Any]],
+        workdir: Path,
+    ) -> SourceResult:
+        result = SourceResult()
+        local_dir = Path(tempfile.mkdtemp(dir=workdir))
+        downloaded = local_dir / "download"
+        client.download_file(source.download_url, downloaded)
+        if is_archive(source.file_name):
+            extracted = local_dir / "extracted"
+            produced = [
+                (p, p.relative_to(extracted).as_posix())
+                for p in safe_extract(downloaded, extracted, source.file_name)
+            ]
+        else:
+            produced = [(downloaded, source.file_name)]
+        previous = {f["path"]: f for f in known.get(source.key, {}).get("files", [])}
+        for local, name in produced:
+            relpath = source.relpath(name)
+            entry = {"path": relpath, "size": local.stat().st_size, "sha256": sha256_of(local)}
+            old = previous.get(relpath)
+            # Same size and hash as recorded and still present: leave the existing file untouched.
+            if old and old["sha256"] == entry["sha256"] and dest.size_of(relpath) == entry["size"]:
+                result.skipped += 1
+            else:
+                dest.put_file(local, relpath)
+                result.written += 1
+            if result_format(relpath):
+                with local.open("r", encoding="utf-8", newline="") as lines:
+                    result.counts.add(self._count(lines, relpath))
+            result.files.append(entry)
+        dest.record_complete(source.key, result.files)
+        shutil.rmtree(local_dir, ignore_errors=True)
+        return result
+
+    def _run_transfers(
+        self, client: Any, todo: list[SourceFile], dest: Destination, known: dict[str, dict[str, Any]]
+    ) -> list[SourceResult]:
+        """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
+        results: list[SourceResult] = []
+        with (
+            tempfile.TemporaryDirectory(prefix="roboflow-export-") as workdir,
+            ThreadPoolExecutor(
+                max_workers=self.max_concurrency, thread_name_prefix="roboflow-export"
+            ) as pool,
+        ):
+            futures = {pool.submit(self._transfer, client, s, dest, known, Path(workdir)): s for s in todo}
+            try:
+                for future in as_completed(futures):
+                    results.append(self._outcome(future, futures[future]))
+                    self.log.info("Exported %d/%d source files.", len(results), len(todo))
+            finally:
+                for future in futures:
+                    future.cancel()
+        return results
+
+    def _outcome(self, future: Future[SourceResult], source: SourceFile) -> SourceResult:
+        try:
+            return future.result()
+        except UnsafeArchiveError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        except AirflowException:
+            raise
+        except Exception as exc:
+            # The signed URL is a bearer secret whatever its parameter names are.
+            secrets = (source.download_url, urlsplit(source.download_url).query)
+            raise AirflowException(
+                redact(f"Exporting {source.key} of job {self.job_id} failed: {exc}", secrets)
+            ) from None
+
+    # -- main ---------------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        expected_arg = self._check_arguments()
+        try:
+            dest = Destination(self.destination, self.destination_conn_id)
+        except ValueError as exc:
+            raise AirflowFailException(f"destination: {exc}") from exc
+        client = self._hook().get_client()
+
+        job = client.get_job(self.job_id)
+        if not job.is_terminal or job.error:
+            state = "has not finished" if not job.is_terminal else "failed"
+            raise AirflowFailException(
+                f"Roboflow job {self.job_id} {state}: there is nothing complete to export."
+            )
+        definition = job.job_definition or {}
+        media_type = "videos" if "video" in str(definition.get("type", "")) else "images"
+        batch_id = self.batch_id or (definition.get("jobInput") or {}).get("batchId")
+        if not batch_id:
+            raise AirflowFailException(
+                f"batch_id: not given and job {self.job_id} does not name its input batch."
+            )
+
+        batch_ids = self._stage_batches(client)
+        sources = self._list_sources(client, batch_ids)
+        known = dest.load_progress()
+        complete = [s for s in sources if s.key in known and dest.is_complete(known[s.key])]
+        todo = [s for s in sources if s not in complete]
+        self.log.info(
+            "Job %s, stage %s: %d source files in %s; %d already complete at %s, %d to export.",
+            self.job_id,
+            self.stage,
+            len(sources),
+            ", ".join(batch_ids),
+            len(complete),
+            dest.uri,
+            len(todo),
+        )
+
+        results = self._run_transfers(client, todo, dest, known)
+        counts = ResultCount()
+        files: list[dict[str, Any]] = []
+        written = sum(r.written for r in results)
+        skipped = sum(r.skipped for r in results)
+        for outcome in results:
+            counts.add(outcome.counts)
+            files.extend(outcome.files)
+        for source in complete:
+            for entry in known[source.key]["files"]:
+                skipped += 1
+                files.append(entry)
+                if result_format(entry["path"]):
+                    counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
+
+        expected, expected_source = self._expected_inputs(expected_arg)
+        ingested_count, ingested_names, failed = self._input_files(client, batch_id)
+        manifest = build_manifest(
+            job_id=self.job_id,
+            stage=self.stage,
+            output_batches=batch_ids,
+            destination=dest.uri,
+            media_type=media_type,
+            batch_id=batch_id,
+            expected=expected,
+            expected_source=expected_source,
+            ingested_count=ingested_count,
+            ingested_names=ingested_names,
+            failed=failed,
+            processing_failed=self._processing_failures(client),
+            rows=counts.rows,
+            rows_by_name=counts.rows_by_name,
+            unnamed_rows=counts.unnamed_rows,
+            files=files,
+            key_for_name=key_for_name,
+        )
+        dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        summary = {
+            "destination": dest.uri,
+            "manifest_uri": dest.uri_of(MANIFEST_FILE),
+            "files_written": written,
+            "files_skipped": skipped,
+            "result_rows": counts.rows,
+            "reconciled": manifest["reconciled"],
+        }
+        self.log.info("Export summary: %s", summary)
+        if not manifest["reconciled"]:
+            message = (
+                f"Export of job {self.job_id} does not reconcile: checks {manifest['checks']}; inputs "
+                f"{expected}, ingested {ingested_count}, failed {len(failed)}, result rows {counts.rows}. "
+                f"Details in {summary['manifest_uri']}."
+            )
+            if self.on_mismatch == "fail":
+                raise AirflowFailException(message)
+            self.log.warning(message)
+        return summary

@@ -1,0 +1,372 @@
+"""Start a Roboflow Workflow job on a staged batch exactly once per task instance; optionally wait for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import NEVER_EXPIRE, BaseOperator
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
+from include.roboflow_batch.sensors.job import JobWatcher, abort_job_quietly, result_of_event
+from include.roboflow_batch.triggers.job import (
+    RoboflowJobTrigger,
+    failure_message,
+    fetch_error_logs,
+    timeout_event,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: Key of the job id in the task instance's ``task_state_store`` (survives retries and worker crashes).
+JOB_ID_STATE_KEY = "roboflow_job_id"
+DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
+
+
+def definition_differences(existing: Any, wanted: Any, path: str = "") -> list[str]:
+    """Paths where the server's job definition differs from the one we would send.
+
+    The server may add defaults, so only keys we send are compared.
+    """
+    if isinstance(wanted, Mapping):
+        if not isinstance(existing, Mapping):
+            return [path or "<root>"]
+        diffs: list[str] = []
+        for key, value in wanted.items():
+            diffs += definition_differences(existing.get(key), value, f"{path}.{key}" if path else key)
+        return diffs
+    return [] if existing == wanted else [path or "<root>"]
+
+
+class RoboflowStartJobOperator(BaseOperator):
+    """
+    Start a Roboflow batch job running a Workflow over a staged batch of images or videos.
+
+    The job id is deterministic (dag, data interval or run id, task, map index, batch, workflow) unless
+    ``job_id`` is given, and it is kept in the task's ``task_state_store`` before the job is created. A retry
+    or a crashed worker therefore re-attaches to the same job and never starts a second, billable one:
+    the job is looked up first (exists -> re-attach, finished -> done, 404 -> create).
+
+    Every option of the job body is a templated snake_case parameter; the body is validated before any
+    remote call. ``job_id`` and ``job_url`` go to XCom (and the "Roboflow job" link) before any wait.
+
+    :param batch_id: staged input batch; None derives the same id the ingest operator derives
+        (``identity.batch_id_from_context``: dag id + data interval or run id + map index).
+    :param workflow_id: Workflow to run on each image / video.
+    :param job_id: explicit job id (<= 20 chars, ``[a-z0-9_-]``); derived when None.
+    :param media_type: ``"images"`` or ``"videos"``.
+    :param job_name: display name of the job.
+    :param wait_for_completion: also wait until the job is terminal (deferred to the triggerer when
+        ``deferrable``, polled every ``poll_interval`` seconds otherwise).
+    :param timeout: how long to wait when ``wait_for_completion`` (the job itself keeps running unless
+        ``abort_on_timeout``).
+    :param abort_on_kill: abort the job when this task is killed (only a job this task created or
+        re-attached to).
+    :return: ``{"job_id", "job_url", "batch_id", "workflow_id"}`` (+ ``"output_batches"`` after a wait).
+    """
+
+    template_fields: Sequence[str] = (
+        "batch_id",
+        "workflow_id",
+        "job_id",
+        "media_type",
+        "job_name",
+        "part_name",
+        "images_metadata_part",
+        "machine_type",
+        "workers_per_machine",
+        "processing_timeout_seconds",
+        "max_parallel_tasks",
+        "max_image_failure_rate",
+        "workflow_parameters",
+        "image_input_name",
+        "persist_images_outputs",
+        "images_outputs_to_be_persisted",
+        "aggregation_format",
+        "max_video_fps",
+        "images_metadata_inputs_mapping",
+        "notifications_url",
+        "inference_backend",
+    )
+    template_fields_renderers = {"workflow_parameters": "json", "images_metadata_inputs_mapping": "json"}
+    operator_extra_links = (RoboflowJobLink(),)
+    ui_color = "#8b5cf6"
+
+    def __init__(
+        self,
+        *,
+        workflow_id: str,
+        batch_id: str | None = None,
+        job_id: str | None = None,
+        media_type: str = "images",
+        job_name: str | None = None,
+        part_name: str | None = None,
+        images_metadata_part: str | None = None,
+        machine_type: str | None = None,
+        workers_per_machine: int | None = None,
+        processing_timeout_seconds: int | None = None,
+        max_parallel_tasks: int | None = None,
+        max_image_failure_rate: float | None = None,
+        workflow_parameters: dict[str, Any] | None = None,
+        image_input_name: str | None = None,
+        persist_images_outputs: bool = False,
+        images_outputs_to_be_persisted: list[str] | None = None,
+        aggregation_format: str | None = None,
+        max_video_fps: float | None = None,
+        images_metadata_inputs_mapping: dict[str, str] | None = None,
+        notifications_url: str | None = None,
+        inference_backend: str | None = None,
+        roboflow_conn_id: str = "roboflow_default",
+        wait_for_completion: bool = False,
+        deferrable: bool = True,
+        poll_interval: float = 10,
+        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        abort_on_kill: bool = True,
+        abort_on_timeout: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.batch_id = batch_id
+        self.workflow_id = workflow_id
+        self.job_id = job_id
+        self.media_type = media_type
+        self.job_name = job_name
+        self.part_name = part_name
+        self.images_metadata_part = images_metadata_part
+        self.machine_type = machine_type
+        self.workers_per_machine = workers_per_machine
+        self.processing_timeout_seconds = processing_timeout_seconds
+        self.max_parallel_tasks = max_parallel_tasks
+        self.max_image_failure_rate = max_image_failure_rate
+        self.workflow_parameters = workflow_parameters
+        self.image_input_name = image_input_name
+        self.persist_images_outputs = persist_images_outputs
+        self.images_outputs_to_be_persisted = images_outputs_to_be_persisted
+        self.aggregation_format = aggregation_format
+        self.max_video_fps = max_video_fps
+        self.images_metadata_inputs_mapping = images_metadata_inputs_mapping
+        self.notifications_url = notifications_url
+        self.inference_backend = inference_backend
+        self.roboflow_conn_id = roboflow_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.abort_on_kill = abort_on_kill
+        self.abort_on_timeout = abort_on_timeout
+        # Set once this task created or re-attached to a job: only then may on_kill abort it.
+        self._attached_job_id: str | None = None
+        self._client: Any = None
+
+    # -- building blocks -------------------------------------------------------------------------
+
+    def _hook(self) -> Any:
+        from include.roboflow_batch.hooks.roboflow import RoboflowHook
+
+        return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else float(self.timeout)
+
+    def build_spec(self, batch_id: str) -> Any:
+        """The validated job spec; bad options fail here, before any remote call, naming the field."""
+        from pydantic import ValidationError
+
+        from include.roboflow_batch.api.jobs import WorkflowJobSpec
+
+        try:
+            return WorkflowJobSpec(
+                media_type=self.media_type,
+                batch_id=batch_id,
+                workflow_id=self.workflow_id,
+                part_name=self.part_name,
+                images_metadata_part=self.images_metadata_part,
+                machine_type=self.machine_type,
+                workers_per_machine=self.workers_per_machine,
+                processing_timeout_seconds=self.processing_timeout_seconds,
+                max_parallel_tasks=self.max_parallel_tasks,
+                max_image_failure_rate=self.max_image_failure_rate,
+                workflow_parameters=self.workflow_parameters,
+                image_input_name=self.image_input_name,
+                persist_images_outputs=self.persist_images_outputs,
+                images_outputs_to_be_persisted=self.images_outputs_to_be_persisted,
+                aggregation_format=self.aggregation_format,
+                max_video_fps=self.max_video_fps,
+                images_metadata_inputs_mapping=self.images_metadata_inputs_mapping,
+                notifications_url=self.notifications_url,
+                inference_backend=self.inference_backend,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc']) or 'job'}: {err['msg']}" for err in exc.errors()
+            )
+            raise AirflowFailException(
+                f"Invalid Roboflow job options for task {self.task_id}: {problems}"
+            ) from exc
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"Invalid Roboflow job options for task {self.task_id}: {exc}"
+            ) from exc
+
+    def resolve_batch_id(self, context: Context) -> str:
+        if self.batch_id:
+            return str(self.batch_id)
+        from include.roboflow_batch.identity import batch_id_from_context
+
+        try:
+            return batch_id_from_context(context)
+        except ValueError as exc:
+            raise AirflowFailException(f"batch_id: {exc}") from exc
+
+    def resolve_job_id(self, context: Context, batch_id: str) -> str:
+        """Explicit ``job_id``, else the id an earlier attempt stored, else the deterministic one."""
+        from include.roboflow_batch.api.ids import derive_job_id, validate_job_id
+
+        store = context["task_state_store"]
+        if self.job_id:
+            try:
+                return validate_job_id(self.job_id)
+            except ValueError as exc:
+                raise AirflowFailException(f"job_id: {exc}") from exc
+        stored = store.get(JOB_ID_STATE_KEY)
+        if isinstance(stored, str) and stored:
+            self.log.info("Re-using job id %s stored by an earlier attempt of this task.", stored)
+            return stored
+        ti = context["ti"]
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        run_identity = f"{start.isoformat()}/{end.isoformat()}" if start and end else str(context["run_id"])
+        map_index = getattr(ti, "map_index", -1)
+        return derive_job_id(
+            ti.dag_id,
+            run_identity,
+            ti.task_id,
+            str(-1 if map_index is None else map_index),
+            batch_id,
+            str(self.workflow_id),
+        )
+
+    def _get_or_create(self, client: Any, job_id: str, body: dict[str, Any]) -> Any | None:
+        """Re-attach to an existing job or create it. Returns the existing job, or None when created."""
+        from include.roboflow_batch.api.errors import ConflictError, NotFoundError
+
+        try:
+            job = client.get_job(job_id)
+        except NotFoundError:
+            job = None
+        if job is not None:
+            diffs = definition_differences(job.job_definition, body)
+            if diffs:
+                raise AirflowFailException(self._conflict_message(job_id, f"differs in {', '.join(diffs)}"))
+            self.log.info(
+                "Roboflow job %s already exists: re-attaching instead of starting a new one.", job_id
+            )
+            return job
+        try:
+            client.create_job(job_id, body, name=self.job_name)
+        except ConflictError as exc:
+            raise AirflowFailException(self._conflict_message(job_id, str(exc))) from exc
+        self.log.info(
+            "Started Roboflow job %s (workflow %s on batch %s).",
+            job_id,
+            self.workflow_id,
+            body["jobInput"]["batchId"],
+        )
+        return None
+
+    @staticmethod
+    def _conflict_message(job_id: str, detail: str) -> str:
+        return (
+            f"Roboflow job {job_id} exists with another definition ({detail}). A job's definition cannot "
+            "change: set job_id to a new id, or clear this task's state if it holds a stale id from an "
+            "earlier attempt."
+        )
+
+    # -- execution -------------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        batch_id = self.resolve_batch_id(context)
+        spec = self.build_spec(batch_id)
+        job_id = self.resolve_job_id(context, batch_id)
+        # Persist before any remote call: a crash from here on re-attaches to this id.
+        context["task_state_store"].set(JOB_ID_STATE_KEY, job_id, retention=NEVER_EXPIRE)
+
+        hook = self._hook()
+        client = self._client = hook.get_client()
+        body = spec.to_body(hook.workspace)
+        existing = self._get_or_create(client, job_id, body)
+        self._attached_job_id = job_id
+
+        job_url = hook.job_url(job_id)
+        ti = context["ti"]
+        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=job_url)
+        self.log.info("Roboflow job page: %s", job_url)
+        summary = {
+            "job_id": job_id,
+            "job_url": job_url,
+            "batch_id": batch_id,
+            "workflow_id": self.workflow_id,
+        }
+
+        if existing is not None and existing.is_terminal:
+            if existing.error:
+                raise AirflowFailException(failure_message(existing, fetch_error_logs(client, job_id)))
+            if not self.wait_for_completion:
+                self.log.info("Roboflow job %s already finished successfully.", job_id)
+                return summary
+        if not self.wait_for_completion:
+            return summary
+
+        watcher = JobWatcher(client, job_id, self.log)
+        if self.deferrable:
+            event = watcher.poll()
+            if event is not None:
+                return self.execute_complete(context, event, summary=summary)
+            now = time.time()
+            self.defer(
+                trigger=RoboflowJobTrigger(
+                    job_id=job_id,
+                    roboflow_conn_id=self.roboflow_conn_id,
+                    poll_interval=self.poll_interval,
+                    end_time=now + self.timeout_seconds,
+                    abort_on_timeout=self.abort_on_timeout,
+                    abort_on_kill=self.abort_on_kill,
+                    started_at=now,
+                ),
+                method_name="execute_complete",
+                kwargs={"summary": summary},
+            )
+        return self.execute_complete(context, self._poll_until_done(watcher), summary=summary)
+
+    def _poll_until_done(self, watcher: JobWatcher) -> dict[str, Any]:
+        started = time.monotonic()
+        while True:
+            event = watcher.poll()
+            if event is not None:
+                return event
+            waited = time.monotonic() - started
+            if waited >= self.timeout_seconds:
+                aborted = self.abort_on_timeout and abort_job_quietly(
+                    watcher.client, watcher.job_id, self.log
+                )
+                return timeout_event(watcher.job_id, waited, aborted)
+            time.sleep(min(self.poll_interval, max(self.timeout_seconds - waited, 0.0)))
+
+    def execute_complete(
+        self, context: Context, event: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        # A timeout is retryable: the next attempt re-attaches to the same job and waits again.
+        result = result_of_event(event, timeout_exception=AirflowException)
+        self.log.info(
+            "Roboflow job %s succeeded; output batches: %s", result["job_id"], result["output_batches"]
+        )
+        return {**(summary or {"job_id": result["job_id"]}), "output_batches": result["output_batches"]}
+
+    def on_kill(self) -> None:
+        if self.abort_on_kill and self._attached_job_id and self._client is not None:
+            abort_job_quietly(self._client, self._attached_job_id, self.log)

@@ -1,0 +1,128 @@
+"""A worker killed (SIGKILL) while its job runs, then retried, leaves exactly one job on the emulator."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.devstack.services import REPO_ROOT, start_roboflow_emulator
+from include.roboflow_batch.api.client import RoboflowClient
+from include.roboflow_emulator.testing import EmulatorHandle
+from tests.integration.jobs.staging import roboflow_connection, stage_batch
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def slow_emulator() -> Iterator[EmulatorHandle]:
+    """An emulator whose job stages take seconds, so there is time to kill a worker mid-wait."""
+    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.1", "--stage-delay", "4"])
+    try:
+        yield EmulatorHandle(service)
+    finally:
+        service.stop()
+
+
+def start_worker(dag_id: str, batch_id: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.integration.jobs.start_job_dag_run", dag_id, batch_id],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+def stored_job_id(db: Path, dag_id: str) -> str | None:
+    with sqlite3.connect(db, timeout=5) as conn:
+        row = conn.execute(
+            "SELECT value FROM task_state_store WHERE dag_id = ? AND task_id = 'start_job' "
+            "AND key = 'roboflow_job_id'",
+            (dag_id,),
+        ).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def wait_for(condition: Any, timeout: float, what: str, log: Path, worker: subprocess.Popen[bytes]) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and worker.poll() is None:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(
+        f"timed out waiting for {what}; worker log:\n{log.read_text(errors='replace')[-4000:]}"
+    )
+
+
+def test_killed_worker_then_retry_leaves_exactly_one_job(
+    slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
+) -> None:
+    staged = stage_batch(slow_emulator, image_server, f"kill-{uuid.uuid4().hex[:10]}")
+    dag_id = f"kill_test_{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AIRFLOW_CONN_ROBOFLOW_DEFAULT": roboflow_connection(
+            slow_emulator.base_url, slow_emulator.api_key, slow_emulator.workspace
+        ),
+    }
+    if env.pop("PYTHONDONTWRITEBYTECODE", None):
+        # Bytecode caching is off in this environment: give the two workers a private cache, so the
+        # retry does not compile Airflow all over again.
+        env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    db = airflow_db / "airflow.db"
+    log = tmp_path / "worker.log"
+
+    worker = start_worker(dag_id, staged.batch_id, env, log)
+    try:
+        job_id = wait_for(
+            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+        )
+        wait_for(
+            lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
+        )
+        time.sleep(1.0)  # let the deferred wait poll a few times
+        assert worker.poll() is None, "the worker finished before it could be killed"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=10)
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+    assert worker.returncode == -signal.SIGKILL
+
+    with RoboflowClient(
+        slow_emulator.base_url, slow_emulator.api_key, workspace=slow_emulator.workspace
+    ) as client:
+        assert client.get_job(job_id).is_terminal is False  # killed mid-wait: the job still runs remotely
+
+    retry = start_worker(dag_id, staged.batch_id, env, log)
+    assert retry.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+
+    output = log.read_text(errors="replace")
+    assert "re-attaching instead of starting a new one" in output
+    creations = slow_emulator.state()["jobCreations"]
+    assert creations == {job_id: 1}
+    with sqlite3.connect(db, timeout=5) as conn:
+        xcoms = dict(
+            conn.execute(
+                "SELECT key, value FROM xcom WHERE dag_id = ? AND task_id = 'start_job'", (dag_id,)
+            ).fetchall()
+        )
+    # The "Roboflow job" extra link was stored by the real task runner, pointing at the one job.
+    assert job_id in str(xcoms["_link_RoboflowJobLink"])
+    assert job_id in str(xcoms["job_url"])
