@@ -15,6 +15,7 @@ import tarfile
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -350,6 +351,15 @@ class IngestService:
             if not isinstance(ref_url, str) or not ref_url:
                 raise bad_request(f"{key}[{index}].url must be a non-empty string.")
             references.append((name, ref_url))
+        # Names are the files' names inside the batch: a repeat would silently replace a file and
+        # leave the shard counting more files than the batch holds.
+        counts = Counter(name for name, _ in references)
+        repeated = sorted(name for name, count in counts.items() if count > 1)
+        if repeated:
+            shown = ", ".join(repr(n) for n in repeated[:10]) + (" ..." if len(repeated) > 10 else "")
+            raise bad_request(
+                f"{key} repeats file names ({len(repeated)}): {shown}; each name must be unique."
+            )
         return references
 
     def _fetch_reference_list(self, key: str, url: object) -> list[Any]:

@@ -109,23 +109,32 @@ class JobService:
         wanted = "images" if body["type"] == IMAGE_JOB else "videos"
         part_name = job_input.get("partName")
         if part_name is not None:
-            if batch.batch_type != MULTIPART_BATCH:
-                raise bad_request(
-                    f"jobInput.partName given, but batch {batch.batch_id!r} is not a multipart-batch."
-                )
-            part = batch.parts.get(part_name)
-            if part is None:
-                raise bad_request(
-                    f"jobInput.partName {part_name!r} is not a part of batch {batch.batch_id!r}; "
-                    f"parts: {sorted(batch.parts)}."
-                )
-            content_type = part.content_type
+            content_type = self._input_part(batch, "partName", part_name).content_type
+            holder = f"Part {part_name!r} of batch {batch.batch_id!r}"
         else:
             content_type = batch.content_type
+            holder = f"Batch {batch.batch_id!r}"
         if content_type != wanted:
+            raise bad_request(f"{holder} holds {content_type}, but a {body['type']} job needs {wanted}.")
+        metadata_part = job_input.get("imagesMetadataPart")
+        if metadata_part is not None:
+            # Per-image metadata lives beside the images, in another part of the same multipart batch.
+            self._input_part(batch, "imagesMetadataPart", metadata_part)
+
+    @staticmethod
+    def _input_part(batch: Batch, field_name: str, part_name: str) -> BatchPart:
+        if batch.batch_type != MULTIPART_BATCH:
             raise bad_request(
-                f"Batch {batch.batch_id!r} holds {content_type}, but a {body['type']} job needs {wanted}."
+                f"jobInput.{field_name} given, but batch {batch.batch_id!r} is a {batch.batch_type}, "
+                "not a multipart-batch."
             )
+        part = batch.parts.get(part_name)
+        if part is None:
+            raise bad_request(
+                f"jobInput.{field_name} {part_name!r} is not a part of batch {batch.batch_id!r}; "
+                f"parts: {sorted(batch.parts)}."
+            )
+        return part
 
     def abort(self, job_id: str) -> dict[str, Any]:
         with self._store.lock:
@@ -141,7 +150,8 @@ class JobService:
             for stage in job.stages.values():
                 for task in stage.tasks:
                     if task.status_type == "info":
-                        self._set_task(task, "error", "Aborted by the user.", task.progress)
+                        # A null progress reads as "waiting" in the client; an aborted task is done.
+                        self._set_task(task, "error", "Aborted by the user.", task.progress or 0.0)
                 if stage.status_type == "info":
                     stage.status_type, stage.message, stage.last_event = (
                         "error",
@@ -306,7 +316,7 @@ class JobService:
             with self._store.lock:
                 self._guard(job, generation)
                 for task in stage.tasks:
-                    self._set_task(task, "error", message, None)
+                    self._set_task(task, "error", message, 0.0)  # finished, not waiting
                     job.log(
                         "error",
                         "task-failed",

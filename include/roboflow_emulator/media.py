@@ -70,7 +70,21 @@ def check_video(file_name: str, content: bytes) -> FailedFile | None:
         )
     if not content:
         return FailedFile(file_name, "unsupported-file-type", "Video file is empty.")
+    if not _has_video_stream(content):
+        return FailedFile(file_name, "unsupported-file-type", "File content is not a decodable video.")
     return None
+
+
+def _has_video_stream(content: bytes) -> bool:
+    """Whether a container holds a video stream; single images (decoded as `*_pipe`) do not count."""
+    import av  # imported lazily: only video ingests pay for it
+
+    try:
+        with av.open(io.BytesIO(content)) as container:
+            still_image = container.format.name.endswith("_pipe") or container.format.name == "image2"
+            return bool(container.streams.video) and not still_image
+    except (av.FFmpegError, OSError, ValueError):
+        return False
 
 
 def check_file(content_type: str, file_name: str, content: bytes) -> FailedFile | None:

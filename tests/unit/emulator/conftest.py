@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import av
 import httpx
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -27,6 +29,21 @@ BP = f"/batch-processing/v1/external/{WORKSPACE}"
 def png(width: int = 32, height: int = 24, color: tuple[int, int, int] = (10, 20, 30)) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def mp4(frames: int = 10, fps: int = 10) -> bytes:
+    """A real, decodable MPEG-4 clip whose frames brighten one step per frame."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="mp4") as container:
+        stream = container.add_stream("mpeg4", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(frames):
+            frame = av.VideoFrame.from_ndarray(
+                np.full((32, 32, 3), (index * 20) % 256, dtype=np.uint8), format="rgb24"
+            )
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
     return buffer.getvalue()
 
 

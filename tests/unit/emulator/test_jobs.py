@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from PIL import Image
 
-from tests.unit.emulator.conftest import BP, DS, Api, WebhookReceiver, png
+from tests.unit.emulator.conftest import BP, DS, Api, WebhookReceiver, mp4, png
 
 
 def job_body(batch_id: str, workflow_id: str = "image-stats", **extra: Any) -> dict[str, Any]:
@@ -224,26 +223,10 @@ def test_job_webhook_on_completion(api: Api, webhook_receiver: WebhookReceiver) 
     assert event["job_id"] == "hooked" and event["job_state"] == "success" and event["delivery_attempt"] == 1
 
 
-def _video(frames: int = 10, fps: int = 10) -> bytes:
-    import av
-
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="mp4") as container:
-        stream = container.add_stream("mpeg4", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
-        for i in range(frames):
-            frame = av.VideoFrame.from_image(Image.new("RGB", (32, 32), ((i * 20) % 256,) * 3))
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return buffer.getvalue()
-
-
 def test_video_job_samples_frames_at_max_fps(api: Api) -> None:
     details = api.post(f"{DS}/batches/video-in/upload/video", params={"fileName": "clip.mp4"}).json()
     details = details["signedURLDetails"]
-    httpx.put(details["uploadURL"], content=_video(), headers=details["extensionHeaders"])
+    httpx.put(details["uploadURL"], content=mp4(), headers=details["extensionHeaders"])
     body = job_body("video-in", spec={"maxVideoFPS": 5}) | {"type": "simple-video-processing-v1"}
     api.post(f"{BP}/jobs/vid-job", json=body)
     assert api.wait_job("vid-job")["error"] is False

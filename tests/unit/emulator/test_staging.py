@@ -10,7 +10,7 @@ import time
 import httpx
 
 from include.roboflow_emulator.config import MAX_IMAGE_BYTES
-from tests.unit.emulator.conftest import DS, Api, FileServer, WebhookReceiver, png
+from tests.unit.emulator.conftest import DS, Api, FileServer, WebhookReceiver, mp4, png
 
 
 def _tar(members: dict[str, bytes]) -> bytes:
@@ -271,7 +271,7 @@ def test_roboql_ingest_selects_staged_images(api: Api) -> None:
 
 
 def test_video_references_make_one_shard_per_video(api: Api, file_server: FileServer) -> None:
-    refs = [file_server.ref("clip.mp4", b"\0\0\0\x18ftypmp42"), file_server.ref("notes.txt", b"text")]
+    refs = [file_server.ref("clip.mp4", mp4()), file_server.ref("notes.txt", b"text")]
     response = api.post(
         f"{DS}/batches/vid-refs/bulk-upload/video-references",
         json={"videoReferences": refs, "ingestId": "v1"},
