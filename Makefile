@@ -15,7 +15,7 @@ install: $(VENV)/.synced
 $(VENV)/.synced: requirements.lock pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(UV) || $(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
-	$(UV) pip sync --quiet --python $(BIN)/python requirements.lock
+	$(UV) pip sync --quiet --compile-bytecode --python $(BIN)/python requirements.lock
 	@# The project itself, editable and without dependencies: registers the "roboflow" connection type.
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $@
@@ -50,7 +50,10 @@ contract: install install-cli
 demo: install
 	$(BIN)/python -m include.devstack.demo
 
+# The shell baseline (aws s3 presign per file) needs awscli, whose pins clash with Airflow's.
 bench: install
+	@test -x .venv-bench/bin/python || $(PYTHON) -m venv .venv-bench
+	$(UV) pip sync --quiet --python .venv-bench/bin/python requirements-bench.lock
 	$(BIN)/python -m bench
 
 emulator: install
@@ -60,6 +63,7 @@ emulator: install
 lock: install
 	$(UV) pip compile --quiet requirements-dev.txt --python-version 3.11 -o requirements.lock
 	$(UV) pip compile --quiet requirements-contract.txt --python-version 3.11 -o requirements-contract.lock
+	$(UV) pip compile --quiet requirements-bench.txt --python-version 3.11 -o requirements-bench.lock
 
 clean:
 	rm -rf $(VENV) $(CLI_VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,301 @@
+"""List new media objects in S3 or GCS, sign GET URLs for them and write a references JSONL.
+
+The JSONL (one ``{"name", "url"}`` per line) is what Roboflow's references ingest reads. The
+signed URLs are bearer secrets: they are written to the private ``destination`` only, never to
+XCom, logs or exceptions. The task returns a small summary instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+from airflow.sdk.exceptions import AirflowSkipException
+
+from include.roboflow_batch.references.expiry import (
+    DEFAULT_EXPIRY,
+    EffectiveExpiry,
+    effective_expiry,
+    parse_expiry,
+)
+from include.roboflow_batch.references.generate import ReferencesSummary, write_references
+from include.roboflow_batch.references.jsonl import destination_path
+from include.roboflow_batch.references.media import validate_media_type
+from include.roboflow_batch.references.objects import Signer, StoredObject
+from include.roboflow_batch.references.window import resolve_window
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class _ReferencesOperator(BaseOperator):
+    """What S3 and GCS reference generation share: validation, selection, writing, the summary."""
+
+    template_fields: Sequence[str] = (
+        "bucket",
+        "prefix",
+        "destination",
+        "destination_conn_id",
+        "media_type",
+        "expiry",
+        "select",
+        "interval_start",
+        "interval_end",
+    )
+    ui_color = "#fde68a"
+    scheme = ""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        destination: str,
+        prefix: str = "",
+        destination_conn_id: str | None = None,
+        media_type: str = "images",
+        expiry: timedelta | int | str = DEFAULT_EXPIRY,
+        select: str = "interval",
+        interval_start: datetime | str | None = None,
+        interval_end: datetime | str | None = None,
+        shorten_to_credentials: bool = False,
+        page_size: int = 1000,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        # Templated fields are assigned verbatim and validated in execute(), after rendering.
+        self.bucket = bucket
+        self.prefix = prefix
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.media_type = media_type
+        self.expiry = expiry
+        self.select = select
+        self.interval_start = interval_start
+        self.interval_end = interval_end
+        self.shorten_to_credentials = shorten_to_credentials
+        self.page_size = page_size
+
+    # Store-specific parts -------------------------------------------------------------------
+
+    def credentials_expire_at(self) -> datetime | None:
+        """When the signing credentials stop being valid; None when they do not expire."""
+        raise NotImplementedError
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        raise NotImplementedError
+
+    def make_signer(self, expiry: EffectiveExpiry) -> Signer:
+        raise NotImplementedError
+
+    # Shared flow -----------------------------------------------------------------------------
+
+    @property
+    def source_uri(self) -> str:
+        return f"{self.scheme}://{self.bucket}/{self.prefix}"
+
+    def _validate(self) -> None:
+        if not isinstance(self.bucket, str) or not self.bucket or "/" in self.bucket:
+            raise ValueError(f"bucket must be a bucket name without slashes; got {self.bucket!r}")
+        if not isinstance(self.prefix, str) or self.prefix.startswith("/"):
+            raise ValueError(
+                f"prefix must be a key prefix relative to the bucket (no leading '/'); got {self.prefix!r}"
+            )
+        if not isinstance(self.page_size, int) or not 1 <= self.page_size <= 1000:
+            raise ValueError(f"page_size must be an integer from 1 to 1000; got {self.page_size!r}")
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        self._validate()
+        media_type = validate_media_type(self.media_type)
+        requested = parse_expiry(self.expiry)
+        window = resolve_window(self.select, context, self.interval_start, self.interval_end)
+        destination = destination_path(self.destination, self.destination_conn_id)
+
+        expiry = effective_expiry(
+            requested, self.credentials_expire_at(), shorten_to_credentials=self.shorten_to_credentials
+        )
+        if expiry.limited_by_credentials:
+            self.log.warning(
+                "Signed URLs will expire after %d s at %s instead of the requested %d s: the signing "
+                "credentials expire then",
+                expiry.seconds,
+                expiry.expires_at.isoformat(),
+                expiry.requested_seconds,
+            )
+        self.log.info(
+            "Listing %s under %s, %s; signing for %d s",
+            media_type,
+            self.source_uri,
+            window.describe(),
+            expiry.seconds,
+        )
+        summary = write_references(
+            self.iter_objects(),
+            self.make_signer(expiry),
+            destination,
+            source=self.source_uri,
+            media_type=media_type,
+            window=window,
+            expiry=expiry,
+        )
+        self._log_summary(summary)
+        if summary.count == 0:
+            raise AirflowSkipException(
+                f"no new {media_type} under {self.source_uri} in {window.describe()}"
+                + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
+            )
+        return summary.to_dict()
+
+    def _log_summary(self, summary: ReferencesSummary) -> None:
+        self.log.info("Wrote %d references to %s", summary.count, summary.references_uri or "(nothing)")
+        for reason, count in sorted(summary.skipped.items()):
+            self.log.warning("Skipped %d object(s): %s", count, reason)
+        for example in summary.skipped_examples:
+            self.log.warning("Skipped %s: %s", example["key"], example["reason"])
+
+
+class S3ReferencesOperator(_ReferencesOperator):
+    """
+    Write a references JSONL of SigV4-signed GET URLs for the new images or videos under an S3 prefix.
+
+    Works with AWS and S3-compatible stores (Cloudflare R2, Backblaze B2, MinIO, moto) through the
+    connection's ``endpoint_url`` and ``region_name`` (R2 wants ``auto``). URLs are always SigV4, signed
+    in-process, and never outlive the signing credentials silently.
+
+    :param bucket: source bucket.
+    :param prefix: key prefix to list (recursively).
+    :param destination: full URI of the JSONL to write (``file://``, ``s3://``, ``gs://``); keep it private.
+    :param aws_conn_id: Airflow AWS connection used to list and to sign.
+    :param destination_conn_id: connection for ``destination`` (ObjectStoragePath).
+    :param media_type: ``"images"`` or ``"videos"``: which extensions are kept (case-insensitive).
+    :param expiry: URL lifetime (timedelta or seconds), at most 7 days; 24 h by default.
+    :param select: ``"interval"`` (objects last modified in ``[data_interval_start, data_interval_end)``)
+        or ``"all"``.
+    :param interval_start: explicit window start (with ``interval_end``), e.g. for manual runs.
+    :param interval_end: explicit window end (exclusive).
+    :param shorten_to_credentials: when temporary credentials expire before ``expiry``, sign for their
+        remaining lifetime with a warning instead of failing.
+    :param disable_flexible_checksums: keep botocore's CRC checksum parameters out of requests
+        (needed for some S3-compatible stores, e.g. R2).
+    :param page_size: objects per listing page (at most 1000).
+    :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
+        "skipped_examples", "expires_at", "expiry_seconds"}``; skipped when nothing new is found.
+    """
+
+    scheme = "s3"
+
+    def __init__(
+        self,
+        *,
+        aws_conn_id: str | None = "aws_default",
+        disable_flexible_checksums: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.aws_conn_id = aws_conn_id
+        self.disable_flexible_checksums = disable_flexible_checksums
+        self._session: Any = None
+        self._client: Any = None
+        self._secret_key = ""
+
+    def _connect(self) -> None:
+        if self._client is not None:
+            return
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from include.roboflow_batch.references.s3 import s3_session_and_client
+
+        hook = S3Hook(aws_conn_id=self.aws_conn_id)
+        self._session, self._client = s3_session_and_client(
+            hook, disable_flexible_checksums=self.disable_flexible_checksums
+        )
+
+    def credentials_expire_at(self) -> datetime | None:
+        from include.roboflow_batch.references.s3 import credentials_expire_at
+
+        self._connect()
+        _access_key, self._secret_key, expires_at = credentials_expire_at(self._session)
+        return expires_at
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        from include.roboflow_batch.references.s3 import iter_s3_objects
+
+        self._connect()
+        return iter_s3_objects(self._client, self.bucket, self.prefix, page_size=self.page_size)
+
+    def make_signer(self, expiry: EffectiveExpiry) -> Signer:
+        from include.roboflow_batch.references.sigv4 import S3GetUrlSigner
+
+        self._connect()
+        signer = S3GetUrlSigner(
+            self._client, self.bucket, expiry.seconds, self._secret_key, probe_prefix=self.prefix
+        )
+        if not signer.fast:
+            self.log.info("Signing with botocore's generate_presigned_url for every key")
+        return signer
+
+
+class GCSReferencesOperator(_ReferencesOperator):
+    """
+    Write a references JSONL of V4-signed GET URLs for the new images or videos under a GCS prefix.
+
+    Objects are listed through ``GCSHook``. URLs are signed in-process with the credentials of
+    ``signing_conn_id`` (default: ``gcp_conn_id``): locally when they hold a private key (key file or
+    ``keyfile_dict``), otherwise through IAM signBlob as ``service_account_email`` (application default
+    credentials; needs ``roles/iam.serviceAccountTokenCreator``). V4 URLs carry no access token, so
+    their lifetime does not depend on the token's.
+
+    :param gcp_conn_id: Airflow Google Cloud connection used to list (and to sign by default).
+    :param signing_conn_id: a separate connection whose credentials sign, e.g. a dedicated signer
+        service account.
+    :param service_account_email: sign through IAM signBlob as this service account.
+    Other parameters and the return value are those of :class:`S3ReferencesOperator`.
+    """
+
+    scheme = "gs"
+
+    def __init__(
+        self,
+        *,
+        gcp_conn_id: str = "google_cloud_default",
+        signing_conn_id: str | None = None,
+        service_account_email: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.gcp_conn_id = gcp_conn_id
+        self.signing_conn_id = signing_conn_id
+        self.service_account_email = service_account_email
+        self._client: Any = None
+
+    def _storage_client(self) -> Any:
+        if self._client is None:
+            from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+            self._client = GCSHook(gcp_conn_id=self.gcp_conn_id).get_conn()
+        return self._client
+
+    def credentials_expire_at(self) -> datetime | None:
+        # A V4 signature is made with the service account's key (local or Google-managed through
+        # signBlob); the URL holds no token, so only the 7-day cap bounds it.
+        return None
+
+    def iter_objects(self) -> Iterator[StoredObject]:
+        from include.roboflow_batch.references.gcs import iter_gcs_objects
+
+        return iter_gcs_objects(self._storage_client(), self.bucket, self.prefix, page_size=self.page_size)
+
+    def make_signer(self, expiry: EffectiveExpiry) -> Signer:
+        from airflow.providers.google.common.hooks.base_google import GoogleBaseHook
+
+        from include.roboflow_batch.references.gcs import GCSGetUrlSigner
+
+        credentials = GoogleBaseHook(gcp_conn_id=self.signing_conn_id or self.gcp_conn_id).get_credentials()
+        return GCSGetUrlSigner(
+            self._storage_client(),
+            self.bucket,
+            timedelta(seconds=expiry.seconds),
+            credentials,
+            service_account_email=self.service_account_email,
+        )

@@ -1,0 +1,128 @@
+"""Turn a storage listing into a references JSONL: filter, sign, stream, summarise.
+
+The listing is consumed one object at a time and lines are streamed out, so memory stays flat
+however many objects the prefix holds. Objects Roboflow would reject (oversize images, empty
+files, keys too long to name) are counted with a reason instead of being sent.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from include.roboflow_batch.references.expiry import EffectiveExpiry
+from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
+from include.roboflow_batch.references.media import MediaType, has_media_extension, size_limit
+from include.roboflow_batch.references.naming import NameTooLongError, name_for_key
+from include.roboflow_batch.references.objects import Signer, StoredObject
+from include.roboflow_batch.references.window import SelectionWindow
+
+SKIP_TOO_LARGE = "file-size-limit-exceeded"
+SKIP_EMPTY = "empty-file"
+SKIP_NAME_TOO_LONG = "name-too-long"
+MAX_SKIPPED_EXAMPLES = 20
+
+# Keys made only of these characters encode to themselves (with "/" -> "__"): the common case
+# takes a single str.replace instead of the byte-wise encoder.
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9\-][A-Za-z0-9.\-/]*")
+
+
+def _name(key: str) -> str:
+    if _PLAIN_KEY.fullmatch(key) and len(key) + key.count("/") <= 255:
+        return key.replace("/", "__")
+    return name_for_key(key)
+
+
+@dataclass
+class ReferencesSummary:
+    """What a run produced: small and free of URLs, so it can go to XCom and logs."""
+
+    source: str
+    media_type: MediaType
+    expiry: EffectiveExpiry
+    references_uri: str | None = None
+    count: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    skipped_examples: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def skipped_count(self) -> int:
+        return sum(self.skipped.values())
+
+    def skip(self, key: str, reason: str) -> None:
+        self.skipped[reason] += 1
+        if len(self.skipped_examples) < MAX_SKIPPED_EXAMPLES:
+            self.skipped_examples.append({"key": key, "reason": reason})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "references_uri": self.references_uri,
+            "source": self.source,
+            "media_type": self.media_type,
+            "count": self.count,
+            "skipped_count": self.skipped_count,
+            "skipped": dict(sorted(self.skipped.items())),
+            "skipped_examples": list(self.skipped_examples),
+            "expires_at": self.expiry.expires_at.isoformat(),
+            "expiry_seconds": self.expiry.seconds,
+        }
+
+
+def select_objects(
+    objects: Iterable[StoredObject],
+    *,
+    media_type: MediaType,
+    window: SelectionWindow,
+    summary: ReferencesSummary,
+) -> Iterable[tuple[str, str]]:
+    """(key, name) of the listed objects to reference; records the ones skipped on ``summary``."""
+    limit = size_limit(media_type)
+    contains = window.contains
+    for obj in objects:
+        if obj.key.endswith("/") or not has_media_extension(obj.key, media_type):
+            continue
+        if not contains(obj.last_modified):
+            continue
+        if obj.size == 0:
+            summary.skip(obj.key, SKIP_EMPTY)
+            continue
+        if limit is not None and obj.size > limit:
+            summary.skip(obj.key, SKIP_TOO_LARGE)
+            continue
+        try:
+            name = _name(obj.key)
+        except NameTooLongError:
+            summary.skip(obj.key, SKIP_NAME_TOO_LONG)
+            continue
+        yield obj.key, name
+
+
+def write_references(
+    objects: Iterable[StoredObject],
+    sign: Signer,
+    destination: ObjectStoragePath,
+    *,
+    source: str,
+    media_type: MediaType,
+    window: SelectionWindow,
+    expiry: EffectiveExpiry,
+) -> ReferencesSummary:
+    """Write one ``{"name", "url"}`` line per selected object to ``destination``, atomically.
+
+    When nothing is selected the destination is left untouched and ``references_uri`` is None.
+    """
+    summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
+    with AtomicJSONLWriter(destination) as writer:
+        for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
+            writer.write({"name": name, "url": sign(key)})
+            summary.count += 1
+        if summary.count:
+            summary.references_uri = writer.commit()
+        else:
+            writer.abort()
+    return summary

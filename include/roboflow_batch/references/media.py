@@ -1,0 +1,57 @@
+"""Which objects are media Roboflow accepts, by extension (CONTRACT.md §7), and their size limit."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+MediaType = Literal["images", "videos"]
+MEDIA_TYPES: tuple[MediaType, ...] = ("images", "videos")
+
+IMAGE_EXTENSIONS = frozenset({"bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"})
+VIDEO_EXTENSIONS = frozenset(
+    {
+        "mp4",
+        "m4a",
+        "m4p",
+        "m4b",
+        "m4r",
+        "m4v",
+        "avi",
+        "mov",
+        "mkv",
+        "flv",
+        "wmv",
+        "mpeg",
+        "mpg",
+        "3gp",
+        "webm",
+        "ogg",
+    }
+)
+EXTENSIONS: dict[MediaType, frozenset[str]] = {"images": IMAGE_EXTENSIONS, "videos": VIDEO_EXTENSIONS}
+
+# Larger images fail server-side as `file-size-limit-exceeded`; videos have no documented limit.
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+
+
+def validate_media_type(value: object) -> MediaType:
+    """``value`` as a MediaType, or a ValueError naming the field."""
+    if value not in MEDIA_TYPES:
+        raise ValueError(f"media_type must be one of {', '.join(MEDIA_TYPES)}; got {value!r}")
+    return value  # type: ignore[return-value]
+
+
+def has_media_extension(key: str, media_type: MediaType) -> bool:
+    """Whether the key's extension (case-insensitive) is one of the media type's.
+
+    As for file names, a base name that only starts with a dot (``.jpg``) has no extension.
+    """
+    dot = key.rfind(".")
+    if dot <= 0 or key[dot - 1] == "/" or "/" in key[dot:]:
+        return False
+    return key[dot + 1 :].lower() in EXTENSIONS[media_type]
+
+
+def size_limit(media_type: MediaType) -> int | None:
+    """The largest accepted object size in bytes, or None when there is no limit."""
+    return MAX_IMAGE_BYTES if media_type == "images" else None

@@ -1,0 +1,83 @@
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+from unittest import mock
+
+import pytest
+from google.auth.credentials import AnonymousCredentials, Credentials
+from google.cloud import storage
+from google.oauth2 import service_account
+
+from include.roboflow_batch.references.gcs import GCSGetUrlSigner, iter_gcs_objects
+from tests.unit.references.signatures import gcs_v4_signature_is_valid, new_service_account
+
+
+class TokenCredentials(Credentials):
+    """Credentials without a private key, like application default credentials on GCE."""
+
+    def __init__(self, email: str | None = None) -> None:
+        super().__init__()
+        self.service_account_email = email
+        self.refreshes = 0
+
+    def refresh(self, request: Any) -> None:
+        self.refreshes += 1
+        self.token = f"access-token-{self.refreshes}"
+        self.expiry = (datetime.now(UTC) + timedelta(hours=1)).replace(tzinfo=None)
+
+
+def _client() -> storage.Client:
+    return storage.Client(project="p", credentials=AnonymousCredentials())
+
+
+def test_key_file_credentials_sign_locally_and_verifiably() -> None:
+    info, public_key = new_service_account()
+    credentials = service_account.Credentials.from_service_account_info(info)
+    signer = GCSGetUrlSigner(_client(), "bkt", timedelta(hours=2), credentials)
+    assert not signer.uses_sign_blob
+    url = signer("cams/north/frame 1.jpg")
+    assert "X-Goog-Expires=7200" in url
+    assert gcs_v4_signature_is_valid(url, public_key)
+
+
+def test_credentials_without_a_key_sign_through_iam_as_the_service_account() -> None:
+    credentials = TokenCredentials(email="runner@p.iam.gserviceaccount.com")
+    signer = GCSGetUrlSigner(_client(), "bkt", timedelta(hours=1), credentials)
+    assert signer.uses_sign_blob
+    with mock.patch.object(storage.Blob, "generate_signed_url", return_value="signed") as generate:
+        assert signer("a.jpg") == "signed"
+    kwargs = generate.call_args.kwargs
+    assert kwargs["service_account_email"] == "runner@p.iam.gserviceaccount.com"
+    assert kwargs["access_token"] == "access-token-1"
+    assert kwargs["version"] == "v4"
+    # A valid token is reused, not refreshed per URL.
+    with mock.patch.object(storage.Blob, "generate_signed_url", return_value="signed"):
+        signer("b.jpg")
+    assert credentials.refreshes == 1
+
+
+def test_an_expiring_token_is_refreshed_before_signing() -> None:
+    credentials = TokenCredentials(email="runner@p.iam.gserviceaccount.com")
+    signer = GCSGetUrlSigner(_client(), "bkt", timedelta(hours=1), credentials)
+    credentials.expiry = (datetime.now(UTC) + timedelta(minutes=1)).replace(tzinfo=None)
+    with mock.patch.object(storage.Blob, "generate_signed_url", return_value="signed") as generate:
+        signer("a.jpg")
+    assert generate.call_args.kwargs["access_token"] == "access-token-2"
+
+
+def test_keyless_credentials_need_a_service_account_email() -> None:
+    with pytest.raises(ValueError, match="service_account_email"):
+        GCSGetUrlSigner(_client(), "bkt", timedelta(hours=1), TokenCredentials(email=None))
+
+
+def test_listing_converts_blobs_page_by_page() -> None:
+    updated = datetime(2026, 3, 1, tzinfo=UTC)
+    pages = [
+        [SimpleNamespace(name="in/a.jpg", size=3, updated=updated)],
+        [SimpleNamespace(name="in/b.png", size=None, updated=updated)],
+    ]
+    client = mock.Mock()
+    client.list_blobs.return_value = SimpleNamespace(pages=iter(pages))
+    objects = list(iter_gcs_objects(client, "bkt", "in/", page_size=1))
+    assert [(o.key, o.size) for o in objects] == [("in/a.jpg", 3), ("in/b.png", 0)]
+    client.list_blobs.assert_called_once_with("bkt", prefix="in/", page_size=1)
