@@ -1,0 +1,73 @@
+"""Airflow connections for the local stand-ins, as ``AIRFLOW_CONN_*`` JSON values.
+
+GCS needs two: an anonymous one for storage calls (the emulator checks no credentials, and a
+service-account connection would try to fetch an OAuth token from the internet) and one holding
+a locally generated service-account key, used only to sign V4 URLs offline.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from typing import Any
+
+DEMO_API_KEY = "test-api-key"
+DEMO_WORKSPACE = "demo-workspace"
+DEMO_GCP_PROJECT = "demo-project"
+
+
+def roboflow_connection(
+    base_url: str, api_key: str = DEMO_API_KEY, workspace: str = DEMO_WORKSPACE
+) -> dict[str, Any]:
+    return {"conn_type": "roboflow", "host": base_url, "password": api_key, "extra": {"workspace": workspace}}
+
+
+def moto_connection(endpoint_url: str) -> dict[str, Any]:
+    """An AWS connection to moto, signing SigV4 like real S3 (a custom endpoint would default to SigV2)."""
+    return {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {
+            "endpoint_url": endpoint_url,
+            "region_name": "us-east-1",
+            "config_kwargs": {"signature_version": "s3v4"},
+        },
+    }
+
+
+def gcs_anonymous_connection() -> dict[str, Any]:
+    """Storage calls against the emulator (which must be named in ``STORAGE_EMULATOR_HOST``)."""
+    return {
+        "conn_type": "google_cloud_platform",
+        "extra": {"is_anonymous": True, "project": DEMO_GCP_PROJECT},
+    }
+
+
+@cache
+def fake_service_account_info() -> dict[str, str]:
+    """A service-account key made here and now: it signs URLs locally and is valid nowhere."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": DEMO_GCP_PROJECT,
+        "private_key_id": "local-signer",
+        "private_key": pem,
+        "client_email": f"signer@{DEMO_GCP_PROJECT}.iam.gserviceaccount.com",
+        "client_id": "1",
+        # Loopback port 9 (discard): a token refresh fails at once instead of hanging on the internet.
+        "token_uri": "http://127.0.0.1:9/token",
+    }
+
+
+def gcs_signing_connection() -> dict[str, Any]:
+    return {
+        "conn_type": "google_cloud_platform",
+        "extra": {"keyfile_dict": json.dumps(fake_service_account_info()), "project": DEMO_GCP_PROJECT},
+    }

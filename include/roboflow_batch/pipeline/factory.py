@@ -1,0 +1,322 @@
+"""Build one Airflow DAG per astro.yaml pipeline.
+
+Each DAG is ``plan -> [list_new_objects] -> ingest -> wait_for_batch -> start_job -> wait_for_job ->
+export``: ``plan`` fixes the window and derives the batch id, job id and locations from it (so
+re-runs and backfills are idempotent); ``list_new_objects`` skips the run when nothing new arrived.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import MutableMapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, Param, get_parsing_context, task
+
+from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
+from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
+from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
+from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
+from include.roboflow_batch.pipeline.run_window import resolve_path
+from include.roboflow_batch.pipeline.schema import (
+    CRON_PRESETS,
+    GCSSource,
+    LocalSource,
+    PipelineConfig,
+    S3Source,
+)
+
+# astro.yaml job options passed unchanged to RoboflowStartJobOperator (CONTRACT §3.2, snake_case).
+_PASSTHROUGH_JOB_OPTIONS = (
+    "machine_type",
+    "workers_per_machine",
+    "max_parallel_tasks",
+    "max_image_failure_rate",
+    "aggregation_format",
+    "max_video_fps",
+    "persist_images_outputs",
+    "images_outputs_to_be_persisted",
+    "inference_backend",
+)
+RUN_PARAMS_DOC = (
+    "Manual runs accept params: `window_start` and `window_end` (ISO 8601) process that window "
+    "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "
+    "every object under the source, whatever its age."
+)
+
+
+def _pull(task_id: str, key: str) -> str:
+    """A template reading one field of an upstream task's returned summary."""
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
+
+
+def _timetable(pipeline: PipelineConfig) -> object | None:
+    """Data-interval timetables: a plain cron string would give zero-width intervals in Airflow 3."""
+    from airflow.sdk import CronDataIntervalTimetable, DeltaDataIntervalTimetable
+
+    schedule = pipeline.schedule
+    if schedule is None:
+        return None
+    if is_duration(schedule):
+        return DeltaDataIntervalTimetable(parse_duration(schedule))
+    return CronDataIntervalTimetable(CRON_PRESETS.get(schedule, schedule), timezone=pipeline.timezone)
+
+
+def _as_datetime(value: datetime | None, timezone: str) -> datetime | None:
+    """Naive times in astro.yaml are in the pipeline's time zone."""
+    import pendulum
+
+    if value is None:
+        return None
+    return value if value.tzinfo else pendulum.instance(value, tz=timezone)
+
+
+def _source_line(pipeline: PipelineConfig) -> str:
+    source = pipeline.source
+    if isinstance(source, LocalSource):
+        return f"local directory `{source.directory}`"
+    scheme = "s3" if isinstance(source, S3Source) else "gs"
+    return f"`{scheme}://{source.bucket}/{source.prefix}` (connection `{source.conn_id}`)"
+
+
+def _doc_md(pipeline: PipelineConfig) -> str:
+    job = pipeline.job.model_dump(exclude_none=True, exclude={"wait_timeout", "poke_interval"})
+    schedule = pipeline.schedule or "manual runs only"
+    lines = [
+        f"# Roboflow pipeline `{pipeline.id}`",
+        "",
+        pipeline.description or "",
+        "",
+        f"Every run takes the new {pipeline.source.media} of its data interval from "
+        f"{_source_line(pipeline)}, stages them in a Roboflow batch, runs Workflow "
+        f"`{pipeline.workflow.id}` on them and exports the results.",
+        "",
+        f"- **Schedule**: `{schedule}` ({pipeline.timezone}), one run per data interval; "
+        "a run with nothing new is skipped, not failed.",
+        f"- **Results**: `{pipeline.export.destination}` (stage `{pipeline.export.stage}`), with a "
+        "`manifest` that reconciles inputs, staged files, failures and result rows.",
+        f"- **Job options**: `{job or 'service defaults'}`",
+        f"- **Readiness**: at most {pipeline.readiness.max_failure_rate:.0%} of files may fail to stage; "
+        f"wait up to {format_duration(pipeline.readiness.timeout)}.",
+        f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
+        f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
+        "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
+        "",
+        RUN_PARAMS_DOC,
+    ]
+    return "\n".join(lines)
+
+
+def _plan_spec(pipeline: PipelineConfig, base_dir: Path) -> PlanSpec:
+    source = pipeline.source
+    return PlanSpec(
+        pipeline_id=pipeline.id,
+        dag_id=pipeline.dag_id,
+        workflow_id=pipeline.workflow.id,
+        base_dir=str(base_dir),
+        references_uri=None if isinstance(source, LocalSource) else source.references_uri,
+        destination=pipeline.export.destination,
+    )
+
+
+def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
+    job = pipeline.job
+    kwargs: dict[str, Any] = {
+        option: getattr(job, option)
+        for option in _PASSTHROUGH_JOB_OPTIONS
+        if getattr(job, option) is not None
+    }
+    if job.processing_timeout is not None:
+        kwargs["processing_timeout_seconds"] = int(job.processing_timeout.total_seconds())
+    if pipeline.workflow.parameters:
+        kwargs["workflow_parameters"] = dict(pipeline.workflow.parameters)
+    if pipeline.workflow.image_input_name:
+        kwargs["image_input_name"] = pipeline.workflow.image_input_name
+    if pipeline.webhook_url:
+        kwargs["notifications_url"] = pipeline.webhook_url
+    return kwargs
+
+
+def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
+    """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
+    from include.roboflow_batch.sensors.job import RoboflowJobSensor
+
+    source = pipeline.source
+    tags = list(dict.fromkeys(["roboflow", source.kind, pipeline.source.media, *pipeline.tags]))
+    default_args = {
+        "owner": pipeline.owner,
+        "retries": pipeline.retries,
+        "retry_delay": pipeline.retry_delay,
+        "retry_exponential_backoff": pipeline.retry_exponential_backoff,
+        "max_retry_delay": pipeline.max_retry_delay,
+    }
+    roboflow = {"roboflow_conn_id": pipeline.roboflow_conn_id, "pool": pipeline.pool}
+    dag = DAG(
+        dag_id=pipeline.dag_id,
+        description=pipeline.description
+        or f"Roboflow Workflow {pipeline.workflow.id} on {source.kind} {source.media}",
+        schedule=_timetable(pipeline),
+        start_date=_as_datetime(pipeline.start_date, pipeline.timezone),
+        end_date=_as_datetime(pipeline.end_date, pipeline.timezone),
+        catchup=pipeline.catchup,
+        max_active_runs=pipeline.max_active_runs,
+        tags=tags,
+        doc_md=_doc_md(pipeline),
+        default_args=default_args,
+        params={
+            "window_start": Param(None, type=["null", "string"], description="ISO 8601 start of the window"),
+            "window_end": Param(None, type=["null", "string"], description="ISO 8601 end (exclusive)"),
+            "select_all": Param(False, type="boolean", description="Every object, whatever its age"),
+        },
+        auto_register=False,
+    )
+    with dag:
+        plan = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
+            spec=_plan_spec(pipeline, base_dir)
+        )
+        references = None
+        if isinstance(source, S3Source | GCSSource):
+            references = _references_task(pipeline, source, plan)
+            ingest = RoboflowIngestOperator(
+                task_id="ingest",
+                batch_id=plan["batch_id"],
+                media_type=source.media,
+                references=_pull("list_new_objects", "references_uri"),
+                references_conn_id=source.references_conn_id,
+                notifications_url=pipeline.webhook_url,
+                **roboflow,
+            )
+        else:
+            ingest = RoboflowIngestOperator(
+                task_id="ingest",
+                batch_id=plan["batch_id"],
+                media_type=source.media,
+                local_directory=str(resolve_path(source.directory, base_dir)),
+                # Not templated in the ingest operator: the local selection is fixed per pipeline.
+                select=source.select,
+                notifications_url=pipeline.webhook_url,
+                **roboflow,
+            )
+        wait_for_batch = RoboflowBatchReadySensor(
+            task_id="wait_for_batch",
+            batch_id=plan["batch_id"],
+            expected_count=_pull("ingest", "expected_count"),
+            max_failure_rate=pipeline.readiness.max_failure_rate,
+            deferrable=pipeline.deferrable,
+            poke_interval=pipeline.readiness.poke_interval.total_seconds(),
+            timeout=pipeline.readiness.timeout.total_seconds(),
+            **roboflow,
+        )
+        start_job = RoboflowStartJobOperator(
+            task_id="start_job",
+            batch_id=plan["batch_id"],
+            workflow_id=pipeline.workflow.id,
+            job_id=plan["job_id"],
+            media_type=source.media,
+            **_start_job_kwargs(pipeline),
+            **roboflow,
+        )
+        wait_for_job = RoboflowJobSensor(
+            task_id="wait_for_job",
+            job_id=_pull("start_job", "job_id"),
+            deferrable=pipeline.deferrable,
+            poke_interval=pipeline.job.poke_interval.total_seconds(),
+            timeout=pipeline.job.wait_timeout.total_seconds(),
+            **roboflow,
+        )
+        export = RoboflowExportOperator(
+            task_id="export",
+            job_id=_pull("start_job", "job_id"),
+            destination=plan["destination"],
+            destination_conn_id=pipeline.export.conn_id,
+            stage=pipeline.export.stage,
+            batch_id=plan["batch_id"],
+            expected_count=_pull("ingest", "expected_count"),
+            references=_pull("list_new_objects", "references_uri") if references is not None else None,
+            references_conn_id=getattr(source, "references_conn_id", None),
+            max_concurrency=pipeline.export.max_concurrency,
+            **roboflow,
+        )
+        steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]
+        present = [step for step in steps if step is not None]
+        for upstream, downstream in itertools.pairwise(present):
+            upstream >> downstream
+    return dag
+
+
+def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, plan: Any) -> Any:
+    from include.roboflow_batch.operators.references import GCSReferencesOperator, S3ReferencesOperator
+
+    common = {
+        "task_id": "list_new_objects",
+        "bucket": source.bucket,
+        "prefix": source.prefix,
+        "destination": plan["references_uri"],
+        "destination_conn_id": source.references_conn_id,
+        "media_type": source.media,
+        "expiry": source.url_expiry,
+        "select": plan["select"],
+        "interval_start": plan["window_start"],
+        "interval_end": plan["window_end"],
+    }
+    if isinstance(source, S3Source):
+        return S3ReferencesOperator(
+            aws_conn_id=source.conn_id, disable_flexible_checksums=source.disable_flexible_checksums, **common
+        )
+    return GCSReferencesOperator(
+        gcp_conn_id=source.conn_id,
+        signing_conn_id=source.signing_conn_id,
+        service_account_email=source.service_account_email,
+        **common,
+    )
+
+
+def build_dags(loaded: LoadedPipelines, only_dag_id: str | None = None) -> dict[str, DAG]:
+    """DAGs of the valid pipelines (or only ``only_dag_id``).
+
+    A pipeline that passed the schema but whose DAG cannot be built raises a PipelineConfigError
+    naming it: that is a bug to see, not a DAG to drop silently.
+    """
+    dags: dict[str, DAG] = {}
+    for pipeline in loaded.pipelines:
+        if only_dag_id is not None and pipeline.dag_id != only_dag_id:
+            continue
+        try:
+            dags[pipeline.dag_id] = build_dag(pipeline, loaded.base_dir)
+        except (TypeError, ValueError) as exc:
+            raise PipelineConfigError(
+                loaded.path, [f"pipelines[{pipeline.id}]: cannot build the DAG: {exc}"]
+            ) from exc
+    return dags
+
+
+def register_pipelines(namespace: MutableMapping[str, Any], path: Path | str | None = None) -> list[str]:
+    """Put one DAG per valid pipeline into ``namespace`` (a DAG file's ``globals()``).
+
+    Invalid pipelines are left out here and reported by ``raise_pipeline_problems`` from a second
+    DAG file, so one mistake shows as an import error without hiding the other pipelines. When a
+    task runs, only the DAG it belongs to is built.
+    """
+    try:
+        loaded = load_pipelines(path)
+    except PipelineConfigError:
+        return []  # an unreadable file is reported once, by raise_pipeline_problems
+    dags = build_dags(loaded, only_dag_id=get_parsing_context().dag_id)
+    namespace.update(dags)
+    return list(dags)
+
+
+def raise_pipeline_problems(path: Path | str | None = None) -> None:
+    """Raise one ``PipelineConfigError`` listing every invalid pipeline of astro.yaml (if any).
+
+    Only the schema is checked here (no DAG is built), so this second file costs little to parse.
+    """
+    if get_parsing_context().dag_id is not None:
+        return  # a task of some pipeline is starting: nothing to report there
+    load_pipelines(path).raise_for_problems()

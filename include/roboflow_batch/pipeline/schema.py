@@ -1,0 +1,324 @@
+"""The astro.yaml schema: one ``PipelineConfig`` per data source, ``PipelineDefaults`` shared by all.
+
+Every model forbids unknown keys, so a typo is an error (with a suggestion) rather than a silently
+ignored setting. Durations accept ``90s``/``15m``/``1h``/``1d``/``1w`` or seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+]
+MediaType = Literal["images", "videos"]
+
+
+def _date_to_datetime(value: object) -> object:
+    """YAML reads ``2026-01-01`` as a date: make it midnight (the pipeline's time zone applies)."""
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day)
+    return value
+
+
+DateTime = Annotated[datetime, BeforeValidator(_date_to_datetime)]
+
+# Signed URLs (S3 SigV4 and GCS V4) cannot outlive seven days.
+MAX_URL_EXPIRY = timedelta(days=7)
+PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+CRON_PRESETS = {
+    "@hourly": "0 * * * *",
+    "@daily": "0 0 * * *",
+    "@weekly": "0 0 * * 0",
+    "@monthly": "0 0 1 * *",
+    "@yearly": "0 0 1 1 *",
+}
+TEMPLATE_FIELDS = ("pipeline", "dag_id", "interval_start", "interval_end")
+_SAMPLE_TEMPLATE_VALUES: dict[str, Any] = {
+    "pipeline": "p",
+    "dag_id": "roboflow_p",
+    "interval_start": datetime(2026, 1, 1, tzinfo=UTC),
+    "interval_end": datetime(2026, 1, 2, tzinfo=UTC),
+}
+URI_SCHEMES = ("s3://", "gs://", "file://")
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def check_uri_template(value: str) -> str:
+    """Reject placeholders other than TEMPLATE_FIELDS and formats that do not render."""
+    try:
+        names = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc}): {value!r}") from None
+    unknown = sorted(names - set(TEMPLATE_FIELDS))
+    if unknown:
+        allowed = ", ".join("{" + name + "}" for name in TEMPLATE_FIELDS)
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}} in {value!r}; allowed: {allowed}")
+    try:
+        value.format(**_SAMPLE_TEMPLATE_VALUES)
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ValueError(f"template {value!r} does not render: {exc}") from None
+    if "://" in value and not value.startswith(URI_SCHEMES):
+        raise ValueError(f"unsupported URI scheme in {value!r}; use s3://, gs://, file:// or a path")
+    return value
+
+
+UriTemplate = Annotated[str, Field(min_length=1)]
+
+
+class _ObjectStoreSource(StrictModel):
+    bucket: str
+    prefix: str = ""
+    media: MediaType = "images"
+    url_expiry: Duration = Field(default=timedelta(hours=24))
+    references_uri: UriTemplate = Field(
+        description="Where the private JSONL of signed URLs is written (template, like export.destination)."
+    )
+    references_conn_id: str | None = None
+
+    @field_validator("url_expiry")
+    @classmethod
+    def _expiry_within_cap(cls, value: timedelta) -> timedelta:
+        if value > MAX_URL_EXPIRY:
+            raise ValueError(f"signed URLs live at most 7 days (7d), got {format_duration(value)}")
+        return value
+
+    @field_validator("prefix")
+    @classmethod
+    def _relative_prefix(cls, value: str) -> str:
+        if value.startswith("/"):
+            raise ValueError(f"a prefix is relative to the bucket; drop the leading '/': {value!r}")
+        return value
+
+    @field_validator("references_uri")
+    @classmethod
+    def _references_template(cls, value: str) -> str:
+        return check_uri_template(value)
+
+
+class S3Source(_ObjectStoreSource):
+    kind: Literal["s3"]
+    conn_id: str = "aws_default"
+    # S3-compatible stores (R2) reject the checksum parameters newer SDKs add to signed URLs.
+    disable_flexible_checksums: bool = False
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not S3_BUCKET.match(value):
+            raise ValueError(f"not a valid S3 bucket name (3-63 of a-z 0-9 . -): {value!r}")
+        return value
+
+
+class GCSSource(_ObjectStoreSource):
+    kind: Literal["gcs"]
+    conn_id: str = "google_cloud_default"
+    signing_conn_id: str | None = Field(
+        default=None, description="Connection whose credentials sign the URLs (default: conn_id)."
+    )
+    service_account_email: str | None = Field(
+        default=None, description="Sign through IAM signBlob as this service account."
+    )
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket_name(cls, value: str) -> str:
+        if not GCS_BUCKET.match(value):
+            raise ValueError(f"not a valid GCS bucket name (3-222 of a-z 0-9 . _ -): {value!r}")
+        return value
+
+
+class LocalSource(StrictModel):
+    kind: Literal["local"]
+    directory: str = Field(min_length=1, description="Absolute, or relative to the astro.yaml file.")
+    media: MediaType = "images"
+    select: Literal["interval", "all"] = Field(
+        default="interval", description="Files modified in the run's data interval, or every file."
+    )
+
+
+Source = Annotated[S3Source | GCSSource | LocalSource, Field(discriminator="kind")]
+
+
+class WorkflowConfig(StrictModel):
+    id: str = Field(min_length=1)
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    image_input_name: str | None = None
+
+
+class JobOptions(StrictModel):
+    """Options of the Workflow job (CONTRACT §3.2) and how long to wait for it."""
+
+    machine_type: Literal["cpu", "gpu"] | None = None
+    workers_per_machine: int | None = Field(default=None, ge=1)
+    max_parallel_tasks: int | None = Field(default=None, ge=1)
+    processing_timeout: Duration | None = None
+    max_image_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    aggregation_format: Literal["csv", "jsonl"] | None = None
+    max_video_fps: float | None = Field(default=None, gt=0)
+    persist_images_outputs: bool | None = None
+    images_outputs_to_be_persisted: list[str] | None = None
+    inference_backend: Literal["old-inference", "inference-models"] | None = None
+    wait_timeout: Duration = Field(default=timedelta(hours=12))
+    poke_interval: Duration = Field(default=timedelta(seconds=10))
+
+
+class ReadinessConfig(StrictModel):
+    """When the staging batch counts as ready: share of files allowed to fail, and how long to wait."""
+
+    max_failure_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    timeout: Duration = Field(default=timedelta(hours=1))
+    poke_interval: Duration = Field(default=timedelta(seconds=5))
+
+
+class ExportConfig(StrictModel):
+    destination: UriTemplate
+    conn_id: str | None = None
+    stage: str = "export"
+    max_concurrency: int = Field(default=8, ge=1, le=64)
+
+    @field_validator("destination")
+    @classmethod
+    def _destination_template(cls, value: str) -> str:
+        return check_uri_template(value)
+
+
+def _check_schedule(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if value in CRON_PRESETS or is_duration(value):
+        return value
+    from croniter import croniter
+
+    if not croniter.is_valid(value):
+        presets = ", ".join(CRON_PRESETS)
+        raise ValueError(
+            f"{value!r} is neither a cron expression ('0 * * * *'), a preset ({presets}) "
+            "nor an interval such as '1h' or '1d'"
+        )
+    return value
+
+
+def _check_timezone(value: str) -> str:
+    import pendulum
+
+    try:
+        pendulum.timezone(value)
+    except Exception:
+        raise ValueError(
+            f"unknown time zone {value!r} (use an IANA name such as 'UTC' or 'Europe/Berlin')"
+        ) from None
+    return value
+
+
+class _PipelineSettings(StrictModel):
+    """Everything a pipeline may inherit from ``defaults``."""
+
+    owner: str = Field(default="data-platform", min_length=1)
+    roboflow_conn_id: str = "roboflow_default"
+    schedule: str | None = "1d"
+    timezone: str = "UTC"
+    start_date: DateTime = datetime(2026, 1, 1)
+    end_date: DateTime | None = None
+    catchup: bool = False
+    max_active_runs: int = Field(default=1, ge=1)
+    retries: int = Field(default=3, ge=0, le=20)
+    retry_delay: Duration = Field(default=timedelta(minutes=1))
+    max_retry_delay: Duration = Field(default=timedelta(minutes=30))
+    retry_exponential_backoff: float = Field(default=2.0, ge=0.0)
+    pool: str = Field(default="roboflow_api", min_length=1)
+    tags: list[str] = Field(default_factory=list)
+    deferrable: bool = True
+    webhook_url: str | None = None
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        return _check_schedule(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"a webhook URL must start with http:// or https://, got {value!r}")
+        return value
+
+
+class PipelineDefaults(_PipelineSettings):
+    """The ``defaults`` block: pipeline settings plus partial job/readiness/export options."""
+
+    # Partial blocks, merged key by key into each pipeline's block; the loader checks their keys.
+    job: dict[str, Any] = Field(default_factory=dict)
+    readiness: dict[str, Any] = Field(default_factory=dict)
+    export: dict[str, Any] = Field(default_factory=dict)
+    workflow: dict[str, Any] = Field(default_factory=dict)
+
+
+class PipelineConfig(_PipelineSettings):
+    """One pipeline: one DAG named ``roboflow_<id>``."""
+
+    id: str
+    description: str | None = None
+    source: Source
+    workflow: WorkflowConfig
+    job: JobOptions = Field(default_factory=JobOptions)
+    readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
+    export: ExportConfig
+
+    @field_validator("id")
+    @classmethod
+    def _pipeline_id(cls, value: str) -> str:
+        if not PIPELINE_ID.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid pipeline id: use 1-48 of lower-case letters, digits, '_' "
+                "and '-', starting with a letter or digit"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _media_specific_options(self) -> PipelineConfig:
+        if self.source.media == "videos" and self.job.max_image_failure_rate is not None:
+            raise ValueError(
+                "job.max_image_failure_rate applies to image pipelines only (source.media: videos)"
+            )
+        if self.source.media == "images" and self.job.max_video_fps is not None:
+            raise ValueError("job.max_video_fps applies to video pipelines only (source.media: images)")
+        if self.end_date is not None and _as_datetime(self.end_date) <= _as_datetime(self.start_date):
+            raise ValueError("end_date must be after start_date")
+        return self
+
+    @property
+    def dag_id(self) -> str:
+        return f"roboflow_{self.id}"
+
+
+def _as_datetime(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,160 @@
+"""Run windows, ids and locations: deterministic per window, explicit params, clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.roboflow_batch.api.ids import validate_batch_id, validate_job_id
+from include.roboflow_batch.pipeline.durations import format_duration, parse_duration
+from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
+from include.roboflow_batch.pipeline.run_window import RunWindow, RunWindowError, render_uri, resolve_window
+
+START = datetime(2026, 3, 1, 4, tzinfo=UTC)
+END = START + timedelta(hours=1)
+SPEC = PlanSpec(
+    pipeline_id="demo_s3",
+    dag_id="roboflow_demo_s3",
+    workflow_id="bright-spot-detector",
+    base_dir="/project",
+    references_uri="s3://private/{pipeline}/{interval_start:%Y%m%dT%H%M}.jsonl",
+    destination="results/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("90s", timedelta(seconds=90)),
+        ("15m", timedelta(minutes=15)),
+        ("1h", timedelta(hours=1)),
+        ("2d", timedelta(days=2)),
+        ("1w", timedelta(weeks=1)),
+        (30, timedelta(seconds=30)),
+        ("45", timedelta(seconds=45)),
+    ],
+)
+def test_durations(text: object, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "1 hour", "h", "-5m", 0, True, None])
+def test_bad_durations(bad: object) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(bad)
+
+
+def test_format_duration_round_trips() -> None:
+    for text in ("90s", "15m", "1h", "2d", "1w"):
+        assert format_duration(parse_duration(text)) == text
+
+
+def test_data_interval_is_the_window() -> None:
+    assert resolve_window(START, END, {}) == RunWindow(START, END, "interval")
+
+
+def test_explicit_window_params_win() -> None:
+    window = resolve_window(START, END, {"window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-02"})
+
+    assert window == RunWindow(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), "interval")
+
+
+def test_run_without_interval_needs_params() -> None:
+    with pytest.raises(RunWindowError, match="window_start and window_end"):
+        resolve_window(None, None, {})
+
+
+def test_zero_width_interval_is_not_a_window() -> None:
+    with pytest.raises(RunWindowError, match="no data interval"):
+        resolve_window(START, START, {})
+
+
+def test_select_all_without_interval_uses_run_time() -> None:
+    window = resolve_window(None, None, {"select_all": True}, run_after=END)
+
+    assert window == RunWindow(None, END, "all")
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"window_start": "2026-01-01"}, "params.window_end: set both"),
+        (
+            {"window_start": "yesterday", "window_end": "2026-01-01"},
+            "params.window_start: 'yesterday' is not",
+        ),
+        ({"window_start": "2026-01-02", "window_end": "2026-01-01"}, "must be after window_start"),
+    ],
+)
+def test_bad_window_params_are_named(params: dict[str, Any], message: str) -> None:
+    with pytest.raises(RunWindowError, match=message):
+        resolve_window(None, None, params)
+
+
+def test_render_uri_fills_the_template_and_resolves_paths() -> None:
+    window = RunWindow(START, END, "interval")
+
+    assert (
+        render_uri(
+            "s3://r/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
+            pipeline_id="p",
+            dag_id="d",
+            window=window,
+            base_dir=Path("/project"),
+        )
+        == "s3://r/p/20260301T0400/"
+    )
+    assert (
+        render_uri("out/{dag_id}/", pipeline_id="p", dag_id="d", window=window, base_dir=Path("/project"))
+        == "file:///project/out/d/"
+    )
+
+
+def _context(start: datetime | None, end: datetime | None, **params: Any) -> dict[str, Any]:
+    return {
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "params": params,
+        "dag_run": SimpleNamespace(run_after=end or END),
+    }
+
+
+def test_plan_is_deterministic_per_window() -> None:
+    first = plan_run(SPEC, **_context(START, END))
+    again = plan_run(SPEC, **_context(START, END))
+    next_hour = plan_run(SPEC, **_context(END, END + timedelta(hours=1)))
+
+    assert first == again
+    assert first["batch_id"] != next_hour["batch_id"]
+    assert first["job_id"] != next_hour["job_id"]
+    validate_batch_id(first["batch_id"])
+    validate_job_id(first["job_id"])
+    assert first["references_uri"] == "s3://private/demo_s3/20260301T0400.jsonl"
+    assert first["destination"] == "file:///project/results/demo_s3/20260301T0400/"
+    assert first["window_start"] == START.isoformat()
+    assert first["select"] == "interval"
+
+
+def test_plan_job_id_changes_with_the_workflow() -> None:
+    other = PlanSpec(**{**SPEC, "workflow_id": "image-stats"})
+
+    assert (
+        plan_run(SPEC, **_context(START, END))["job_id"] != plan_run(other, **_context(START, END))["job_id"]
+    )
+
+
+def test_plan_without_window_fails_without_retry() -> None:
+    with pytest.raises(AirflowFailException, match="window_start and window_end"):
+        plan_run(SPEC, **_context(None, None))
+
+
+def test_plan_with_select_all() -> None:
+    plan = plan_run(SPEC, **_context(None, None, select_all=True))
+
+    assert plan["select"] == "all"
+    assert plan["window_start"] is None
