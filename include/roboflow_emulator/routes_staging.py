@@ -1,4 +1,4 @@
-"""Data Staging routes D1-D12 (CONTRACT.md §2), under /data-staging/v1/external/{workspace}."""
+"""Data Staging routes D1-D12 (docs/roboflow-api.md §2), under /data-staging/v1/external/{workspace}."""
 
 from __future__ import annotations
 

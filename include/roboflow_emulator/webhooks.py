@@ -1,4 +1,4 @@
-"""Webhook delivery as CONTRACT.md §4: POST JSON, `Authorization: <publishable key>`,
+"""Webhook delivery as docs/roboflow-api.md §4: POST JSON, `Authorization: <publishable key>`,
 redelivery of the same `event_id` with an increasing `delivery_attempt` on non-2xx or time-out.
 """
 
