@@ -1,4 +1,4 @@
-"""Batch Processing routes B1-B8 (docs/roboflow-api.md §3), under /batch-processing/v1/external/{workspace}."""
+"""Batch Processing routes B1-B8 (docs/roboflow-api.md §3) under /batch-processing/v1/external/{ws}."""
 
 from __future__ import annotations
 
