@@ -56,7 +56,7 @@ def gcs_emulator() -> Iterator:
 
 @pytest.fixture(scope="session")
 def roboflow_emulator() -> Iterator:
-    """The Roboflow cloud emulator with its defaults (session-wide; reset it if a test needs a clean slate)."""
+    """The Roboflow cloud emulator with its defaults (session-wide; reset it for a clean slate)."""
     from include.devstack.services import start_roboflow_emulator
     from include.roboflow_emulator.testing import EmulatorHandle
 
