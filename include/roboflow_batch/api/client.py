@@ -51,6 +51,10 @@ def _status_hints(key_source: str | None) -> dict[int, str]:
     }
 
 
+def _transport_hint(base_url: str, key_source: str | None) -> str | None:
+    return f"the API base URL {base_url} comes from {key_source}" if key_source else None
+
+
 def _next_token(operation: str, token: str | None, seen: set[str]) -> str | None:
     if not token:
         return None
@@ -71,7 +75,7 @@ class RoboflowClient:
     :param base_url: API root, e.g. ``https://api.roboflow.com`` (a bare host gets ``https://``).
     :param api_key: private API key; sent as the ``api_key`` query parameter, never logged.
     :param workspace: workspace slug; looked up once (``GET /``) when not given.
-    :param timeout: seconds per request (connect, read, write each); reference ingests get 2x.
+    :param timeout: seconds per read and write (connecting: at most 10 s); reference ingests get 2x.
     :param max_retries: repeats after the first attempt for retryable failures.
     :param retry_policy: full back-off settings; when given, ``max_retries`` is taken from it.
     :param key_source: where the key came from (e.g. ``Airflow connection 'roboflow_default'``),
@@ -99,6 +103,7 @@ class RoboflowClient:
             http_client=http_client,
         )
         self._transport.status_hints = _status_hints(key_source)
+        self._transport.transport_hint = _transport_hint(self._transport.base_url, key_source)
         self._owns_http = http_client is None
         self._workspace = workspace or None
 
@@ -335,6 +340,7 @@ class AsyncRoboflowClient:
             http_client=http_client,
         )
         self._transport.status_hints = _status_hints(key_source)
+        self._transport.transport_hint = _transport_hint(self._transport.base_url, key_source)
         self._owns_http = http_client is None
         self._workspace = workspace or None
 

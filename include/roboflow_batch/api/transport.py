@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = "roboflow-batch-airflow/0.1 (httpx)"
 _BODY_EXCERPT = 500
+MAX_CONNECT_TIMEOUT = 10.0
 
 # Failures where the request certainly never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -63,9 +64,14 @@ def normalise_base_url(base_url: str) -> str:
 
 
 def make_timeout(seconds: float) -> httpx.Timeout:
+    """``seconds`` for each read and write; connecting gets at most ``MAX_CONNECT_TIMEOUT``.
+
+    A reachable server accepts a connection in well under a second, so a long wait to connect
+    means a wrong or firewalled host; it should fail (and be retried) quickly, not hold a worker.
+    """
     if seconds <= 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {seconds!r}")
-    return httpx.Timeout(seconds)
+    return httpx.Timeout(seconds, connect=min(seconds, MAX_CONNECT_TIMEOUT))
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -122,12 +128,15 @@ def error_from_response(
 
 
 def error_from_exception(
-    operation: str, error: httpx.HTTPError, secrets: tuple[str, ...] = ()
+    operation: str, error: httpx.HTTPError, secrets: tuple[str, ...] = (), hint: str | None = None
 ) -> TransportError:
     detail = redact(str(error), secrets) or type(error).__name__
     kind = "timed out" if isinstance(error, httpx.TimeoutException) else "connection failed"
+    message = f"{kind} ({type(error).__name__}: {detail})"
+    if hint:
+        message = f"{message} ({hint})"
     return TransportError(
-        f"{kind} ({type(error).__name__}: {detail})",
+        message,
         operation=operation,
         request_sent=not isinstance(error, _NOT_SENT),
     )
@@ -175,6 +184,8 @@ class _TransportBase:
         self.policy = policy
         # Extra advice per status, e.g. which Airflow connection holds the rejected key.
         self.status_hints: dict[int, str] = {}
+        # The same when no response came, e.g. which Airflow connection holds the unreachable URL.
+        self.transport_hint: str | None = None
         register_secret(api_key)
         install_log_redaction()
 
@@ -230,7 +241,7 @@ class SyncTransport(_TransportBase):
         try:
             response = self.http.request(**self.request_arguments(spec))
         except httpx.HTTPError as error:
-            failure = error_from_exception(spec.operation, error, self.secrets)
+            failure = error_from_exception(spec.operation, error, self.secrets, self.transport_hint)
         if failure is not None:
             raise failure
         log.debug("%s: HTTP %s in %.3f s", spec.operation, response.status_code, time.monotonic() - started)
@@ -265,7 +276,7 @@ class AsyncTransport(_TransportBase):
         try:
             response = await self.http.request(**self.request_arguments(spec))
         except httpx.HTTPError as error:
-            failure = error_from_exception(spec.operation, error, self.secrets)
+            failure = error_from_exception(spec.operation, error, self.secrets, self.transport_hint)
         if failure is not None:
             raise failure
         log.debug("%s: HTTP %s in %.3f s", spec.operation, response.status_code, time.monotonic() - started)

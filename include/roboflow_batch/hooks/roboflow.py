@@ -6,8 +6,8 @@ Connection (conn_type ``roboflow``):
 - host: API base URL, default ``https://api.roboflow.com``; with or without scheme (a bare host
   means https); ``port`` is honoured when the host has none;
 - extra: ``workspace`` (saves a lookup; otherwise looked up once and cached), ``publishable_key``
-  (authenticates webhooks), ``timeout`` (seconds per request, default 60) and ``max_retries``
-  (default 5).
+  (authenticates webhooks), ``timeout`` (seconds per read or write, default 60; connecting waits at
+  most 10 s) and ``max_retries`` (default 5).
 
 Example: ``AIRFLOW_CONN_ROBOFLOW_DEFAULT='{"conn_type": "roboflow", "password": "<key>",
 "extra": {"workspace": "my-workspace"}}'``.
@@ -253,7 +253,7 @@ class RoboflowHook(BaseHook):
             settings.api_key,
             timeout=min(settings.timeout, TEST_CONNECTION_TIMEOUT),
             max_retries=0,
-            key_source=settings.key_source,
+            # No key_source: each message below names the connection itself.
         )
         conn = f"connection {settings.conn_id!r}"
         with client:

@@ -48,6 +48,22 @@ def png(index: int, size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
+def mp4(frames: int = 3, size: int = 16) -> bytes:
+    """A tiny decodable H.264 MP4 (the emulator rejects files it cannot decode as videos)."""
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width = stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index in range(frames):
+            image = Image.new("RGB", (size, size), ((index * 80) % 256, 64, 128))
+            container.mux(stream.encode(av.VideoFrame.from_image(image)))
+        container.mux(stream.encode())
+    return buffer.getvalue()
+
+
 class _QuietHandler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         pass

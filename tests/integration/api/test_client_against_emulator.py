@@ -19,7 +19,7 @@ from include.roboflow_batch.api import (
 )
 from include.roboflow_batch.api.ids import derive_ingest_id
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.integration.api.conftest import api_requests, png, wait_for
+from tests.integration.api.conftest import api_requests, mp4, png, wait_for
 from tests.unit.api.client_drivers import ClientDriver, make_client
 
 pytestmark = pytest.mark.integration
@@ -132,7 +132,7 @@ async def test_reference_ingests_report_per_file_failures_and_deduplicate(
 
 async def test_video_references_from_a_jsonl_url(live: ClientDriver, file_server: tuple[str, Path]) -> None:
     base, root = file_server
-    (root / "v.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(512))
+    (root / "v.mp4").write_bytes(mp4())
     (root / "refs.jsonl").write_text(json.dumps({"name": "v.mp4", "url": f"{base}/v.mp4"}) + "\n")
 
     result = await live.call(

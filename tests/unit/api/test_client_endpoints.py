@@ -341,3 +341,21 @@ async def test_reference_ingest_gets_twice_the_timeout(api: respx.MockRouter) ->
 
     assert ingest.calls.last.request.extensions["timeout"]["read"] == 14.0
     assert count.calls.last.request.extensions["timeout"]["read"] == 7.0
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_an_unreachable_host_is_given_up_on_sooner_than_a_slow_answer(
+    kind: str, api: respx.MockRouter
+) -> None:
+    # A dropped SYN would otherwise hold a worker for the whole (default 60 s) timeout per attempt.
+    from tests.unit.api.client_drivers import make_client
+
+    driver = make_client(kind, "https://api.example.test", API_KEY, workspace="ws", timeout=60.0)
+    count = api.get(f"{DS}/batches/b1/count").mock(return_value=httpx.Response(200, json={"count": 0}))
+
+    await driver.call("count_batch", "b1")
+    await driver.close()
+
+    timeout = count.calls.last.request.extensions["timeout"]
+    assert timeout["connect"] == 10.0
+    assert timeout["read"] == 60.0

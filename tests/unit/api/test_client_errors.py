@@ -320,6 +320,18 @@ async def test_401_names_where_the_key_came_from(api: respx.MockRouter) -> None:
     assert len(api.calls) == 1
 
 
+async def test_an_unreachable_api_names_the_base_url_and_where_it_came_from(api: respx.MockRouter) -> None:
+    driver = make_client("async", BASE_URL, API_KEY, key_source="Airflow connection 'rf_prod'")
+    api.get("/").mock(side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+
+    with pytest.raises(TransportError) as caught:
+        await driver.call("get_workspace")
+    await driver.close()
+
+    assert "Connection refused" in str(caught.value)
+    assert f"the API base URL {BASE_URL} comes from Airflow connection 'rf_prod'" in str(caught.value)
+
+
 @pytest.mark.parametrize(
     ("base_url", "api_key", "message"),
     [

@@ -203,6 +203,23 @@ def test_test_connection_says_what_failed(
         assert jobs_route.calls.last.request.url.params["pageSize"] == "1"
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(401, json={"error": "Invalid API key"}), httpx.ConnectError("Connection refused")],
+    ids=["401", "refused"],
+)
+def test_test_connection_names_the_connection_once(
+    failure: httpx.Response | Exception, roboflow_conn: Callable[..., None], api: respx.MockRouter
+) -> None:
+    roboflow_conn(password=KEY)
+    api.get("/").mock(side_effect=[failure])
+
+    ok, message = RoboflowHook().test_connection()
+
+    assert not ok
+    assert message.count("roboflow_default") == 1, message
+
+
 def test_test_connection_flags_a_workspace_mismatch(
     roboflow_conn: Callable[..., None], api: respx.MockRouter
 ) -> None:
