@@ -14,7 +14,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,30 +70,27 @@ class Destination:
         except FileNotFoundError:
             return None
 
+    def _write_local(self, relpath: str, write: Callable[[Path], object]) -> None:
+        """Let ``write`` fill a temporary file beside the target, then rename it into place."""
+        target = self._local(relpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
+        try:
+            write(temporary)
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+
     def put_file(self, local: Path, relpath: str) -> None:
         if self.is_local:
-            target = self._local(relpath)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-            try:
-                shutil.copyfile(local, temporary)
-                os.replace(temporary, target)
-            finally:
-                temporary.unlink(missing_ok=True)
+            self._write_local(relpath, lambda temporary: shutil.copyfile(local, temporary))
             return
         with local.open("rb") as source, self._object(relpath).open("wb") as sink:
             shutil.copyfileobj(source, sink, _CHUNK)
 
     def put_text(self, relpath: str, text: str) -> None:
         if self.is_local:
-            target = self._local(relpath)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-            try:
-                temporary.write_text(text, encoding="utf-8")
-                os.replace(temporary, target)
-            finally:
-                temporary.unlink(missing_ok=True)
+            self._write_local(relpath, lambda temporary: temporary.write_text(text, encoding="utf-8"))
             return
         self._object(relpath).write_text(text, encoding="utf-8")
 

@@ -8,32 +8,14 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["IMAGE_EXTENSIONS", "VIDEO_EXTENSIONS", "LocalFile", "discover_files", "resolve_directory"]
+from include.roboflow_batch.media import has_media_extension, validate_media_type
+from include.roboflow_batch.references.window import SelectionWindow
 
-IMAGE_EXTENSIONS = frozenset({"bmp", "dib", "jpeg", "jpg", "jpe", "jp2", "png", "webp"})
-VIDEO_EXTENSIONS = frozenset(
-    {
-        "mp4",
-        "m4a",
-        "m4p",
-        "m4b",
-        "m4r",
-        "m4v",
-        "avi",
-        "mov",
-        "mkv",
-        "flv",
-        "wmv",
-        "mpeg",
-        "mpg",
-        "3gp",
-        "webm",
-        "ogg",
-    }
-)
+__all__ = ["LocalFile", "discover_files", "resolve_directory"]
+
 _REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "az://", "azure://", "http://", "https://")
 
 
@@ -67,25 +49,22 @@ def resolve_directory(local_directory: str | os.PathLike[str]) -> Path:
 def discover_files(
     directory: Path,
     media_type: str,
-    interval: tuple[datetime, datetime] | None = None,
+    window: SelectionWindow | None = None,
 ) -> list[LocalFile]:
     """Top-level files of ``directory`` with an extension of ``media_type``, sorted by name.
 
-    With ``interval=(start, end)`` only files whose modification time is in ``[start, end)`` are kept.
+    With a ``window`` only files whose modification time is in its ``[start, end)`` are kept.
     """
-    extensions = IMAGE_EXTENSIONS if media_type == "images" else VIDEO_EXTENSIONS
-    start_ts = interval[0].timestamp() if interval else None
-    end_ts = interval[1].timestamp() if interval else None
+    kind = validate_media_type(media_type)
     found: list[LocalFile] = []
     with os.scandir(directory) as entries:
         for entry in entries:
             if not entry.is_file():
                 continue
-            suffix = entry.name.rsplit(".", 1)[-1].lower() if "." in entry.name else ""
-            if suffix not in extensions:
+            if not has_media_extension(entry.name, kind):
                 continue
             stat = entry.stat()
-            if start_ts is not None and end_ts is not None and not start_ts <= stat.st_mtime < end_ts:
+            if window is not None and not window.contains(datetime.fromtimestamp(stat.st_mtime, UTC)):
                 continue
             found.append(LocalFile(path=Path(entry.path), size=stat.st_size, mtime=stat.st_mtime))
     found.sort(key=lambda item: item.name)

@@ -22,6 +22,7 @@ from include.roboflow_batch.export.archives import UnsafeArchiveError, archive_s
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination, sha256_of
 from include.roboflow_batch.export.manifest import build_manifest
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.references.naming import key_for_name
 
 if TYPE_CHECKING:
@@ -348,6 +349,10 @@ class RoboflowExportOperator(BaseOperator):
             dest = Destination(self.destination, self.destination_conn_id)
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
+        with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
+            return self._export(dest, expected_arg)
+
+    def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
         client = self._hook().get_client()
 
         job = client.get_job(self.job_id)

@@ -29,10 +29,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch.api.errors import BadRequestError, NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import derive_ingest_id, validate_batch_id
+from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
 from include.roboflow_batch.ingest.completion_log import CompletionLog
-from include.roboflow_batch.ingest.errors import roboflow_errors
 from include.roboflow_batch.ingest.local_files import LocalFile, discover_files, resolve_directory
 from include.roboflow_batch.ingest.references_file import (
     ReferencesFileError,
@@ -40,6 +40,8 @@ from include.roboflow_batch.ingest.references_file import (
     spool_references,
 )
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR, build_tar, names_fingerprint
+from include.roboflow_batch.media import MEDIA_TYPES
+from include.roboflow_batch.references.window import SELECT_MODES, SelectionWindow, resolve_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,8 +52,6 @@ __all__ = ["RoboflowIngestOperator"]
 
 IMAGE_REFERENCES_PER_REQUEST = 20_000
 VIDEO_REFERENCES_PER_REQUEST = 5_000
-MEDIA_TYPES = ("images", "videos")
-SELECT_MODES = ("all", "interval")
 NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
 REJECTED_EXAMPLES_LIMIT = 100
 _BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
@@ -71,7 +71,10 @@ class RoboflowIngestOperator(BaseOperator):
         (one request). The expected count comes from ``references`` or from reading this URL; if
         neither is readable it is left to the service (``expected_count`` is then ``None``).
     :param local_directory: a local directory (path or ``file://``) whose top-level files are sent.
-    :param select: ``"all"`` files, or ``"interval"``: files modified within the data interval.
+    :param select: ``"all"`` files, or ``"interval"``: files modified in ``[start, end)`` of the data
+        interval, or of ``interval_start``/``interval_end`` when given (templated).
+    :param interval_start: explicit window start (with ``interval_end``), e.g. for manual runs.
+    :param interval_end: explicit window end (exclusive).
     :param batch_name: display name of the batch (default: the batch id).
     :param notifications_url: webhook URL for ingest notifications (references and bulk tars; the
         service sends none for single image uploads or videos).
@@ -93,6 +96,9 @@ class RoboflowIngestOperator(BaseOperator):
         "references",
         "references_url",
         "local_directory",
+        "select",
+        "interval_start",
+        "interval_end",
         "batch_name",
         "notifications_url",
     )
@@ -108,6 +114,8 @@ class RoboflowIngestOperator(BaseOperator):
         references_url: str | None = None,
         local_directory: str | None = None,
         select: str = "all",
+        interval_start: datetime | str | None = None,
+        interval_end: datetime | str | None = None,
         batch_name: str | None = None,
         notifications_url: str | None = None,
         notification_categories: Sequence[str] | None = None,
@@ -125,6 +133,8 @@ class RoboflowIngestOperator(BaseOperator):
         self.references_url = references_url
         self.local_directory = local_directory
         self.select = select
+        self.interval_start = interval_start
+        self.interval_end = interval_end
         self.batch_name = batch_name
         self.notifications_url = notifications_url
         self.notification_categories = notification_categories
@@ -295,7 +305,8 @@ class RoboflowIngestOperator(BaseOperator):
         for index, chunk in spool.iter_chunks():
             ingest_id = derive_ingest_id(batch_id, index, spool.chunk_fingerprints[index])
             with roboflow_errors(
-                f"ingest of references chunk {index} ({len(chunk)} references) into {batch_id}"
+                f"ingest of references chunk {index} ({len(chunk)} references) into {batch_id}",
+                self.roboflow_conn_id,
             ):
                 result = ingest(
                     batch_id,
@@ -332,7 +343,7 @@ class RoboflowIngestOperator(BaseOperator):
             else hashlib.blake2b(_url_without_query(self.references_url).encode(), digest_size=8).hexdigest()
         )
         ingest_id = derive_ingest_id(batch_id, "url", fingerprint)
-        with roboflow_errors(f"ingest of references URL into {batch_id}"):
+        with roboflow_errors(f"ingest of references URL into {batch_id}", self.roboflow_conn_id):
             result = self._reference_ingest_method(client)(
                 batch_id,
                 ingest_id=ingest_id,
@@ -354,24 +365,21 @@ class RoboflowIngestOperator(BaseOperator):
 
     # -- local directory -------------------------------------------------------------------------
 
-    def _interval(self, context: Context) -> tuple[datetime, datetime] | None:
-        if self.select != "interval":
-            return None
-        start = context.get("data_interval_start")
-        end = context.get("data_interval_end")
-        if not isinstance(start, datetime) or not isinstance(end, datetime):
-            raise AirflowFailException("select='interval' needs a run with a data interval; use select='all'")
-        return start, end
+    def _window(self, context: Context) -> SelectionWindow:
+        try:
+            return resolve_window(self.select, context, self.interval_start, self.interval_end)
+        except ValueError as exc:
+            raise AirflowFailException(f"{type(self).__name__} {self.task_id}: {exc}") from exc
 
     def _existing_batch(self, client: RoboflowClient, batch_id: str) -> Any | None:
-        with roboflow_errors(f"lookup of batch {batch_id}"):
+        with roboflow_errors(f"lookup of batch {batch_id}", self.roboflow_conn_id):
             try:
                 return client.get_batch(batch_id)
             except NotFoundError:
                 return None
 
     def _staged_names(self, client: RoboflowClient, batch_id: str) -> set[str]:
-        with roboflow_errors(f"listing of batch {batch_id}"):
+        with roboflow_errors(f"listing of batch {batch_id}", self.roboflow_conn_id):
             return {item.file_name for item in client.iter_batch_files(batch_id)}
 
     def _choose_mode(self, batch_id: str, file_count: int, existing: Any | None) -> str:
@@ -395,9 +403,10 @@ class RoboflowIngestOperator(BaseOperator):
             directory = resolve_directory(self.local_directory or "")
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from exc
-        files = discover_files(directory, self.media_type, self._interval(context))
+        window = self._window(context)
+        files = discover_files(directory, self.media_type, window)
         if not files:
-            scope = " modified in the data interval" if self.select == "interval" else ""
+            scope = "" if window.selects_all else f" modified in {window.describe()}"
             raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")
         existing = self._existing_batch(client, batch_id)
         if existing is not None:
@@ -574,7 +583,7 @@ class RoboflowIngestOperator(BaseOperator):
                             if not future.cancelled() and future.exception() is None:
                                 completion.mark(futures[future])
                                 finished += 1
-                        with roboflow_errors(f"{action} ({futures[failure]})"):
+                        with roboflow_errors(f"{action} ({futures[failure]})", self.roboflow_conn_id):
                             failure.result()
             finally:
                 completion.flush()

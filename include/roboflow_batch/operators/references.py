@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from include.roboflow_batch.media import validate_media_type
 from include.roboflow_batch.references.expiry import (
     DEFAULT_EXPIRY,
     EffectiveExpiry,
@@ -22,7 +23,6 @@ from include.roboflow_batch.references.expiry import (
 )
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
 from include.roboflow_batch.references.jsonl import destination_path
-from include.roboflow_batch.references.media import validate_media_type
 from include.roboflow_batch.references.objects import Signer, StoredObject
 from include.roboflow_batch.references.window import resolve_window
 

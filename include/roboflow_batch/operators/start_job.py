@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.sensors.job import JobWatcher, abort_job_quietly, result_of_event
 from include.roboflow_batch.triggers.job import (
@@ -294,7 +295,10 @@ class RoboflowStartJobOperator(BaseOperator):
         job_id = self.resolve_job_id(context, batch_id)
         # Persist before any remote call: a crash from here on re-attaches to this id.
         context["task_state_store"].set(JOB_ID_STATE_KEY, job_id, retention=NEVER_EXPIRE)
+        with roboflow_errors(f"start of Roboflow job {job_id}", self.roboflow_conn_id):
+            return self._start(context, spec, batch_id, job_id)
 
+    def _start(self, context: Context, spec: Any, batch_id: str, job_id: str) -> dict[str, Any]:
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)
@@ -322,7 +326,7 @@ class RoboflowStartJobOperator(BaseOperator):
         if not self.wait_for_completion:
             return summary
 
-        watcher = JobWatcher(client, job_id, self.log)
+        watcher = JobWatcher(client, job_id, self.log, self.roboflow_conn_id)
         if self.deferrable:
             event = watcher.poll()
             if event is not None:

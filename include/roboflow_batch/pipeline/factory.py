@@ -198,8 +198,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 batch_id=plan["batch_id"],
                 media_type=source.media,
                 local_directory=str(resolve_path(source.directory, base_dir)),
-                # Not templated in the ingest operator: the local selection is fixed per pipeline.
-                select=source.select,
+                **_window_kwargs(plan, fixed_select=source.select),
                 notifications_url=pipeline.webhook_url,
                 **roboflow,
             )
@@ -250,6 +249,21 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     return dag
 
 
+def _window_kwargs(plan: Any, fixed_select: str = "interval") -> dict[str, Any]:
+    """The plan task's window (params ``window_start``/``window_end``/``select_all`` included).
+
+    ``fixed_select="all"`` (a local source configured with ``select: all``) takes every file on
+    every run, so no window applies.
+    """
+    if fixed_select == "all":
+        return {"select": "all"}
+    return {
+        "select": plan["select"],
+        "interval_start": plan["window_start"],
+        "interval_end": plan["window_end"],
+    }
+
+
 def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, plan: Any) -> Any:
     from include.roboflow_batch.operators.references import GCSReferencesOperator, S3ReferencesOperator
 
@@ -261,9 +275,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "destination_conn_id": source.references_conn_id,
         "media_type": source.media,
         "expiry": source.url_expiry,
-        "select": plan["select"],
-        "interval_start": plan["window_start"],
-        "interval_end": plan["window_end"],
+        **_window_kwargs(plan),
     }
     if isinstance(source, S3Source):
         return S3ReferencesOperator(

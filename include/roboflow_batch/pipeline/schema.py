@@ -21,14 +21,15 @@ from pydantic import (
     model_validator,
 )
 
+from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
+from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
 
 Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
 ]
-MediaType = Literal["images", "videos"]
 
 
 def _date_to_datetime(value: object) -> object:
@@ -40,8 +41,6 @@ def _date_to_datetime(value: object) -> object:
 
 DateTime = Annotated[datetime, BeforeValidator(_date_to_datetime)]
 
-# Signed URLs (S3 SigV4 and GCS V4) cannot outlive seven days.
-MAX_URL_EXPIRY = timedelta(days=7)
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
@@ -101,8 +100,14 @@ class _ObjectStoreSource(StrictModel):
     @field_validator("url_expiry")
     @classmethod
     def _expiry_within_cap(cls, value: timedelta) -> timedelta:
-        if value > MAX_URL_EXPIRY:
-            raise ValueError(f"signed URLs live at most 7 days (7d), got {format_duration(value)}")
+        # The same bounds the references operators enforce at run time, reported at parse time.
+        if value > MAX_EXPIRY:
+            raise ValueError(f"signed URLs live at most {MAX_EXPIRY.days} days, got {format_duration(value)}")
+        if value < MIN_EXPIRY:
+            raise ValueError(
+                f"signed URLs must live at least {format_duration(MIN_EXPIRY)} to outlast the ingest "
+                f"queue, got {format_duration(value)}"
+            )
         return value
 
     @field_validator("prefix")

@@ -15,9 +15,9 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.media import MediaType, has_media_extension, size_limit
 from include.roboflow_batch.references.expiry import EffectiveExpiry
 from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
-from include.roboflow_batch.references.media import MediaType, has_media_extension, size_limit
 from include.roboflow_batch.references.naming import NameTooLongError, name_for_key
 from include.roboflow_batch.references.objects import Signer, StoredObject
 from include.roboflow_batch.references.window import SelectionWindow

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -17,10 +17,11 @@ from airflow.sdk.exceptions import (
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.hooks.errors import is_transient, roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.ingest.errors import is_transient, roboflow_errors
 from include.roboflow_batch.ingest.readiness import assess_readiness
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
+from include.roboflow_batch.triggers.events import EventSchema, check_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -37,33 +38,17 @@ _SUMMARY_TYPES: dict[str, type | tuple[type, ...]] = {
     "failed_by_type": dict,
     "failure_rate": (int, float),
 }
+_BASE_KEYS: dict[str, type | tuple[type, ...]] = {"message": str, "batch_id": str}
+_EVENT_SCHEMA: EventSchema = {
+    status: _BASE_KEYS | (_SUMMARY_TYPES if status == "success" else {}) for status in EVENT_STATUSES
+}
 # Extra time the task may stay deferred after the trigger's own deadline, in case it never reports.
 _DEFERRAL_GRACE = timedelta(minutes=5)
 
 
 def validate_ready_event(event: Any) -> dict[str, Any]:
-    """Check a trigger event strictly: it crosses the database and maybe a version boundary."""
-    if event is None:
-        raise AirflowException("the batch-ready trigger sent no event")
-    if not isinstance(event, Mapping):
-        raise AirflowException(f"the batch-ready trigger sent a {type(event).__name__}, not a dict")
-    status = event.get("status")
-    if status not in EVENT_STATUSES:
-        raise AirflowException(f"the batch-ready trigger sent an unknown status {status!r}")
-    required: dict[str, type | tuple[type, ...]] = {"message": str, "batch_id": str}
-    if status == "success":
-        required |= _SUMMARY_TYPES
-    missing = sorted(key for key in required if key not in event)
-    if missing:
-        raise AirflowException(f"the batch-ready trigger's {status!r} event lacks {', '.join(missing)}")
-    wrong = sorted(
-        key
-        for key, kind in required.items()
-        if not isinstance(event[key], kind) or (kind is int and isinstance(event[key], bool))
-    )
-    if wrong:
-        raise AirflowException(f"the batch-ready trigger's {status!r} event has malformed {', '.join(wrong)}")
-    return dict(event)
+    """Check a trigger event strictly (see ``triggers.events``)."""
+    return check_event(event, source="batch-ready trigger", schema=_EVENT_SCHEMA)
 
 
 def _coerce_expected(value: Any) -> int | None:
@@ -139,7 +124,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
         expected = self._check_arguments()
         client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
         try:
-            with roboflow_errors(f"readiness check of batch {self.batch_id}"):
+            with roboflow_errors(f"readiness check of batch {self.batch_id}", self.roboflow_conn_id):
                 try:
                     staged = client.count_batch(self.batch_id)
                     shards = list(client.iter_shards(self.batch_id))

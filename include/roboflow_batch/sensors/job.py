@@ -12,6 +12,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
 
 from include.roboflow_batch.api.redaction import redact
+from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.triggers.job import (
     JobProgress,
@@ -31,16 +32,24 @@ DEFAULT_TIMEOUT = timedelta(days=7)
 
 
 class JobWatcher:
-    """One synchronous status check at a time; logs progress only when it changed."""
+    """One synchronous status check at a time; logs progress only when it changed.
 
-    def __init__(self, client: Any, job_id: str, log: logging.Logger) -> None:
+    API errors leave ``poll`` as Airflow exceptions (see ``hooks.errors``) naming ``conn_id``.
+    """
+
+    def __init__(self, client: Any, job_id: str, log: logging.Logger, conn_id: str | None = None) -> None:
         self.client = client
         self.job_id = job_id
         self.log = log
+        self.conn_id = conn_id
         self.last_progress: JobProgress | None = None
 
     def poll(self) -> dict[str, Any] | None:
         """A terminal event dict (see ``triggers.job``), or None while the job runs."""
+        with roboflow_errors(f"status check of Roboflow job {self.job_id}", self.conn_id):
+            return self._poll()
+
+    def _poll(self) -> dict[str, Any] | None:
         job = self.client.get_job(self.job_id)
         stages = self.client.list_job_stages(self.job_id)
         if job.is_terminal:
@@ -143,8 +152,9 @@ class RoboflowJobSensor(BaseSensorOperator):
             except ValueError as exc:
                 raise AirflowFailException(f"job_id: {exc}") from exc
             hook = self._hook()
-            self._watcher = JobWatcher(hook.get_client(), job_id, self.log)
-            self._job_url = hook.job_url(job_id)
+            with roboflow_errors(f"connecting to Roboflow for job {job_id}", self.roboflow_conn_id):
+                self._watcher = JobWatcher(hook.get_client(), job_id, self.log, self.roboflow_conn_id)
+                self._job_url = hook.job_url(job_id)
         return self._watcher
 
     def poke(self, context: Context) -> bool | PokeReturnValue:

@@ -10,8 +10,8 @@ from typing import Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
+from include.roboflow_batch.hooks.errors import is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.ingest.errors import is_transient
 from include.roboflow_batch.ingest.readiness import ReadinessSnapshot, assess_readiness
 
 __all__ = ["RoboflowBatchReadyTrigger"]

@@ -17,18 +17,19 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow.sdk.exceptions import AirflowException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from include.roboflow_batch.api.redaction import redact
+from include.roboflow_batch.triggers.events import EventSchema, check_event
 
-EVENT_STATUSES = frozenset({"success", "failed", "timeout", "error"})
-_REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
-    "success": ("job_id", "message", "output_batches"),
-    "failed": ("job_id", "message"),
-    "timeout": ("job_id", "message"),
-    "error": ("job_id", "message"),
+_COMMON_KEYS: dict[str, type] = {"job_id": str, "message": str}
+_EVENT_SCHEMA: EventSchema = {
+    "success": _COMMON_KEYS | {"output_batches": Mapping},
+    "failed": _COMMON_KEYS,
+    "timeout": _COMMON_KEYS,
+    "error": _COMMON_KEYS,
 }
+EVENT_STATUSES = frozenset(_EVENT_SCHEMA)
 # How many error log entries go into a failure message: enough to diagnose, short enough to read.
 MAX_ERROR_LOGS = 5
 
@@ -52,23 +53,8 @@ class JobProgress:
 
 
 def validate_event(event: Any) -> dict[str, Any]:
-    """Check a trigger event strictly: it crosses the DB boundary and the triggerer may run other code."""
-    if event is None:
-        raise AirflowException("Roboflow job trigger returned no event.")
-    if not isinstance(event, Mapping):
-        raise AirflowException(f"Roboflow job trigger returned a {type(event).__name__}, expected a dict.")
-    status = event.get("status")
-    if status not in EVENT_STATUSES:
-        raise AirflowException(
-            f"Roboflow job trigger returned unknown status {status!r}; "
-            f"expected one of {sorted(EVENT_STATUSES)}."
-        )
-    missing = [key for key in _REQUIRED_KEYS[status] if key not in event]
-    if missing:
-        raise AirflowException(f"Roboflow job trigger event ({status}) lacks key(s): {', '.join(missing)}.")
-    if status == "success" and not isinstance(event["output_batches"], Mapping):
-        raise AirflowException("Roboflow job trigger event: 'output_batches' must be a dict.")
-    return dict(event)
+    """Check a trigger event strictly (see ``triggers.events``)."""
+    return check_event(event, source="Roboflow job trigger", schema=_EVENT_SCHEMA)
 
 
 def _is_running(status_type: str | None) -> bool:

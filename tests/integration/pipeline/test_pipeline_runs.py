@@ -177,3 +177,32 @@ def test_manual_run_with_window_params_processes_that_window(
     assert run.value("list_new_objects")["count"] == 2
     assert_reconciled(run, expected=2)
     assert run.destination.name == (now - timedelta(minutes=10)).strftime("%Y%m%dT%H%M%S")
+
+
+def test_manual_run_of_a_local_pipeline_takes_the_window_params(
+    run_pipeline: Callable[..., PipelineRun], tmp_path: Path
+) -> None:
+    recent = sample_images(1, prefix="today", seed=61)
+    write_files(tmp_path / "drop", recent)
+    backlog = sample_images(2, prefix="last-week", seed=62)
+    week_ago = datetime.now(UTC).replace(microsecond=0) - timedelta(days=7)
+    for path in write_files(tmp_path / "drop", backlog):
+        os.utime(path, (week_ago.timestamp(), week_ago.timestamp()))
+    pipeline = {
+        "id": "it_local_window",
+        "source": {"kind": "local", "directory": str(tmp_path / "drop"), "media": "images"},
+        "workflow": {"id": "bright-spot-detector"},
+        "export": {"destination": str(tmp_path / "results" / "{interval_start:%Y%m%dT%H%M%S}") + "/"},
+    }
+    window = {
+        "window_start": (week_ago - timedelta(hours=1)).isoformat(),
+        "window_end": (week_ago + timedelta(hours=1)).isoformat(),
+    }
+
+    # The run's own interval (a day in January) holds nothing; the window holds last week's backlog.
+    run = run_pipeline(pipeline, datetime(2026, 1, 2, tzinfo=UTC), conf=window)
+
+    assert run.state == "success", run.tasks
+    assert run.value("ingest")["expected_count"] == 2
+    assert_reconciled(run, expected=2)
+    assert_found_the_squares(run, backlog, name_of=lambda name: name)

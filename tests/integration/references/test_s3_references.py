@@ -9,8 +9,8 @@ import pytest
 import requests
 from airflow.sdk.exceptions import AirflowSkipException
 
+from include.roboflow_batch.media import MAX_IMAGE_BYTES
 from include.roboflow_batch.operators.references import S3ReferencesOperator
-from include.roboflow_batch.references.media import MAX_IMAGE_BYTES
 from include.roboflow_batch.references.naming import key_for_name
 from tests.integration.references.conftest import ACCESS_KEY, SECRET_KEY
 from tests.unit.references.signatures import sigv4_signature_is_valid

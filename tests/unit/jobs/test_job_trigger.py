@@ -207,11 +207,12 @@ async def test_on_kill_respects_abort_on_kill_false(jobs: FakeJobs, monkeypatch:
     ("event", "problem"),
     [
         (None, "no event"),
-        ("success", "expected a dict"),
+        ("success", "not a dict"),
         ({"status": "done", "job_id": "j", "message": "m"}, "unknown status"),
         ({"job_id": "j", "message": "m"}, "unknown status"),
         ({"status": "success", "job_id": "j", "message": "m"}, "output_batches"),
         ({"status": "failed", "job_id": "j"}, "message"),
+        ({"status": "failed", "job_id": "j", "message": 3}, "malformed message"),
         ({"status": "success", "job_id": "j", "message": "m", "output_batches": []}, "must be a dict"),
     ],
 )

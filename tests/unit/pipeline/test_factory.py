@@ -60,6 +60,45 @@ def test_local_pipeline_has_no_listing_step(pipeline: dict[str, Any]) -> None:
     assert ingest.media_type == "videos"
 
 
+def plan_keys(task: Any, *fields: str) -> dict[str, tuple[str, str] | Any]:
+    """Each field as (upstream task id, XCom key) when it is pulled from another task, else its value."""
+    return {
+        field: (value.operator.task_id, value.key) if hasattr(value, "operator") else value
+        for field in fields
+        for value in [getattr(task, field)]
+    }
+
+
+WINDOW_FIELDS = ("select", "interval_start", "interval_end")
+PLAN_WINDOW = {
+    "select": ("plan", "select"),
+    "interval_start": ("plan", "window_start"),
+    "interval_end": ("plan", "window_end"),
+}
+
+
+def test_local_pipeline_takes_the_window_of_the_plan_like_object_stores(pipeline: dict[str, Any]) -> None:
+    s3_dag = build_dag(config(pipeline), Path("/project"))
+    pipeline["source"] = {"kind": "local", "directory": "drop"}
+    local_dag = build_dag(config(pipeline), Path("/project"))
+
+    # So the params window_start / window_end / select_all of a manual run reach the local ingest too.
+    assert plan_keys(local_dag.task_dict["ingest"], *WINDOW_FIELDS) == PLAN_WINDOW
+    assert plan_keys(s3_dag.task_dict["list_new_objects"], *WINDOW_FIELDS) == PLAN_WINDOW
+
+
+def test_local_pipeline_selecting_all_files_ignores_the_window(pipeline: dict[str, Any]) -> None:
+    pipeline["source"] = {"kind": "local", "directory": "drop", "select": "all"}
+
+    ingest = build_dag(config(pipeline), Path("/project")).task_dict["ingest"]
+
+    assert plan_keys(ingest, *WINDOW_FIELDS) == {
+        "select": "all",
+        "interval_start": None,
+        "interval_end": None,
+    }
+
+
 @pytest.mark.parametrize(
     ("schedule", "kind", "detail"),
     [

@@ -116,6 +116,11 @@ def test_top_level_typo_is_reported(pipeline: dict[str, Any]) -> None:
             "pipelines[demo_s3].source.url_expiry: signed URLs live at most 7 days",
         ),
         (("source", "url_expiry"), "soon", "pipelines[demo_s3].source.url_expiry: expected a duration"),
+        (
+            ("source", "url_expiry"),
+            "30s",
+            "pipelines[demo_s3].source.url_expiry: signed URLs must live at least 1m",
+        ),
         (("source", "references_uri"), "s3://p/{pipline}.jsonl", "unknown placeholder {pipline}"),
         (("source", "references_uri"), "ftp://p/x.jsonl", "unsupported URI scheme"),
         (("source", "kind"), "ftp", "pipelines[demo_s3].source.kind: must be one of 's3', 'gcs', 'local'"),

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.media import MAX_IMAGE_BYTES
 from include.roboflow_batch.references.expiry import EffectiveExpiry
 from include.roboflow_batch.references.generate import write_references
-from include.roboflow_batch.references.media import MAX_IMAGE_BYTES
 from include.roboflow_batch.references.naming import key_for_name
 from include.roboflow_batch.references.objects import StoredObject
 from include.roboflow_batch.references.window import SelectionWindow

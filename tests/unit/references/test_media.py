@@ -1,6 +1,6 @@
 import pytest
 
-from include.roboflow_batch.references.media import (
+from include.roboflow_batch.media import (
     MAX_IMAGE_BYTES,
     has_media_extension,
     size_limit,

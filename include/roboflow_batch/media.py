@@ -1,4 +1,7 @@
-"""Which objects are media Roboflow accepts, by extension (CONTRACT.md §7), and their size limit."""
+"""Media Roboflow accepts, by extension (CONTRACT.md §7), and their size limit: one definition for all tasks.
+
+The emulator keeps its own copy on purpose, so that it checks this one instead of sharing its mistakes.
+"""
 
 from __future__ import annotations
 

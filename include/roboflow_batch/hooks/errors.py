@@ -1,0 +1,57 @@
+"""Turning Roboflow API errors into the Airflow exception that gives the right retry behaviour.
+
+Client errors (4xx) fail the task at once: retrying cannot help, and a wrong API key retried three
+times only delays the alert. Throttling, time-outs, server errors and lost connections raise a plain
+``AirflowException``, which Airflow retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from include.roboflow_batch.api.errors import RoboflowAPIError
+
+__all__ = ["is_transient", "roboflow_errors"]
+
+# Worth another attempt later: throttling, time-outs, server trouble, no connection.
+_TRANSIENT_STATUSES = frozenset({408, 429})
+
+# What the user has to fix in the Airflow connection when the server rejects its credentials.
+_CONNECTION_PROBLEMS = {
+    401: "the API key (the password of Airflow connection {conn!r}) is missing, wrong or revoked",
+    402: "the workspace of Airflow connection {conn!r} does not include Batch Processing",
+}
+
+
+def is_transient(exc: RoboflowAPIError) -> bool:
+    """True when the same request may succeed later (408, 429, 5xx or no response at all)."""
+    status = exc.status_code
+    return status is None or status in _TRANSIENT_STATUSES or status >= 500
+
+
+def describe_failure(action: str, exc: RoboflowAPIError, conn_id: str | None = None) -> str:
+    """``"<action> failed: <server message>"``, plus what to fix in the connection on 401/402."""
+    message = f"{action} failed: {exc}"
+    problem = _CONNECTION_PROBLEMS.get(exc.status_code or 0)
+    if problem and conn_id:
+        message += f"; {problem.format(conn=conn_id)}"
+    return message
+
+
+@contextmanager
+def roboflow_errors(action: str, conn_id: str | None = None) -> Iterator[None]:
+    """Re-raise API errors as ``AirflowFailException`` (4xx: retrying cannot help) or ``AirflowException``.
+
+    :param action: what was being done, e.g. ``"start of job abc"``; it opens the message.
+    :param conn_id: the Roboflow connection used; named in the message when its key or plan is the cause.
+    """
+    try:
+        yield
+    except RoboflowAPIError as exc:
+        message = describe_failure(action, exc, conn_id)
+        if is_transient(exc):
+            raise AirflowException(message) from exc
+        raise AirflowFailException(message) from exc
