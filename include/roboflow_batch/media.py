@@ -1,4 +1,4 @@
-"""Media Roboflow accepts, by extension (CONTRACT.md §7), and their size limit: one definition for all tasks.
+"""Media Roboflow accepts, by extension (docs/roboflow-api.md §7), and their size limit.
 
 The emulator keeps its own copy on purpose, so that it checks this one instead of sharing its mistakes.
 """

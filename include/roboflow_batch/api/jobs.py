@@ -1,4 +1,4 @@
-"""Workflow job definitions (CONTRACT §3.2) and restart overrides (§3.4).
+"""Workflow job definitions (docs/roboflow-api.md §3.2) and restart overrides (§3.4).
 
 ``WorkflowJobSpec.to_body`` produces exactly the body the official client sends: optional fields
 that are None are omitted, ``persistImagesOutputs`` is always present, keys in the same order.

@@ -36,7 +36,8 @@ def describe_failure(action: str, exc: RoboflowAPIError, conn_id: str | None = N
     """``"<action> failed: <server message>"``, plus what to fix in the connection on 401/402."""
     message = f"{action} failed: {exc}"
     problem = _CONNECTION_PROBLEMS.get(exc.status_code or 0)
-    if problem and conn_id:
+    # The hook's client already names the connection its key came from; say it once.
+    if problem and conn_id and repr(conn_id) not in message:
         message += f"; {problem.format(conn=conn_id)}"
     return message
 

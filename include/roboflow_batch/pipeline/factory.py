@@ -28,7 +28,7 @@ from include.roboflow_batch.pipeline.schema import (
     S3Source,
 )
 
-# astro.yaml job options passed unchanged to RoboflowStartJobOperator (CONTRACT §3.2, snake_case).
+# astro.yaml job options passed unchanged to RoboflowStartJobOperator (docs/roboflow-api.md §3.2, snake_case).
 _PASSTHROUGH_JOB_OPTIONS = (
     "machine_type",
     "workers_per_machine",

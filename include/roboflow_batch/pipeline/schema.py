@@ -174,7 +174,7 @@ class WorkflowConfig(StrictModel):
 
 
 class JobOptions(StrictModel):
-    """Options of the Workflow job (CONTRACT §3.2) and how long to wait for it."""
+    """Options of the Workflow job (docs/roboflow-api.md §3.2) and how long to wait for it."""
 
     machine_type: Literal["cpu", "gpu"] | None = None
     workers_per_machine: int | None = Field(default=None, ge=1)

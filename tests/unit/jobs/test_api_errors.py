@@ -141,3 +141,14 @@ def test_workspace_without_batch_processing_names_the_connection() -> None:
     expected = f"workspace of Airflow connection '{CONN_ID}'"
     with pytest.raises(AirflowFailException, match=expected), roboflow_errors("start of job j", CONN_ID):
         raise error
+
+
+def test_connection_named_once_when_the_client_already_names_it() -> None:
+    # The hook's client says where the key came from; the Airflow message must not repeat it.
+    error = UnauthorizedError(
+        f"HTTP 401: Invalid API key; the API key from Airflow connection '{CONN_ID}' was rejected",
+        status_code=401,
+    )
+    with pytest.raises(AirflowFailException) as raised, roboflow_errors("start of job j", CONN_ID):
+        raise error
+    assert str(raised.value).count(repr(CONN_ID)) == 1
