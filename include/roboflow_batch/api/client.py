@@ -69,7 +69,36 @@ def _policy(max_retries: int, retry_policy: RetryPolicy | None) -> RetryPolicy:
     return retry_policy if retry_policy is not None else RetryPolicy(max_retries=max_retries)
 
 
-class RoboflowClient:
+class _ClientBase:
+    """What both clients share: the transport's settings, error hints and the cached workspace."""
+
+    _transport: SyncTransport | AsyncTransport
+
+    def _attach(
+        self, transport: SyncTransport | AsyncTransport, *, workspace: str | None, key_source: str | None
+    ) -> None:
+        transport.status_hints = _status_hints(key_source)
+        transport.transport_hint = _transport_hint(transport.base_url, key_source)
+        self._transport = transport
+        self._workspace = workspace or None
+
+    @property
+    def base_url(self) -> str:
+        return self._transport.base_url
+
+    @property
+    def timeout(self) -> float:
+        return self._transport.timeout
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._transport.policy
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.base_url!r}, workspace={self._workspace!r})"
+
+
+class RoboflowClient(_ClientBase):
     """Synchronous client.
 
     :param base_url: API root, e.g. ``https://api.roboflow.com`` (a bare host gets ``https://``).
@@ -95,32 +124,16 @@ class RoboflowClient:
         key_source: str | None = None,
         http_client: httpx.Client | None = None,
     ) -> None:
-        self._transport = SyncTransport(
+        transport = SyncTransport(
             base_url,
             api_key,
             timeout=timeout,
             policy=_policy(max_retries, retry_policy),
             http_client=http_client,
         )
-        self._transport.status_hints = _status_hints(key_source)
-        self._transport.transport_hint = _transport_hint(self._transport.base_url, key_source)
+        self._attach(transport, workspace=workspace, key_source=key_source)
+        self._transport: SyncTransport = transport
         self._owns_http = http_client is None
-        self._workspace = workspace or None
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
-
-    @property
-    def timeout(self) -> float:
-        return self._transport.timeout
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self._transport.policy
-
-    def __repr__(self) -> str:
-        return f"RoboflowClient(base_url={self.base_url!r}, workspace={self._workspace!r})"
 
     def __enter__(self) -> RoboflowClient:
         return self
@@ -317,7 +330,7 @@ class RoboflowClient:
         )
 
 
-class AsyncRoboflowClient:
+class AsyncRoboflowClient(_ClientBase):
     """Asynchronous twin of ``RoboflowClient`` (same arguments and method names); use ``async with``."""
 
     def __init__(
@@ -332,32 +345,16 @@ class AsyncRoboflowClient:
         key_source: str | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._transport = AsyncTransport(
+        transport = AsyncTransport(
             base_url,
             api_key,
             timeout=timeout,
             policy=_policy(max_retries, retry_policy),
             http_client=http_client,
         )
-        self._transport.status_hints = _status_hints(key_source)
-        self._transport.transport_hint = _transport_hint(self._transport.base_url, key_source)
+        self._attach(transport, workspace=workspace, key_source=key_source)
+        self._transport: AsyncTransport = transport
         self._owns_http = http_client is None
-        self._workspace = workspace or None
-
-    @property
-    def base_url(self) -> str:
-        return self._transport.base_url
-
-    @property
-    def timeout(self) -> float:
-        return self._transport.timeout
-
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self._transport.policy
-
-    def __repr__(self) -> str:
-        return f"AsyncRoboflowClient(base_url={self.base_url!r}, workspace={self._workspace!r})"
 
     async def __aenter__(self) -> AsyncRoboflowClient:
         return self
