@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, NotRequired, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -40,6 +40,17 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 5
 
 PageSpec = Callable[[str | None], RequestSpec[Page[ItemT]]]
+
+
+class ReferenceIngest(TypedDict):
+    """Options of a reference ingest (D10/D11): exactly one of ``references`` and ``references_url``."""
+
+    ingest_id: str
+    references: NotRequired[Sequence[Mapping[str, str]] | None]
+    references_url: NotRequired[str | None]
+    display_name: NotRequired[str | None]
+    notifications_url: NotRequired[str | None]
+    notification_categories: NotRequired[Sequence[str] | None]
 
 
 def _status_hints(key_source: str | None) -> dict[int, str]:
@@ -211,54 +222,15 @@ class RoboflowClient(_ClientBase):
         spec = endpoints.request_bulk_image_upload(self.get_workspace(), batch_id, display_name)
         return self._transport.execute(spec)
 
-    def ingest_image_references(
-        self,
-        batch_id: str,
-        *,
-        ingest_id: str,
-        references: Sequence[Mapping[str, str]] | None = None,
-        references_url: str | None = None,
-        display_name: str | None = None,
-        notifications_url: str | None = None,
-        notification_categories: Sequence[str] | None = None,
-    ) -> IngestResult:
+    def ingest_image_references(self, batch_id: str, **options: Unpack[ReferenceIngest]) -> IngestResult:
         """Register signed image URLs (D10). The server deduplicates on ``ingest_id``
         (``duplicated`` in the result), which makes the call safe to repeat."""
-        spec = endpoints.ingest_references(
-            self.get_workspace(),
-            "images",
-            batch_id,
-            ingest_id=ingest_id,
-            references=references,
-            references_url=references_url,
-            display_name=display_name,
-            notifications_url=notifications_url,
-            notification_categories=notification_categories,
-        )
+        spec = endpoints.ingest_references(self.get_workspace(), "images", batch_id, **options)
         return self._transport.execute(spec)
 
-    def ingest_video_references(
-        self,
-        batch_id: str,
-        *,
-        ingest_id: str,
-        references: Sequence[Mapping[str, str]] | None = None,
-        references_url: str | None = None,
-        display_name: str | None = None,
-        notifications_url: str | None = None,
-        notification_categories: Sequence[str] | None = None,
-    ) -> IngestResult:
-        spec = endpoints.ingest_references(
-            self.get_workspace(),
-            "videos",
-            batch_id,
-            ingest_id=ingest_id,
-            references=references,
-            references_url=references_url,
-            display_name=display_name,
-            notifications_url=notifications_url,
-            notification_categories=notification_categories,
-        )
+    def ingest_video_references(self, batch_id: str, **options: Unpack[ReferenceIngest]) -> IngestResult:
+        """Register signed video URLs (D11); deduplicated on ``ingest_id`` like image references."""
+        spec = endpoints.ingest_references(self.get_workspace(), "videos", batch_id, **options)
         return self._transport.execute(spec)
 
     def roboql_ingest(
@@ -439,51 +411,15 @@ class AsyncRoboflowClient(_ClientBase):
         return await self._transport.execute(spec)
 
     async def ingest_image_references(
-        self,
-        batch_id: str,
-        *,
-        ingest_id: str,
-        references: Sequence[Mapping[str, str]] | None = None,
-        references_url: str | None = None,
-        display_name: str | None = None,
-        notifications_url: str | None = None,
-        notification_categories: Sequence[str] | None = None,
+        self, batch_id: str, **options: Unpack[ReferenceIngest]
     ) -> IngestResult:
-        spec = endpoints.ingest_references(
-            await self.get_workspace(),
-            "images",
-            batch_id,
-            ingest_id=ingest_id,
-            references=references,
-            references_url=references_url,
-            display_name=display_name,
-            notifications_url=notifications_url,
-            notification_categories=notification_categories,
-        )
+        spec = endpoints.ingest_references(await self.get_workspace(), "images", batch_id, **options)
         return await self._transport.execute(spec)
 
     async def ingest_video_references(
-        self,
-        batch_id: str,
-        *,
-        ingest_id: str,
-        references: Sequence[Mapping[str, str]] | None = None,
-        references_url: str | None = None,
-        display_name: str | None = None,
-        notifications_url: str | None = None,
-        notification_categories: Sequence[str] | None = None,
+        self, batch_id: str, **options: Unpack[ReferenceIngest]
     ) -> IngestResult:
-        spec = endpoints.ingest_references(
-            await self.get_workspace(),
-            "videos",
-            batch_id,
-            ingest_id=ingest_id,
-            references=references,
-            references_url=references_url,
-            display_name=display_name,
-            notifications_url=notifications_url,
-            notification_categories=notification_categories,
-        )
+        spec = endpoints.ingest_references(await self.get_workspace(), "videos", batch_id, **options)
         return await self._transport.execute(spec)
 
     async def roboql_ingest(
