@@ -11,14 +11,12 @@ from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.jobs.fetch import abort_job_quietly, fetch_error_logs
+from include.roboflow_batch.jobs.status import failure_message, timeout_event
+from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
-from include.roboflow_batch.sensors.job import JobWatcher, abort_job_quietly, result_of_event
-from include.roboflow_batch.triggers.job import (
-    RoboflowJobTrigger,
-    failure_message,
-    fetch_error_logs,
-    timeout_event,
-)
+from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -165,9 +163,7 @@ class RoboflowStartJobOperator(BaseOperator):
 
     # -- building blocks -------------------------------------------------------------------------
 
-    def _hook(self) -> Any:
-        from include.roboflow_batch.hooks.roboflow import RoboflowHook
-
+    def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
 
     @property

@@ -2,98 +2,25 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
-from airflow.sdk.exceptions import AirflowException, AirflowFailException, AirflowSensorTimeout
+from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
-from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.jobs.fetch import abort_job_quietly
+from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
-from include.roboflow_batch.triggers.job import (
-    JobProgress,
-    RoboflowJobTrigger,
-    current_stage,
-    failure_message,
-    fetch_error_logs,
-    progress_of,
-    success_event,
-    validate_event,
-)
+from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 DEFAULT_TIMEOUT = timedelta(days=7)
-
-
-class JobWatcher:
-    """One synchronous status check at a time; logs progress only when it changed.
-
-    API errors leave ``poll`` as Airflow exceptions (see ``hooks.errors``) naming ``conn_id``.
-    """
-
-    def __init__(self, client: Any, job_id: str, log: logging.Logger, conn_id: str | None = None) -> None:
-        self.client = client
-        self.job_id = job_id
-        self.log = log
-        self.conn_id = conn_id
-        self.last_progress: JobProgress | None = None
-
-    def poll(self) -> dict[str, Any] | None:
-        """A terminal event dict (see ``triggers.job``), or None while the job runs."""
-        with roboflow_errors(f"status check of Roboflow job {self.job_id}", self.conn_id):
-            return self._poll()
-
-    def _poll(self) -> dict[str, Any] | None:
-        job = self.client.get_job(self.job_id)
-        stages = self.client.list_job_stages(self.job_id)
-        if job.is_terminal:
-            if job.error:
-                logs = fetch_error_logs(self.client, self.job_id)
-                return {"status": "failed", "job_id": self.job_id, "message": failure_message(job, logs)}
-            return success_event(self.job_id, stages)
-        stage = current_stage(job, stages)
-        tasks = list(self.client.iter_stage_tasks(self.job_id, stage.processing_stage_id)) if stage else []
-        progress = progress_of(job, stage, tasks)
-        if progress != self.last_progress:
-            self.log.info(progress.describe(self.job_id))
-            self.last_progress = progress
-        return None
-
-
-def result_of_event(event: Any, *, timeout_exception: type[Exception]) -> dict[str, Any]:
-    """Turn a validated terminal event into the task's return value, or raise the matching failure."""
-    event = validate_event(event)
-    status = event["status"]
-    if status == "success":
-        return {"job_id": event["job_id"], "succeeded": True, "output_batches": dict(event["output_batches"])}
-    if status == "failed":
-        # The job itself failed: retrying the Airflow task cannot change that.
-        raise AirflowFailException(event["message"])
-    if status == "timeout":
-        raise timeout_exception(event["message"])
-    raise AirflowException(event["message"])
-
-
-def abort_job_quietly(client: Any, job_id: str, log: logging.Logger) -> bool:
-    """Best-effort abort: Roboflow only aborts jobs in the processing stage, so refusals are logged."""
-    from include.roboflow_batch.api.errors import RoboflowAPIError
-
-    try:
-        client.abort_job(job_id)
-    except RoboflowAPIError as exc:
-        log.warning("Roboflow refused to abort job %s: %s", job_id, redact(str(exc)))
-        return False
-    except Exception as exc:
-        log.warning("Could not abort Roboflow job %s: %s", job_id, redact(str(exc)))
-        return False
-    log.info("Aborted Roboflow job %s.", job_id)
-    return True
 
 
 class RoboflowJobSensor(BaseSensorOperator):
@@ -137,9 +64,7 @@ class RoboflowJobSensor(BaseSensorOperator):
         self._watcher: JobWatcher | None = None
         self._job_url: str | None = None
 
-    def _hook(self) -> Any:
-        from include.roboflow_batch.hooks.roboflow import RoboflowHook
-
+    def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
 
     @property
