@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,19 +26,20 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from include.roboflow_batch.api.errors import BadRequestError, NotFoundError, RoboflowAPIError
+from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import derive_ingest_id, validate_batch_id
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
 from include.roboflow_batch.ingest.completion_log import CompletionLog
-from include.roboflow_batch.ingest.local_files import LocalFile, discover_files, resolve_directory
+from include.roboflow_batch.ingest.local_files import discover_files, resolve_directory
 from include.roboflow_batch.ingest.references_file import (
     ReferencesFileError,
     ReferencesSpool,
     spool_references,
 )
-from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR, build_tar, names_fingerprint
+from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
+from include.roboflow_batch.ingest.uploads import UploadTarget, send_singles, send_tars
 from include.roboflow_batch.media import MEDIA_TYPES
 from include.roboflow_batch.references.window import SELECT_MODES, SelectionWindow, resolve_window
 
@@ -429,173 +429,30 @@ class RoboflowIngestOperator(BaseOperator):
         completion = CompletionLog(context.get("task_state_store"), batch_id, mode)
         done = completion.load()
         staged = self._staged_names(client, batch_id) if existing is not None else set()
+        target = UploadTarget(
+            client,
+            batch_id,
+            self.batch_name or batch_id,
+            self.upload_concurrency,
+            self.roboflow_conn_id,
+            self.log,
+        )
         if mode == "bulk":
-            return self._send_tars(client, batch_id, files, completion, done, staged)
-        return self._send_singles(client, batch_id, mode, files, completion, done, staged)
-
-    def _send_singles(
-        self,
-        client: RoboflowClient,
-        batch_id: str,
-        mode: str,
-        files: list[LocalFile],
-        completion: CompletionLog,
-        done: set[str],
-        staged: set[str],
-    ) -> dict[str, Any]:
-        display_name = self.batch_name or batch_id
-        pending = [item for item in files if item.name not in done and item.name not in staged]
-        send = self._upload_video if mode == "video" else self._upload_image
-        work = [(item.name, _bind(send, client, batch_id, item, display_name)) for item in pending]
-        rejected = self._run_parallel(work, completion, f"upload to {batch_id}")
-        if rejected:
-            self.log.warning(
-                "Batch %s: the service refused %d file(s); they are not part of the batch:",
-                batch_id,
-                len(rejected),
+            outcome = send_tars(
+                target, files, completion, done, staged, self.images_per_tar, self.notifications_url
             )
-            for item in rejected[:10]:
-                self.log.warning("  %s: %s", item["file_name"], item["reason"])
+        else:
+            outcome = send_singles(target, mode, files, completion, done | staged)
         return self._summary(
             batch_id,
             mode,
-            len(files) - len(rejected),
-            sent_count=len(pending) - len(rejected),
-            already_sent_count=len(files) - len(pending),
-            rejected_count=len(rejected),
-            rejected=rejected[:REJECTED_EXAMPLES_LIMIT],
+            outcome.expected_count,
+            ingest_ids=outcome.ingest_ids,
+            sent_count=outcome.sent_count,
+            already_sent_count=outcome.already_sent_count,
+            rejected_count=len(outcome.rejected),
+            rejected=outcome.rejected[:REJECTED_EXAMPLES_LIMIT],
         )
-
-    def _send_tars(
-        self,
-        client: RoboflowClient,
-        batch_id: str,
-        files: list[LocalFile],
-        completion: CompletionLog,
-        done: set[str],
-        staged: set[str],
-    ) -> dict[str, Any]:
-        display_name = self.batch_name or batch_id
-        ingest_ids: list[str] = []
-        work: list[tuple[str, Callable[[], Any]]] = []
-        already = 0
-        with tempfile.TemporaryDirectory(prefix="roboflow-tars-") as scratch:
-            for index in range(0, len(files), self.images_per_tar):
-                group = files[index : index + self.images_per_tar]
-                fingerprint = names_fingerprint([item.name for item in group])
-                number = index // self.images_per_tar
-                unit_id = f"tar-{number}-{fingerprint}"
-                ingest_id = derive_ingest_id(batch_id, "tar", number, fingerprint)
-                ingest_ids.append(ingest_id)
-                if unit_id in done:
-                    already += len(group)
-                    continue
-                remaining = [item for item in group if item.name not in staged]
-                already += len(group) - len(remaining)
-                if not remaining:
-                    completion.mark(unit_id)
-                    continue
-                tar_path = Path(scratch) / f"{unit_id}.tar"
-                work.append(
-                    (
-                        unit_id,
-                        _bind(
-                            self._upload_tar, client, batch_id, remaining, tar_path, ingest_id, display_name
-                        ),
-                    )
-                )
-            self._run_parallel(work, completion, f"bulk upload to {batch_id}")
-        return self._summary(
-            batch_id,
-            "bulk",
-            len(files),
-            ingest_ids=ingest_ids,
-            sent_count=len(files) - already,
-            already_sent_count=already,
-        )
-
-    def _upload_image(
-        self, client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
-    ) -> dict[str, str] | None:
-        try:
-            client.upload_image(batch_id, item.name, item.path.read_bytes(), display_name=display_name)
-        except BadRequestError as exc:
-            # One refused file (too large, not an image) must not sink the others: report it instead.
-            return {"file_name": item.name, "reason": exc.message}
-        return None
-
-    def _upload_video(
-        self, client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
-    ) -> None:
-        details = client.request_video_upload(batch_id, item.name, display_name=display_name)
-        client.upload_file(details, item.path)
-
-    def _upload_tar(
-        self,
-        client: RoboflowClient,
-        batch_id: str,
-        group: list[LocalFile],
-        tar_path: Path,
-        ingest_id: str,
-        display_name: str,
-    ) -> None:
-        build_tar(group, tar_path, ingest_id=ingest_id, notifications_url=self.notifications_url)
-        try:
-            details = client.request_bulk_image_upload(batch_id, display_name=display_name)
-            client.upload_file(details, tar_path)
-        finally:
-            tar_path.unlink(missing_ok=True)
-
-    def _run_parallel(
-        self, work: list[tuple[str, Callable[[], Any]]], completion: CompletionLog, action: str
-    ) -> list[Any]:
-        """Run ``work`` on ``upload_concurrency`` threads, recording each finished unit.
-
-        Returns the non-None results (per-file refusals). On the first failure nothing new starts;
-        uploads already in flight finish and are recorded, then the failure is raised, so a retry
-        resumes where this attempt stopped.
-        """
-        results: list[Any] = []
-        if not work:
-            return results
-        finished = 0
-        with ThreadPoolExecutor(
-            max_workers=self.upload_concurrency, thread_name_prefix="roboflow-upload"
-        ) as pool:
-            futures: dict[Future[Any], str] = {pool.submit(fn): unit for unit, fn in work}
-            try:
-                outstanding: set[Future[Any]] = set(futures)
-                while outstanding:
-                    completed, outstanding = wait(outstanding, return_when=FIRST_EXCEPTION)
-                    failure = next((f for f in completed if f.exception() is not None), None)
-                    for future in completed:
-                        if future.exception() is None:
-                            finished += 1
-                            if future.result() is None:
-                                completion.mark(futures[future])
-                            else:
-                                # Refused files stay unrecorded: a retry sends and reports them again.
-                                results.append(future.result())
-                    if failure is not None:
-                        for future in outstanding:
-                            future.cancel()
-                        for future in wait(outstanding).done:
-                            if not future.cancelled() and future.exception() is None:
-                                completion.mark(futures[future])
-                                finished += 1
-                        with roboflow_errors(f"{action} ({futures[failure]})", self.roboflow_conn_id):
-                            failure.result()
-            finally:
-                completion.flush()
-        self.log.info("%s: %d unit(s) sent", action, finished)
-        return results
-
-
-def _bind(fn: Callable[..., Any], *args: Any) -> Callable[[], Any]:
-    def call() -> Any:
-        return fn(*args)
-
-    return call
 
 
 def _url_without_query(url: str) -> str:

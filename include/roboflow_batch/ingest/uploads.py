@@ -1,0 +1,199 @@
+"""Sending local files to a staging batch: single image uploads (D7 ``POST .../upload/image``),
+signed video uploads (D8 ``POST .../upload/video``) and bulk tars (D9 ``POST .../bulkUpload/image-files``),
+on a pool of threads that records each finished unit so a retry sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from include.roboflow_batch.api.client import RoboflowClient
+from include.roboflow_batch.api.errors import BadRequestError
+from include.roboflow_batch.api.ids import derive_ingest_id
+from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.ingest.completion_log import CompletionLog
+from include.roboflow_batch.ingest.local_files import LocalFile
+from include.roboflow_batch.ingest.tar_shards import build_tar, names_fingerprint
+
+#: A unit of work: the name it is recorded under once done, and the call that sends it.
+UploadUnit = tuple[str, Callable[[], Any]]
+
+
+@dataclass(frozen=True)
+class UploadTarget:
+    """Where and how to send: the batch, its display name, the thread count and the connection."""
+
+    client: RoboflowClient
+    batch_id: str
+    display_name: str
+    concurrency: int
+    conn_id: str
+    log: logging.Logger
+
+
+@dataclass
+class UploadOutcome:
+    """What one attempt sent, what earlier attempts (or the batch itself) already held, and refusals."""
+
+    expected_count: int
+    sent_count: int
+    already_sent_count: int
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    ingest_ids: list[str] = field(default_factory=list)
+
+
+def upload_image(
+    client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
+) -> dict[str, str] | None:
+    """One image (D7); a refusal of this file is returned, not raised, so it cannot sink the others."""
+    try:
+        client.upload_image(batch_id, item.name, item.path.read_bytes(), display_name=display_name)
+    except BadRequestError as exc:
+        return {"file_name": item.name, "reason": exc.message}
+    return None
+
+
+def upload_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
+    """One video: a signed upload URL (D8), then the file itself."""
+    details = client.request_video_upload(batch_id, item.name, display_name=display_name)
+    client.upload_file(details, item.path)
+
+
+def upload_tar(
+    target: UploadTarget,
+    group: list[LocalFile],
+    tar_path: Path,
+    ingest_id: str,
+    notifications_url: str | None,
+) -> None:
+    """One bulk tar: built on disk, a signed upload URL (D9), the tar sent, the tar removed."""
+    build_tar(group, tar_path, ingest_id=ingest_id, notifications_url=notifications_url)
+    try:
+        details = target.client.request_bulk_image_upload(target.batch_id, display_name=target.display_name)
+        target.client.upload_file(details, tar_path)
+    finally:
+        tar_path.unlink(missing_ok=True)
+
+
+def send_singles(
+    target: UploadTarget,
+    mode: str,
+    files: list[LocalFile],
+    completion: CompletionLog,
+    skip: set[str],
+) -> UploadOutcome:
+    """Upload each file in ``files`` not in ``skip`` on its own (``mode`` ``"simple"`` or ``"video"``)."""
+    pending = [item for item in files if item.name not in skip]
+    send = upload_video if mode == "video" else upload_image
+    work: list[UploadUnit] = [
+        (item.name, partial(send, target.client, target.batch_id, item, target.display_name))
+        for item in pending
+    ]
+    rejected = run_parallel(target, work, completion, f"upload to {target.batch_id}")
+    if rejected:
+        target.log.warning(
+            "Batch %s: the service refused %d file(s); they are not part of the batch:",
+            target.batch_id,
+            len(rejected),
+        )
+        for refusal in rejected[:10]:
+            target.log.warning("  %s: %s", refusal["file_name"], refusal["reason"])
+    return UploadOutcome(
+        expected_count=len(files) - len(rejected),
+        sent_count=len(pending) - len(rejected),
+        already_sent_count=len(files) - len(pending),
+        rejected=rejected,
+    )
+
+
+def send_tars(
+    target: UploadTarget,
+    files: list[LocalFile],
+    completion: CompletionLog,
+    done: set[str],
+    staged: set[str],
+    images_per_tar: int,
+    notifications_url: str | None,
+) -> UploadOutcome:
+    """Upload ``files`` as tars of ``images_per_tar``; a tar is named by its position and its names, so
+    a retry recognises the tars an earlier attempt sent (``done``) and leaves out staged images."""
+    ingest_ids: list[str] = []
+    work: list[UploadUnit] = []
+    already = 0
+    with tempfile.TemporaryDirectory(prefix="roboflow-tars-") as scratch:
+        for index in range(0, len(files), images_per_tar):
+            group = files[index : index + images_per_tar]
+            fingerprint = names_fingerprint([item.name for item in group])
+            number = index // images_per_tar
+            unit_id = f"tar-{number}-{fingerprint}"
+            ingest_id = derive_ingest_id(target.batch_id, "tar", number, fingerprint)
+            ingest_ids.append(ingest_id)
+            if unit_id in done:
+                already += len(group)
+                continue
+            remaining = [item for item in group if item.name not in staged]
+            already += len(group) - len(remaining)
+            if not remaining:
+                completion.mark(unit_id)
+                continue
+            tar_path = Path(scratch) / f"{unit_id}.tar"
+            work.append(
+                (unit_id, partial(upload_tar, target, remaining, tar_path, ingest_id, notifications_url))
+            )
+        run_parallel(target, work, completion, f"bulk upload to {target.batch_id}")
+    return UploadOutcome(
+        expected_count=len(files),
+        sent_count=len(files) - already,
+        already_sent_count=already,
+        ingest_ids=ingest_ids,
+    )
+
+
+def run_parallel(
+    target: UploadTarget, work: list[UploadUnit], completion: CompletionLog, action: str
+) -> list[Any]:
+    """Run ``work`` on ``target.concurrency`` threads, recording each finished unit.
+
+    Returns the non-None results (per-file refusals). On the first failure nothing new starts;
+    uploads already in flight finish and are recorded, then the failure is raised (as an Airflow
+    exception naming the unit), so a retry resumes where this attempt stopped.
+    """
+    results: list[Any] = []
+    if not work:
+        return results
+    finished = 0
+    with ThreadPoolExecutor(max_workers=target.concurrency, thread_name_prefix="roboflow-upload") as pool:
+        futures: dict[Future[Any], str] = {pool.submit(fn): unit for unit, fn in work}
+        try:
+            outstanding: set[Future[Any]] = set(futures)
+            while outstanding:
+                completed, outstanding = wait(outstanding, return_when=FIRST_EXCEPTION)
+                failure = next((f for f in completed if f.exception() is not None), None)
+                for future in completed:
+                    if future.exception() is None:
+                        finished += 1
+                        if future.result() is None:
+                            completion.mark(futures[future])
+                        else:
+                            # Refused files stay unrecorded: a retry sends and reports them again.
+                            results.append(future.result())
+                if failure is not None:
+                    for future in outstanding:
+                        future.cancel()
+                    for future in wait(outstanding).done:
+                        if not future.cancelled() and future.exception() is None:
+                            completion.mark(futures[future])
+                            finished += 1
+                    with roboflow_errors(f"{action} ({futures[failure]})", target.conn_id):
+                        failure.result()
+        finally:
+            completion.flush()
+    target.log.info("%s: %d unit(s) sent", action, finished)
+    return results
