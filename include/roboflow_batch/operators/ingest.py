@@ -15,9 +15,8 @@ task state store and also skip files the batch already holds, so a retry sends o
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,12 +26,18 @@ from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
-from include.roboflow_batch.api.ids import derive_ingest_id, validate_batch_id
+from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
 from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import discover_files, resolve_directory
+from include.roboflow_batch.ingest.reference_requests import (
+    ReferenceTarget,
+    send_chunks,
+    send_url,
+    url_without_query,
+)
 from include.roboflow_batch.ingest.references_file import (
     ReferencesFileError,
     ReferencesSpool,
@@ -276,7 +281,7 @@ class RoboflowIngestOperator(BaseOperator):
     ) -> ReferencesSpool | None:
         """Count the file behind ``references_url`` if this worker can read it, else return None."""
         assert self.references_url is not None
-        shown = _url_without_query(self.references_url)
+        shown = url_without_query(self.references_url)
         download = destination.with_suffix(".download")
         try:
             client.download_file(self.references_url, download)
@@ -293,43 +298,26 @@ class RoboflowIngestOperator(BaseOperator):
         except ReferencesFileError as exc:
             raise AirflowFailException(str(exc)) from exc
 
-    def _reference_ingest_method(self, client: RoboflowClient) -> Callable[..., Any]:
-        if self.media_type == "images":
-            return client.ingest_image_references
-        return client.ingest_video_references
+    def _reference_target(self, client: RoboflowClient, batch_id: str) -> ReferenceTarget:
+        return ReferenceTarget(
+            client=client,
+            batch_id=batch_id,
+            media_type=self.media_type,
+            display_name=self.batch_name or batch_id,
+            notifications_url=self.notifications_url,
+            notification_categories=self._categories,
+            conn_id=self.roboflow_conn_id,
+            log=self.log,
+        )
 
     def _ingest_inline(self, client: RoboflowClient, batch_id: str, spool: ReferencesSpool) -> dict[str, Any]:
-        ingest = self._reference_ingest_method(client)
-        ingest_ids: list[str] = []
-        duplicated = 0
-        for index, chunk in spool.iter_chunks():
-            ingest_id = derive_ingest_id(batch_id, index, spool.chunk_fingerprints[index])
-            with roboflow_errors(
-                f"ingest of references chunk {index} ({len(chunk)} references) into {batch_id}",
-                self.roboflow_conn_id,
-            ):
-                result = ingest(
-                    batch_id,
-                    ingest_id=ingest_id,
-                    references=[reference.to_wire() for reference in chunk],
-                    display_name=self.batch_name or batch_id,
-                    notifications_url=self.notifications_url,
-                    notification_categories=self._categories,
-                )
-            ingest_ids.append(ingest_id)
-            if getattr(result, "duplicated", False):
-                duplicated += 1
-                self.log.info(
-                    "Chunk %d (%s) was already ingested: the service answered duplicated", index, ingest_id
-                )
-            else:
-                self.log.info("Chunk %d (%s): %d references sent", index, ingest_id, len(chunk))
+        sent = send_chunks(self._reference_target(client, batch_id), spool)
         return self._summary(
             batch_id,
             "references",
             spool.count,
-            ingest_ids=ingest_ids,
-            duplicated_chunks=duplicated,
+            ingest_ids=sent.ingest_ids,
+            duplicated_chunks=sent.duplicated_chunks,
             sent_count=spool.count,
         )
 
@@ -337,29 +325,14 @@ class RoboflowIngestOperator(BaseOperator):
         self, client: RoboflowClient, batch_id: str, spool: ReferencesSpool | None
     ) -> dict[str, Any]:
         assert self.references_url is not None
-        fingerprint = (
-            spool.names_fingerprint
-            if spool is not None
-            else hashlib.blake2b(_url_without_query(self.references_url).encode(), digest_size=8).hexdigest()
-        )
-        ingest_id = derive_ingest_id(batch_id, "url", fingerprint)
-        with roboflow_errors(f"ingest of references URL into {batch_id}", self.roboflow_conn_id):
-            result = self._reference_ingest_method(client)(
-                batch_id,
-                ingest_id=ingest_id,
-                references_url=self.references_url,
-                display_name=self.batch_name or batch_id,
-                notifications_url=self.notifications_url,
-                notification_categories=self._categories,
-            )
-        duplicated = 1 if getattr(result, "duplicated", False) else 0
+        sent = send_url(self._reference_target(client, batch_id), self.references_url, spool)
         expected = spool.count if spool is not None else None
         return self._summary(
             batch_id,
             "references_url",
             expected,
-            ingest_ids=[ingest_id],
-            duplicated_chunks=duplicated,
+            ingest_ids=sent.ingest_ids,
+            duplicated_chunks=sent.duplicated_chunks,
             sent_count=expected or 0,
         )
 
@@ -453,9 +426,3 @@ class RoboflowIngestOperator(BaseOperator):
             rejected_count=len(outcome.rejected),
             rejected=outcome.rejected[:REJECTED_EXAMPLES_LIMIT],
         )
-
-
-def _url_without_query(url: str) -> str:
-    """A URL fit for logs: signed URLs carry their credentials in the query string."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
