@@ -17,10 +17,13 @@ from typing import Any
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.errors import BadRequestError
 from include.roboflow_batch.api.ids import derive_ingest_id
+from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import LocalFile
 from include.roboflow_batch.ingest.tar_shards import build_tar, names_fingerprint
+
+_BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
 
 #: A unit of work: the name it is recorded under once done, and the call that sends it.
 UploadUnit = tuple[str, Callable[[], Any]]
@@ -47,6 +50,29 @@ class UploadOutcome:
     already_sent_count: int
     rejected: list[dict[str, str]] = field(default_factory=list)
     ingest_ids: list[str] = field(default_factory=list)
+
+
+def choose_mode(
+    media_type: str, file_count: int, existing: BatchMetadata | None, simple_upload_limit: int
+) -> str:
+    """``"video"``, ``"simple"`` (single image uploads) or ``"bulk"`` (tars) for sending to a batch.
+
+    :raises ValueError: the existing batch cannot take these files (says why, after "batch <id>").
+    """
+    if existing is not None and existing.batch_content_type and existing.batch_content_type != media_type:
+        raise ValueError(f"already holds {existing.batch_content_type}; it cannot take {media_type}")
+    if media_type == "videos":
+        return "video"
+    if existing is not None:
+        kept = _BATCH_TYPE_TO_MODE.get(existing.batch_type)
+        if kept is None:
+            raise ValueError(
+                f"exists as a {existing.batch_type!r}; "
+                "images can only be added to a simple-batch or sharded-batch"
+            )
+        # Single and bulk uploads cannot be mixed in one batch: keep the mode it was created with.
+        return kept
+    return "simple" if file_count <= simple_upload_limit else "bulk"
 
 
 def upload_image(

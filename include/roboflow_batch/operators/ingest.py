@@ -27,9 +27,11 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
+from include.roboflow_batch.ingest.arguments import option_problems
 from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import discover_files, resolve_directory
 from include.roboflow_batch.ingest.reference_requests import (
@@ -44,9 +46,8 @@ from include.roboflow_batch.ingest.references_file import (
     spool_references,
 )
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
-from include.roboflow_batch.ingest.uploads import UploadTarget, send_singles, send_tars
-from include.roboflow_batch.media import MEDIA_TYPES
-from include.roboflow_batch.references.window import SELECT_MODES, SelectionWindow, resolve_window
+from include.roboflow_batch.ingest.uploads import UploadTarget, choose_mode, send_singles, send_tars
+from include.roboflow_batch.references.window import SelectionWindow, resolve_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -57,9 +58,7 @@ __all__ = ["RoboflowIngestOperator"]
 
 IMAGE_REFERENCES_PER_REQUEST = 20_000
 VIDEO_REFERENCES_PER_REQUEST = 5_000
-NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
 REJECTED_EXAMPLES_LIMIT = 100
-_BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
 
 
 class RoboflowIngestOperator(BaseOperator):
@@ -153,8 +152,6 @@ class RoboflowIngestOperator(BaseOperator):
     def _check_arguments(self) -> None:
         """Validate after templating (templated fields must not be transformed in ``__init__``)."""
         problems: list[str] = []
-        if self.media_type not in MEDIA_TYPES:
-            problems.append(f"media_type must be one of {MEDIA_TYPES}, got {self.media_type!r}")
         sources = [
             name
             for name, value in (
@@ -170,26 +167,15 @@ class RoboflowIngestOperator(BaseOperator):
             )
         if self.references_url and urlsplit(self.references_url).scheme not in ("http", "https"):
             problems.append("references_url must be an http(s) URL")
-        if self.select not in SELECT_MODES:
-            problems.append(f"select must be one of {SELECT_MODES}, got {self.select!r}")
-        if isinstance(self.notification_categories, str):
-            problems.append("notification_categories must be a list, e.g. ['ingest-status']")
-        categories = list(self.notification_categories or [])
-        unknown = [c for c in categories if c not in NOTIFICATION_CATEGORIES]
-        if unknown:
-            problems.append(
-                f"notification_categories: unknown {unknown}; allowed {list(NOTIFICATION_CATEGORIES)}"
-            )
-        if categories and not self.notifications_url:
-            problems.append("notification_categories needs notifications_url")
-        if self.notifications_url and urlsplit(self.notifications_url).scheme not in ("http", "https"):
-            problems.append("notifications_url must be an http(s) URL")
-        if not isinstance(self.simple_upload_limit, int) or self.simple_upload_limit < 0:
-            problems.append(f"simple_upload_limit must be an integer >= 0, got {self.simple_upload_limit!r}")
-        if not isinstance(self.images_per_tar, int) or not 1 <= self.images_per_tar <= MAX_IMAGES_PER_TAR:
-            problems.append(f"images_per_tar must be 1..{MAX_IMAGES_PER_TAR}, got {self.images_per_tar!r}")
-        if not isinstance(self.upload_concurrency, int) or self.upload_concurrency < 1:
-            problems.append(f"upload_concurrency must be an integer >= 1, got {self.upload_concurrency!r}")
+        problems += option_problems(
+            media_type=self.media_type,
+            select=self.select,
+            notification_categories=self.notification_categories,
+            notifications_url=self.notifications_url,
+            simple_upload_limit=self.simple_upload_limit,
+            images_per_tar=self.images_per_tar,
+            upload_concurrency=self.upload_concurrency,
+        )
         if problems:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id}: " + "; ".join(problems))
 
@@ -344,7 +330,7 @@ class RoboflowIngestOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id}: {exc}") from exc
 
-    def _existing_batch(self, client: RoboflowClient, batch_id: str) -> Any | None:
+    def _existing_batch(self, client: RoboflowClient, batch_id: str) -> BatchMetadata | None:
         with roboflow_errors(f"lookup of batch {batch_id}", self.roboflow_conn_id):
             try:
                 return client.get_batch(batch_id)
@@ -354,20 +340,6 @@ class RoboflowIngestOperator(BaseOperator):
     def _staged_names(self, client: RoboflowClient, batch_id: str) -> set[str]:
         with roboflow_errors(f"listing of batch {batch_id}", self.roboflow_conn_id):
             return {item.file_name for item in client.iter_batch_files(batch_id)}
-
-    def _choose_mode(self, batch_id: str, file_count: int, existing: Any | None) -> str:
-        if self.media_type == "videos":
-            return "video"
-        if existing is not None:
-            kept = _BATCH_TYPE_TO_MODE.get(getattr(existing, "batch_type", ""))
-            if kept is None:
-                raise AirflowFailException(
-                    f"batch {batch_id} exists as a {getattr(existing, 'batch_type', 'unknown')!r}; "
-                    "images can only be added to a simple-batch or sharded-batch"
-                )
-            # Single and bulk uploads cannot be mixed in one batch: keep the mode it was created with.
-            return kept
-        return "simple" if file_count <= self.simple_upload_limit else "bulk"
 
     def _ingest_local_directory(
         self, context: Context, client: RoboflowClient, batch_id: str
@@ -382,13 +354,10 @@ class RoboflowIngestOperator(BaseOperator):
             scope = "" if window.selects_all else f" modified in {window.describe()}"
             raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")
         existing = self._existing_batch(client, batch_id)
-        if existing is not None:
-            content = getattr(existing, "batch_content_type", None)
-            if content and content != self.media_type:
-                raise AirflowFailException(
-                    f"batch {batch_id} already holds {content}; it cannot take {self.media_type}"
-                )
-        mode = self._choose_mode(batch_id, len(files), existing)
+        try:
+            mode = choose_mode(self.media_type, len(files), existing, self.simple_upload_limit)
+        except ValueError as exc:
+            raise AirflowFailException(f"batch {batch_id} {exc}") from exc
         if existing is not None and mode == "simple" and len(files) > self.simple_upload_limit:
             self.log.warning(
                 "Batch %s was created with single uploads; sending %d images the same way",
