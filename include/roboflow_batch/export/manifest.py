@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,25 +33,47 @@ def _source_key(name: str, key_for_name: Callable[[str], str] | None) -> str | N
         return None
 
 
-def reconcile(
-    *,
-    media_type: str,
-    expected: int | None,
-    ingested_count: int,
-    ingested_names: list[str],
-    failed: list[dict[str, Any]],
-    processing_failed: list[dict[str, Any]],
-    rows: int,
-    rows_by_name: Counter[str],
-    unnamed_rows: int,
-) -> tuple[dict[str, bool | None], dict[str, Any]]:
+@dataclass(frozen=True)
+class ExportCounts:
+    """What reconciliation compares: inputs, staged files, failures and result rows."""
+
+    media_type: str
+    expected: int | None
+    ingested_count: int
+    ingested_names: list[str]
+    failed: list[dict[str, Any]]
+    processing_failed: list[dict[str, Any]]
+    rows: int
+    rows_by_name: Counter[str]
+    unnamed_rows: int
+
+
+@dataclass(frozen=True)
+class ExportRecord:
+    """Everything the manifest of one export states."""
+
+    job_id: str
+    stage: str
+    output_batches: list[str]
+    destination: str
+    batch_id: str
+    expected_source: str | None
+    counts: ExportCounts
+    files: Iterable[dict[str, Any]]
+    key_for_name: Callable[[str], str] | None
+
+
+def reconcile(counts: ExportCounts) -> tuple[dict[str, bool | None], dict[str, Any]]:
     """The checks and the details that explain a failed one."""
+    media_type, expected, rows = counts.media_type, counts.expected, counts.rows
+    ingested_count, ingested_names = counts.ingested_count, counts.ingested_names
+    rows_by_name, unnamed_rows = counts.rows_by_name, counts.unnamed_rows
     checks: dict[str, bool | None] = {}
     details: dict[str, Any] = {}
-    checks["inputs_match"] = None if expected is None else expected == ingested_count + len(failed)
+    checks["inputs_match"] = None if expected is None else expected == ingested_count + len(counts.failed)
     checks["ingested_listed"] = ingested_count == len(ingested_names)
     known = set(ingested_names)
-    unprocessed = {entry["file_name"] for entry in processing_failed} & known
+    unprocessed = {entry["file_name"] for entry in counts.processing_failed} & known
     if unnamed_rows and not rows_by_name:
         with_rows = ingested_count - len(unprocessed)
         checks["rows_match"] = rows == with_rows if media_type == "images" else None
@@ -71,66 +94,43 @@ def reconcile(
     return checks, details
 
 
-def build_manifest(
-    *,
-    job_id: str,
-    stage: str,
-    output_batches: list[str],
-    destination: str,
-    media_type: str,
-    batch_id: str,
-    expected: int | None,
-    expected_source: str | None,
-    ingested_count: int,
-    ingested_names: list[str],
-    failed: list[dict[str, Any]],
-    processing_failed: list[dict[str, Any]],
-    rows: int,
-    rows_by_name: Counter[str],
-    unnamed_rows: int,
-    files: Iterable[dict[str, Any]],
-    key_for_name: Callable[[str], str] | None,
-) -> dict[str, Any]:
-    checks, details = reconcile(
-        media_type=media_type,
-        expected=expected,
-        ingested_count=ingested_count,
-        ingested_names=ingested_names,
-        failed=failed,
-        processing_failed=processing_failed,
-        rows=rows,
-        rows_by_name=rows_by_name,
-        unnamed_rows=unnamed_rows,
-    )
+def build_manifest(record: ExportRecord) -> dict[str, Any]:
+    counts, key_for_name = record.counts, record.key_for_name
+    checks, details = reconcile(counts)
     failures = [
-        {**entry, "source_key": _source_key(entry.get("file_name", ""), key_for_name)} for entry in failed
+        {**entry, "source_key": _source_key(entry.get("file_name", ""), key_for_name)}
+        for entry in counts.failed
     ]
     unprocessed = [
         {**entry, "source_key": _source_key(entry.get("file_name", ""), key_for_name)}
-        for entry in processing_failed
+        for entry in counts.processing_failed
     ]
     return {
         "version": 1,
         "generated_at": datetime.now(UTC).isoformat(),
-        "job_id": job_id,
-        "stage": stage,
-        "output_batches": output_batches,
-        "destination": destination,
-        "media_type": media_type,
-        "inputs": {"expected": expected, "source": expected_source},
-        "ingested": {"batch_id": batch_id, "count": ingested_count},
+        "job_id": record.job_id,
+        "stage": record.stage,
+        "output_batches": record.output_batches,
+        "destination": record.destination,
+        "media_type": counts.media_type,
+        "inputs": {"expected": counts.expected, "source": record.expected_source},
+        "ingested": {"batch_id": record.batch_id, "count": counts.ingested_count},
         "failed": {"count": len(failures), "files": failures},
         "processing_failed": {"count": len(unprocessed), "files": unprocessed},
         "results": {
-            "rows": rows,
-            "files_with_rows": sum(1 for n in ingested_names if rows_by_name.get(n, 0)),
+            "rows": counts.rows,
+            "files_with_rows": sum(1 for n in counts.ingested_names if counts.rows_by_name.get(n, 0)),
             **details,
         },
         "sources": [
-            {"name": name, "source_key": _source_key(name, key_for_name), "rows": rows_by_name.get(name, 0)}
-            for name in ingested_names
+            {
+                "name": name,
+                "source_key": _source_key(name, key_for_name),
+                "rows": counts.rows_by_name.get(name, 0),
+            }
+            for name in counts.ingested_names
         ],
-        "files": sorted(files, key=lambda f: f["path"]),
+        "files": sorted(record.files, key=lambda f: f["path"]),
         "checks": checks,
         "reconciled": all(value is not False for value in checks.values()),
     }

@@ -20,7 +20,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.archives import UnsafeArchiveError, archive_stem, is_archive, safe_extract
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination, sha256_of
-from include.roboflow_batch.export.manifest import build_manifest
+from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.references.naming import key_for_name
@@ -402,15 +402,9 @@ class RoboflowExportOperator(BaseOperator):
 
         expected, expected_source = self._expected_inputs(expected_arg)
         ingested_count, ingested_names, failed = self._input_files(client, batch_id)
-        manifest = build_manifest(
-            job_id=self.job_id,
-            stage=self.stage,
-            output_batches=batch_ids,
-            destination=dest.uri,
+        export_counts = ExportCounts(
             media_type=media_type,
-            batch_id=batch_id,
             expected=expected,
-            expected_source=expected_source,
             ingested_count=ingested_count,
             ingested_names=ingested_names,
             failed=failed,
@@ -418,8 +412,19 @@ class RoboflowExportOperator(BaseOperator):
             rows=counts.rows,
             rows_by_name=counts.rows_by_name,
             unnamed_rows=counts.unnamed_rows,
-            files=files,
-            key_for_name=key_for_name,
+        )
+        manifest = build_manifest(
+            ExportRecord(
+                job_id=self.job_id,
+                stage=self.stage,
+                output_batches=batch_ids,
+                destination=dest.uri,
+                batch_id=batch_id,
+                expected_source=expected_source,
+                counts=export_counts,
+                files=files,
+                key_for_name=key_for_name,
+            )
         )
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         summary = {

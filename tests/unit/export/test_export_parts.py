@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from include.roboflow_batch.export.destination import Destination
-from include.roboflow_batch.export.manifest import reconcile
+from include.roboflow_batch.export.manifest import ExportCounts, reconcile
 from include.roboflow_batch.export.results import count_results, result_format
 
 
@@ -52,7 +52,7 @@ def _reconcile(**overrides: object) -> tuple[dict[str, bool | None], dict[str, o
         "unnamed_rows": 0,
     }
     arguments.update(overrides)
-    return reconcile(**arguments)  # type: ignore[arg-type]
+    return reconcile(ExportCounts(**arguments))  # type: ignore[arg-type]
 
 
 def test_reconcile_all_good() -> None:
