@@ -38,30 +38,35 @@ def _check_url(field: str, value: str | None) -> str | None:
     return value
 
 
-class WorkflowJobSpec(BaseModel):
-    """Every option of a workflow job over a staged batch of images or videos."""
+class JobTuning(BaseModel):
+    """The job options a pipeline may set in astro.yaml; None leaves the service's default."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    machine_type: MachineType | None = None
+    workers_per_machine: int | None = Field(default=None, ge=1)
+    max_parallel_tasks: int | None = Field(default=None, ge=1)
+    max_image_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    aggregation_format: AggregationFormat | None = None
+    max_video_fps: float | None = Field(default=None, gt=0)
+    images_outputs_to_be_persisted: list[str] | None = None
+    inference_backend: InferenceBackend | None = None
+
+
+class WorkflowJobSpec(JobTuning):
+    """Every option of a workflow job over a staged batch of images or videos."""
 
     batch_id: str
     workflow_id: str = Field(min_length=1)
     media_type: MediaType = "images"
     part_name: str | None = Field(default=None, min_length=1)
     images_metadata_part: str | None = Field(default=None, min_length=1)
-    machine_type: MachineType | None = None
-    workers_per_machine: int | None = Field(default=None, ge=1)
     processing_timeout_seconds: int | None = Field(default=None, ge=1)
-    max_parallel_tasks: int | None = Field(default=None, ge=1)
-    max_image_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     workflow_parameters: dict[str, Any] | None = None
     image_input_name: str | None = Field(default=None, min_length=1)
     persist_images_outputs: bool = False
-    images_outputs_to_be_persisted: list[str] | None = None
-    aggregation_format: AggregationFormat | None = None
-    max_video_fps: float | None = Field(default=None, gt=0)
     images_metadata_inputs_mapping: dict[str, str] | None = None
     notifications_url: str | None = None
-    inference_backend: InferenceBackend | None = None
 
     @field_validator("batch_id")
     @classmethod
@@ -145,6 +150,14 @@ class WorkflowJobSpec(BaseModel):
                 "inferenceBackend": self.inference_backend,
             }
         )
+
+
+#: What a job runs on; every other field of ``WorkflowJobSpec`` is an option of the job.
+JOB_SUBJECT_FIELDS = ("batch_id", "workflow_id", "media_type")
+#: The job options, each a snake_case parameter of the start-job operator, in the spec's order.
+JOB_OPTION_FIELDS: tuple[str, ...] = tuple(
+    name for name in WorkflowJobSpec.model_fields if name not in JOB_SUBJECT_FIELDS
+)
 
 
 class RestartOverrides(BaseModel):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import NEVER_EXPIRE, BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.fetch import abort_job_quietly, fetch_error_logs
@@ -68,28 +69,14 @@ class RoboflowStartJobOperator(BaseOperator):
     :return: ``{"job_id", "job_url", "batch_id", "workflow_id"}`` (+ ``"output_batches"`` after a wait).
     """
 
+    # Every job option is templated: the list comes from the job spec, as do the assignments below.
     template_fields: Sequence[str] = (
         "batch_id",
         "workflow_id",
         "job_id",
         "media_type",
         "job_name",
-        "part_name",
-        "images_metadata_part",
-        "machine_type",
-        "workers_per_machine",
-        "processing_timeout_seconds",
-        "max_parallel_tasks",
-        "max_image_failure_rate",
-        "workflow_parameters",
-        "image_input_name",
-        "persist_images_outputs",
-        "images_outputs_to_be_persisted",
-        "aggregation_format",
-        "max_video_fps",
-        "images_metadata_inputs_mapping",
-        "notifications_url",
-        "inference_backend",
+        *JOB_OPTION_FIELDS,
     )
     template_fields_renderers = {"workflow_parameters": "json", "images_metadata_inputs_mapping": "json"}
     operator_extra_links = (RoboflowJobLink(),)
@@ -128,28 +115,15 @@ class RoboflowStartJobOperator(BaseOperator):
         abort_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
+        options = {name: value for name, value in locals().items() if name in JOB_OPTION_FIELDS}
         super().__init__(**kwargs)
         self.batch_id = batch_id
         self.workflow_id = workflow_id
         self.job_id = job_id
         self.media_type = media_type
         self.job_name = job_name
-        self.part_name = part_name
-        self.images_metadata_part = images_metadata_part
-        self.machine_type = machine_type
-        self.workers_per_machine = workers_per_machine
-        self.processing_timeout_seconds = processing_timeout_seconds
-        self.max_parallel_tasks = max_parallel_tasks
-        self.max_image_failure_rate = max_image_failure_rate
-        self.workflow_parameters = workflow_parameters
-        self.image_input_name = image_input_name
-        self.persist_images_outputs = persist_images_outputs
-        self.images_outputs_to_be_persisted = images_outputs_to_be_persisted
-        self.aggregation_format = aggregation_format
-        self.max_video_fps = max_video_fps
-        self.images_metadata_inputs_mapping = images_metadata_inputs_mapping
-        self.notifications_url = notifications_url
-        self.inference_backend = inference_backend
+        for name, value in options.items():
+            setattr(self, name, value)
         self.roboflow_conn_id = roboflow_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
@@ -174,29 +148,12 @@ class RoboflowStartJobOperator(BaseOperator):
         """The validated job spec; bad options fail here, before any remote call, naming the field."""
         from pydantic import ValidationError
 
-        from include.roboflow_batch.api.jobs import WorkflowJobSpec
-
         try:
             return WorkflowJobSpec(
                 media_type=self.media_type,
                 batch_id=batch_id,
                 workflow_id=self.workflow_id,
-                part_name=self.part_name,
-                images_metadata_part=self.images_metadata_part,
-                machine_type=self.machine_type,
-                workers_per_machine=self.workers_per_machine,
-                processing_timeout_seconds=self.processing_timeout_seconds,
-                max_parallel_tasks=self.max_parallel_tasks,
-                max_image_failure_rate=self.max_image_failure_rate,
-                workflow_parameters=self.workflow_parameters,
-                image_input_name=self.image_input_name,
-                persist_images_outputs=self.persist_images_outputs,
-                images_outputs_to_be_persisted=self.images_outputs_to_be_persisted,
-                aggregation_format=self.aggregation_format,
-                max_video_fps=self.max_video_fps,
-                images_metadata_inputs_mapping=self.images_metadata_inputs_mapping,
-                notifications_url=self.notifications_url,
-                inference_backend=self.inference_backend,
+                **{name: getattr(self, name) for name in JOB_OPTION_FIELDS},
             )
         except ValidationError as exc:
             problems = "; ".join(

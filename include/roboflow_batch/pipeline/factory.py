@@ -15,6 +15,7 @@ from typing import Any
 
 from airflow.sdk import DAG, Param, get_parsing_context, task
 
+from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
@@ -23,23 +24,14 @@ from include.roboflow_batch.pipeline.run_window import resolve_path
 from include.roboflow_batch.pipeline.schema import (
     CRON_PRESETS,
     GCSSource,
+    JobOptions,
     LocalSource,
     PipelineConfig,
     S3Source,
 )
 
-# astro.yaml job options passed unchanged to RoboflowStartJobOperator (docs/roboflow-api.md §3.2, snake_case).
-_PASSTHROUGH_JOB_OPTIONS = (
-    "machine_type",
-    "workers_per_machine",
-    "max_parallel_tasks",
-    "max_image_failure_rate",
-    "aggregation_format",
-    "max_video_fps",
-    "persist_images_outputs",
-    "images_outputs_to_be_persisted",
-    "inference_backend",
-)
+# astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
+_PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
 RUN_PARAMS_DOC = (
     "Manual runs accept params: `window_start` and `window_end` (ISO 8601) process that window "
     "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "

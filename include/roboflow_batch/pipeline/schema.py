@@ -21,6 +21,7 @@ from pydantic import (
     model_validator,
 )
 
+from include.roboflow_batch.api.jobs import JobTuning
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
@@ -173,19 +174,12 @@ class WorkflowConfig(StrictModel):
     image_input_name: str | None = None
 
 
-class JobOptions(StrictModel):
-    """Options of the Workflow job (docs/roboflow-api.md §3.2) and how long to wait for it."""
+class JobOptions(JobTuning):
+    """Options of the Workflow job (docs/roboflow-api.md §3.2, shared with ``WorkflowJobSpec``), plus the
+    job's machine-time budget and how long to wait for it."""
 
-    machine_type: Literal["cpu", "gpu"] | None = None
-    workers_per_machine: int | None = Field(default=None, ge=1)
-    max_parallel_tasks: int | None = Field(default=None, ge=1)
     processing_timeout: Duration | None = None
-    max_image_failure_rate: float | None = Field(default=None, ge=0.0, le=1.0)
-    aggregation_format: Literal["csv", "jsonl"] | None = None
-    max_video_fps: float | None = Field(default=None, gt=0)
     persist_images_outputs: bool | None = None
-    images_outputs_to_be_persisted: list[str] | None = None
-    inference_backend: Literal["old-inference", "inference-models"] | None = None
     wait_timeout: Duration = Field(default=timedelta(hours=12))
     poke_interval: Duration = Field(default=timedelta(seconds=10))
 

@@ -315,3 +315,18 @@ def test_without_batch_id_the_ingest_batch_of_this_run_is_used(jobs: FakeJobs) -
     expected = batch_id_from_context(context)
     assert result["batch_id"] == expected
     assert jobs.created[result["job_id"]]["jobInput"]["batchId"] == expected
+
+
+def test_every_job_option_is_a_templated_parameter_of_the_operator() -> None:
+    import inspect
+
+    from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
+
+    parameters = inspect.signature(RoboflowStartJobOperator.__init__).parameters
+    assert set(JOB_OPTION_FIELDS) <= set(parameters)
+    assert set(JOB_OPTION_FIELDS) <= set(RoboflowStartJobOperator.template_fields)
+    operator = RoboflowStartJobOperator(
+        task_id="t", workflow_id="wf", machine_type="gpu", max_parallel_tasks=3
+    )
+    spec = operator.build_spec("batch-1")
+    assert (spec.machine_type, spec.max_parallel_tasks) == ("gpu", 3)
