@@ -2,3 +2,7 @@
 # and copy the project into AIRFLOW_HOME (/usr/local/airflow), which the runtime puts on PYTHONPATH:
 # `include.roboflow_batch` therefore imports in every component, the triggerer included.
 FROM astrocrpublic.azurecr.io/runtime:3.3-2
+
+# The project's operators and sensors take their `deferrable` default from here, as providers do:
+# waits go to the triggerer unless a task says otherwise.
+ENV AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE=True

@@ -477,15 +477,3 @@ class AsyncRoboflowClient(_ClientBase):
             lambda token: endpoints.list_job_logs(workspace, job_id, severity, token)
         ):
             yield item
-
-    # Signed URLs -----------------------------------------------------------------------------------
-
-    async def upload_file(self, details: SignedURLDetails, path: str | os.PathLike[str]) -> int:
-        return await transfers.aupload_file(
-            self._transport.http, details, path, timeout=self.timeout, policy=self.retry_policy
-        )
-
-    async def download_file(self, url: str, dest_path: str | os.PathLike[str]) -> int:
-        return await transfers.adownload_file(
-            self._transport.http, url, dest_path, timeout=self.timeout, policy=self.retry_policy
-        )

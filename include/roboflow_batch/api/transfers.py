@@ -5,7 +5,8 @@ transfer encoding) and the extension headers the server asked for, and no ``Cont
 Downloads stream into a hidden temporary file beside the destination and rename it into place, so
 a reader never sees a partial file. A PUT to the same signed URL overwrites the same object and a
 GET changes nothing, so both are repeated after any retryable failure. The API key is never sent
-to a signed URL, and the URL itself never appears in errors or logs.
+to a signed URL, and the URL itself never appears in errors or logs. Only the sync client moves
+files: workers upload and download; the triggerer only polls.
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ from __future__ import annotations
 import contextlib
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import httpx
-from tenacity import AsyncRetrying, Retrying
+from tenacity import Retrying
 
 from include.roboflow_batch.api.endpoints import Retry
 from include.roboflow_batch.api.errors import RoboflowAPIError
@@ -124,84 +124,3 @@ def download_file(
         return written
 
     return Retrying(**retry_arguments(Retry.SAFE, policy))(attempt)
-
-
-async def _aread_chunks(source: Path) -> AsyncIterator[bytes]:
-    async with await anyio.open_file(source, "rb") as handle:
-        while chunk := await handle.read(CHUNK_SIZE):
-            yield chunk
-
-
-async def aupload_file(
-    http: httpx.AsyncClient,
-    details: SignedURLDetails,
-    path: str | os.PathLike[str],
-    *,
-    timeout: float,
-    policy: RetryPolicy,
-) -> int:
-    """Async ``upload_file``: file reads happen in a worker thread, never on the event loop."""
-    _check_signed_url(details.upload_url)
-    source = _source_file(path)
-    operation = f"upload of {source.name!r} to a signed URL"
-
-    async def attempt() -> int:
-        size = (await anyio.Path(source).stat()).st_size
-        failure: RoboflowAPIError | None = None
-        try:
-            response = await http.put(
-                details.upload_url,
-                content=_aread_chunks(source),
-                headers=_upload_headers(details, size),
-                timeout=make_timeout(timeout),
-            )
-        except httpx.HTTPError as error:
-            failure = error_from_exception(operation, error)
-        if failure is not None:
-            raise failure
-        if response.status_code >= 400:
-            raise error_from_response(operation, response, hint=_SIGNED_URL_HINT)
-        return size
-
-    return await AsyncRetrying(**retry_arguments(Retry.SAFE, policy))(attempt)
-
-
-async def adownload_file(
-    http: httpx.AsyncClient,
-    url: str,
-    dest_path: str | os.PathLike[str],
-    *,
-    timeout: float,
-    policy: RetryPolicy,
-) -> int:
-    """Async ``download_file``."""
-    _check_signed_url(url)
-    dest = Path(dest_path)
-    await anyio.Path(dest.parent).mkdir(parents=True, exist_ok=True)
-    operation = f"download of {dest.name!r} from a signed URL"
-
-    async def attempt() -> int:
-        temporary = _temporary_path(dest)
-        failure: RoboflowAPIError | None = None
-        written = 0
-        try:
-            async with http.stream("GET", url, timeout=make_timeout(timeout)) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    failure = error_from_response(operation, response, hint=_SIGNED_URL_HINT)
-                else:
-                    async with await anyio.open_file(temporary, "wb") as handle:
-                        async for chunk in response.aiter_bytes(CHUNK_SIZE):
-                            await handle.write(chunk)
-                            written += len(chunk)
-                    await anyio.Path(temporary).replace(dest)
-        except httpx.HTTPError as error:
-            failure = error_from_exception(operation, error)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                await anyio.Path(temporary).unlink()
-        if failure is not None:
-            raise failure
-        return written
-
-    return await AsyncRetrying(**retry_arguments(Retry.SAFE, policy))(attempt)

@@ -23,6 +23,7 @@ from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.references.naming import key_for_name
 
 if TYPE_CHECKING:
@@ -118,9 +119,7 @@ class RoboflowExportOperator(BaseOperator):
         self.name_field = name_field
         self.on_mismatch = on_mismatch
 
-    def _hook(self) -> Any:
-        from include.roboflow_batch.hooks.roboflow import RoboflowHook
-
+    def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
 
     # -- inputs -------------------------------------------------------------------------------------

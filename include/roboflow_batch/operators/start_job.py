@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import NEVER_EXPIRE, BaseOperator
+from airflow.sdk import NEVER_EXPIRE, BaseOperator, conf
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, WorkflowJobSpec
@@ -17,6 +17,7 @@ from include.roboflow_batch.jobs.fetch import abort_job_quietly, fetch_error_log
 from include.roboflow_batch.jobs.status import failure_message, timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
+from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
 from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
 if TYPE_CHECKING:
@@ -108,7 +109,7 @@ class RoboflowStartJobOperator(BaseOperator):
         inference_backend: str | None = None,
         roboflow_conn_id: str = "roboflow_default",
         wait_for_completion: bool = False,
-        deferrable: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poll_interval: float = 10,
         timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
@@ -297,6 +298,7 @@ class RoboflowStartJobOperator(BaseOperator):
                 ),
                 method_name="execute_complete",
                 kwargs={"summary": summary},
+                timeout=timedelta(seconds=self.timeout_seconds) + DEFERRAL_GRACE,
             )
         return self.execute_complete(context, self._poll_until_done(watcher), summary=summary)
 

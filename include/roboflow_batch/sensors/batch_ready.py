@@ -7,21 +7,20 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
-    AirflowSkipException,
 )
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
-from include.roboflow_batch.hooks.errors import is_transient, roboflow_errors
+from include.roboflow_batch.hooks.errors import describe_failure, is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import assess_readiness
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
-from include.roboflow_batch.triggers.events import EventSchema, check_event
+from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -42,8 +41,6 @@ _BASE_KEYS: dict[str, type | tuple[type, ...]] = {"message": str, "batch_id": st
 _EVENT_SCHEMA: EventSchema = {
     status: _BASE_KEYS | (_SUMMARY_TYPES if status == "success" else {}) for status in EVENT_STATUSES
 }
-# Extra time the task may stay deferred after the trigger's own deadline, in case it never reports.
-_DEFERRAL_GRACE = timedelta(minutes=5)
 
 
 def validate_ready_event(event: Any) -> dict[str, Any]:
@@ -97,7 +94,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
         batch_id: str,
         expected_count: int | str | None,
         max_failure_rate: float = 0.0,
-        deferrable: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 5,
         timeout: float | timedelta = timedelta(hours=6),
         roboflow_conn_id: str = "roboflow_default",
@@ -123,22 +120,18 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         expected = self._check_arguments()
         client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
+        action = f"readiness check of batch {self.batch_id}"
         try:
-            with roboflow_errors(f"readiness check of batch {self.batch_id}", self.roboflow_conn_id):
-                try:
-                    staged = client.count_batch(self.batch_id)
-                    shards = list(client.iter_shards(self.batch_id))
-                except NotFoundError:
-                    # A fresh batch may not exist until its first shard is registered.
-                    staged, shards = 0, []
-        except AirflowFailException:
-            raise
-        except AirflowException as exc:
-            cause = exc.__cause__
-            if isinstance(cause, RoboflowAPIError) and is_transient(cause):
-                self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, cause)
+            staged = client.count_batch(self.batch_id)
+            shards = list(client.iter_shards(self.batch_id))
+        except NotFoundError:
+            # A fresh batch may not exist until its first shard is registered.
+            staged, shards = 0, []
+        except RoboflowAPIError as exc:
+            if is_transient(exc):
+                self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, exc)
                 return False
-            raise
+            raise AirflowFailException(describe_failure(action, exc, self.roboflow_conn_id)) from exc
         finally:
             # A fresh hook per poke: close its connections rather than leak one pool per poke.
             client.close()
@@ -164,7 +157,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
                 poll_interval=self.poke_interval,
             ),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + _DEFERRAL_GRACE,
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -174,10 +167,8 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
             self.log.info(checked["message"])
             return self._judge({key: checked[key] for key in _SUMMARY_TYPES})
         if status == "timeout":
-            message = f"Batch {self.batch_id}: {checked['message']}"
-            if self.soft_fail:
-                raise AirflowSkipException(message)
-            raise AirflowSensorTimeout(message)
+            # soft_fail / never_fail are applied by the Task SDK around execute_complete.
+            raise AirflowSensorTimeout(f"Batch {self.batch_id}: {checked['message']}")
         raise AirflowException(f"Batch {self.batch_id}: {checked['message']}")
 
     def _judge(self, summary: dict[str, Any]) -> dict[str, Any]:

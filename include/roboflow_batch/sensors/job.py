@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue
+from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
@@ -15,6 +15,7 @@ from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
+from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
 from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ class RoboflowJobSensor(BaseSensorOperator):
         *,
         job_id: str,
         roboflow_conn_id: str = "roboflow_default",
-        deferrable: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 10,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         abort_on_kill: bool = True,
@@ -117,6 +118,7 @@ class RoboflowJobSensor(BaseSensorOperator):
                 started_at=now,
             ),
             method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

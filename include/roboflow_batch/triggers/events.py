@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException
+
+#: Extra time a task may stay deferred after its trigger's own deadline, in case the trigger never reports.
+DEFERRAL_GRACE = timedelta(minutes=5)
 
 #: Expected type(s) of each required key, by event status.
 EventSchema = Mapping[str, Mapping[str, type | tuple[type, ...]]]

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.integration
 
 DS = "/data-staging/v1/external/{workspace}/batches/{batchId}"
 BP = "/batch-processing/v1/external/{workspace}/jobs/{jobId}"
+# Only the sync client moves files (workers do; the triggerer only polls).
+SYNC_ONLY = pytest.mark.parametrize("live", ["sync"], indirect=True)
 
 
 async def _stage_images(live: ClientDriver, batch_id: str, count: int) -> dict[str, bytes]:
@@ -58,6 +60,7 @@ async def test_workspace_lookup(live: ClientDriver, emulator: EmulatorHandle) ->
     assert await live.call("get_workspace") == emulator.workspace
 
 
+@SYNC_ONLY
 async def test_simple_upload_listing_and_download(live: ClientDriver, tmp_path: Path) -> None:
     images = await _stage_images(live, "simple-b", 5)
     await _wait_for_count(live, "simple-b", 5)
@@ -76,6 +79,7 @@ async def test_simple_upload_listing_and_download(live: ClientDriver, tmp_path: 
         assert written == len(images[file.file_name])
 
 
+@SYNC_ONLY
 async def test_bulk_tar_upload_is_indexed_into_shards(live: ClientDriver, tmp_path: Path) -> None:
     archive = tmp_path / "shard.tar"
     with tarfile.open(archive, "w") as tar:
@@ -96,6 +100,7 @@ async def test_bulk_tar_upload_is_indexed_into_shards(live: ClientDriver, tmp_pa
     assert (await live.call("get_batch", "bulk-b")).display_name == "Bulk"
 
 
+@SYNC_ONLY
 async def test_video_upload_through_a_signed_url(live: ClientDriver, tmp_path: Path) -> None:
     video = tmp_path / "clip.mp4"
     video.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(2048))
@@ -152,6 +157,7 @@ async def test_roboql_ingest_copies_matching_images(live: ClientDriver) -> None:
     await _wait_for_count(live, "query-b", 2)
 
 
+@SYNC_ONLY
 async def test_job_lifecycle_and_export(live: ClientDriver, emulator: EmulatorHandle, tmp_path: Path) -> None:
     await _stage_images(live, "job-in", 3)
     await _wait_for_count(live, "job-in", 3)

@@ -354,4 +354,8 @@ def test_both_clients_offer_the_same_methods() -> None:
     def public(cls: type) -> set[str]:
         return {name for name in vars(cls) if not name.startswith("_")}
 
-    assert public(RoboflowClient) - {"close"} == public(AsyncRoboflowClient) - {"aclose"}
+    # Signed-URL transfers happen on workers only, so only the sync client has them.
+    transfers = {"upload_file", "download_file"}
+    assert public(RoboflowClient) - {"close"} - transfers == public(AsyncRoboflowClient) - {"aclose"}
+    assert transfers <= public(RoboflowClient)
+    assert not transfers & public(AsyncRoboflowClient)

@@ -14,6 +14,9 @@ from include.roboflow_batch.api.transfers import CHUNK_SIZE
 from tests.unit.api.client_drivers import ClientDriver
 from tests.unit.api.conftest import API_KEY
 
+# Only the sync client moves files (workers do; the triggerer only polls).
+pytestmark = pytest.mark.parametrize("driver", ["sync"], indirect=True)
+
 SIGNATURE = "feedface0123456789"
 UPLOAD_URL = f"https://storage.example.test/bucket/obj.tar?X-Goog-Signature={SIGNATURE}"
 DOWNLOAD_URL = f"https://storage.example.test/bucket/result.jsonl?X-Goog-Signature={SIGNATURE}"

@@ -147,8 +147,9 @@ def test_execute_complete_turns_timeout_into_sensor_timeout_or_skip(context) -> 
     event = {"status": "timeout", "message": "not ready before the deadline", "batch_id": "b-1"}
     with pytest.raises(AirflowSensorTimeout, match="deadline"):
         make_sensor().execute_complete(context, event)
+    # The Task SDK resumes a deferred sensor through resume_execution, which applies soft_fail.
     with pytest.raises(AirflowSkipException):
-        make_sensor(soft_fail=True).execute_complete(context, event)
+        make_sensor(soft_fail=True).resume_execution("execute_complete", {"event": event}, context)
 
 
 def test_execute_complete_raises_the_error_message(context) -> None:
