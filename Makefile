@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install install-cli lint format test unit integration contract demo bench emulator lock clean
+.PHONY: install install-cli lint typecheck format test unit integration contract demo bench emulator lock clean
 
 install: $(VENV)/.synced
 
@@ -31,11 +31,15 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+# mypy over include/, dags/ and plugins/ (settings and the short ignore list: pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
+
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install install-cli lint
+test: install install-cli lint typecheck
 	$(BIN)/pytest
 
 unit: install

@@ -109,7 +109,7 @@ def create_app(key_lookup: Any = publishable_key, events: EventLog | None = None
     @app.get("/webhooks/events")
     async def recent_events(
         request: Request, limit: int = 100, authorization: str | None = Header(default=None)
-    ):
+    ) -> dict[str, list[dict[str, Any]]]:
         check_key(authorization)
         return {"events": request.app.state.events.recent(max(1, min(limit, 1000)))}
 

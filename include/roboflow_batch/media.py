@@ -41,7 +41,7 @@ def validate_media_type(value: object) -> MediaType:
     """``value`` as a MediaType, or a ValueError naming the field."""
     if value not in MEDIA_TYPES:
         raise ValueError(f"media_type must be one of {', '.join(MEDIA_TYPES)}; got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def has_media_extension(key: str, media_type: MediaType) -> bool:

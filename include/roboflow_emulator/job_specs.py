@@ -163,7 +163,7 @@ def validate_restart_overrides(body: Any) -> dict[str, Any] | None:
 
 def effective_settings(definition: dict[str, Any], overrides: list[dict[str, Any]]) -> dict[str, Any]:
     """The run settings of a job: its definition with every restart override applied in order."""
-    settings = {
+    settings: dict[str, Any] = {
         "processingTimeoutSeconds": definition.get("processingTimeoutSeconds"),
         "maxParallelTasks": definition.get("maxParallelTasks"),
         "maxImageFailureRate": definition.get("maxImageFailureRate"),

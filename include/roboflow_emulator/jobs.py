@@ -281,6 +281,7 @@ class JobService:
         definition = job.definition
         spec = definition["processingSpecification"]
         settings = effective_settings(definition, job.overrides)
+        input_error: str | None
         try:
             units = self._units(job)
         except ApiError as exc:

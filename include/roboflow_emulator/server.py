@@ -63,7 +63,8 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks, total = [], 0
+            chunks: list[bytes] = []
+            total = 0
             while True:
                 size_line = self.rfile.readline(1024)
                 size = int(size_line.split(b";")[0].strip() or b"0", 16)

@@ -228,8 +228,15 @@ class Job:
             "restartParametersOverride": list(self.overrides),
         }
 
-    def log(self, severity: str, log_type: str, payload: dict[str, Any], **where: str | None) -> None:
-        self.logs.append(JobLog(utc_now(), severity, log_type, payload, **where))
+    def log(
+        self,
+        severity: str,
+        log_type: str,
+        payload: dict[str, Any],
+        stage_id: str | None = None,
+        task_id: str | None = None,
+    ) -> None:
+        self.logs.append(JobLog(utc_now(), severity, log_type, payload, stage_id=stage_id, task_id=task_id))
         self.last_update = utc_now()
 
 

@@ -58,7 +58,7 @@ def _band_means(image: Image.Image) -> list[float]:
 
 def _image_stats(
     image: Image.Image, digest: str, _params: dict[str, Any], wanted: tuple[str, ...]
-) -> tuple[dict[str, Any], dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     rgb = image.convert("RGB")
     outputs = {
         "width": rgb.width,
@@ -99,7 +99,7 @@ def _components(pixels: list[int], width: int, height: int, threshold: int) -> l
 
 def _bright_spots(
     image: Image.Image, digest: str, params: dict[str, Any], wanted: tuple[str, ...]
-) -> tuple[dict[str, Any], dict]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     threshold, grid, max_detections = params["threshold"], params["grid"], params["max_detections"]
     grey = image.convert("L")
     small = grey.copy()
@@ -186,7 +186,7 @@ class Workflow:
         stem = file_name.rsplit(".", 1)[0]
         next_time = 0.0
         try:
-            with av.open(io.BytesIO(content)) as container:
+            with av.open(io.BytesIO(content), mode="r") as container:
                 stream = container.streams.video[0]
                 for frame_number, frame in enumerate(container.decode(stream)):
                     timestamp = float(frame.time) if frame.time is not None else frame_number / 30.0

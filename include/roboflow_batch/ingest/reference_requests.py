@@ -7,7 +7,6 @@ Every request carries a deterministic ingest id, so a repeat is answered ``dupli
 from __future__ import annotations
 
 import hashlib
-import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -16,6 +15,7 @@ from include.roboflow_batch.api.ids import derive_ingest_id
 from include.roboflow_batch.api.models import IngestResult
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.ingest.references_file import ReferencesSpool
+from include.roboflow_batch.logs import TaskLog
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ReferenceTarget:
     notifications_url: str | None
     notification_categories: list[str] | None
     conn_id: str
-    log: logging.Logger
+    log: TaskLog
 
     def send(
         self,

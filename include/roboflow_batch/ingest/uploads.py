@@ -5,7 +5,6 @@ on a pool of threads that records each finished unit so a retry sends only what 
 
 from __future__ import annotations
 
-import logging
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -22,6 +21,7 @@ from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import LocalFile
 from include.roboflow_batch.ingest.tar_shards import build_tar, names_fingerprint
+from include.roboflow_batch.logs import TaskLog
 
 _BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
 
@@ -38,7 +38,7 @@ class UploadTarget:
     display_name: str
     concurrency: int
     conn_id: str
-    log: logging.Logger
+    log: TaskLog
 
 
 @dataclass

@@ -5,7 +5,6 @@ The two faces differ only in ``await``; every decision about the answers is made
 
 from __future__ import annotations
 
-import logging
 from itertools import islice
 
 from include.roboflow_batch.api.errors import RoboflowAPIError
@@ -18,6 +17,7 @@ from include.roboflow_batch.jobs.status import (
     describe_log,
     unreadable_logs,
 )
+from include.roboflow_batch.logs import TaskLog
 
 
 def fetch_error_logs(client: JobsClient, job_id: str, limit: int = MAX_ERROR_LOGS) -> list[str]:
@@ -65,7 +65,7 @@ async def afetch_snapshot(client: AsyncJobsClient, job_id: str) -> JobSnapshot:
     return JobSnapshot(job, stages, tasks=[t async for t in aiter_tasks] if aiter_tasks else [])
 
 
-def report_abort(log: logging.Logger, job_id: str, exc: Exception | None) -> bool:
+def report_abort(log: TaskLog, job_id: str, exc: Exception | None) -> bool:
     """Log how an abort went; True when the job was aborted.
 
     Roboflow only aborts jobs in the processing stage, so a refusal is a warning, not an error.
@@ -80,7 +80,7 @@ def report_abort(log: logging.Logger, job_id: str, exc: Exception | None) -> boo
     return False
 
 
-def abort_job_quietly(client: JobsClient, job_id: str, log: logging.Logger) -> bool:
+def abort_job_quietly(client: JobsClient, job_id: str, log: TaskLog) -> bool:
     """Best-effort abort: failures are logged, never raised."""
     try:
         client.abort_job(job_id)
@@ -89,7 +89,7 @@ def abort_job_quietly(client: JobsClient, job_id: str, log: logging.Logger) -> b
     return report_abort(log, job_id, None)
 
 
-async def aabort_job_quietly(client: AsyncJobsClient, job_id: str, log: logging.Logger) -> bool:
+async def aabort_job_quietly(client: AsyncJobsClient, job_id: str, log: TaskLog) -> bool:
     """Async face of :func:`abort_job_quietly`."""
     try:
         await client.abort_job(job_id)

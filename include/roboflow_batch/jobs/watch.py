@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import fetch_snapshot
 from include.roboflow_batch.jobs.status import JobProgress, JobVerdict, judge
+from include.roboflow_batch.logs import TaskLog
 
 
 class ProgressLog:
     """Logs a job's progress when it differs from what was logged last (polls repeat a lot)."""
 
-    def __init__(self, job_id: str, log: logging.Logger) -> None:
+    def __init__(self, job_id: str, log: TaskLog) -> None:
         self.job_id = job_id
         self.log = log
         self.last: JobProgress | None = None
@@ -32,9 +32,7 @@ class JobWatcher:
     API errors leave ``poll`` as Airflow exceptions (see ``hooks.errors``) naming ``conn_id``.
     """
 
-    def __init__(
-        self, client: JobsClient, job_id: str, log: logging.Logger, conn_id: str | None = None
-    ) -> None:
+    def __init__(self, client: JobsClient, job_id: str, log: TaskLog, conn_id: str | None = None) -> None:
         self.client = client
         self.job_id = job_id
         self.conn_id = conn_id

@@ -6,7 +6,7 @@ import json
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch.api.client import RoboflowClient
+from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.archives import UnsafeArchiveError, archive_stem, is_archive, safe_extract
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination, sha256_of
@@ -167,7 +169,7 @@ class RoboflowExportOperator(BaseOperator):
 
     # -- listing ------------------------------------------------------------------------------------
 
-    def _stage_batches(self, client: Any) -> list[str]:
+    def _stage_batches(self, client: RoboflowClient) -> list[str]:
         stages = client.list_job_stages(self.job_id)
         for stage in stages:
             if self.stage in (stage.processing_stage_name, stage.processing_stage_id):
@@ -179,7 +181,7 @@ class RoboflowExportOperator(BaseOperator):
         known = ", ".join(sorted(s.processing_stage_name for s in stages)) or "none"
         raise AirflowFailException(f"Job {self.job_id} has no stage {self.stage!r} (stages: {known}).")
 
-    def _warn_if_expiring(self, batch: Any) -> None:
+    def _warn_if_expiring(self, batch: BatchMetadata) -> None:
         left = batch.expiry_date - datetime.now(UTC)
         if left < EXPIRY_WARNING:
             self.log.warning(
@@ -189,7 +191,7 @@ class RoboflowExportOperator(BaseOperator):
                 str(left).split(".")[0],
             )
 
-    def _list_sources(self, client: Any, batch_ids: list[str]) -> list[SourceFile]:
+    def _list_sources(self, client: RoboflowClient, batch_ids: list[str]) -> list[SourceFile]:
         listed: list[tuple[str, str | None, Any]] = []
         for batch_id in batch_ids:
             batch = client.get_batch(batch_id)
@@ -227,7 +229,9 @@ class RoboflowExportOperator(BaseOperator):
             )
         return sources
 
-    def _input_files(self, client: Any, batch_id: str) -> tuple[int, list[str], list[dict[str, Any]]]:
+    def _input_files(
+        self, client: RoboflowClient, batch_id: str
+    ) -> tuple[int, list[str], list[dict[str, Any]]]:
         count = client.count_batch(batch_id)
         names = [meta.file_name for meta in client.iter_batch_files(batch_id)]
         failed: list[dict[str, Any]] = []
@@ -243,7 +247,7 @@ class RoboflowExportOperator(BaseOperator):
                 )
         return count, names, failed
 
-    def _processing_failures(self, client: Any) -> list[dict[str, Any]]:
+    def _processing_failures(self, client: RoboflowClient) -> list[dict[str, Any]]:
         """Files the workflow could not process, as the job logged them (name and reason)."""
         failures: dict[str, dict[str, Any]] = {}
         for severity in ("warning", "error"):
@@ -257,7 +261,7 @@ class RoboflowExportOperator(BaseOperator):
 
     # -- transfer -----------------------------------------------------------------------------------
 
-    def _count(self, lines: Any, relpath: str) -> ResultCount:
+    def _count(self, lines: Iterable[str], relpath: str) -> ResultCount:
         fmt = result_format(relpath)
         if fmt is None:
             return ResultCount()
@@ -268,7 +272,7 @@ class RoboflowExportOperator(BaseOperator):
 
     def _transfer(
         self,
-        client: Any,
+        client: RoboflowClient,
         source: SourceFile,
         dest: Destination,
         known: dict[str, dict[str, Any]],
@@ -306,7 +310,11 @@ class RoboflowExportOperator(BaseOperator):
         return result
 
     def _run_transfers(
-        self, client: Any, todo: list[SourceFile], dest: Destination, known: dict[str, dict[str, Any]]
+        self,
+        client: RoboflowClient,
+        todo: list[SourceFile],
+        dest: Destination,
+        known: dict[str, dict[str, Any]],
     ) -> list[SourceResult]:
         """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
         results: list[SourceResult] = []

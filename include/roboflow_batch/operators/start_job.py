@@ -7,12 +7,18 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import NEVER_EXPIRE, BaseOperator, conf
+from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missing from the sdk's stub
+    NEVER_EXPIRE,
+    BaseOperator,
+    conf,
+)
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, WorkflowJobSpec
+from include.roboflow_batch.api.models import JobMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly, fetch_error_logs
 from include.roboflow_batch.jobs.status import failure_message, timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
@@ -28,7 +34,7 @@ JOB_ID_STATE_KEY = "roboflow_job_id"
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
-def definition_differences(existing: Any, wanted: Any, path: str = "") -> list[str]:
+def definition_differences(existing: object, wanted: object, path: str = "") -> list[str]:
     """Paths where the server's job definition differs from the one we would send.
 
     The server may add defaults, so only keys we send are compared.
@@ -134,7 +140,7 @@ class RoboflowStartJobOperator(BaseOperator):
         self.abort_on_timeout = abort_on_timeout
         # Set once this task created or re-attached to a job: only then may on_kill abort it.
         self._attached_job_id: str | None = None
-        self._client: Any = None
+        self._client: JobsClient | None = None
 
     # -- building blocks -------------------------------------------------------------------------
 
@@ -145,7 +151,7 @@ class RoboflowStartJobOperator(BaseOperator):
     def timeout_seconds(self) -> float:
         return self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else float(self.timeout)
 
-    def build_spec(self, batch_id: str) -> Any:
+    def build_spec(self, batch_id: str) -> WorkflowJobSpec:
         """The validated job spec; bad options fail here, before any remote call, naming the field."""
         from pydantic import ValidationError
 
@@ -205,7 +211,7 @@ class RoboflowStartJobOperator(BaseOperator):
             str(self.workflow_id),
         )
 
-    def _get_or_create(self, client: Any, job_id: str, body: dict[str, Any]) -> Any | None:
+    def _get_or_create(self, client: JobsClient, job_id: str, body: dict[str, Any]) -> JobMetadata | None:
         """Re-attach to an existing job or create it. Returns the existing job, or None when created."""
         from include.roboflow_batch.api.errors import ConflictError, NotFoundError
 
@@ -252,7 +258,7 @@ class RoboflowStartJobOperator(BaseOperator):
         with roboflow_errors(f"start of Roboflow job {job_id}", self.roboflow_conn_id):
             return self._start(context, spec, batch_id, job_id)
 
-    def _start(self, context: Context, spec: Any, batch_id: str, job_id: str) -> dict[str, Any]:
+    def _start(self, context: Context, spec: WorkflowJobSpec, batch_id: str, job_id: str) -> dict[str, Any]:
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)

@@ -11,7 +11,7 @@ import itertools
 from collections.abc import MutableMapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk import DAG, Param, get_parsing_context, task
 
@@ -37,6 +37,13 @@ RUN_PARAMS_DOC = (
     "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "
     "every object under the source, whatever its age."
 )
+
+
+class _RoboflowTaskArgs(TypedDict):
+    """Arguments every Roboflow task of a pipeline shares."""
+
+    roboflow_conn_id: str
+    pool: str
 
 
 def _pull(task_id: str, key: str) -> str:
@@ -148,7 +155,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         "retry_exponential_backoff": pipeline.retry_exponential_backoff,
         "max_retry_delay": pipeline.max_retry_delay,
     }
-    roboflow = {"roboflow_conn_id": pipeline.roboflow_conn_id, "pool": pipeline.pool}
+    roboflow = _RoboflowTaskArgs(roboflow_conn_id=pipeline.roboflow_conn_id, pool=pipeline.pool)
     dag = DAG(
         dag_id=pipeline.dag_id,
         description=pipeline.description
@@ -169,7 +176,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         auto_register=False,
     )
     with dag:
-        plan = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
+        # An XComArg: its items are resolved at run time into the operators' str parameters.
+        plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
             spec=_plan_spec(pipeline, base_dir)
         )
         references = None

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from include.roboflow_batch.pipeline.config_errors import (
     PipelineConfigError,
@@ -31,7 +31,7 @@ from include.roboflow_batch.pipeline.schema import (
 PIPELINES_FILE_ENV = "ROBOFLOW_PIPELINES_FILE"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 TOP_LEVEL_KEYS = ("defaults", "pipelines")
-NESTED_DEFAULT_BLOCKS: dict[str, type] = {
+NESTED_DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
     "job": JobOptions,
     "readiness": ReadinessConfig,
     "export": ExportConfig,

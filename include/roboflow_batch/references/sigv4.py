@@ -48,7 +48,7 @@ class _Template:
         self.query = parts.query
         pairs = sorted(tuple(pair.partition("=")[::2]) for pair in parts.query.split("&"))
         self.canonical_query = "&".join(f"{name}={value}" for name, value in pairs)
-        params = dict(pairs)
+        params: dict[str, str] = {name: value for name, value in pairs}
         if params.get("X-Amz-Algorithm") != "AWS4-HMAC-SHA256" or params.get("X-Amz-SignedHeaders") != "host":
             raise ValueError("the presigned URL is not a SigV4 query signature over the host header")
         self.timestamp = params["X-Amz-Date"]

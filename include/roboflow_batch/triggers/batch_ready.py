@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from include.roboflow_batch.api.client import AsyncRoboflowClient
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.hooks.errors import is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
@@ -40,7 +41,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
         roboflow_conn_id: str = "roboflow_default",
         poll_interval: float = 5.0,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.batch_id = batch_id
         self.expected_count = expected_count
         self.end_time = end_time
@@ -59,7 +60,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
             },
         )
 
-    async def _snapshot(self, client: Any) -> ReadinessSnapshot:
+    async def _snapshot(self, client: AsyncRoboflowClient) -> ReadinessSnapshot:
         try:
             staged = await client.count_batch(self.batch_id)
             shards = [shard async for shard in client.iter_shards(self.batch_id)]

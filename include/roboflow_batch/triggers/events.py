@@ -41,7 +41,7 @@ def check_event(event: Any, *, source: str, schema: EventSchema) -> dict[str, An
     if not isinstance(event, Mapping):
         raise AirflowException(f"the {source} sent a {type(event).__name__}, not a dict as expected")
     status = event.get("status")
-    if status not in schema:
+    if not isinstance(status, str) or status not in schema:
         raise AirflowException(
             f"the {source} sent an unknown status {status!r}; expected one of {sorted(schema)}"
         )

@@ -69,7 +69,7 @@ class RoboflowJobTrigger(BaseTrigger):
         abort_on_kill: bool = True,
         started_at: float | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.job_id = job_id
         self.roboflow_conn_id = roboflow_conn_id
         self.poll_interval = float(poll_interval)
