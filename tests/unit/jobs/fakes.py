@@ -10,10 +10,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from include.roboflow_batch.api.errors import BadRequestError, ConflictError, NotFoundError
 from include.roboflow_batch.api.models import (
@@ -26,6 +24,10 @@ from include.roboflow_batch.api.models import (
     ShardDetails,
     TaskStatus,
 )
+from tests.task_context import FakeStateStore, make_context
+
+# The task context and state store are shared with the ingest tests; re-exported for the job tests.
+__all__ = ["FakeStateStore", "make_context"]
 
 NOW = "2026-11-28T12:00:00Z"
 
@@ -217,44 +219,6 @@ class FakeHook:
 
     def job_url(self, job_id: str) -> str:
         return f"https://app.roboflow.example/demo-workspace/batch-processing/{job_id}"
-
-
-class FakeStateStore:
-    """``task_state_store`` with a timeline shared with the fake client, to check ordering."""
-
-    def __init__(self, timeline: list[tuple[str, Any]] | None = None) -> None:
-        self.values: dict[str, Any] = {}
-        self.retention: dict[str, Any] = {}
-        self.timeline = timeline if timeline is not None else []
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.values.get(key, default)
-
-    def set(self, key: str, value: Any, *, retention: Any = None) -> None:
-        self.timeline.append(("state_set", key))
-        self.values[key] = value
-        self.retention[key] = retention
-
-
-def make_context(store: FakeStateStore | None = None, *, map_index: int = -1, **extra: Any) -> dict[str, Any]:
-    from datetime import datetime
-
-    ti = mock.MagicMock()
-    ti.dag_id = "pipeline_s3"
-    ti.task_id = "start_job"
-    ti.map_index = map_index
-    ti.pushed = {}
-    ti.xcom_push.side_effect = lambda key, value: ti.pushed.__setitem__(key, value)
-    context = {
-        "ti": ti,
-        "task_instance": ti,
-        "run_id": "scheduled__2026-11-28T11:00:00+00:00",
-        "data_interval_start": datetime(2026, 11, 28, 10, tzinfo=UTC),
-        "data_interval_end": datetime(2026, 11, 28, 11, tzinfo=UTC),
-        "task_state_store": store if store is not None else FakeStateStore(),
-    }
-    context.update(extra)
-    return context
 
 
 def refusal(message: str = "job can only be aborted in processing stage") -> BadRequestError:
