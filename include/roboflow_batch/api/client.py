@@ -43,7 +43,8 @@ PageSpec = Callable[[str | None], RequestSpec[Page[ItemT]]]
 
 
 class ReferenceIngest(TypedDict):
-    """Options of a reference ingest (D10/D11): exactly one of ``references`` and ``references_url``."""
+    """Options of a reference ingest (D10 image / D11 video references ingest): exactly one of ``references``
+    and ``references_url``."""
 
     ingest_id: str
     references: NotRequired[Sequence[Mapping[str, str]] | None]
@@ -208,7 +209,8 @@ class RoboflowClient(_ClientBase):
     def upload_image(
         self, batch_id: str, file_name: str, content: bytes, display_name: str | None = None
     ) -> None:
-        """Upload one image into a simple batch (D7); not repeated after ambiguous failures."""
+        """Upload one image into a simple batch (D7 single image upload); not repeated after ambiguous
+        failures."""
         spec = endpoints.upload_image(self.get_workspace(), batch_id, file_name, content, display_name)
         self._transport.execute(spec)
 
@@ -223,13 +225,14 @@ class RoboflowClient(_ClientBase):
         return self._transport.execute(spec)
 
     def ingest_image_references(self, batch_id: str, **options: Unpack[ReferenceIngest]) -> IngestResult:
-        """Register signed image URLs (D10). The server deduplicates on ``ingest_id``
+        """Register signed image URLs (D10 image references ingest). The server deduplicates on ``ingest_id``
         (``duplicated`` in the result), which makes the call safe to repeat."""
         spec = endpoints.ingest_references(self.get_workspace(), "images", batch_id, **options)
         return self._transport.execute(spec)
 
     def ingest_video_references(self, batch_id: str, **options: Unpack[ReferenceIngest]) -> IngestResult:
-        """Register signed video URLs (D11); deduplicated on ``ingest_id`` like image references."""
+        """Register signed video URLs (D11 video references ingest); deduplicated on ``ingest_id`` like image
+        references."""
         spec = endpoints.ingest_references(self.get_workspace(), "videos", batch_id, **options)
         return self._transport.execute(spec)
 
@@ -262,7 +265,7 @@ class RoboflowClient(_ClientBase):
         return self._transport.execute(endpoints.get_job(self.get_workspace(), job_id))
 
     def create_job(self, job_id: str, body: Mapping[str, Any], name: str | None = None) -> None:
-        """Start a job (B3). Repeating it with the same body is a no-op, so it is retried freely;
+        """Start a job (B3 create job). Repeating it with the same body is a no-op, so it is retried freely;
         ``ConflictError`` means the id already exists with a different definition."""
         self._transport.execute(endpoints.create_job(self.get_workspace(), job_id, body, name))
 
@@ -274,13 +277,13 @@ class RoboflowClient(_ClientBase):
         return self._paginate(lambda token: endpoints.list_stage_tasks(workspace, job_id, stage_id, token))
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
-        """Abort a job in its processing stage (B6). ``ConflictError`` means it is already terminal
+        """Abort a job in its processing stage (B6 abort job). ``ConflictError`` means it is already terminal
         (possibly because an earlier attempt whose answer was lost did abort it): confirm with
         ``get_job``. ``BadRequestError`` means it has reached a stage that cannot be aborted."""
         return self._transport.execute(endpoints.abort_job(self.get_workspace(), job_id))
 
     def restart_job(self, job_id: str, overrides: RestartOverrides | None = None) -> dict[str, Any]:
-        """Restart a failed or aborted job (B7); not repeated after ambiguous failures."""
+        """Restart a failed or aborted job (B7 restart job); not repeated after ambiguous failures."""
         return self._transport.execute(endpoints.restart_job(self.get_workspace(), job_id, overrides))
 
     def iter_job_logs(self, job_id: str, severity: str | None = None) -> Iterator[JobLog]:
@@ -290,13 +293,15 @@ class RoboflowClient(_ClientBase):
     # Signed URLs -----------------------------------------------------------------------------------
 
     def upload_file(self, details: SignedURLDetails, path: str | os.PathLike[str]) -> int:
-        """Stream the file at ``path`` to a signed upload URL (D8/D9); returns bytes sent."""
+        """Stream the file at ``path`` to a signed upload URL (from D8 video upload or D9 bulk image upload);
+        returns bytes sent."""
         return transfers.upload_file(
             self._transport.http, details, path, timeout=self.timeout, policy=self.retry_policy
         )
 
     def download_file(self, url: str, dest_path: str | os.PathLike[str]) -> int:
-        """Stream a signed download URL (D5 ``download_url``) into ``dest_path``; returns bytes."""
+        """Stream a signed download URL (the ``download_url`` of D5 list files) into ``dest_path``; returns
+        bytes."""
         return transfers.download_file(
             self._transport.http, url, dest_path, timeout=self.timeout, policy=self.retry_policy
         )

@@ -2,7 +2,7 @@
 
 A batch is ready when nothing is still indexing (no shard with ``statusType == "info"``) and the
 staged files plus the files the service reported as failed account for every expected file.
-Failures come from each shard's ``statusMetadata.failedFiles`` (D6).
+Failures come from each shard's ``statusMetadata.failedFiles`` (D6 shard statuses).
 """
 
 from __future__ import annotations
@@ -87,7 +87,8 @@ def assess_readiness(
     staged: int,
     shards: Iterable[Any],
 ) -> ReadinessSnapshot:
-    """Summarise ``shards`` (D6 models or dicts) with the staged count (D3) into a snapshot.
+    """Summarise ``shards`` (D6 shard statuses, models or dicts) with the staged count (D3 count) into a
+    snapshot.
 
     With ``expected=None`` (a references URL whose file could not be counted) the expected count is
     what the shards say they were given (``statusMetadata.expectedFiles``).

@@ -1,5 +1,5 @@
-"""Sending references to a staging batch: inline chunks or one signed URL (D10 ``POST .../bulkUpload/
-image-references``, D11 ``POST .../bulkUpload/video-references``).
+"""Sending references to a staging batch: inline chunks or one signed URL (D10 ``POST .../bulk-upload/
+image-references``, D11 ``POST .../bulk-upload/video-references``).
 
 Every request carries a deterministic ingest id, so a repeat is answered ``duplicated`` and counted.
 """
@@ -37,7 +37,8 @@ class ReferenceTarget:
         references: list[dict[str, str]] | None = None,
         references_url: str | None = None,
     ) -> IngestResult:
-        """One D10 (images) or D11 (videos) request, with either ``references`` or ``references_url``."""
+        """One D10 image references ingest or D11 video references ingest request, with either ``references``
+        or ``references_url``."""
         options = ReferenceIngest(
             ingest_id=ingest_id,
             display_name=self.display_name,

@@ -1,5 +1,5 @@
 """Sending local files to a staging batch: single image uploads (D7 ``POST .../upload/image``),
-signed video uploads (D8 ``POST .../upload/video``) and bulk tars (D9 ``POST .../bulkUpload/image-files``),
+signed video uploads (D8 ``POST .../upload/video``) and bulk tars (D9 ``POST .../bulk-upload/image-files``),
 on a pool of threads that records each finished unit so a retry sends only what is missing.
 """
 
@@ -78,7 +78,8 @@ def choose_mode(
 def upload_image(
     client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
 ) -> dict[str, str] | None:
-    """One image (D7); a refusal of this file is returned, not raised, so it cannot sink the others."""
+    """One image (D7 single image upload); a refusal of this file is returned, not raised, so it cannot sink
+    the others."""
     try:
         client.upload_image(batch_id, item.name, item.path.read_bytes(), display_name=display_name)
     except BadRequestError as exc:
@@ -87,7 +88,7 @@ def upload_image(
 
 
 def upload_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
-    """One video: a signed upload URL (D8), then the file itself."""
+    """One video: a signed upload URL (D8 video upload), then the file itself."""
     details = client.request_video_upload(batch_id, item.name, display_name=display_name)
     client.upload_file(details, item.path)
 
@@ -99,7 +100,8 @@ def upload_tar(
     ingest_id: str,
     notifications_url: str | None,
 ) -> None:
-    """One bulk tar: built on disk, a signed upload URL (D9), the tar sent, the tar removed."""
+    """One bulk tar: built on disk, a signed upload URL (D9 bulk image upload), the tar sent, the tar
+    removed."""
     build_tar(group, tar_path, ingest_id=ingest_id, notifications_url=notifications_url)
     try:
         details = target.client.request_bulk_image_upload(target.batch_id, display_name=target.display_name)

@@ -3,10 +3,12 @@
 Three sources, one batch per run:
 
 * a references file (``references``: JSONL of ``{"name", "url"}`` on ``file://``, ``s3://`` or
-  ``gs://``) sent inline in chunks of at most 20,000 image / 5,000 video references (D10/D11);
+  ``gs://``) sent inline in chunks of at most 20,000 image / 5,000 video references (D10 image references
+  ingest, D11 video references ingest);
 * a signed URL to such a file (``references_url``), sent in one request;
-* a local directory (``local_directory``): single uploads (D7) for small image sets, bulk tars (D9)
-  beyond ``simple_upload_limit``, one signed upload per video (D8).
+* a local directory (``local_directory``): single uploads (D7 single image upload) for small image sets,
+  bulk tars (D9 bulk image upload) beyond ``simple_upload_limit``, one signed upload per video (D8 video
+  upload).
 
 Retries are safe. Reference chunks carry deterministic ingest ids, so a repeat is answered
 ``duplicated`` by the service and counted, not sent twice. Local uploads record what was sent in the
