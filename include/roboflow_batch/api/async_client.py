@@ -7,7 +7,7 @@ from typing import Any, Unpack
 
 import httpx
 
-from include.roboflow_batch.api import endpoints
+from include.roboflow_batch.api import endpoints, job_endpoints
 from include.roboflow_batch.api.client_base import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -178,35 +178,39 @@ class AsyncRoboflowClient(ClientBase):
 
     async def iter_jobs(self, page_size: int | None = None) -> AsyncIterator[JobMetadata]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(lambda token: endpoints.list_jobs(workspace, page_size, token)):
+        async for item in self._paginate(lambda token: job_endpoints.list_jobs(workspace, page_size, token)):
             yield item
 
     async def get_job(self, job_id: str) -> JobMetadata:
-        return await self._transport.execute(endpoints.get_job(await self.get_workspace(), job_id))
+        return await self._transport.execute(job_endpoints.get_job(await self.get_workspace(), job_id))
 
     async def create_job(self, job_id: str, body: Mapping[str, Any], name: str | None = None) -> None:
-        await self._transport.execute(endpoints.create_job(await self.get_workspace(), job_id, body, name))
+        await self._transport.execute(
+            job_endpoints.create_job(await self.get_workspace(), job_id, body, name)
+        )
 
     async def list_job_stages(self, job_id: str) -> list[JobStage]:
-        return await self._transport.execute(endpoints.list_job_stages(await self.get_workspace(), job_id))
+        return await self._transport.execute(
+            job_endpoints.list_job_stages(await self.get_workspace(), job_id)
+        )
 
     async def iter_stage_tasks(self, job_id: str, stage_id: str) -> AsyncIterator[TaskStatus]:
         workspace = await self.get_workspace()
         async for item in self._paginate(
-            lambda token: endpoints.list_stage_tasks(workspace, job_id, stage_id, token)
+            lambda token: job_endpoints.list_stage_tasks(workspace, job_id, stage_id, token)
         ):
             yield item
 
     async def abort_job(self, job_id: str) -> dict[str, Any]:
-        return await self._transport.execute(endpoints.abort_job(await self.get_workspace(), job_id))
+        return await self._transport.execute(job_endpoints.abort_job(await self.get_workspace(), job_id))
 
     async def restart_job(self, job_id: str, overrides: RestartOverrides | None = None) -> dict[str, Any]:
-        spec = endpoints.restart_job(await self.get_workspace(), job_id, overrides)
+        spec = job_endpoints.restart_job(await self.get_workspace(), job_id, overrides)
         return await self._transport.execute(spec)
 
     async def iter_job_logs(self, job_id: str, severity: str | None = None) -> AsyncIterator[JobLog]:
         workspace = await self.get_workspace()
         async for item in self._paginate(
-            lambda token: endpoints.list_job_logs(workspace, job_id, severity, token)
+            lambda token: job_endpoints.list_job_logs(workspace, job_id, severity, token)
         ):
             yield item

@@ -14,7 +14,7 @@ from typing import Any, Unpack
 
 import httpx
 
-from include.roboflow_batch.api import endpoints, transfers
+from include.roboflow_batch.api import endpoints, job_endpoints, transfers
 from include.roboflow_batch.api.client_base import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -201,36 +201,38 @@ class RoboflowClient(ClientBase):
 
     def iter_jobs(self, page_size: int | None = None) -> Iterator[JobMetadata]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: endpoints.list_jobs(workspace, page_size, token))
+        return self._paginate(lambda token: job_endpoints.list_jobs(workspace, page_size, token))
 
     def get_job(self, job_id: str) -> JobMetadata:
-        return self._transport.execute(endpoints.get_job(self.get_workspace(), job_id))
+        return self._transport.execute(job_endpoints.get_job(self.get_workspace(), job_id))
 
     def create_job(self, job_id: str, body: Mapping[str, Any], name: str | None = None) -> None:
         """Start a job (B3 create job). Repeating it with the same body is a no-op, so it is retried freely;
         ``ConflictError`` means the id already exists with a different definition."""
-        self._transport.execute(endpoints.create_job(self.get_workspace(), job_id, body, name))
+        self._transport.execute(job_endpoints.create_job(self.get_workspace(), job_id, body, name))
 
     def list_job_stages(self, job_id: str) -> list[JobStage]:
-        return self._transport.execute(endpoints.list_job_stages(self.get_workspace(), job_id))
+        return self._transport.execute(job_endpoints.list_job_stages(self.get_workspace(), job_id))
 
     def iter_stage_tasks(self, job_id: str, stage_id: str) -> Iterator[TaskStatus]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: endpoints.list_stage_tasks(workspace, job_id, stage_id, token))
+        return self._paginate(
+            lambda token: job_endpoints.list_stage_tasks(workspace, job_id, stage_id, token)
+        )
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
         """Abort a job in its processing stage (B6 abort job). ``ConflictError`` means it is already terminal
         (possibly because an earlier attempt whose answer was lost did abort it): confirm with
         ``get_job``. ``BadRequestError`` means it has reached a stage that cannot be aborted."""
-        return self._transport.execute(endpoints.abort_job(self.get_workspace(), job_id))
+        return self._transport.execute(job_endpoints.abort_job(self.get_workspace(), job_id))
 
     def restart_job(self, job_id: str, overrides: RestartOverrides | None = None) -> dict[str, Any]:
         """Restart a failed or aborted job (B7 restart job); not repeated after ambiguous failures."""
-        return self._transport.execute(endpoints.restart_job(self.get_workspace(), job_id, overrides))
+        return self._transport.execute(job_endpoints.restart_job(self.get_workspace(), job_id, overrides))
 
     def iter_job_logs(self, job_id: str, severity: str | None = None) -> Iterator[JobLog]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: endpoints.list_job_logs(workspace, job_id, severity, token))
+        return self._paginate(lambda token: job_endpoints.list_job_logs(workspace, job_id, severity, token))
 
     # Signed URLs -----------------------------------------------------------------------------------
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import NotRequired, TypedDict, TypeVar
 
-from include.roboflow_batch.api.endpoints import Page, RequestSpec
 from include.roboflow_batch.api.errors import ResponseDecodeError
+from include.roboflow_batch.api.request_spec import Page, RequestSpec
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import AsyncTransport, SyncTransport
 

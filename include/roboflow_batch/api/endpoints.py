@@ -20,84 +20,25 @@ Retry safety (``Retry``):
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-from urllib.parse import quote
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from include.roboflow_batch.api import models
-from include.roboflow_batch.api.ids import validate_batch_id, validate_ingest_id, validate_job_id
-from include.roboflow_batch.api.jobs import RestartOverrides
-
-T = TypeVar("T")
-ItemT = TypeVar("ItemT")
+from include.roboflow_batch.api.ids import validate_batch_id, validate_ingest_id
+from include.roboflow_batch.api.request_spec import (
+    Page,
+    RequestSpec,
+    Retry,
+    checked_page_size,
+    ignore_body,
+    path_segment,
+    query_params,
+    staging_path,
+)
 
 NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
-LOG_SEVERITIES = ("info", "error", "warning")
 # Reference ingests make the server fetch and index files before answering (official client: 2x).
 REFERENCE_INGEST_TIMEOUT_FACTOR = 2.0
-
-
-class Retry(enum.Enum):
-    SAFE = "safe"
-    UNAMBIGUOUS = "unambiguous"
-
-
-@dataclass(frozen=True)
-class Page(Generic[ItemT]):
-    items: list[ItemT]
-    next_page_token: str | None
-
-
-@dataclass(frozen=True)
-class RequestSpec(Generic[T]):
-    """What to send and how to read the answer. ``path`` is relative to the API base URL."""
-
-    operation: str
-    method: str
-    path: str
-    decode: Callable[[Any], T]
-    params: Mapping[str, str | int | float] = field(default_factory=dict)
-    json: Any = None
-    files: Mapping[str, tuple[str, bytes]] | None = None
-    retry: Retry = Retry.SAFE
-    timeout_factor: float = 1.0
-    expects_json: bool = True
-
-
-def _params(**values: str | int | float | None) -> dict[str, str | int | float]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
-def _segment(kind: str, value: str) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
-    return quote(value, safe="")
-
-
-def _page_size(page_size: int | None) -> int | None:
-    if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
-        raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
-    return page_size
-
-
-def _staging(workspace: str) -> str:
-    return f"/data-staging/v1/external/{_segment('workspace', workspace)}"
-
-
-def _processing(workspace: str) -> str:
-    return f"/batch-processing/v1/external/{_segment('workspace', workspace)}"
-
-
-def _ignore(_: Any) -> None:
-    return None
-
-
-def _json_object(payload: Any) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
-    return payload
 
 
 # Workspace -----------------------------------------------------------------------------------------
@@ -125,8 +66,8 @@ def list_batches(
     return RequestSpec(
         operation="list batches (D1)",
         method="GET",
-        path=f"{_staging(workspace)}/batches",
-        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
+        path=f"{staging_path(workspace)}/batches",
+        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
         decode=decode,
     )
 
@@ -135,7 +76,7 @@ def get_batch(workspace: str, batch_id: str) -> RequestSpec[models.BatchMetadata
     return RequestSpec(
         operation=f"get batch {batch_id!r} (D2)",
         method="GET",
-        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}",
+        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}",
         decode=lambda payload: models.BatchEnvelope.model_validate(payload).batch,
     )
 
@@ -144,8 +85,8 @@ def count_batch(workspace: str, batch_id: str, part_name: str | None = None) -> 
     return RequestSpec(
         operation=f"count batch {batch_id!r} (D3)",
         method="GET",
-        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/count",
-        params=_params(partName=part_name),
+        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/count",
+        params=query_params(partName=part_name),
         decode=lambda payload: models.CountEnvelope.model_validate(payload).count,
     )
 
@@ -154,7 +95,7 @@ def list_batch_parts(workspace: str, batch_id: str) -> RequestSpec[list[models.B
     return RequestSpec(
         operation=f"list parts of batch {batch_id!r} (D4)",
         method="GET",
-        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/parts",
+        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/parts",
         decode=lambda payload: models.PartsEnvelope.model_validate(payload).batch_parts,
     )
 
@@ -173,8 +114,10 @@ def list_batch_files(
     return RequestSpec(
         operation=f"list files of batch {batch_id!r} (D5)",
         method="GET",
-        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/list",
-        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token, partName=part_name),
+        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
+        params=query_params(
+            pageSize=checked_page_size(page_size), nextPageToken=page_token, partName=part_name
+        ),
         decode=decode,
     )
 
@@ -189,8 +132,8 @@ def list_shards(
     return RequestSpec(
         operation=f"list shards of batch {batch_id!r} (D6)",
         method="GET",
-        path=f"{_staging(workspace)}/batches/{_segment('batch_id', batch_id)}/shards",
-        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
+        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
+        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
         decode=decode,
     )
 
@@ -211,11 +154,11 @@ def upload_image(
     return RequestSpec(
         operation=f"upload image {file_name!r} into batch {batch_id!r} (D7)",
         method="POST",
-        path=f"{_staging(workspace)}/batches/{batch_id}/upload/image",
-        params=_params(displayName=_display_name(batch_id, display_name), fileName=file_name),
+        path=f"{staging_path(workspace)}/batches/{batch_id}/upload/image",
+        params=query_params(displayName=_display_name(batch_id, display_name), fileName=file_name),
         # The official client names the multipart field after the file.
         files={file_name: (file_name, bytes(content))},
-        decode=_ignore,
+        decode=ignore_body,
         retry=Retry.UNAMBIGUOUS,
     )
 
@@ -233,8 +176,8 @@ def request_video_upload(
     return RequestSpec(
         operation=f"request upload URL for video {file_name!r} in batch {batch_id!r} (D8)",
         method="POST",
-        path=f"{_staging(workspace)}/batches/{batch_id}/upload/video",
-        params=_params(fileName=file_name, displayName=_display_name(batch_id, display_name)),
+        path=f"{staging_path(workspace)}/batches/{batch_id}/upload/video",
+        params=query_params(fileName=file_name, displayName=_display_name(batch_id, display_name)),
         decode=_signed_url,
         retry=Retry.UNAMBIGUOUS,
     )
@@ -247,8 +190,8 @@ def request_bulk_image_upload(
     return RequestSpec(
         operation=f"request bulk upload URL for batch {batch_id!r} (D9)",
         method="POST",
-        path=f"{_staging(workspace)}/batches/{batch_id}/bulk-upload/image-files",
-        params=_params(displayName=_display_name(batch_id, display_name)),
+        path=f"{staging_path(workspace)}/batches/{batch_id}/bulk-upload/image-files",
+        params=query_params(displayName=_display_name(batch_id, display_name)),
         decode=_signed_url,
         retry=Retry.UNAMBIGUOUS,
     )
@@ -319,8 +262,8 @@ def ingest_references(
     return RequestSpec(
         operation=f"ingest {key} references {ingest_id!r} into batch {batch_id!r} ({number})",
         method="POST",
-        path=f"{_staging(workspace)}/batches/{batch_id}/bulk-upload/{route}",
-        params=_params(displayName=_display_name(batch_id, display_name)),
+        path=f"{staging_path(workspace)}/batches/{batch_id}/bulk-upload/{route}",
+        params=query_params(displayName=_display_name(batch_id, display_name)),
         json=body,
         decode=models.IngestResult.model_validate,
         retry=Retry.SAFE,
@@ -350,125 +293,9 @@ def roboql_ingest(
     return RequestSpec(
         operation=f"RoboQL ingest into batch {batch_id!r} (D12)",
         method="POST",
-        path=f"{_staging(workspace)}/batches/{batch_id}/roboql-ingest",
+        path=f"{staging_path(workspace)}/batches/{batch_id}/roboql-ingest",
         json=body,
-        decode=_ignore,
+        decode=ignore_body,
         retry=Retry.SAFE if ingest_id is not None else Retry.UNAMBIGUOUS,
         expects_json=False,
-    )
-
-
-# Batch Processing ----------------------------------------------------------------------------------
-
-
-def list_jobs(
-    workspace: str, page_size: int | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.JobMetadata]]:
-    def decode(payload: Any) -> Page[models.JobMetadata]:
-        page = models.JobsPage.model_validate(payload)
-        return Page(page.jobs, page.next_page_token)
-
-    return RequestSpec(
-        operation="list jobs (B1)",
-        method="GET",
-        path=f"{_processing(workspace)}/jobs",
-        params=_params(pageSize=_page_size(page_size), nextPageToken=page_token),
-        decode=decode,
-    )
-
-
-def get_job(workspace: str, job_id: str) -> RequestSpec[models.JobMetadata]:
-    return RequestSpec(
-        operation=f"get job {job_id!r} (B2)",
-        method="GET",
-        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}",
-        decode=lambda payload: models.JobEnvelope.model_validate(payload).job,
-    )
-
-
-def create_job(
-    workspace: str, job_id: str, body: Mapping[str, Any], name: str | None = None
-) -> RequestSpec[None]:
-    validate_job_id(job_id)
-    if not isinstance(body, Mapping) or not body.get("type"):
-        raise ValueError("body must be a job definition with a 'type' (see WorkflowJobSpec.to_body)")
-    return RequestSpec(
-        operation=f"create job {job_id!r} (B3)",
-        method="POST",
-        path=f"{_processing(workspace)}/jobs/{job_id}",
-        params=_params(name=name),
-        json=dict(body),
-        decode=_ignore,
-        retry=Retry.SAFE,
-        expects_json=False,
-    )
-
-
-def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobStage]]:
-    return RequestSpec(
-        operation=f"list stages of job {job_id!r} (B4)",
-        method="GET",
-        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/stages",
-        decode=lambda payload: models.StagesEnvelope.model_validate(payload).stages,
-    )
-
-
-def list_stage_tasks(
-    workspace: str, job_id: str, stage_id: str, page_token: str | None = None
-) -> RequestSpec[Page[models.TaskStatus]]:
-    def decode(payload: Any) -> Page[models.TaskStatus]:
-        page = models.TasksPage.model_validate(payload)
-        return Page(page.tasks, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
-        method="GET",
-        path=(
-            f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}"
-            f"/stages/{_segment('stage_id', stage_id)}/tasks"
-        ),
-        params=_params(nextPageToken=page_token),
-        decode=decode,
-    )
-
-
-def abort_job(workspace: str, job_id: str) -> RequestSpec[dict[str, Any]]:
-    return RequestSpec(
-        operation=f"abort job {job_id!r} (B6)",
-        method="POST",
-        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/abort",
-        decode=_json_object,
-        retry=Retry.SAFE,
-    )
-
-
-def restart_job(
-    workspace: str, job_id: str, overrides: RestartOverrides | None = None
-) -> RequestSpec[dict[str, Any]]:
-    return RequestSpec(
-        operation=f"restart job {job_id!r} (B7)",
-        method="POST",
-        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/restart",
-        json=overrides.to_body() if overrides is not None else None,
-        decode=_json_object,
-        retry=Retry.UNAMBIGUOUS,
-    )
-
-
-def list_job_logs(
-    workspace: str, job_id: str, severity: str | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.JobLog]]:
-    if severity is not None and severity not in LOG_SEVERITIES:
-        raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
-
-    def decode(payload: Any) -> Page[models.JobLog]:
-        page = models.LogsPage.model_validate(payload)
-        return Page(page.logs, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list logs of job {job_id!r} (B8)",
-        method="GET",
-        path=f"{_processing(workspace)}/jobs/{_segment('job_id', job_id)}/logs",
-        params=_params(severity=severity, nextPageToken=page_token),
-        decode=decode,
     )

@@ -13,7 +13,6 @@ from typing import Any
 
 from tenacity import RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from include.roboflow_batch.api.endpoints import Retry
 from include.roboflow_batch.api.errors import (
     RateLimitedError,
     RequestTimeoutError,
@@ -21,6 +20,7 @@ from include.roboflow_batch.api.errors import (
     ServerError,
     TransportError,
 )
+from include.roboflow_batch.api.request_spec import Retry
 
 log = logging.getLogger(__name__)
 

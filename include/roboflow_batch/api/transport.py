@@ -21,7 +21,6 @@ import httpx
 import pydantic
 from tenacity import AsyncRetrying, Retrying
 
-from include.roboflow_batch.api.endpoints import RequestSpec
 from include.roboflow_batch.api.errors import (
     ResponseDecodeError,
     RoboflowAPIError,
@@ -29,6 +28,7 @@ from include.roboflow_batch.api.errors import (
     error_class_for_status,
 )
 from include.roboflow_batch.api.redaction import install_log_redaction, redact, register_secret
+from include.roboflow_batch.api.request_spec import RequestSpec
 from include.roboflow_batch.api.retries import RetryPolicy, retry_arguments
 
 T = TypeVar("T")

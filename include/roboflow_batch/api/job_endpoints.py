@@ -1,0 +1,136 @@
+"""Batch Processing requests (B1 list jobs ... B8 job logs); see ``endpoints`` for the retry rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from include.roboflow_batch.api import models
+from include.roboflow_batch.api.ids import validate_job_id
+from include.roboflow_batch.api.jobs import RestartOverrides
+from include.roboflow_batch.api.request_spec import (
+    Page,
+    RequestSpec,
+    Retry,
+    checked_page_size,
+    ignore_body,
+    json_object,
+    path_segment,
+    processing_path,
+    query_params,
+)
+
+LOG_SEVERITIES = ("info", "error", "warning")
+
+
+def list_jobs(
+    workspace: str, page_size: int | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.JobMetadata]]:
+    def decode(payload: Any) -> Page[models.JobMetadata]:
+        page = models.JobsPage.model_validate(payload)
+        return Page(page.jobs, page.next_page_token)
+
+    return RequestSpec(
+        operation="list jobs (B1)",
+        method="GET",
+        path=f"{processing_path(workspace)}/jobs",
+        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def get_job(workspace: str, job_id: str) -> RequestSpec[models.JobMetadata]:
+    return RequestSpec(
+        operation=f"get job {job_id!r} (B2)",
+        method="GET",
+        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}",
+        decode=lambda payload: models.JobEnvelope.model_validate(payload).job,
+    )
+
+
+def create_job(
+    workspace: str, job_id: str, body: Mapping[str, Any], name: str | None = None
+) -> RequestSpec[None]:
+    validate_job_id(job_id)
+    if not isinstance(body, Mapping) or not body.get("type"):
+        raise ValueError("body must be a job definition with a 'type' (see WorkflowJobSpec.to_body)")
+    return RequestSpec(
+        operation=f"create job {job_id!r} (B3)",
+        method="POST",
+        path=f"{processing_path(workspace)}/jobs/{job_id}",
+        params=query_params(name=name),
+        json=dict(body),
+        decode=ignore_body,
+        retry=Retry.SAFE,
+        expects_json=False,
+    )
+
+
+def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobStage]]:
+    return RequestSpec(
+        operation=f"list stages of job {job_id!r} (B4)",
+        method="GET",
+        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/stages",
+        decode=lambda payload: models.StagesEnvelope.model_validate(payload).stages,
+    )
+
+
+def list_stage_tasks(
+    workspace: str, job_id: str, stage_id: str, page_token: str | None = None
+) -> RequestSpec[Page[models.TaskStatus]]:
+    def decode(payload: Any) -> Page[models.TaskStatus]:
+        page = models.TasksPage.model_validate(payload)
+        return Page(page.tasks, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
+        method="GET",
+        path=(
+            f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}"
+            f"/stages/{path_segment('stage_id', stage_id)}/tasks"
+        ),
+        params=query_params(nextPageToken=page_token),
+        decode=decode,
+    )
+
+
+def abort_job(workspace: str, job_id: str) -> RequestSpec[dict[str, Any]]:
+    return RequestSpec(
+        operation=f"abort job {job_id!r} (B6)",
+        method="POST",
+        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/abort",
+        decode=json_object,
+        retry=Retry.SAFE,
+    )
+
+
+def restart_job(
+    workspace: str, job_id: str, overrides: RestartOverrides | None = None
+) -> RequestSpec[dict[str, Any]]:
+    return RequestSpec(
+        operation=f"restart job {job_id!r} (B7)",
+        method="POST",
+        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/restart",
+        json=overrides.to_body() if overrides is not None else None,
+        decode=json_object,
+        retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def list_job_logs(
+    workspace: str, job_id: str, severity: str | None = None, page_token: str | None = None
+) -> RequestSpec[Page[models.JobLog]]:
+    if severity is not None and severity not in LOG_SEVERITIES:
+        raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
+
+    def decode(payload: Any) -> Page[models.JobLog]:
+        page = models.LogsPage.model_validate(payload)
+        return Page(page.logs, page.next_page_token)
+
+    return RequestSpec(
+        operation=f"list logs of job {job_id!r} (B8)",
+        method="GET",
+        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
+        params=query_params(severity=severity, nextPageToken=page_token),
+        decode=decode,
+    )

@@ -1,0 +1,73 @@
+"""A request as data: what to send, how to read the answer, whether a repeat is safe (see ``endpoints``)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+
+class Retry(enum.Enum):
+    SAFE = "safe"
+    UNAMBIGUOUS = "unambiguous"
+
+
+@dataclass(frozen=True)
+class Page(Generic[ItemT]):
+    items: list[ItemT]
+    next_page_token: str | None
+
+
+@dataclass(frozen=True)
+class RequestSpec(Generic[T]):
+    """What to send and how to read the answer. ``path`` is relative to the API base URL."""
+
+    operation: str
+    method: str
+    path: str
+    decode: Callable[[Any], T]
+    params: Mapping[str, str | int | float] = field(default_factory=dict)
+    json: Any = None
+    files: Mapping[str, tuple[str, bytes]] | None = None
+    retry: Retry = Retry.SAFE
+    timeout_factor: float = 1.0
+    expects_json: bool = True
+
+
+def query_params(**values: str | int | float | None) -> dict[str, str | int | float]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def path_segment(kind: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
+    return quote(value, safe="")
+
+
+def checked_page_size(page_size: int | None) -> int | None:
+    if page_size is not None and (not isinstance(page_size, int) or page_size < 1):
+        raise ValueError(f"page_size must be a positive integer, got {page_size!r}")
+    return page_size
+
+
+def staging_path(workspace: str) -> str:
+    return f"/data-staging/v1/external/{path_segment('workspace', workspace)}"
+
+
+def processing_path(workspace: str) -> str:
+    return f"/batch-processing/v1/external/{path_segment('workspace', workspace)}"
+
+
+def ignore_body(_: Any) -> None:
+    return None
+
+
+def json_object(payload: Any) -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
+    return payload
