@@ -30,7 +30,9 @@ from include.roboflow_batch.api.request_spec import (
     RequestSpec,
     Retry,
     checked_page_size,
+    get_request,
     ignore_body,
+    page_decoder,
     path_segment,
     query_params,
     staging_path,
@@ -45,11 +47,10 @@ REFERENCE_INGEST_TIMEOUT_FACTOR = 2.0
 
 
 def workspace_lookup() -> RequestSpec[str]:
-    return RequestSpec(
-        operation="workspace lookup",
-        method="GET",
-        path="",
-        decode=lambda payload: models.WorkspaceEnvelope.model_validate(payload).workspace,
+    return get_request(
+        "workspace lookup",
+        "",
+        lambda payload: models.WorkspaceEnvelope.model_validate(payload).workspace,
     )
 
 
@@ -59,44 +60,37 @@ def workspace_lookup() -> RequestSpec[str]:
 def list_batches(
     workspace: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.BatchMetadata]]:
-    def decode(payload: Any) -> Page[models.BatchMetadata]:
-        page = models.BatchesPage.model_validate(payload)
-        return Page(page.batches, page.next_page_token)
-
-    return RequestSpec(
-        operation="list batches (D1)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches",
-        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
-        decode=decode,
+    decode = page_decoder(models.BatchesPage.model_validate, lambda page: page.batches)
+    return get_request(
+        "list batches (D1)",
+        f"{staging_path(workspace)}/batches",
+        decode,
+        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
     )
 
 
 def get_batch(workspace: str, batch_id: str) -> RequestSpec[models.BatchMetadata]:
-    return RequestSpec(
-        operation=f"get batch {batch_id!r} (D2)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}",
-        decode=lambda payload: models.BatchEnvelope.model_validate(payload).batch,
+    return get_request(
+        f"get batch {batch_id!r} (D2)",
+        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}",
+        lambda payload: models.BatchEnvelope.model_validate(payload).batch,
     )
 
 
 def count_batch(workspace: str, batch_id: str, part_name: str | None = None) -> RequestSpec[int]:
-    return RequestSpec(
-        operation=f"count batch {batch_id!r} (D3)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/count",
-        params=query_params(partName=part_name),
-        decode=lambda payload: models.CountEnvelope.model_validate(payload).count,
+    return get_request(
+        f"count batch {batch_id!r} (D3)",
+        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/count",
+        lambda payload: models.CountEnvelope.model_validate(payload).count,
+        query_params(partName=part_name),
     )
 
 
 def list_batch_parts(workspace: str, batch_id: str) -> RequestSpec[list[models.BatchPart]]:
-    return RequestSpec(
-        operation=f"list parts of batch {batch_id!r} (D4)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/parts",
-        decode=lambda payload: models.PartsEnvelope.model_validate(payload).batch_parts,
+    return get_request(
+        f"list parts of batch {batch_id!r} (D4)",
+        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/parts",
+        lambda payload: models.PartsEnvelope.model_validate(payload).batch_parts,
     )
 
 
@@ -107,34 +101,24 @@ def list_batch_files(
     page_size: int | None = None,
     page_token: str | None = None,
 ) -> RequestSpec[Page[models.FileMetadata]]:
-    def decode(payload: Any) -> Page[models.FileMetadata]:
-        page = models.FilesPage.model_validate(payload)
-        return Page(page.files_metadata, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list files of batch {batch_id!r} (D5)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
-        params=query_params(
-            pageSize=checked_page_size(page_size), nextPageToken=page_token, partName=part_name
-        ),
-        decode=decode,
+    decode = page_decoder(models.FilesPage.model_validate, lambda page: page.files_metadata)
+    return get_request(
+        f"list files of batch {batch_id!r} (D5)",
+        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
+        decode,
+        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token, partName=part_name),
     )
 
 
 def list_shards(
     workspace: str, batch_id: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.ShardDetails]]:
-    def decode(payload: Any) -> Page[models.ShardDetails]:
-        page = models.ShardsPage.model_validate(payload)
-        return Page(page.shards, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list shards of batch {batch_id!r} (D6)",
-        method="GET",
-        path=f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
-        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
-        decode=decode,
+    decode = page_decoder(models.ShardsPage.model_validate, lambda page: page.shards)
+    return get_request(
+        f"list shards of batch {batch_id!r} (D6)",
+        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
+        decode,
+        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
     )
 
 

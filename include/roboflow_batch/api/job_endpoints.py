@@ -13,8 +13,10 @@ from include.roboflow_batch.api.request_spec import (
     RequestSpec,
     Retry,
     checked_page_size,
+    get_request,
     ignore_body,
     json_object,
+    page_decoder,
     path_segment,
     processing_path,
     query_params,
@@ -26,25 +28,20 @@ LOG_SEVERITIES = ("info", "error", "warning")
 def list_jobs(
     workspace: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.JobMetadata]]:
-    def decode(payload: Any) -> Page[models.JobMetadata]:
-        page = models.JobsPage.model_validate(payload)
-        return Page(page.jobs, page.next_page_token)
-
-    return RequestSpec(
-        operation="list jobs (B1)",
-        method="GET",
-        path=f"{processing_path(workspace)}/jobs",
-        params=query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
-        decode=decode,
+    decode = page_decoder(models.JobsPage.model_validate, lambda page: page.jobs)
+    return get_request(
+        "list jobs (B1)",
+        f"{processing_path(workspace)}/jobs",
+        decode,
+        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
     )
 
 
 def get_job(workspace: str, job_id: str) -> RequestSpec[models.JobMetadata]:
-    return RequestSpec(
-        operation=f"get job {job_id!r} (B2)",
-        method="GET",
-        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}",
-        decode=lambda payload: models.JobEnvelope.model_validate(payload).job,
+    return get_request(
+        f"get job {job_id!r} (B2)",
+        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}",
+        lambda payload: models.JobEnvelope.model_validate(payload).job,
     )
 
 
@@ -67,30 +64,25 @@ def create_job(
 
 
 def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobStage]]:
-    return RequestSpec(
-        operation=f"list stages of job {job_id!r} (B4)",
-        method="GET",
-        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/stages",
-        decode=lambda payload: models.StagesEnvelope.model_validate(payload).stages,
+    return get_request(
+        f"list stages of job {job_id!r} (B4)",
+        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/stages",
+        lambda payload: models.StagesEnvelope.model_validate(payload).stages,
     )
 
 
 def list_stage_tasks(
     workspace: str, job_id: str, stage_id: str, page_token: str | None = None
 ) -> RequestSpec[Page[models.TaskStatus]]:
-    def decode(payload: Any) -> Page[models.TaskStatus]:
-        page = models.TasksPage.model_validate(payload)
-        return Page(page.tasks, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
-        method="GET",
-        path=(
+    decode = page_decoder(models.TasksPage.model_validate, lambda page: page.tasks)
+    return get_request(
+        f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
+        (
             f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}"
             f"/stages/{path_segment('stage_id', stage_id)}/tasks"
         ),
-        params=query_params(nextPageToken=page_token),
-        decode=decode,
+        decode,
+        query_params(nextPageToken=page_token),
     )
 
 
@@ -123,14 +115,10 @@ def list_job_logs(
     if severity is not None and severity not in LOG_SEVERITIES:
         raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
 
-    def decode(payload: Any) -> Page[models.JobLog]:
-        page = models.LogsPage.model_validate(payload)
-        return Page(page.logs, page.next_page_token)
-
-    return RequestSpec(
-        operation=f"list logs of job {job_id!r} (B8)",
-        method="GET",
-        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
-        params=query_params(severity=severity, nextPageToken=page_token),
-        decode=decode,
+    decode = page_decoder(models.LogsPage.model_validate, lambda page: page.logs)
+    return get_request(
+        f"list logs of job {job_id!r} (B8)",
+        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
+        decode,
+        query_params(severity=severity, nextPageToken=page_token),
     )

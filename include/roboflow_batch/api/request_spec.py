@@ -5,11 +5,19 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
+
+
+class _PageModel(Protocol):
+    @property
+    def next_page_token(self) -> str | None: ...
+
+
+PageModelT = TypeVar("PageModelT", bound=_PageModel)
 
 
 class Retry(enum.Enum):
@@ -71,3 +79,25 @@ def json_object(payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise ValueError(f"expected a JSON object, got {type(payload).__name__}")
     return payload
+
+
+def get_request(
+    operation: str,
+    path: str,
+    decode: Callable[[Any], T],
+    params: Mapping[str, str | int | float] | None = None,
+) -> RequestSpec[T]:
+    """A read: ``GET``, safe to repeat."""
+    return RequestSpec(operation=operation, method="GET", path=path, params=params or {}, decode=decode)
+
+
+def page_decoder(
+    validate: Callable[[Any], PageModelT], items: Callable[[PageModelT], list[ItemT]]
+) -> Callable[[Any], Page[ItemT]]:
+    """Decode one page of a list endpoint: its items and the token of the next page."""
+
+    def decode(payload: Any) -> Page[ItemT]:
+        page = validate(payload)
+        return Page(items(page), page.next_page_token)
+
+    return decode
