@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseHook
@@ -39,6 +39,8 @@ from include.roboflow_batch.api.errors import (
 )
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import normalise_base_url
+
+ClientT = TypeVar("ClientT", RoboflowClient, AsyncRoboflowClient)
 
 # test_connection must answer within seconds, whatever the connection's own settings say.
 TEST_CONNECTION_TIMEOUT = 10.0
@@ -176,8 +178,9 @@ class RoboflowHook(BaseHook):
     def _policy(self, settings: RoboflowConnectionSettings) -> RetryPolicy:
         return self.retry_policy or RetryPolicy(max_retries=settings.max_retries)
 
-    def _client(self, settings: RoboflowConnectionSettings) -> RoboflowClient:
-        return RoboflowClient(
+    def _client(self, settings: RoboflowConnectionSettings, kind: type[ClientT]) -> ClientT:
+        """A client of ``kind`` (sync or async: same arguments) for these settings."""
+        return kind(
             settings.base_url,
             settings.api_key,
             workspace=settings.workspace,
@@ -195,19 +198,11 @@ class RoboflowHook(BaseHook):
 
     @cached_property
     def _cached_client(self) -> RoboflowClient:
-        return self._client(self.settings)
+        return self._client(self.settings, RoboflowClient)
 
     async def aget_client(self) -> AsyncRoboflowClient:
         """A new async client bound to the running event loop; close it (``async with``) when done."""
-        settings = await self.aget_settings()
-        return AsyncRoboflowClient(
-            settings.base_url,
-            settings.api_key,
-            workspace=settings.workspace,
-            timeout=settings.timeout,
-            retry_policy=self._policy(settings),
-            key_source=settings.key_source,
-        )
+        return self._client(await self.aget_settings(), AsyncRoboflowClient)
 
     @property
     def workspace(self) -> str:
