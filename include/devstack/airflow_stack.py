@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from include.devstack.services import LOOPBACK, REPO_ROOT, Service, free_port, start_process
+from include.devstack.services import LOOPBACK, REPO_ROOT, Service, free_port, start_process, wait_or_kill
 
 ROBOFLOW_POOL = "roboflow_api"
 ADMIN_USER = "admin"
@@ -132,12 +132,7 @@ class Component:
         """
         if self.process.poll() is None:
             self.terminate()
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self.pid, signal.SIGKILL)
-                self.process.wait(timeout=timeout)
+            wait_or_kill(self.process, timeout)
         stop_pids(self.children)
 
 

@@ -31,6 +31,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_or_kill(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """Wait for a process that was told to stop; SIGKILL it by its pid if it lingers past ``timeout``."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
+
+
 @dataclass
 class Service:
     """A running child process serving HTTP on 127.0.0.1."""
@@ -61,12 +71,7 @@ class Service:
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            self.process.wait(timeout=timeout)
+        wait_or_kill(self.process, timeout)
 
     def __enter__(self) -> Service:
         return self
