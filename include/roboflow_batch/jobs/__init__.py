@@ -1,1 +1,1 @@
-"""The job step: judging a job's state (pure) and fetching what that judgement needs (sync and async)."""
+"""The job step: judging a job's state and an interval's jobs (pure) and fetching what that needs."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -15,12 +15,12 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missi
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, WorkflowJobSpec
-from include.roboflow_batch.api.models import JobMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import JobsClient
-from include.roboflow_batch.jobs.fetch import abort_job_quietly, fetch_error_logs
-from include.roboflow_batch.jobs.status import failure_message, timeout_event
+from include.roboflow_batch.jobs.fetch import abort_job_quietly
+from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS
+from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
@@ -31,22 +31,13 @@ if TYPE_CHECKING:
 
 #: Key of the job id in the task instance's ``task_state_store`` (survives retries and worker crashes).
 JOB_ID_STATE_KEY = "roboflow_job_id"
+#: The attempt this task last attached to, its restart counts per job id, and what it did, in order.
+JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
+JOB_RESTARTS_STATE_KEY = "roboflow_job_restarts"
+JOB_HISTORY_STATE_KEY = "roboflow_job_history"
+#: XCom key of the job history (the export writes it into the manifest).
+JOB_HISTORY_XCOM_KEY = "job_history"
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
-
-
-def definition_differences(existing: object, wanted: object, path: str = "") -> list[str]:
-    """Paths where the server's job definition differs from the one we would send.
-
-    The server may add defaults, so only keys we send are compared.
-    """
-    if isinstance(wanted, Mapping):
-        if not isinstance(existing, Mapping):
-            return [path or "<root>"]
-        diffs: list[str] = []
-        for key, value in wanted.items():
-            diffs += definition_differences(existing.get(key), value, f"{path}.{key}" if path else key)
-        return diffs
-    return [] if existing == wanted else [path or "<root>"]
 
 
 class RoboflowStartJobOperator(BaseOperator):
@@ -56,7 +47,12 @@ class RoboflowStartJobOperator(BaseOperator):
     The job id is deterministic (dag, data interval or run id, task, map index, batch, workflow) unless
     ``job_id`` is given, and it is kept in the task's ``task_state_store`` before the job is created. A retry
     or a crashed worker therefore re-attaches to the same job and never starts a second, billable one:
-    the job is looked up first (exists -> re-attach, finished -> done, 404 -> create).
+    the interval's jobs are looked up first (see ``include.roboflow_batch.jobs.recovery``): a running
+    or succeeded job is re-attached; a failed or aborted one is restarted with the options asked for
+    now (at most ``max_restarts`` times); a change a restart cannot carry (workflow, its parameters,
+    the input batch) starts the next attempt ``<id>-a<N>`` when ``on_changed_definition`` is
+    ``"new_job"`` and fails the task when it is ``"fail"``. Every step is pushed to XCom
+    ``job_history`` (for the manifest) and kept in the task state.
 
     Every option of the job body is a templated snake_case parameter; the body is validated before any
     remote call. ``job_id`` and ``job_url`` go to XCom (and the "Roboflow job" link) before any wait.
@@ -73,7 +69,11 @@ class RoboflowStartJobOperator(BaseOperator):
         ``abort_on_timeout``).
     :param abort_on_kill: abort the job when this task is killed (only a job this task created or
         re-attached to).
-    :return: ``{"job_id", "job_url", "batch_id", "workflow_id"}`` (+ ``"output_batches"`` after a wait).
+    :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a changed definition does to an
+        interval whose job failed or was aborted.
+    :param max_restarts: restarts of one failed or aborted job by this task instance.
+    :return: ``{"job_id", "job_url", "batch_id", "workflow_id", "attempt"}`` (+ ``"output_batches"``
+        after a wait).
     """
 
     # Every job option is templated: the list comes from the job spec, as do the assignments below.
@@ -84,6 +84,7 @@ class RoboflowStartJobOperator(BaseOperator):
         "media_type",
         "job_name",
         *JOB_OPTION_FIELDS,
+        "on_changed_definition",
     )
     template_fields_renderers = {"workflow_parameters": "json", "images_metadata_inputs_mapping": "json"}
     operator_extra_links = (RoboflowJobLink(),)
@@ -120,6 +121,8 @@ class RoboflowStartJobOperator(BaseOperator):
         timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
+        on_changed_definition: str = "new_job",
+        max_restarts: int = DEFAULT_MAX_RESTARTS,
         **kwargs: Any,
     ) -> None:
         options = {name: value for name, value in locals().items() if name in JOB_OPTION_FIELDS}
@@ -138,9 +141,12 @@ class RoboflowStartJobOperator(BaseOperator):
         self.timeout = timeout
         self.abort_on_kill = abort_on_kill
         self.abort_on_timeout = abort_on_timeout
+        self.on_changed_definition = on_changed_definition
+        self.max_restarts = max_restarts
         # Set once this task created or re-attached to a job: only then may on_kill abort it.
         self._attached_job_id: str | None = None
         self._client: JobsClient | None = None
+        self._history: list[dict[str, Any]] = []
 
     # -- building blocks -------------------------------------------------------------------------
 
@@ -184,8 +190,11 @@ class RoboflowStartJobOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"batch_id: {exc}") from exc
 
-    def resolve_job_id(self, context: Context, batch_id: str) -> str:
-        """Explicit ``job_id``, else the id an earlier attempt stored, else the deterministic one."""
+    def resolve_job_id(self, context: Context) -> str:
+        """Explicit ``job_id``, else the id an earlier attempt stored, else the deterministic one.
+
+        The derived id names the interval (dag, data interval or run id, task, map index), not what
+        runs in it: a changed workflow or batch is a new attempt of the same interval (``jobs.recovery``)."""
         from include.roboflow_batch.api.ids import derive_job_id, validate_job_id
 
         store = context["task_state_store"]
@@ -207,82 +216,96 @@ class RoboflowStartJobOperator(BaseOperator):
             run_identity,
             ti.task_id,
             str(-1 if map_index is None else map_index),
-            batch_id,
-            str(self.workflow_id),
         )
 
-    def _get_or_create(self, client: JobsClient, job_id: str, body: dict[str, Any]) -> JobMetadata | None:
-        """Re-attach to an existing job or create it. Returns the existing job, or None when created."""
-        from include.roboflow_batch.api.errors import ConflictError, NotFoundError
+    def restart_overrides(self) -> Any:
+        """The restartable options this pipeline asks for now (sent with every restart)."""
+        from include.roboflow_batch.api.jobs import RestartOverrides
 
+        return RestartOverrides(
+            machine_type=self.machine_type,
+            workers_per_machine=self.workers_per_machine,
+            max_parallel_tasks=self.max_parallel_tasks,
+            processing_timeout_seconds=self.processing_timeout_seconds,
+            max_image_failure_rate=self.max_image_failure_rate,
+        )
+
+    def _recover_or_create(self, client: Any, store: Any, base_job_id: str, body: dict[str, Any]) -> Any:
+        """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
+
+        Counters and history go to the task state before the remote call, so a crash in between
+        can cost one restart of the budget but never lifts the bound.
+        """
+        from include.roboflow_batch.api.errors import ConflictError
+        from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
+        from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
+
+        attempts = fetch_attempts(client, base_job_id)
+        restarts = dict(store.get(JOB_RESTARTS_STATE_KEY) or {})
+        latest = attempts[-1].job_id if attempts else base_job_id
         try:
-            job = client.get_job(job_id)
-        except NotFoundError:
-            job = None
-        if job is not None:
-            diffs = definition_differences(job.job_definition, body)
-            if diffs:
-                raise AirflowFailException(self._conflict_message(job_id, f"differs in {', '.join(diffs)}"))
-            self.log.info(
-                "Roboflow job %s already exists: re-attaching instead of starting a new one.", job_id
+            decision = decide(
+                base_job_id,
+                attempts,
+                body,
+                on_changed_definition=str(self.on_changed_definition),
+                restarts_done=int(restarts.get(latest, 0)),
+                max_restarts=self.max_restarts,
             )
-            return job
+        except RecoveryRefused as exc:
+            raise AirflowFailException(str(exc)) from None
+        store.set(JOB_ATTEMPT_STATE_KEY, decision.attempt, retention=NEVER_EXPIRE)
+        if decision.action == "restart":
+            restarts[decision.job_id] = int(restarts.get(decision.job_id, 0)) + 1
+            store.set(JOB_RESTARTS_STATE_KEY, restarts, retention=NEVER_EXPIRE)
         try:
-            client.create_job(job_id, body, name=self.job_name)
+            event = carry_out(
+                client, decision, attempts, body, self.restart_overrides(), self.log, name=self.job_name
+            )
         except ConflictError as exc:
-            raise AirflowFailException(self._conflict_message(job_id, str(exc))) from exc
-        self.log.info(
-            "Started Roboflow job %s (workflow %s on batch %s).",
-            job_id,
-            self.workflow_id,
-            body["jobInput"]["batchId"],
-        )
-        return None
-
-    @staticmethod
-    def _conflict_message(job_id: str, detail: str) -> str:
-        return (
-            f"Roboflow job {job_id} exists with another definition ({detail}). A job's definition cannot "
-            "change: set job_id to a new id, or clear this task's state if it holds a stale id from an "
-            "earlier attempt."
-        )
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} exists with another definition ({exc}); it was created "
+                "outside this pipeline. Give this pipeline another job_id."
+            ) from exc
+        history = [*(store.get(JOB_HISTORY_STATE_KEY) or []), event]
+        store.set(JOB_HISTORY_STATE_KEY, history, retention=NEVER_EXPIRE)
+        self._history = history
+        return decision
 
     # -- execution -------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
         batch_id = self.resolve_batch_id(context)
         spec = self.build_spec(batch_id)
-        job_id = self.resolve_job_id(context, batch_id)
+        job_id = self.resolve_job_id(context)
         # Persist before any remote call: a crash from here on re-attaches to this id.
         context["task_state_store"].set(JOB_ID_STATE_KEY, job_id, retention=NEVER_EXPIRE)
         with roboflow_errors(f"start of Roboflow job {job_id}", self.roboflow_conn_id):
             return self._start(context, spec, batch_id, job_id)
 
-    def _start(self, context: Context, spec: WorkflowJobSpec, batch_id: str, job_id: str) -> dict[str, Any]:
+    def _start(
+        self, context: Context, spec: WorkflowJobSpec, batch_id: str, base_job_id: str
+    ) -> dict[str, Any]:
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)
-        existing = self._get_or_create(client, job_id, body)
+        decision = self._recover_or_create(client, context["task_state_store"], base_job_id, body)
+        job_id = decision.job_id
         self._attached_job_id = job_id
 
         job_url = hook.job_url(job_id)
         ti = context["ti"]
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=job_url)
+        ti.xcom_push(key=JOB_HISTORY_XCOM_KEY, value=self._history)
         self.log.info("Roboflow job page: %s", job_url)
         summary = {
             "job_id": job_id,
             "job_url": job_url,
             "batch_id": batch_id,
             "workflow_id": self.workflow_id,
+            "attempt": decision.attempt,
         }
-
-        if existing is not None and existing.is_terminal:
-            if existing.error:
-                raise AirflowFailException(failure_message(existing, fetch_error_logs(client, job_id)))
-            if not self.wait_for_completion:
-                self.log.info("Roboflow job %s already finished successfully.", job_id)
-                return summary
         if not self.wait_for_completion:
             return summary
 

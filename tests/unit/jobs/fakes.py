@@ -117,6 +117,8 @@ class FakeJobs:
         self.created: dict[str, dict[str, Any]] = {}
         self.abort_error: Exception | None = None
         self.create_error: Exception | None = None
+        self.restart_error: Exception | None = None
+        self.restarted: list[tuple[str, dict[str, Any] | None]] = []
         self.get_error: Exception | None = None
         self.position: dict[str, int] = {}
         self.polled: dict[str, bool] = {}
@@ -167,6 +169,17 @@ class FakeJobs:
         if self.abort_error is not None:
             raise self.abort_error
         return {"status": "ok"}
+
+    def restart_job(self, job_id: str, overrides: Any = None) -> dict[str, Any]:
+        """Like the service: the job runs again (its next snapshot is a running copy of the definition)."""
+        self.calls.append(("restart_job", job_id))
+        if self.restart_error is not None:
+            raise self.restart_error
+        body = overrides.to_body() if overrides is not None else None
+        self.restarted.append((job_id, body))
+        definition = self._current(job_id).job.job_definition
+        self.script(job_id, Snapshot(job(job_id, stage=None, definition=definition)))
+        return {"status": "ok", "jobId": job_id}
 
     def call_names(self) -> list[str]:
         return [name for name, _ in self.calls]

@@ -20,7 +20,6 @@ from tests.unit.jobs.fakes import (
     FakeStateStore,
     Snapshot,
     conflict,
-    error_log,
     job,
     make_context,
     refusal,
@@ -70,13 +69,16 @@ def test_creates_one_job_with_the_derived_id_after_storing_it(jobs: FakeJobs) ->
         "job_url": f"https://app.roboflow.example/demo-workspace/batch-processing/{DERIVED}",
         "batch_id": "batch-1",
         "workflow_id": "image-stats",
+        "attempt": 1,
     }
     assert jobs.created == {DERIVED: body(machine_type="gpu", max_parallel_tasks=4)}
     assert store.values[JOB_ID_STATE_KEY] == DERIVED
     assert store.retention[JOB_ID_STATE_KEY] is NEVER_EXPIRE
     names = [name for name, _ in timeline]
     assert names.index("state_set") < names.index("get_job") < names.index("create_job")
-    assert context["ti"].pushed == {"job_id": DERIVED, "job_url": result["job_url"]}
+    assert context["ti"].pushed["job_id"] == DERIVED
+    assert context["ti"].pushed["job_url"] == result["job_url"]
+    assert [event["action"] for event in context["ti"].pushed["job_history"]] == ["create"]
 
 
 def test_every_option_reaches_the_job_body(jobs: FakeJobs) -> None:
@@ -152,22 +154,20 @@ def test_crash_after_create_but_before_anything_else_reattaches_by_derived_id(jo
     assert "create_job" not in jobs.call_names()
 
 
-def test_existing_job_with_another_definition_is_a_clear_failure(jobs: FakeJobs) -> None:
+def test_running_job_with_another_definition_is_reattached_not_doubled(jobs: FakeJobs) -> None:
+    # Never two live jobs for one interval, whatever changed in the meantime.
     jobs.script(DERIVED, Snapshot(job(DERIVED, definition=body(workflow_id="other-workflow"))))
-    with pytest.raises(AirflowFailException) as failure:
-        make_operator().execute(make_context())
-    message = str(failure.value)
-    assert f"job {DERIVED} exists with another definition" in message
-    assert "processingSpecification.workflowId" in message
-    assert "set job_id" in message
-    assert "clear this task's state" in message
+    result = make_operator().execute(make_context())
+    assert result["job_id"] == DERIVED
     assert "create_job" not in jobs.call_names()
+    assert "restart_job" not in jobs.call_names()
 
 
 def test_conflict_on_create_is_a_clear_failure(jobs: FakeJobs) -> None:
     jobs.create_error = conflict()
     with pytest.raises(AirflowFailException, match="exists with another definition"):
         make_operator().execute(make_context())
+    assert "restart_job" not in jobs.call_names()
 
 
 def test_server_defaults_in_the_stored_definition_do_not_count_as_a_conflict(jobs: FakeJobs) -> None:
@@ -183,7 +183,8 @@ def test_finished_job_is_done_without_waiting(jobs: FakeJobs) -> None:
     jobs.script(DERIVED, Snapshot(job(DERIVED, terminal=True, definition=body())))
     result = make_operator(wait_for_completion=False).execute(make_context())
     assert result["job_id"] == DERIVED
-    assert jobs.call_names() == ["get_job"]
+    # Attempt 1 exists; attempt 2 is looked up once (404) to be sure no later job is live.
+    assert jobs.call_names() == ["get_job", "get_job"]
 
 
 def test_finished_job_when_waiting_returns_its_output_batches_without_deferring(jobs: FakeJobs) -> None:
@@ -193,17 +194,6 @@ def test_finished_job_when_waiting_returns_its_output_batches_without_deferring(
     )
     result = make_operator(wait_for_completion=True).execute(make_context())
     assert result["output_batches"] == {"export": ["out-export"]}
-
-
-def test_previously_failed_job_fails_with_its_reason(jobs: FakeJobs) -> None:
-    jobs.script(
-        DERIVED,
-        Snapshot(job(DERIVED, terminal=True, error=True, notification="bad workflow", definition=body())),
-    )
-    jobs.logs[DERIVED] = [error_log("workflow image-stats crashed")]
-    with pytest.raises(AirflowFailException, match="bad workflow") as failure:
-        make_operator().execute(make_context())
-    assert "workflow image-stats crashed" in str(failure.value)
 
 
 def test_wait_for_completion_defers_after_publishing_the_link(jobs: FakeJobs) -> None:

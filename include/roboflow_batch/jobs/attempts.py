@@ -1,0 +1,103 @@
+"""Look up every job already started for an interval, and carry out a recovery decision.
+
+Synchronous and Airflow-free: the start-job operator wraps these calls in its error handling.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from include.roboflow_batch.api.errors import ConflictError, NotFoundError
+from include.roboflow_batch.api.jobs import RestartOverrides
+from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, ExistingJob, attempt_job_id
+
+
+def fetch_attempts(client: Any, base_job_id: str) -> list[ExistingJob]:
+    """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know."""
+    found: list[ExistingJob] = []
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        job_id = attempt_job_id(base_job_id, attempt)
+        try:
+            job = client.get_job(job_id)
+        except NotFoundError:
+            break
+        found.append(
+            ExistingJob(
+                job_id=job_id,
+                attempt=attempt,
+                definition=job.job_definition,
+                is_terminal=job.is_terminal,
+                error=job.error,
+            )
+        )
+    return found
+
+
+def history_event(decision: Decision, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One line of the interval's job history (kept in the task state and written to the manifest)."""
+    event: dict[str, Any] = {
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "action": decision.action,
+        "job_id": decision.job_id,
+        "attempt": decision.attempt,
+        "reason": decision.reason,
+    }
+    if decision.differences:
+        event["changed"] = list(decision.differences)
+    if overrides:
+        event["overrides"] = overrides
+    return event
+
+
+def carry_out(
+    client: Any,
+    decision: Decision,
+    body: dict[str, Any],
+    overrides: RestartOverrides,
+    log: logging.Logger,
+    name: str | None = None,
+) -> dict[str, Any]:
+    """Create, restart or re-attach as decided; returns the history event of what was done.
+
+    A 409 on restart means the job is running again (another worker restarted it first): re-attach.
+    A 409 on create means the id exists with another definition, which the caller reports.
+    """
+    if decision.action == "create":
+        client.create_job(decision.job_id, body, name=name)
+        log.info(
+            "Started Roboflow job %s (attempt %d): %s.", decision.job_id, decision.attempt, decision.reason
+        )
+        return history_event(decision)
+    if decision.action == "restart":
+        restart_body = overrides.to_body()
+        try:
+            client.restart_job(decision.job_id, overrides)
+        except ConflictError as exc:
+            log.info("Roboflow job %s is running again (%s): re-attaching.", decision.job_id, exc.message)
+            return history_event(
+                Decision("reattach", decision.job_id, decision.attempt, "restarted elsewhere")
+            )
+        log.info(
+            "Restarted Roboflow job %s (%s) with overrides %s.",
+            decision.job_id,
+            decision.reason,
+            restart_body,
+        )
+        return history_event(decision, restart_body)
+    if decision.differences:
+        log.warning(
+            "Re-attaching to Roboflow job %s (%s) although its definition differs in %s: a job's definition "
+            "cannot change while it runs or after it succeeded.",
+            decision.job_id,
+            decision.reason,
+            ", ".join(decision.differences),
+        )
+    else:
+        log.info(
+            "Roboflow job %s exists (%s): re-attaching instead of starting a new one.",
+            decision.job_id,
+            decision.reason,
+        )
+    return history_event(decision)

@@ -1,0 +1,186 @@
+"""No interval is stuck: a failed or aborted job is restarted, a changed definition gets a new attempt."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.roboflow_batch.api.jobs import WorkflowJobSpec
+from include.roboflow_batch.jobs.recovery import (
+    MAX_ATTEMPTS,
+    ExistingJob,
+    RecoveryRefused,
+    attempt_job_id,
+    decide,
+    needs_new_job,
+)
+from include.roboflow_batch.operators.start_job import (
+    JOB_ATTEMPT_STATE_KEY,
+    JOB_HISTORY_STATE_KEY,
+    RoboflowStartJobOperator,
+)
+from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context
+
+BASE = "pipeline-base-job-01"
+
+
+@pytest.fixture
+def jobs(monkeypatch: pytest.MonkeyPatch) -> FakeJobs:
+    fake = FakeJobs()
+    hook = FakeHook(fake)
+    monkeypatch.setattr(RoboflowStartJobOperator, "_hook", lambda self: hook)
+    return fake
+
+
+def body(**kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("batch_id", "batch-1")
+    kwargs.setdefault("workflow_id", "image-stats")
+    return WorkflowJobSpec(**kwargs).to_body("demo-workspace")
+
+
+def operator(**kwargs: Any) -> RoboflowStartJobOperator:
+    kwargs.setdefault("task_id", "start_job")
+    kwargs.setdefault("batch_id", "batch-1")
+    kwargs.setdefault("workflow_id", "image-stats")
+    kwargs.setdefault("job_id", BASE)
+    return RoboflowStartJobOperator(**kwargs)
+
+
+def dead(job_id: str, definition: dict[str, Any], notification: str = "Job aborted by the user.") -> Snapshot:
+    return Snapshot(job(job_id, terminal=True, error=True, notification=notification, definition=definition))
+
+
+def test_aborted_job_is_restarted_not_reattached(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body()))
+    store = FakeStateStore()
+    result = operator().execute(make_context(store))
+    assert result["job_id"] == BASE
+    assert jobs.restarted == [(BASE, None)]
+    assert "create_job" not in jobs.call_names()
+    assert [event["action"] for event in store.values[JOB_HISTORY_STATE_KEY]] == ["restart"]
+
+
+def test_failed_job_is_restarted_with_the_options_asked_for_now(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body(machine_type="cpu"), notification="Job failed: timeout"))
+    options = {
+        "machine_type": "gpu",
+        "workers_per_machine": 2,
+        "processing_timeout_seconds": 7200,
+        "max_parallel_tasks": 3,
+        "max_image_failure_rate": 0.1,
+    }
+    context = make_context()
+    result = operator(**options).execute(context)
+    assert result["job_id"] == BASE
+    assert jobs.restarted == [
+        (
+            BASE,
+            {
+                "type": "parameters-override-v1",
+                "computeConfiguration": {
+                    "type": "compute-configuration-v2",
+                    "machineType": "gpu",
+                    "workersPerMachine": 2,
+                },
+                "maxParallelTasks": 3,
+                "processingTimeoutSeconds": 7200,
+                "maxImageFailureRate": 0.1,
+            },
+        )
+    ]
+    event = context["ti"].pushed["job_history"][-1]
+    assert event["action"] == "restart"
+    assert "computeConfiguration.machineType" in event["changed"]
+    assert event["overrides"]["maxParallelTasks"] == 3
+
+
+def test_changed_workflow_starts_the_next_attempt_under_a_new_deterministic_id(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body(workflow_id="old-workflow")))
+    store = FakeStateStore()
+    result = operator().execute(make_context(store))
+    second = attempt_job_id(BASE, 2)
+    assert result["job_id"] == second
+    assert result["attempt"] == 2
+    assert second.endswith("-a2") and len(second) <= 20
+    assert jobs.created == {second: body()}
+    assert jobs.restarted == []
+    assert store.values[JOB_ATTEMPT_STATE_KEY] == 2
+    # The next run of the interval finds attempt 2 and re-attaches: no third job.
+    again = operator().execute(make_context(store))
+    assert again["job_id"] == second
+    assert list(jobs.created) == [second]
+
+
+def test_changed_workflow_parameters_and_input_batch_also_need_a_new_job(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body(workflow_parameters={"threshold": 0.2})))
+    assert operator(workflow_parameters={"threshold": 0.5}).execute(make_context())["attempt"] == 2
+    assert needs_new_job(["jobInput.batchId", "maxParallelTasks"]) == ["jobInput.batchId"]
+
+
+def test_on_changed_definition_fail_names_the_change_and_the_switch(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body(workflow_id="old-workflow")))
+    with pytest.raises(AirflowFailException) as failure:
+        operator(on_changed_definition="fail").execute(make_context())
+    message = str(failure.value)
+    assert "processingSpecification.workflowId" in message
+    assert "on_changed_definition" in message
+    assert "create_job" not in jobs.call_names()
+    assert "restart_job" not in jobs.call_names()
+
+
+def test_restarts_are_bounded_per_job(jobs: FakeJobs) -> None:
+    store = FakeStateStore()
+    for _ in range(2):
+        jobs.script(BASE, dead(BASE, body(), notification="Job failed"))
+        operator(max_restarts=2).execute(make_context(store))
+    jobs.script(BASE, dead(BASE, body(), notification="Job failed"))
+    with pytest.raises(AirflowFailException, match=r"after 2 restart\(s\)"):
+        operator(max_restarts=2).execute(make_context(store))
+    assert [name for name in jobs.call_names() if name == "restart_job"] == ["restart_job"] * 2
+
+
+def test_a_live_later_attempt_wins_over_an_earlier_dead_one(jobs: FakeJobs) -> None:
+    second = attempt_job_id(BASE, 2)
+    jobs.script(BASE, dead(BASE, body(workflow_id="old-workflow")))
+    jobs.script(second, Snapshot(job(second, definition=body())))
+    assert operator().execute(make_context())["job_id"] == second
+    assert "restart_job" not in jobs.call_names()
+    assert "create_job" not in jobs.call_names()
+
+
+def test_succeeded_job_with_a_changed_option_is_reattached(jobs: FakeJobs) -> None:
+    jobs.script(BASE, Snapshot(job(BASE, terminal=True, definition=body(max_parallel_tasks=2))))
+    result = operator(max_parallel_tasks=8).execute(make_context())
+    assert result["job_id"] == BASE
+    assert "restart_job" not in jobs.call_names()
+    assert "create_job" not in jobs.call_names()
+
+
+def test_a_restart_refused_because_the_job_runs_again_reattaches(jobs: FakeJobs) -> None:
+    from tests.unit.jobs.fakes import conflict
+
+    jobs.script(BASE, dead(BASE, body()))
+    jobs.restart_error = conflict()
+    context = make_context()
+    assert operator().execute(context)["job_id"] == BASE
+    assert context["ti"].pushed["job_history"][-1]["action"] == "reattach"
+
+
+def test_decide_needs_a_known_switch_and_stops_after_the_last_attempt() -> None:
+    with pytest.raises(RecoveryRefused, match="on_changed_definition"):
+        decide(BASE, [], {}, on_changed_definition="maybe")
+    last = ExistingJob(attempt_job_id(BASE, MAX_ATTEMPTS), MAX_ATTEMPTS, {"type": "old"}, True, True)
+    with pytest.raises(RecoveryRefused, match="most allowed"):
+        decide(BASE, [last], {"type": "new"})
+
+
+def test_attempt_ids_are_valid_distinct_and_stable() -> None:
+    ids = [attempt_job_id(BASE, n) for n in range(1, MAX_ATTEMPTS + 1)]
+    assert ids[0] == BASE
+    assert len(set(ids)) == len(ids)
+    assert all(len(job_id) <= 20 for job_id in ids)
+    assert ids == [attempt_job_id(BASE, n) for n in range(1, MAX_ATTEMPTS + 1)]
+    with pytest.raises(ValueError, match="start at 1"):
+        attempt_job_id(BASE, 0)
