@@ -75,6 +75,8 @@ class RoboflowExportOperator(BaseOperator):
     :param expected_count: number of inputs the pipeline meant to process.
     :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
     :param name_field: result column naming the input file (default: detected).
+    :param job_history: the interval's job creations, restarts and re-attachments (the start-job
+        task's XCom ``job_history``), copied into the manifest as ``job_history``.
     :return: ``{"destination", "manifest_uri", "files_written", "files_skipped", "result_rows",
         "reconciled"}``
     """
@@ -87,6 +89,7 @@ class RoboflowExportOperator(BaseOperator):
         "expected_count",
         "references",
         "destination_conn_id",
+        "job_history",
     )
     ui_color = "#8b5cf6"
 
@@ -105,9 +108,11 @@ class RoboflowExportOperator(BaseOperator):
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
         on_mismatch: str = "fail",
+        job_history: list[dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.job_history = job_history
         self.job_id = job_id
         self.destination = destination
         self.destination_conn_id = destination_conn_id
@@ -433,6 +438,8 @@ class RoboflowExportOperator(BaseOperator):
                 key_for_name=key_for_name,
             )
         )
+        if isinstance(self.job_history, list):
+            manifest["job_history"] = self.job_history
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         summary = {
             "destination": dest.uri,

@@ -35,7 +35,8 @@ _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if nam
 RUN_PARAMS_DOC = (
     "Manual runs accept params: `window_start` and `window_end` (ISO 8601) process that window "
     "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "
-    "every object under the source, whatever its age."
+    "every object under the source, whatever its age; `on_changed_definition` (`new_job` or `fail`) "
+    "overrides `job.on_changed_definition` for this run."
 )
 
 
@@ -81,7 +82,9 @@ def _source_line(pipeline: PipelineConfig) -> str:
 
 
 def _doc_md(pipeline: PipelineConfig) -> str:
-    job = pipeline.job.model_dump(exclude_none=True, exclude={"wait_timeout", "poke_interval"})
+    job = pipeline.job.model_dump(
+        exclude_none=True, exclude={"wait_timeout", "poke_interval", "on_changed_definition", "max_restarts"}
+    )
     schedule = pipeline.schedule or "manual runs only"
     lines = [
         f"# Roboflow pipeline `{pipeline.id}`",
@@ -102,6 +105,9 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
+        f"- **Recovery**: a failed or aborted job is restarted (at most {pipeline.job.max_restarts} "
+        f"times per run) when the run is re-run; a changed workflow, parameters or batch: "
+        f"`{pipeline.job.on_changed_definition}`.",
         "",
         RUN_PARAMS_DOC,
     ]
@@ -142,7 +148,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
 
@@ -172,6 +178,12 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             "window_start": Param(None, type=["null", "string"], description="ISO 8601 start of the window"),
             "window_end": Param(None, type=["null", "string"], description="ISO 8601 end (exclusive)"),
             "select_all": Param(False, type="boolean", description="Every object, whatever its age"),
+            "on_changed_definition": Param(
+                None,
+                type=["null", "string"],
+                enum=[None, "new_job", "fail"],
+                description="A failed job whose definition changed: start a new job, or fail",
+            ),
         },
         auto_register=False,
     )
@@ -218,6 +230,10 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             workflow_id=pipeline.workflow.id,
             job_id=plan["job_id"],
             media_type=source.media,
+            on_changed_definition=(
+                f"{{{{ params.on_changed_definition or '{pipeline.job.on_changed_definition}' }}}}"
+            ),
+            max_restarts=pipeline.job.max_restarts,
             **_start_job_kwargs(pipeline),
             **roboflow,
         )
@@ -240,6 +256,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             references=_pull("list_new_objects", "references_uri") if references is not None else None,
             references_conn_id=getattr(source, "references_conn_id", None),
             max_concurrency=pipeline.export.max_concurrency,
+            job_history=start_job.output[JOB_HISTORY_XCOM_KEY],
             **roboflow,
         )
         steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]

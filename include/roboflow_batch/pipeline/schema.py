@@ -182,6 +182,9 @@ class JobOptions(JobTuning):
     persist_images_outputs: bool | None = None
     wait_timeout: Duration = Field(default=timedelta(hours=12))
     poke_interval: Duration = Field(default=timedelta(seconds=10))
+    # Recovery of an interval whose job failed or was aborted (include.roboflow_batch.jobs.recovery).
+    on_changed_definition: Literal["new_job", "fail"] = "new_job"
+    max_restarts: int = Field(default=2, ge=0, le=10)
 
 
 class ReadinessConfig(StrictModel):

@@ -32,7 +32,7 @@ from include.devstack.airflow_stack import (
 )
 from include.devstack.redis_server import redis_url, start_redis
 from include.devstack.sample_media import sample_images, seed_s3
-from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
+from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
 from tests.integration.pipeline.conftest import TEST_DEFAULTS
 from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger, wait_for_dag
 
@@ -88,11 +88,11 @@ def start_worker(name: str, queue: str, root: Path, env: dict[str, str]) -> Comp
         "AIRFLOW_HOME": str(home / "airflow"),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "airflow" / "logs"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow' / 'absent' / 'no.db'}",
-        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
     }
     log_path = root / f"{name}.log"
     argv = [airflow_bin(), "celery", "worker", "--queues", queue, "--concurrency", "2"]
-    argv += ["--celery-hostname", f"{name}@%h"]
+    # No log server: it would listen on every interface, and the test reads the log files itself.
+    argv += ["--celery-hostname", f"{name}@%h", "--skip-serve-logs"]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             argv,
@@ -105,11 +105,11 @@ def start_worker(name: str, queue: str, root: Path, env: dict[str, str]) -> Comp
     return Component(name, process, log_path)
 
 
-def task_logs_by_worker(root: Path) -> dict[str, list[str]]:
-    """Which worker wrote a log for which step (each worker logs under its own AIRFLOW_HOME)."""
+def task_logs_by_worker(root: Path, run_id: str) -> dict[str, list[str]]:
+    """Which worker wrote a log for which step of the run (each logs under its own AIRFLOW_HOME)."""
     ran: dict[str, list[str]] = {}
-    for worker in ("worker_a", "worker_b"):
-        logs = root / worker / "airflow" / "logs" / f"dag_id={DAG_ID}"
+    for worker in QUEUES:
+        logs = root / worker / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
         ran[worker] = sorted({path.parent.name.removeprefix("task_id=") for path in logs.rglob("*.log")})
     return ran
 
@@ -183,7 +183,7 @@ def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: 
 
     worker_tails = {w.name: "\n".join(w.log_text().splitlines()[-40:]) for w in workers}
     assert state == "success", (dict(seen), worker_tails)
-    ran = task_logs_by_worker(tmp_path)
+    ran = task_logs_by_worker(tmp_path, run_id)
     print(
         f"\nCelery run: {run_seconds:.1f}s run, {time.monotonic() - started:.1f}s with set-up; "
         f"tasks per worker: { {w: len(tasks) for w, tasks in ran.items()} } {ran}"

@@ -45,7 +45,7 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     assert "bright-spot-detector" in dag.doc_md
     assert "s3://raw-frames/incoming/" in dag.doc_md
     assert dag.max_active_runs == 1
-    assert set(dag.params.keys()) == {"window_start", "window_end", "select_all"}
+    assert set(dag.params.keys()) == {"window_start", "window_end", "select_all", "on_changed_definition"}
 
 
 def test_local_pipeline_has_no_listing_step(pipeline: dict[str, Any]) -> None:
