@@ -119,7 +119,6 @@ def _plan_spec(pipeline: PipelineConfig, base_dir: Path) -> PlanSpec:
     return PlanSpec(
         pipeline_id=pipeline.id,
         dag_id=pipeline.dag_id,
-        workflow_id=pipeline.workflow.id,
         base_dir=str(base_dir),
         references_uri=None if isinstance(source, LocalSource) else source.references_uri,
         destination=pipeline.export.destination,

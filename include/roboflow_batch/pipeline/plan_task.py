@@ -17,7 +17,6 @@ class PlanSpec(TypedDict):
 
     pipeline_id: str
     dag_id: str
-    workflow_id: str
     base_dir: str
     references_uri: str | None
     destination: str
@@ -59,7 +58,8 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         "window_end": window.end.isoformat(),
         "select": window.select,
         "batch_id": derive_batch_id(pipeline_id, start_key, end_key),
-        "job_id": derive_job_id(pipeline_id, spec["workflow_id"], start_key, end_key),
+        # The interval's job family: attempts for a changed workflow derive from it (jobs.recovery).
+        "job_id": derive_job_id(pipeline_id, start_key, end_key),
         "references_uri": render(spec["references_uri"]) if spec["references_uri"] else None,
         "destination": render(spec["destination"]),
     }

@@ -32,8 +32,6 @@ DERIVED = derive_job_id(
     "2026-11-28T10:00:00+00:00/2026-11-28T11:00:00+00:00",
     "start_job",
     "-1",
-    "batch-1",
-    "image-stats",
 )
 
 
@@ -283,7 +281,7 @@ def test_mapped_instances_get_distinct_job_ids(jobs: FakeJobs) -> None:
 def test_run_without_data_interval_derives_from_the_run_id(jobs: FakeJobs) -> None:
     context = make_context(data_interval_start=None, data_interval_end=None, run_id="manual__1")
     job_id = make_operator().execute(context)["job_id"]
-    assert job_id == derive_job_id("pipeline_s3", "manual__1", "start_job", "-1", "batch-1", "image-stats")
+    assert job_id == derive_job_id("pipeline_s3", "manual__1", "start_job", "-1")
 
 
 def test_extra_link_reads_the_job_url_xcom() -> None:

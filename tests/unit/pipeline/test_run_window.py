@@ -20,7 +20,6 @@ END = START + timedelta(hours=1)
 SPEC = PlanSpec(
     pipeline_id="demo_s3",
     dag_id="roboflow_demo_s3",
-    workflow_id="bright-spot-detector",
     base_dir="/project",
     references_uri="s3://private/{pipeline}/{interval_start:%Y%m%dT%H%M}.jsonl",
     destination="results/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
@@ -140,11 +139,13 @@ def test_plan_is_deterministic_per_window() -> None:
     assert first["select"] == "interval"
 
 
-def test_plan_job_id_changes_with_the_workflow() -> None:
-    other = PlanSpec(**{**SPEC, "workflow_id": "image-stats"})
+def test_plan_job_id_names_the_interval_of_the_pipeline() -> None:
+    # What runs in the interval may change; the job family (attempts, restarts) stays the interval's.
+    other_pipeline = PlanSpec(**{**SPEC, "pipeline_id": "demo_gcs"})
 
     assert (
-        plan_run(SPEC, **_context(START, END))["job_id"] != plan_run(other, **_context(START, END))["job_id"]
+        plan_run(SPEC, **_context(START, END))["job_id"]
+        != plan_run(other_pipeline, **_context(START, END))["job_id"]
     )
 
 
