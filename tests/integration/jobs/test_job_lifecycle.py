@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 
+from include.roboflow_batch.jobs.recovery import attempt_job_id
 from include.roboflow_batch.operators.export import RoboflowExportOperator
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from include.roboflow_batch.sensors.job import RoboflowJobSensor
@@ -19,6 +20,13 @@ from tests.integration.jobs.staging import stage_batch
 from tests.unit.jobs.fakes import FakeStateStore, make_context
 
 pytestmark = pytest.mark.integration
+
+
+def fresh_context(store: FakeStateStore | None = None) -> dict[str, Any]:
+    """A task context of a DAG of its own: derived job ids name the interval, so tests must not share one."""
+    context = make_context(store)
+    context["ti"].dag_id = f"it_{uuid.uuid4().hex[:8]}"
+    return context
 
 
 async def _run_trigger(trigger: RoboflowJobTrigger) -> dict[str, Any]:
@@ -46,7 +54,7 @@ def test_start_wait_export_reconciles(
 ) -> None:
     staged = stage_batch(roboflow_emulator, image_server, f"it-{uuid.uuid4().hex[:10]}")
     store = FakeStateStore()
-    context = make_context(store)
+    context = fresh_context(store)
 
     started = RoboflowStartJobOperator(
         task_id="start_job", batch_id=staged.batch_id, workflow_id="image-stats", aggregation_format="jsonl"
@@ -58,10 +66,10 @@ def test_start_wait_export_reconciles(
     # A retry of the start task re-attaches: still one creation.
     RoboflowStartJobOperator(
         task_id="start_job", batch_id=staged.batch_id, workflow_id="image-stats", aggregation_format="jsonl"
-    ).execute(make_context(store))
+    ).execute(fresh_context(store))
     assert roboflow_emulator.state()["jobCreations"][job_id] == 1
 
-    waited = wait_with_sensor(job_id, make_context())
+    waited = wait_with_sensor(job_id, fresh_context())
     assert waited["succeeded"] is True
     assert waited["output_batches"]["export"]
 
@@ -71,7 +79,7 @@ def test_start_wait_export_reconciles(
         destination=f"file://{export_dir}",
         expected_count=staged.expected_count,
         max_concurrency=4,
-    ).execute(make_context())
+    ).execute(fresh_context())
     assert summary["reconciled"] is True
     assert summary["result_rows"] == len(staged.names)
     assert summary["files_written"] >= 1
@@ -105,28 +113,36 @@ def test_unknown_workflow_fails_with_the_reason(
     staged = stage_batch(roboflow_emulator, image_server, f"it-{uuid.uuid4().hex[:10]}")
     started = RoboflowStartJobOperator(
         task_id="start_job", batch_id=staged.batch_id, workflow_id="no-such-workflow"
-    ).execute(make_context())
+    ).execute(fresh_context())
     with pytest.raises(AirflowFailException) as failure:
-        wait_with_sensor(started["job_id"], make_context())
+        wait_with_sensor(started["job_id"], fresh_context())
     assert "no-such-workflow" in str(failure.value)
 
 
-def test_changed_definition_under_the_same_id_is_refused(
+def test_changed_definition_of_a_live_or_finished_job_reattaches_and_starts_no_second_job(
     roboflow_emulator: Any, roboflow_conn: str, image_server: str
 ) -> None:
     staged = stage_batch(roboflow_emulator, image_server, f"it-{uuid.uuid4().hex[:10]}")
     job_id = f"it-{uuid.uuid4().hex[:8]}"
     RoboflowStartJobOperator(
         task_id="start_job", batch_id=staged.batch_id, workflow_id="image-stats", job_id=job_id
-    ).execute(make_context())
-    with pytest.raises(AirflowFailException, match=f"job {job_id} exists with another definition"):
-        RoboflowStartJobOperator(
-            task_id="start_job",
-            batch_id=staged.batch_id,
-            workflow_id="bright-spot-detector",
-            job_id=job_id,
-        ).execute(make_context())
-    assert roboflow_emulator.state()["jobCreations"][job_id] == 1
+    ).execute(fresh_context())
+    context = fresh_context()
+    changed = RoboflowStartJobOperator(
+        task_id="start_job",
+        batch_id=staged.batch_id,
+        workflow_id="bright-spot-detector",
+        job_id=job_id,
+    ).execute(context)
+    assert changed["job_id"] == job_id
+    [event] = context["ti"].pushed["job_history"]
+    # Running or (on a fast emulator) already succeeded: either way it is the interval's job.
+    assert event["action"] == "reattach"
+    assert event["reason"] in ("the job is still running", "the job already succeeded")
+    assert "processingSpecification.workflowId" in event["changed"]
+    creations = roboflow_emulator.state()["jobCreations"]
+    assert creations[job_id] == 1
+    assert attempt_job_id(job_id, 2) not in creations
 
 
 def test_start_and_wait_in_one_task_in_sync_mode(
@@ -140,5 +156,5 @@ def test_start_and_wait_in_one_task_in_sync_mode(
         wait_for_completion=True,
         deferrable=False,
         poll_interval=0.2,
-    ).execute(make_context())
+    ).execute(fresh_context())
     assert result["output_batches"]["export"] == [f"{result['job_id']}-export"]
