@@ -6,6 +6,7 @@ Synchronous and Airflow-free: the start-job operator wraps these calls in its er
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,14 +36,25 @@ def fetch_attempts(client: Any, base_job_id: str) -> list[ExistingJob]:
     return found
 
 
-def history_event(decision: Decision, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One line of the interval's job history (kept in the task state and written to the manifest)."""
+def job_state(job: ExistingJob) -> str:
+    return "running" if job.live else ("succeeded" if job.succeeded else "failed or aborted")
+
+
+def history_event(
+    decision: Decision, attempts: Sequence[ExistingJob] = (), overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One line of the interval's job history (kept in the task state and written to the manifest).
+
+    ``seen`` lists every job of the interval as the server showed it before the decision, so each
+    event records all attempts, even those of runs whose task state is gone.
+    """
     event: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "action": decision.action,
         "job_id": decision.job_id,
         "attempt": decision.attempt,
         "reason": decision.reason,
+        "seen": [{"job_id": job.job_id, "attempt": job.attempt, "state": job_state(job)} for job in attempts],
     }
     if decision.differences:
         event["changed"] = list(decision.differences)
@@ -54,6 +66,7 @@ def history_event(decision: Decision, overrides: dict[str, Any] | None = None) -
 def carry_out(
     client: Any,
     decision: Decision,
+    attempts: Sequence[ExistingJob],
     body: dict[str, Any],
     overrides: RestartOverrides,
     log: logging.Logger,
@@ -69,7 +82,7 @@ def carry_out(
         log.info(
             "Started Roboflow job %s (attempt %d): %s.", decision.job_id, decision.attempt, decision.reason
         )
-        return history_event(decision)
+        return history_event(decision, attempts)
     if decision.action == "restart":
         restart_body = overrides.to_body()
         try:
@@ -85,7 +98,7 @@ def carry_out(
             decision.reason,
             restart_body,
         )
-        return history_event(decision, restart_body)
+        return history_event(decision, attempts, restart_body)
     if decision.differences:
         log.warning(
             "Re-attaching to Roboflow job %s (%s) although its definition differs in %s: a job's definition "
@@ -100,4 +113,4 @@ def carry_out(
             decision.job_id,
             decision.reason,
         )
-    return history_event(decision)
+    return history_event(decision, attempts)

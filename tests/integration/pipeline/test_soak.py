@@ -223,6 +223,7 @@ def test_soak_eight_intervals_with_faults_an_abort_and_a_changed_definition(
     assert [event["action"] for event in aborted] == ["restart"]
     changed = finished[CHANGED_INTERVAL].manifest["job_history"]
     assert [(event["action"], event["attempt"]) for event in changed] == [("create", 2)]
+    assert [job["state"] for job in changed[0]["seen"]] == ["failed or aborted"]  # attempt 1
     assert len(state["jobCreations"]) == INTERVALS + 1  # one per interval, plus the changed one's attempt 2
     faults = sum(state["faultsInjected"].values())
     requests = sum(state["requests"].values())

@@ -107,6 +107,8 @@ def test_changed_workflow_starts_the_next_attempt_under_a_new_deterministic_id(j
     assert jobs.created == {second: body()}
     assert jobs.restarted == []
     assert store.values[JOB_ATTEMPT_STATE_KEY] == 2
+    [event] = store.values[JOB_HISTORY_STATE_KEY]
+    assert event["seen"] == [{"job_id": BASE, "attempt": 1, "state": "failed or aborted"}]
     # The next run of the interval finds attempt 2 and re-attaches: no third job.
     again = operator().execute(make_context(store))
     assert again["job_id"] == second
