@@ -150,6 +150,8 @@ def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: 
                 "AIRFLOW__CELERY__BROKER_URL": redis_url(broker, 0),
                 "AIRFLOW__CELERY__RESULT_BACKEND": redis_url(broker, 1),
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": "2",
+                # A shared 2-core machine can keep the api-server busy for more than the default 5 s.
+                "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "30",
                 "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{home / 'config'}",
             },
         )
