@@ -5,17 +5,18 @@ Synchronous and Airflow-free: the start-job operator wraps these calls in its er
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from include.roboflow_batch.api.errors import ConflictError, NotFoundError
 from include.roboflow_batch.api.jobs import RestartOverrides
+from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, ExistingJob, attempt_job_id
+from include.roboflow_batch.logs import TaskLog
 
 
-def fetch_attempts(client: Any, base_job_id: str) -> list[ExistingJob]:
+def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
     """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know."""
     found: list[ExistingJob] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
@@ -64,12 +65,12 @@ def history_event(
 
 
 def carry_out(
-    client: Any,
+    client: JobsClient,
     decision: Decision,
     attempts: Sequence[ExistingJob],
     body: dict[str, Any],
     overrides: RestartOverrides,
-    log: logging.Logger,
+    log: TaskLog,
     name: str | None = None,
 ) -> dict[str, Any]:
     """Create, restart or re-attach as decided; returns the history event of what was done.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol
 
+from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.api.models import JobLog, JobMetadata, JobStage, TaskStatus
 
 
@@ -22,6 +23,8 @@ class JobsClient(Protocol):
     def iter_job_logs(self, job_id: str, severity: str | None = None) -> Iterator[JobLog]: ...
 
     def abort_job(self, job_id: str) -> dict[str, Any]: ...
+
+    def restart_job(self, job_id: str, overrides: RestartOverrides | None = None) -> dict[str, Any]: ...
 
 
 class AsyncJobsClient(Protocol):

@@ -14,12 +14,12 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missi
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, WorkflowJobSpec
+from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
-from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS
+from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS, Decision
 from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
@@ -218,19 +218,13 @@ class RoboflowStartJobOperator(BaseOperator):
             str(-1 if map_index is None else map_index),
         )
 
-    def restart_overrides(self) -> Any:
+    def restart_overrides(self) -> RestartOverrides:
         """The restartable options this pipeline asks for now (sent with every restart)."""
-        from include.roboflow_batch.api.jobs import RestartOverrides
+        return RestartOverrides(**{name: getattr(self, name) for name in RestartOverrides.model_fields})
 
-        return RestartOverrides(
-            machine_type=self.machine_type,
-            workers_per_machine=self.workers_per_machine,
-            max_parallel_tasks=self.max_parallel_tasks,
-            processing_timeout_seconds=self.processing_timeout_seconds,
-            max_image_failure_rate=self.max_image_failure_rate,
-        )
-
-    def _recover_or_create(self, client: Any, store: Any, base_job_id: str, body: dict[str, Any]) -> Any:
+    def _recover_or_create(
+        self, client: JobsClient, store: Any, base_job_id: str, body: dict[str, Any]
+    ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
         Counters and history go to the task state before the remote call, so a crash in between

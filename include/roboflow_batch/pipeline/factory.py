@@ -11,9 +11,9 @@ import itertools
 from collections.abc import MutableMapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
-from airflow.sdk import DAG, Param, get_parsing_context, task
+from airflow.sdk import DAG, Param, XComArg, get_parsing_context, task
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
@@ -255,7 +255,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             references=_pull("list_new_objects", "references_uri") if references is not None else None,
             references_conn_id=getattr(source, "references_conn_id", None),
             max_concurrency=pipeline.export.max_concurrency,
-            job_history=start_job.output[JOB_HISTORY_XCOM_KEY],
+            # Resolved to start_job's list when export runs.
+            job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
             **roboflow,
         )
         steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]
