@@ -60,7 +60,7 @@ def attempt_job_id(base_job_id: str, attempt: int) -> str:
 
 @dataclass(frozen=True)
 class ExistingJob:
-    """What the server says about one attempt's job (None fields: the job does not exist)."""
+    """What the server says about one existing attempt's job."""
 
     job_id: str
     attempt: int

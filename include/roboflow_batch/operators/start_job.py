@@ -19,7 +19,11 @@ from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
-from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS, Decision
+from include.roboflow_batch.jobs.recovery import (
+    DEFAULT_MAX_RESTARTS,
+    ON_CHANGED_DEFINITION_CHOICES,
+    Decision,
+)
 from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
@@ -269,6 +273,11 @@ class RoboflowStartJobOperator(BaseOperator):
     # -- execution -------------------------------------------------------------------------------
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:
+            raise AirflowFailException(
+                f"on_changed_definition must be one of {list(ON_CHANGED_DEFINITION_CHOICES)}, "
+                f"got {self.on_changed_definition!r}"
+            )
         batch_id = self.resolve_batch_id(context)
         spec = self.build_spec(batch_id)
         job_id = self.resolve_job_id(context)

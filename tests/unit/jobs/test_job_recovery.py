@@ -132,6 +132,12 @@ def test_on_changed_definition_fail_names_the_change_and_the_switch(jobs: FakeJo
     assert "restart_job" not in jobs.call_names()
 
 
+def test_unknown_on_changed_definition_fails_before_any_remote_call(jobs: FakeJobs) -> None:
+    with pytest.raises(AirflowFailException, match="on_changed_definition must be one of"):
+        operator(on_changed_definition="retry").execute(make_context())
+    assert jobs.calls == []
+
+
 def test_restarts_are_bounded_per_job(jobs: FakeJobs) -> None:
     store = FakeStateStore()
     for _ in range(2):
