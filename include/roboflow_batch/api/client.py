@@ -9,8 +9,9 @@ lazily, one retried request per page.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any, Unpack
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar, Unpack
 
 import httpx
 
@@ -26,6 +27,7 @@ from include.roboflow_batch.api.client_base import (
     next_page_token,
     retry_policy_of,
 )
+from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.api.models import (
     BatchMetadata,
@@ -41,6 +43,8 @@ from include.roboflow_batch.api.models import (
 )
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import SyncTransport
+
+T = TypeVar("T")
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -88,6 +92,8 @@ class RoboflowClient(ClientBase):
         self._attach(transport, workspace=workspace, key_source=key_source)
         self._transport: SyncTransport = transport
         self._owns_http = http_client is None
+        self._downloads: SignedUrlDownloads | None = None
+        self._downloads_lock = threading.Lock()
 
     def __enter__(self) -> RoboflowClient:
         return self
@@ -98,6 +104,8 @@ class RoboflowClient(ClientBase):
     def close(self) -> None:
         if self._owns_http:
             self._transport.close()
+        if self._downloads is not None:
+            self._downloads.close()
 
     def _paginate(self, make_spec: PageSpec[ItemT]) -> Iterator[ItemT]:
         token: str | None = None
@@ -249,6 +257,13 @@ class RoboflowClient(ClientBase):
         return transfers.download_file(
             self._transport.http, url, dest_path, timeout=self.timeout, policy=self.retry_policy
         )
+
+    def stream_download(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        """Stream a signed download URL's body to ``consume`` (retried from the start on failure)."""
+        with self._downloads_lock:
+            if self._downloads is None:
+                self._downloads = SignedUrlDownloads(self.timeout, self.retry_policy)
+        return self._downloads.stream(url, consume)
 
 
 # The async twin lives in its own module; importing it here keeps one place to import both from.

@@ -355,7 +355,7 @@ def test_both_clients_offer_the_same_methods() -> None:
         return {name for name in vars(cls) if not name.startswith("_")}
 
     # Signed-URL transfers happen on workers only, so only the sync client has them.
-    transfers = {"upload_file", "download_file"}
+    transfers = {"upload_file", "download_file", "stream_download"}
     assert public(RoboflowClient) - {"close"} - transfers == public(AsyncRoboflowClient) - {"aclose"}
     assert transfers <= public(RoboflowClient)
     assert not transfers & public(AsyncRoboflowClient)
