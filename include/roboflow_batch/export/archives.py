@@ -1,22 +1,35 @@
-"""Safe extraction of the result archives (``.tar``, ``.tar.gz``, ``.tgz``) an export stage produces.
+"""Streamed, safe extraction of the result archives (``.tar``, ``.tar.gz``, ``.tgz``) of an export stage.
 
-Every member is checked before anything is written: absolute names, ``..`` components, links that
-point outside the target, devices and FIFOs are refused with an error naming the archive and member.
-Python's ``tarfile`` data filter then enforces the same rules a second time during extraction.
+The archive is read once, as it downloads. Every member is checked before any of its bytes is
+written: absolute names, ``..``/``.``/empty segments, backslashes, control characters, links that
+point outside the archive, devices and FIFOs are refused with an error naming the archive and member.
+Links that stay inside are handed back, to be written as copies of their target once it is written.
 """
 
 from __future__ import annotations
 
-import os
 import posixpath
 import tarfile
-from pathlib import Path, PurePosixPath
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import IO
+
+from include.roboflow_batch.export.names import UnsafeNameError, check_relative_name
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
-class UnsafeArchiveError(ValueError):
+class UnsafeArchiveError(UnsafeNameError):
     """An archive member would escape the extraction directory or is not a plain file or folder."""
+
+
+@dataclass(frozen=True)
+class ArchiveLink:
+    """A link member: ``name`` is to hold the same bytes as ``target`` (both relative to the archive root)."""
+
+    name: str
+    target: str
 
 
 def is_archive(file_name: str) -> bool:
@@ -63,27 +76,44 @@ def check_member(archive_name: str, member: tarfile.TarInfo) -> None:
         raise UnsafeArchiveError(f"Refusing to extract {archive_name}: member {name!r} {problem}.")
 
 
-def safe_extract(archive_path: Path, target_dir: Path, archive_name: str | None = None) -> list[Path]:
-    """Extract ``archive_path`` into ``target_dir``; return the regular files written (sorted)."""
-    label = archive_name or archive_path.name
-    target_dir.mkdir(parents=True, exist_ok=True)
+def member_path(archive_name: str, name: str) -> str:
+    """The member's path relative to the archive root: a leading ``./`` dropped, then strictly checked."""
+    while name.startswith("./"):
+        name = name[2:]
     try:
-        with tarfile.open(archive_path, mode="r:*") as archive:
-            members = archive.getmembers()
-            for member in members:
-                check_member(label, member)
-            archive.extractall(target_dir, members=members, filter="data")
-    except tarfile.FilterError as exc:
-        raise UnsafeArchiveError(f"Refusing to extract {label}: {exc}") from exc
+        return check_relative_name(name.rstrip("/") if name.endswith("/") else name, "archive member")
+    except UnsafeNameError as exc:
+        raise UnsafeArchiveError(f"Refusing to extract {archive_name}: {exc}") from None
+
+
+def _link_target(archive_name: str, member: tarfile.TarInfo, path: str) -> str:
+    target = member.linkname
+    if member.issym():
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    return member_path(archive_name, target)
+
+
+def extract_stream(
+    stream: IO[bytes], archive_name: str, write_member: Callable[[str, IO[bytes]], None]
+) -> list[ArchiveLink]:
+    """Read a tar stream once, calling ``write_member(path, reader)`` per regular file; return its links."""
+    links: list[ArchiveLink] = []
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as archive:
+            for member in archive:
+                check_member(archive_name, member)
+                if member.isdir() and not member.name.strip("./"):
+                    continue  # the archive root itself
+                path = member_path(archive_name, member.name)
+                if member.isdir():
+                    continue
+                if member.issym() or member.islnk():
+                    links.append(ArchiveLink(path, _link_target(archive_name, member, path)))
+                    continue
+                reader = archive.extractfile(member)
+                if reader is None:  # pragma: no cover - regular files always have a reader
+                    raise UnsafeArchiveError(f"Refusing to extract {archive_name}: {path!r} is unreadable.")
+                write_member(path, reader)
     except tarfile.TarError as exc:
-        raise ValueError(f"{label} is not a readable tar archive: {exc}") from exc
-    root = target_dir.resolve()
-    files = []
-    for dirpath, _dirs, names in os.walk(target_dir):
-        for name in names:
-            path = Path(dirpath) / name
-            if path.is_symlink() and not path.resolve().is_relative_to(root):
-                raise UnsafeArchiveError(f"Refusing to export {label}: {name!r} links outside the archive.")
-            if path.is_file():
-                files.append(path)
-    return sorted(files)
+        raise ValueError(f"{archive_name} is not a readable tar archive: {exc}") from exc
+    return links

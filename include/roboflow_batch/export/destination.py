@@ -1,37 +1,34 @@
 """Writing export files to ``file://``, ``s3://`` or ``gs://`` so that nothing half-written looks complete.
 
-Local files are written under a temporary name and renamed into place (atomic on one filesystem).
-Object stores only show an object once its upload completed, so objects are uploaded directly under
-their final key. ``_progress.jsonl`` records each completed source file (paths, sizes, sha256) and is
-rewritten whole after each one, so a re-run can skip what is already complete.
+Local files are written under a temporary name beside the target and renamed into place (atomic on
+one filesystem). Object stores only show an object once its upload completed; the bytes are spooled
+(in memory for small files) while they stream in and uploaded under the final key once complete, so a
+failed transfer leaves nothing behind. Completed sources are recorded in ``_progress/`` (see
+:mod:`include.roboflow_batch.export.progress`), so a re-run can skip what is already complete.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import contextlib
+import itertools
 import os
 import shutil
-import threading
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from airflow.sdk import ObjectStoragePath
 
-PROGRESS_FILE = "_progress.jsonl"
+from include.roboflow_batch.export.streams import CHUNK_SIZE
+
 MANIFEST_FILE = "manifest.json"
-_CHUNK = 1024 * 1024
 _LOCAL_PROTOCOLS = ("file", "local")
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+# Objects up to this size are spooled in memory before their upload; larger ones in a temporary file.
+# Small, because an archive's members all wait in spools until the whole archive has been checked.
+_SPOOL_IN_MEMORY = 256 * 1024
 
 
 class Destination:
@@ -45,19 +42,42 @@ class Destination:
         self.uri = uri.rstrip("/")
         self.root = ObjectStoragePath(self.uri, conn_id=conn_id)
         self.is_local = self.root.protocol in _LOCAL_PROTOCOLS
-        self._progress_lock = threading.Lock()
-        self._progress: dict[str, dict[str, Any]] = {}
+        self._local_root = self.root.path if self.is_local else ""
+        self._made_dirs: set[str] = set()
+        self._run = uuid.uuid4().hex[:8]
+        self._serial = itertools.count()
 
     def uri_of(self, relpath: str) -> str:
         return f"{self.uri}/{relpath}"
 
     def _local(self, relpath: str) -> Path:
-        return Path(self.root.path) / relpath
+        return Path(self._local_root, relpath)
 
     def _object(self, relpath: str) -> ObjectStoragePath:
         return self.root / relpath
 
     # -- files --------------------------------------------------------------------------------------
+
+    def existing_sizes(self) -> dict[str, int]:
+        """Every file under the destination and its size, from one listing (not one call per file)."""
+        if self.is_local:
+            root = Path(self.root.path)
+            sizes: dict[str, int] = {}
+            for folder, _dirs, names in os.walk(root):
+                for name in names:
+                    path = Path(folder) / name
+                    sizes[path.relative_to(root).as_posix()] = path.stat().st_size
+            return sizes
+        prefix = self.root.path.rstrip("/") + "/"
+        try:
+            listing = self.root.fs.find(prefix, detail=True)
+        except FileNotFoundError:
+            return {}
+        return {
+            path[len(prefix) :]: int(info.get("size") or 0)
+            for path, info in listing.items()
+            if path.startswith(prefix) and info.get("type", "file") == "file"
+        }
 
     def size_of(self, relpath: str) -> int | None:
         """Size of an existing file, None when it is absent."""
@@ -70,29 +90,42 @@ class Destination:
         except FileNotFoundError:
             return None
 
-    def _write_local(self, relpath: str, write: Callable[[Path], object]) -> None:
-        """Let ``write`` fill a temporary file beside the target, then rename it into place."""
-        target = self._local(relpath)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.part")
-        try:
-            write(temporary)
-            os.replace(temporary, target)
-        finally:
-            temporary.unlink(missing_ok=True)
-
-    def put_file(self, local: Path, relpath: str) -> None:
+    def stage(self, relpath: str) -> StagedFile:
+        """A file being written for ``relpath``; it appears there only on :meth:`StagedFile.commit`."""
         if self.is_local:
-            self._write_local(relpath, lambda temporary: shutil.copyfile(local, temporary))
-            return
-        with local.open("rb") as source, self._object(relpath).open("wb") as sink:
-            shutil.copyfileobj(source, sink, _CHUNK)
+            # Plain string paths: this runs once per exported file.
+            target = os.path.join(self._local_root, relpath)
+            folder, name = os.path.split(target)
+            if folder not in self._made_dirs:
+                os.makedirs(folder, exist_ok=True)
+                self._made_dirs.add(folder)
+            suffix = f"{self._run}{next(self._serial)}"  # unique without a random draw per file
+            return StagedFile(self, relpath, os.path.join(folder, f".{name}.{suffix}.part"), target)
+        return StagedFile(self, relpath, None, None)
+
+    @contextmanager
+    def open_atomic(self, relpath: str) -> Iterator[BinaryIO]:
+        """A handle whose bytes appear at ``relpath`` only when the block ends without an error."""
+        staged = self.stage(relpath)
+        try:
+            yield staged.handle
+        except BaseException:
+            staged.discard()
+            raise
+        staged.commit()
+
+    def copy_within(self, source: str, target: str) -> None:
+        """Copy one destination file to another path of the destination (atomically)."""
+        opener = self._local(source).open if self.is_local else self._object(source).open
+        with opener("rb") as reader, self.open_atomic(target) as writer:
+            shutil.copyfileobj(reader, writer, CHUNK_SIZE)
+
+    def _write_with(self, relpath: str, write: Callable[[BinaryIO], object]) -> None:
+        with self.open_atomic(relpath) as handle:
+            write(handle)
 
     def put_text(self, relpath: str, text: str) -> None:
-        if self.is_local:
-            self._write_local(relpath, lambda temporary: temporary.write_text(text, encoding="utf-8"))
-            return
-        self._object(relpath).write_text(text, encoding="utf-8")
+        self._write_with(relpath, lambda handle: handle.write(text.encode("utf-8")))
 
     def read_text(self, relpath: str) -> str | None:
         try:
@@ -102,37 +135,63 @@ class Destination:
         except FileNotFoundError:
             return None
 
+    def list_folder(self, relpath: str) -> list[str]:
+        """Names of the files directly in a folder of the destination (empty when it is absent)."""
+        if self.is_local:
+            folder = self._local(relpath)
+            return sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+        try:
+            return sorted(p.name for p in self._object(relpath).iterdir() if p.is_file())
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+
     def iter_lines(self, relpath: str) -> Iterator[str]:
         opener = self._local(relpath).open if self.is_local else self._object(relpath).open
         with opener("r", encoding="utf-8", newline="") as handle:
             yield from handle
 
-    # -- progress record ----------------------------------------------------------------------------
+    @staticmethod
+    def is_complete(record: dict[str, Any], sizes: dict[str, int]) -> bool:
+        """All files of a recorded source are present at their size (``sizes``: :meth:`existing_sizes`)."""
+        return all(sizes.get(f["path"]) == f["size"] for f in record.get("files", []))
 
-    def load_progress(self) -> dict[str, dict[str, Any]]:
-        """Completed sources from an earlier run: ``{source key: {"source", "files": [...]}}``."""
-        text = self.read_text(PROGRESS_FILE)
-        records: dict[str, dict[str, Any]] = {}
-        for number, line in enumerate((text or "").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                records[record["source"]] = record
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(
-                    f"{self.uri_of(PROGRESS_FILE)}, line {number}: unreadable record ({exc})"
-                ) from exc
-        with self._progress_lock:
-            self._progress = dict(records)
-        return records
 
-    def record_complete(self, source: str, files: list[dict[str, Any]]) -> None:
-        with self._progress_lock:
-            self._progress[source] = {"source": source, "files": files}
-            text = "".join(json.dumps(rec, sort_keys=True) + "\n" for rec in self._progress.values())
-            self.put_text(PROGRESS_FILE, text)
+class StagedFile:
+    """Bytes on their way to one destination path: a hidden file beside it, or a spool for an object store."""
 
-    def is_complete(self, record: dict[str, Any]) -> bool:
-        """All files of a recorded source are present with their recorded sizes."""
-        return all(self.size_of(f["path"]) == f["size"] for f in record.get("files", []))
+    def __init__(self, dest: Destination, relpath: str, temporary: str | None, target: str | None) -> None:
+        self._dest = dest
+        self.relpath = relpath
+        self._temporary = temporary
+        self._target = target
+        # Closed by commit() or discard(), which every caller reaches in a finally block.
+        self.handle: BinaryIO = (
+            open(temporary, "wb")  # noqa: SIM115
+            if temporary is not None
+            else tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # type: ignore[assignment]  # noqa: SIM115
+        )
+
+    def done_writing(self) -> None:
+        """Release the file handle of a local file early (an archive may stage many members)."""
+        if self._temporary is not None:
+            self.handle.close()
+
+    def commit(self) -> None:
+        try:
+            if self._temporary is not None and self._target is not None:
+                self.handle.close()
+                os.replace(self._temporary, self._target)
+                self._temporary = None  # nothing left to clean up
+                return
+            self.handle.seek(0)
+            with self._dest._object(self.relpath).open("wb") as sink:
+                shutil.copyfileobj(self.handle, sink, CHUNK_SIZE)
+        finally:
+            self.discard()
+
+    def discard(self) -> None:
+        """Drop whatever was not committed; safe to call again after :meth:`commit`."""
+        self.handle.close()
+        if self._temporary is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._temporary)

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,10 +15,18 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
-from include.roboflow_batch.export.archives import UnsafeArchiveError, archive_stem, is_archive, safe_extract
-from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination, sha256_of
+from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
+from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
+from include.roboflow_batch.export.names import UnsafeNameError
+from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.transfer import (
+    SourceFile,
+    SourceResult,
+    SourceTransfer,
+    UnreadableResultError,
+)
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.references.naming import key_for_name
@@ -35,37 +38,21 @@ MISMATCH_POLICIES = ("fail", "warn")
 EXPIRY_WARNING = timedelta(days=3)
 
 
-@dataclass(frozen=True)
-class SourceFile:
-    """One file listed in an output batch, and the folder (relative to the destination) it lands in."""
-
-    key: str
-    file_name: str
-    download_url: str = field(repr=False)
-    folder: str
-
-    def relpath(self, name: str) -> str:
-        return f"{self.folder}/{name}" if self.folder else name
-
-
-@dataclass
-class SourceResult:
-    files: list[dict[str, Any]] = field(default_factory=list)
-    written: int = 0
-    skipped: int = 0
-    counts: ResultCount = field(default_factory=ResultCount)
+InputFiles = tuple[int, list[str], list[dict[str, Any]]]
 
 
 class RoboflowExportOperator(BaseOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
-    Follows ``outputBatches`` of ``stage``, lists every part and page, downloads with at most
-    ``max_concurrency`` threads, extracts archives safely (no path escapes, links or devices) and writes
-    every file atomically to ``destination``. A re-run skips sources already complete there (recorded
-    with size and sha256 in ``_progress.jsonl``). The manifest reconciles inputs, ingested and failed
-    files and result rows (see ``include.roboflow_batch.export.manifest``); a mismatch fails the task
-    (``on_mismatch="fail"``, the default) or logs a warning (``"warn"``) - it is never silent.
+    Follows ``outputBatches`` of ``stage``, lists every part and page, refuses any server-chosen name
+    that is not a plain relative path, and streams each file with at most ``max_concurrency`` threads
+    straight to ``destination`` (archives member by member, checked: no path escapes, links out or
+    devices), hashing and counting rows on the way; every file appears atomically. A re-run skips
+    sources already complete there (recorded with size and sha256 in ``_progress/``). The manifest
+    reconciles inputs, ingested and failed files and result rows (see
+    ``include.roboflow_batch.export.manifest``); a mismatch fails the task (``on_mismatch="fail"``, the
+    default) or logs a warning (``"warn"``) - it is never silent.
 
     :param job_id: the finished job.
     :param destination: folder URI: ``file:///...``, ``s3://bucket/prefix``, ``gs://bucket/prefix``.
@@ -197,48 +184,18 @@ class RoboflowExportOperator(BaseOperator):
             )
 
     def _list_sources(self, client: RoboflowClient, batch_ids: list[str]) -> list[SourceFile]:
-        listed: list[tuple[str, str | None, Any]] = []
-        for batch_id in batch_ids:
-            batch = client.get_batch(batch_id)
-            self._warn_if_expiring(batch)
-            if batch.batch_type == "multipart-batch":
-                part_names: list[str | None] = [p.part_name for p in client.list_batch_parts(batch_id)]
-            else:
-                part_names = [None]
-            for part_name in part_names:
-                for meta in client.iter_batch_files(batch_id, part_name=part_name):
-                    listed.append((batch_id, part_name, meta))
-        # Files of different shards may share a name; give those a shard folder instead of overwriting.
-        names = Counter((b, p, m.file_name) for b, p, m in listed)
-        sources = []
-        for batch_id, part_name, meta in listed:
-            segments = [batch_id] if len(batch_ids) > 1 else []
-            if part_name:
-                segments.append(part_name)
-            if names[(batch_id, part_name, meta.file_name)] > 1:
-                segments.append(meta.shard_id or "unsharded")
-            if is_archive(meta.file_name):
-                segments.append(archive_stem(meta.file_name))
-            key = "/".join([batch_id, part_name or "", meta.shard_id or "", meta.file_name])
-            sources.append(
-                SourceFile(
-                    key=key,
-                    file_name=meta.file_name,
-                    download_url=meta.download_url,
-                    folder="/".join(segments),
-                )
-            )
-        if len({s.key for s in sources}) != len(sources):
-            raise AirflowFailException(
-                f"Output of job {self.job_id} lists the same file twice; cannot export safely."
-            )
-        return sources
+        try:
+            return list_sources(client, batch_ids, self._warn_if_expiring)
+        except UnsafeNameError as exc:
+            raise AirflowFailException(f"Output of job {self.job_id}: {exc}") from None
+        except DuplicateSourceError as exc:
+            raise AirflowFailException(f"Output of job {self.job_id} {exc}.") from None
 
     def _input_files(
         self, client: RoboflowClient, batch_id: str
     ) -> tuple[int, list[str], list[dict[str, Any]]]:
         count = client.count_batch(batch_id)
-        names = [meta.file_name for meta in client.iter_batch_files(batch_id)]
+        names = [meta.file_name for meta in client.iter_batch_files(batch_id, page_size=LIST_PAGE_SIZE)]
         failed: list[dict[str, Any]] = []
         for shard in client.iter_shards(batch_id):
             for entry in (shard.status_metadata or {}).get("failedFiles") or []:
@@ -275,74 +232,58 @@ class RoboflowExportOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"Unreadable result file {relpath}: {exc}") from exc
 
-    def _transfer(
-        self,
-        client: RoboflowClient,
-        source: SourceFile,
-        dest: Destination,
-        known: dict[str, dict[str, Any]],
-        workdir: Path,
-    ) -> SourceResult:
-        result = SourceResult()
-        local_dir = Path(tempfile.mkdtemp(dir=workdir))
-        downloaded = local_dir / "download"
-        client.download_file(source.download_url, downloaded)
-        if is_archive(source.file_name):
-            extracted = local_dir / "extracted"
-            produced = [
-                (p, p.relative_to(extracted).as_posix())
-                for p in safe_extract(downloaded, extracted, source.file_name)
-            ]
-        else:
-            produced = [(downloaded, source.file_name)]
-        previous = {f["path"]: f for f in known.get(source.key, {}).get("files", [])}
-        for local, name in produced:
-            relpath = source.relpath(name)
-            entry = {"path": relpath, "size": local.stat().st_size, "sha256": sha256_of(local)}
-            old = previous.get(relpath)
-            # Same size and hash as recorded and still present: leave the existing file untouched.
-            if old and old["sha256"] == entry["sha256"] and dest.size_of(relpath) == entry["size"]:
-                result.skipped += 1
-            else:
-                dest.put_file(local, relpath)
-                result.written += 1
-            if result_format(relpath):
-                with local.open("r", encoding="utf-8", newline="") as lines:
-                    result.counts.add(self._count(lines, relpath))
-            result.files.append(entry)
-        dest.record_complete(source.key, result.files)
-        shutil.rmtree(local_dir, ignore_errors=True)
-        return result
-
     def _run_transfers(
-        self,
-        client: RoboflowClient,
-        todo: list[SourceFile],
-        dest: Destination,
-        known: dict[str, dict[str, Any]],
+        self, client: RoboflowClient, todo: list[SourceFile], dest: Destination
     ) -> list[SourceResult]:
         """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
         results: list[SourceResult] = []
-        with (
-            tempfile.TemporaryDirectory(prefix="roboflow-export-") as workdir,
-            ThreadPoolExecutor(
+        progress = ProgressLog(dest)
+        transfer = SourceTransfer(dest, progress, self.name_field)
+        every = max(1, len(todo) // 20)
+        try:
+            with ThreadPoolExecutor(
                 max_workers=self.max_concurrency, thread_name_prefix="roboflow-export"
-            ) as pool,
-        ):
-            futures = {pool.submit(self._transfer, client, s, dest, known, Path(workdir)): s for s in todo}
-            try:
-                for future in as_completed(futures):
-                    results.append(self._outcome(future, futures[future]))
-                    self.log.info("Exported %d/%d source files.", len(results), len(todo))
-            finally:
-                for future in futures:
-                    future.cancel()
+            ) as pool:
+                futures = {pool.submit(transfer, client, s): s for s in todo}
+                try:
+                    for future in as_completed(futures):
+                        results.append(self._outcome(future, futures[future]))
+                        if len(results) % every == 0 or len(results) == len(todo):
+                            self.log.info("Exported %d/%d source files.", len(results), len(todo))
+                finally:
+                    for future in futures:
+                        future.cancel()
+        finally:
+            progress.flush()  # what completed before a failure is not transferred again
         return results
+
+    def _transfer_all(
+        self, client: RoboflowClient, sources: list[SourceFile], dest: Destination, batch_ids: list[str]
+    ) -> tuple[list[SourceResult], list[SourceFile], dict[str, dict[str, Any]]]:
+        try:
+            known = load_progress(dest)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        sizes = dest.existing_sizes() if known else {}
+        complete = [s for s in sources if s.key in known and dest.is_complete(known[s.key], sizes)]
+        done = {s.key for s in complete}
+        todo = [s for s in sources if s.key not in done]
+        self.log.info(
+            "Job %s, stage %s: %d source files in %s; %d already complete at %s, %d to export.",
+            self.job_id,
+            self.stage,
+            len(sources),
+            ", ".join(batch_ids),
+            len(complete),
+            dest.uri,
+            len(todo),
+        )
+        return self._run_transfers(client, todo, dest), complete, known
 
     def _outcome(self, future: Future[SourceResult], source: SourceFile) -> SourceResult:
         try:
             return future.result()
-        except UnsafeArchiveError as exc:
+        except (UnsafeNameError, UnreadableResultError) as exc:
             raise AirflowFailException(str(exc)) from exc
         except AirflowException:
             raise
@@ -383,25 +324,23 @@ class RoboflowExportOperator(BaseOperator):
 
         batch_ids = self._stage_batches(client)
         sources = self._list_sources(client, batch_ids)
-        known = dest.load_progress()
-        complete = [s for s in sources if s.key in known and dest.is_complete(known[s.key])]
-        todo = [s for s in sources if s not in complete]
-        self.log.info(
-            "Job %s, stage %s: %d source files in %s; %d already complete at %s, %d to export.",
-            self.job_id,
-            self.stage,
-            len(sources),
-            ", ".join(batch_ids),
-            len(complete),
-            dest.uri,
-            len(todo),
-        )
-
-        results = self._run_transfers(client, todo, dest, known)
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
+            # The input batch listing and job logs are only needed for the manifest: fetch them
+            # while the files transfer.
+            inputs: Future[InputFiles] = side.submit(self._input_files, client, batch_id)
+            unprocessed: Future[list[dict[str, Any]]] = side.submit(self._processing_failures, client)
+            try:
+                results, complete, known = self._transfer_all(client, sources, dest, batch_ids)
+            except BaseException:
+                inputs.cancel()
+                unprocessed.cancel()
+                raise
+            ingested_count, ingested_names, failed = inputs.result()
+            processing_failed = unprocessed.result()
         counts = ResultCount()
         files: list[dict[str, Any]] = []
         written = sum(r.written for r in results)
-        skipped = sum(r.skipped for r in results)
+        skipped = 0
         for outcome in results:
             counts.add(outcome.counts)
             files.extend(outcome.files)
@@ -413,14 +352,13 @@ class RoboflowExportOperator(BaseOperator):
                     counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
 
         expected, expected_source = self._expected_inputs(expected_arg)
-        ingested_count, ingested_names, failed = self._input_files(client, batch_id)
         export_counts = ExportCounts(
             media_type=media_type,
             expected=expected,
             ingested_count=ingested_count,
             ingested_names=ingested_names,
             failed=failed,
-            processing_failed=self._processing_failures(client),
+            processing_failed=processing_failed,
             rows=counts.rows,
             rows_by_name=counts.rows_by_name,
             unnamed_rows=counts.unnamed_rows,

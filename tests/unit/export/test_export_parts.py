@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -10,6 +9,7 @@ import pytest
 
 from include.roboflow_batch.export.destination import Destination
 from include.roboflow_batch.export.manifest import ExportCounts, reconcile
+from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import count_results, result_format
 
 
@@ -77,20 +77,11 @@ def test_staged_count_must_match_the_listing() -> None:
     assert checks["ingested_listed"] is False
 
 
-def test_atomic_local_write_leaves_nothing_on_failure(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    source = tmp_path / "src.bin"
-    source.write_bytes(b"x" * 1000)
+def test_atomic_local_write_leaves_nothing_on_failure(tmp_path: Path) -> None:
     dest = Destination(f"file://{tmp_path / 'out'}")
-
-    def torn_copy(src: str, dst: str) -> None:
-        Path(dst).write_bytes(b"x" * 10)
+    with pytest.raises(OSError, match="disk full"), dest.open_atomic("a/b.bin") as handle:
+        handle.write(b"x" * 10)
         raise OSError("disk full")
-
-    monkeypatch.setattr(shutil, "copyfile", torn_copy)
-    with pytest.raises(OSError, match="disk full"):
-        dest.put_file(source, "a/b.bin")
     assert dest.size_of("a/b.bin") is None
     assert list((tmp_path / "out").rglob("*")) == [tmp_path / "out" / "a"]
 
@@ -98,14 +89,29 @@ def test_atomic_local_write_leaves_nothing_on_failure(
 def test_progress_record_round_trips_and_detects_missing_files(tmp_path: Path) -> None:
     dest = Destination(f"file://{tmp_path}")
     (tmp_path / "r.jsonl").write_text("{}\n")
-    dest.record_complete("batch/part/s1/r.tar.gz", [{"path": "r.jsonl", "size": 3, "sha256": "h"}])
-    records = Destination(f"file://{tmp_path}").load_progress()
-    assert dest.is_complete(records["batch/part/s1/r.tar.gz"])
+    progress = ProgressLog(dest)
+    progress.record("batch/part/s1/r.tar.gz", [{"path": "r.jsonl", "size": 3, "sha256": "h"}])
+    assert load_progress(dest) == {}  # batched: nothing written before a flush
+    progress.flush()
+    records = load_progress(Destination(f"file://{tmp_path}"))
+    assert dest.is_complete(records["batch/part/s1/r.tar.gz"], dest.existing_sizes())
     (tmp_path / "r.jsonl").write_text("{}\n{}\n")  # changed size: no longer complete
-    assert not dest.is_complete(records["batch/part/s1/r.tar.gz"])
+    assert not dest.is_complete(records["batch/part/s1/r.tar.gz"], dest.existing_sizes())
+
+
+def test_progress_is_appended_in_segments_never_rewritten(tmp_path: Path) -> None:
+    dest = Destination(f"file://{tmp_path}")
+    progress = ProgressLog(dest, batch_size=2)
+    for number in range(5):
+        progress.record(f"source-{number}", [])
+    progress.flush()
+    segments = sorted((tmp_path / "_progress").iterdir())
+    assert sorted(len(p.read_text().splitlines()) for p in segments) == [1, 2, 2]
+    assert sorted(load_progress(dest)) == [f"source-{n}" for n in range(5)]
 
 
 def test_unreadable_progress_record_is_a_clear_error(tmp_path: Path) -> None:
-    (tmp_path / "_progress.jsonl").write_text('{"source": "a", "files": []}\n{torn\n')
-    with pytest.raises(ValueError, match=r"_progress\.jsonl, line 2"):
-        Destination(f"file://{tmp_path}").load_progress()
+    (tmp_path / "_progress").mkdir()
+    (tmp_path / "_progress" / "a1.jsonl").write_text('{"source": "a", "files": []}\n{torn\n')
+    with pytest.raises(ValueError, match=r"_progress/a1\.jsonl, line 2"):
+        load_progress(Destination(f"file://{tmp_path}"))

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from include.roboflow_batch.api.errors import BadRequestError, ConflictError, NotFoundError
 from include.roboflow_batch.api.models import (
@@ -28,6 +28,8 @@ from tests.task_context import FakeStateStore, make_context
 
 # The task context and state store are shared with the ingest tests; re-exported for the job tests.
 __all__ = ["FakeStateStore", "make_context"]
+
+T = TypeVar("T")
 
 NOW = "2026-11-28T12:00:00Z"
 
@@ -315,6 +317,22 @@ class FakeStaging:
 
     def iter_shards(self, batch_id: str, page_size: int | None = None):
         return iter(self.shards.get(batch_id, []))
+
+    def stream_download(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        try:
+            if self.download_delay:
+                time.sleep(self.download_delay)
+            if url in self.download_error:
+                raise self.download_error[url]
+            self.downloads.append(url)
+            blob = self.blobs[url]
+            return consume(iter([blob[i : i + 7919] for i in range(0, len(blob), 7919)]))
+        finally:
+            with self._lock:
+                self.active -= 1
 
     def download_file(self, url: str, dest_path: str | Path) -> None:
         with self._lock:
