@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import google.auth.credentials
 import google.auth.transport.requests
 
+from include.roboflow_batch.references.gcs_parallel import ParallelGCSSigner, signing_key_of
 from include.roboflow_batch.references.objects import StoredObject
 from include.roboflow_batch.references.prefetch import prefetched
 
@@ -68,6 +69,21 @@ class GCSGetUrlSigner:
                     "the GCP credentials hold no private key, so URLs must be signed through IAM signBlob: "
                     "set service_account_email to the service account to sign as"
                 )
+
+        self._parallel: ParallelGCSSigner | None = None
+        key = None if self.uses_sign_blob else signing_key_of(credentials)
+        if key is not None:
+            self._parallel = ParallelGCSSigner(key, self._bucket.name, expiry, client.api_endpoint)
+
+    def sign_many(self, keys: Iterable[str]) -> Iterator[str]:
+        """URLs for ``keys`` in order: on every core with a local key, else one by one (signBlob is I/O)."""
+        if self._parallel is None:
+            return map(self, keys)
+        return self._parallel.sign_many(keys)
+
+    def close(self) -> None:
+        if self._parallel is not None:
+            self._parallel.close()
 
     def _refresh_token(self) -> None:
         expiry = getattr(self._credentials, "expiry", None)

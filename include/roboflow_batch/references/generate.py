@@ -8,8 +8,9 @@ files, keys too long to name) are counted with a reason instead of being sent.
 from __future__ import annotations
 
 import re
-from collections import Counter
-from collections.abc import Iterable
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +103,17 @@ def select_objects(
         yield obj.key, name
 
 
+@contextmanager
+def closing_signer(sign: Signer) -> Iterator[None]:
+    """Release what a signer holds (worker processes) however the writing ends."""
+    try:
+        yield
+    finally:
+        close = getattr(sign, "close", None)
+        if callable(close):
+            close()
+
+
 def write_references(
     objects: Iterable[StoredObject],
     sign: Signer,
@@ -117,9 +129,22 @@ def write_references(
     When nothing is selected the destination is left untouched and ``references_uri`` is None.
     """
     summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
-    with AtomicJSONLWriter(destination) as writer:
-        for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
-            writer.write({"name": name, "url": sign(key)})
+    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    # A signer that can sign many keys at once (on several cores) gets the keys as a stream;
+    # the names wait in a queue that holds only the keys being signed.
+    sign_many: Callable[[Iterable[str]], Iterator[str]] = getattr(sign, "sign_many", None) or (
+        lambda keys: map(sign, keys)
+    )
+    names: deque[str] = deque()
+
+    def keys() -> Iterator[str]:
+        for key, name in selected:
+            names.append(name)
+            yield key
+
+    with AtomicJSONLWriter(destination) as writer, closing_signer(sign):
+        for url in sign_many(keys()):
+            writer.write({"name": names.popleft(), "url": url})
             summary.count += 1
         if summary.count:
             summary.references_uri = writer.commit()
