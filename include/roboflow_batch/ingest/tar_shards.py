@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import tarfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,7 +40,14 @@ def build_tar(
     """
     with tarfile.open(destination, mode="w", format=tarfile.PAX_FORMAT) as archive:
         for item in files:
-            archive.add(str(item.path), arcname=item.name, recursive=False)
+            # A header built from the open file: no per-file owner and group look-ups (archive.add
+            # does those), and the size is the one of the bytes actually copied.
+            with item.path.open("rb") as handle:
+                info = tarfile.TarInfo(item.name)
+                info.size = os.fstat(handle.fileno()).st_size
+                info.mtime = int(item.mtime)
+                info.mode = 0o644
+                archive.addfile(info, handle)
         if notifications_url:
             payload = json.dumps({"ingestId": ingest_id, "notificationsURL": notifications_url}).encode()
             info = tarfile.TarInfo(NOTIFICATION_CONFIG_NAME)
