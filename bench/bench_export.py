@@ -1,0 +1,238 @@
+"""Export of a finished job's output, side by side with the official CLI's
+``inference rf-cloud data-staging export-batch`` on the same output batches of the same job:
+an archive-heavy batch (stage ``export``: ``.tar.gz`` per shard and part) and a raw-file batch
+(stage ``processing``: one file per image plus result files), for 10,000 and 20,000 input images.
+Runs alternate (CLI first, then ours first); the CLI runs from a warm fork server, so its Python
+imports are not counted. The exported content is compared by sha256 (multiset of file digests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import io
+import os
+import shutil
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench import result
+from include.devstack.services import running, start_roboflow_emulator
+from include.roboflow_emulator.testing import EmulatorHandle
+
+SIZES = tuple(int(n) for n in os.environ.get("BENCH_EXPORT_IMAGES", "10000,20000").split(","))
+REPEATS = int(os.environ.get("BENCH_EXPORT_REPEATS", "2"))
+CHUNK = 100  # references per ingest request: one shard, so one archive per part, per 100 images
+STAGES = {"export": "archives", "processing": "raw files"}
+OWN_FILES = ("manifest.json", "_progress/", ".export_log.jsonl")
+
+
+def _png(seed: int) -> bytes:
+    from PIL import Image
+
+    image = Image.new("RGB", (16, 12), (seed * 37 % 256, seed * 11 % 256, 200 - seed % 200))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextmanager
+def image_server() -> Iterator[str]:
+    """Serves a small PNG for any path (50 distinct images), on a free loopback port."""
+    images = [_png(seed) for seed in range(50)]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = images[int(hashlib.md5(self.path.encode()).hexdigest(), 16) % len(images)]
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def finished_job(emulator: EmulatorHandle, images: str, count: int) -> tuple[str, dict[str, list[str]]]:
+    """A finished image-stats job over ``count`` images: its id and its output batches by stage."""
+    from include.roboflow_batch.api.client import RoboflowClient
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from tests.unit.jobs.fakes import make_context
+
+    batch_id = f"bench-{uuid.uuid4().hex[:10]}"
+    client = RoboflowClient(emulator.base_url, emulator.api_key, workspace=emulator.workspace)
+    with client:
+        for start in range(0, count, CHUNK):
+            references = [
+                {"name": f"cam__{n:06d}.png", "url": f"{images}/cam/{n:06d}.png?sig=x"}
+                for n in range(start, min(start + CHUNK, count))
+            ]
+            client.ingest_image_references(batch_id, ingest_id=f"{batch_id}-{start}", references=references)
+        deadline = time.monotonic() + 1800
+        while True:  # every shard indexed (a fetch that timed out on a busy machine is a failed file)
+            shards = list(client.iter_shards(batch_id))
+            if len(shards) >= -(-count // CHUNK) and all(s.status_type != "info" for s in shards):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"batch {batch_id} was not indexed in time")
+            time.sleep(1.0)
+    outcome = RoboflowStartJobOperator(
+        task_id="start_job",
+        batch_id=batch_id,
+        workflow_id="image-stats",
+        persist_images_outputs=True,
+        job_id=f"b{uuid.uuid4().hex[:10]}",
+        wait_for_completion=True,
+        deferrable=False,
+        poll_interval=1.0,
+        timeout=3600,
+    ).execute(make_context())
+    return str(outcome["job_id"]), outcome["output_batches"]
+
+
+def digests(folder: Path) -> Counter[str]:
+    found: Counter[str] = Counter()
+    for path in folder.rglob("*"):
+        relative = path.relative_to(folder).as_posix()
+        if path.is_file() and not any(relative.startswith(p) or path.name == p for p in OWN_FILES):
+            found[hashlib.sha256(path.read_bytes()).hexdigest()] += 1
+    return found
+
+
+def run_cli(cli: Any, batch_id: str, target: Path) -> float:
+    reply = cli.run("data-staging", "export-batch", "-b", batch_id, "-t", target, timeout=1800)
+    return float(reply.duration)
+
+
+def run_ours(job_id: str, stage: str, target: Path, count: int) -> float:
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+    from tests.unit.jobs.fakes import make_context
+
+    started = time.perf_counter()
+    summary = RoboflowExportOperator(
+        task_id="export",
+        job_id=job_id,
+        stage=stage,
+        destination=f"file://{target}",
+        expected_count=count,
+        on_mismatch="warn",
+    ).execute(make_context())
+    elapsed = time.perf_counter() - started
+    if not summary["reconciled"]:
+        raise RuntimeError(f"export of {job_id}/{stage} did not reconcile: {summary}")
+    return elapsed
+
+
+def measure(cli: Any, job_id: str, batch_id: str, stage: str, count: int, workdir: Path) -> dict[str, Any]:
+    cli_times, our_times, loads = [], [], []
+    same_content = True
+    for repeat in range(REPEATS):
+        order = ("cli", "ours") if repeat % 2 == 0 else ("ours", "cli")
+        targets = {name: workdir / f"{stage}-{count}-{repeat}-{name}" for name in order}
+        for name in order:
+            loads.append(os.getloadavg()[0])
+            if name == "cli":
+                cli_times.append(run_cli(cli, batch_id, targets[name]))
+            else:
+                our_times.append(run_ours(job_id, stage, targets[name], count))
+        ours, theirs = digests(targets["ours"]), digests(targets["cli"])
+        same_content = same_content and ours == theirs and sum(ours.values()) > 0
+        files = sum(ours.values())
+        for target in targets.values():
+            shutil.rmtree(target, ignore_errors=True)
+    return {
+        "cli": statistics.median(cli_times),
+        "ours": statistics.median(our_times),
+        "same": same_content,
+        "files": files,
+        "load": f"{min(loads):.1f}-{max(loads):.1f}",
+        "cli_runs": cli_times,
+        "our_runs": our_times,
+    }
+
+
+def run() -> list[dict[str, Any]]:
+    from tests.contract.cli_runner import InferenceCli, start_forkserver
+    from tests.integration.jobs.staging import roboflow_connection
+
+    rows: list[dict[str, Any]] = []
+    workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    service = start_roboflow_emulator(
+        extra_args=["--ingest-delay", "0", "--stage-delay", "0", "--fetch-timeout", "60"]
+    )
+    forkserver = start_forkserver(workdir)
+    saved = os.environ.get("AIRFLOW_CONN_ROBOFLOW_DEFAULT")
+    try:
+        with running(service), image_server() as images:
+            emulator = EmulatorHandle(service)
+            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = roboflow_connection(
+                emulator.base_url, emulator.api_key, emulator.workspace
+            )
+            cli = InferenceCli(emulator.base_url, emulator.api_key, forkserver=forkserver)
+            measured: dict[tuple[str, int], dict[str, Any]] = {}
+            for count in SIZES:
+                job_id, outputs = finished_job(emulator, images, count)
+                for stage, kind in STAGES.items():
+                    (batch_id,) = outputs[stage]
+                    m = measure(cli, job_id, batch_id, stage, count, workdir)
+                    measured[(stage, count)] = m
+                    rows.append(
+                        result(
+                            "export_vs_cli",
+                            f"export, {kind}, {count:,} images ({m['files']:,} files): s (lower is better)",
+                            m["ours"],
+                            "s",
+                            baseline=m["cli"],
+                            baseline_name="inference-cli export-batch",
+                            ratio=m["cli"] / m["ours"],
+                            target=">= 2x faster",
+                            met=m["cli"] / m["ours"] >= 2 and m["same"],
+                            detail=(
+                                f"runs ours {[round(t, 2) for t in m['our_runs']]}, CLI "
+                                f"{[round(t, 2) for t in m['cli_runs']]}; same sha256 content: {m['same']}; "
+                                f"1-min load {m['load']} on {os.cpu_count()} cores"
+                            ),
+                        )
+                    )
+            small, large = min(SIZES), max(SIZES)
+            if small != large:
+                for stage, kind in STAGES.items():
+                    growth = measured[(stage, large)]["ours"] / measured[(stage, small)]["ours"]
+                    rows.append(
+                        result(
+                            "export_scaling",
+                            f"export, {kind}: time at {large:,} / time at {small:,} images",
+                            growth,
+                            "x",
+                            ratio=growth,
+                            target=f"<= {1.1 * large / small:.1f}x",
+                            met=growth <= 1.1 * large / small,
+                            detail=f"linear would be {large / small:.1f}x",
+                        )
+                    )
+    finally:
+        forkserver.stop()
+        if saved is None:
+            os.environ.pop("AIRFLOW_CONN_ROBOFLOW_DEFAULT", None)
+        else:
+            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = saved
+        shutil.rmtree(workdir, ignore_errors=True)
+    return rows
