@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseOperator
+from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowSkipException
 
 from include.roboflow_batch.media import validate_media_type
@@ -28,6 +28,13 @@ from include.roboflow_batch.references.window import resolve_window
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+
+def max_map_length() -> int:
+    """Airflow's cap on the mapped task instances of one task (``[core] max_map_length``)."""
+    from airflow.configuration import conf
+
+    return conf.getint("core", "max_map_length", fallback=1024)
 
 
 class _ReferencesOperator(BaseOperator):
@@ -61,6 +68,7 @@ class _ReferencesOperator(BaseOperator):
         interval_end: datetime | str | None = None,
         shorten_to_credentials: bool = False,
         page_size: int = 1000,
+        max_objects_per_file: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -76,6 +84,7 @@ class _ReferencesOperator(BaseOperator):
         self.interval_end = interval_end
         self.shorten_to_credentials = shorten_to_credentials
         self.page_size = page_size
+        self.max_objects_per_file = max_objects_per_file
 
     # Store-specific parts -------------------------------------------------------------------
 
@@ -104,6 +113,9 @@ class _ReferencesOperator(BaseOperator):
             )
         if not isinstance(self.page_size, int) or not 1 <= self.page_size <= 1000:
             raise ValueError(f"page_size must be an integer from 1 to 1000; got {self.page_size!r}")
+        limit = self.max_objects_per_file
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ValueError(f"max_objects_per_file must be an integer >= 1; got {limit!r}")
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
@@ -130,15 +142,11 @@ class _ReferencesOperator(BaseOperator):
             window.describe(),
             expiry.seconds,
         )
-        summary = write_references(
-            self.iter_objects(),
-            self.make_signer(expiry),
-            destination,
-            source=self.source_uri,
-            media_type=media_type,
-            window=window,
-            expiry=expiry,
-        )
+        common = {"source": self.source_uri, "media_type": media_type, "window": window, "expiry": expiry}
+        if self.max_objects_per_file is None:
+            summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
+        else:
+            summary = self._write_chunks(destination, expiry, common)
         self._log_summary(summary)
         if summary.count == 0:
             raise AirflowSkipException(
@@ -146,6 +154,34 @@ class _ReferencesOperator(BaseOperator):
                 + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
             )
         return summary.to_dict()
+
+    def _write_chunks(
+        self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
+    ) -> ReferencesSummary:
+        """One references file per ``max_objects_per_file`` objects, as many as may be mapped."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.roboflow_batch.references.chunked import TooManyChunksError, write_chunked_references
+
+        try:
+            summary = write_chunked_references(
+                self.iter_objects(),
+                self.make_signer(expiry),
+                destination,
+                max_per_file=self.max_objects_per_file or 1,
+                max_files=max_map_length(),
+                **common,
+            )
+        except TooManyChunksError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        if len(summary.chunks) > 1:
+            self.log.info(
+                "Split %d references into %d files of at most %d",
+                summary.count,
+                len(summary.chunks),
+                self.max_objects_per_file,
+            )
+        return summary
 
     def _log_summary(self, summary: ReferencesSummary) -> None:
         self.log.info("Wrote %d references to %s", summary.count, summary.references_uri or "(nothing)")
@@ -179,8 +215,12 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param disable_flexible_checksums: keep botocore's CRC checksum parameters out of requests
         (needed for some S3-compatible stores, e.g. R2).
     :param page_size: objects per listing page (at most 1000).
+    :param max_objects_per_file: split the references into files of at most this many lines (one
+        staging batch each), at most ``[core] max_map_length`` files; ``None`` writes one file.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
         "skipped_examples", "expires_at", "expiry_seconds"}``; skipped when nothing new is found.
+        With ``max_objects_per_file`` also ``"chunks"``: ``[{"index", "references_uri", "count"}]``;
+        ``references_uri`` is then None when there are several files.
     """
 
     scheme = "s3"

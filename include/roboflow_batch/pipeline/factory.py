@@ -1,8 +1,10 @@
 """Build one Airflow DAG per astro.yaml pipeline.
 
-Each DAG is ``plan -> [list_new_objects] -> ingest -> wait_for_batch -> start_job -> wait_for_job ->
-export``: ``plan`` fixes the window and derives the batch id, job id and locations from it (so
-re-runs and backfills are idempotent); ``list_new_objects`` skips the run when nothing new arrived.
+Each DAG is ``plan -> [list_new_objects -> plan_chunks] -> ingest -> wait_for_batch -> start_job ->
+wait_for_job -> export [-> reconcile]``: ``plan`` fixes the window and derives the batch id, job id
+and locations from it (so re-runs and backfills are idempotent); ``list_new_objects`` skips the run
+when nothing new arrived. S3 and GCS windows are split into chunks of at most ``max_batch_objects``
+and the steps from ``ingest`` to ``export`` are mapped over them (``pipeline/fan_out.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from airflow.sdk import DAG, Param, XComArg, get_parsing_context, task
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
+from include.roboflow_batch.pipeline.fan_out import fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
 from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
 from include.roboflow_batch.pipeline.run_window import resolve_path
@@ -145,12 +148,6 @@ def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
 
 def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
-    from include.roboflow_batch.operators.export import RoboflowExportOperator
-    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
-    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
-    from include.roboflow_batch.sensors.job import RoboflowJobSensor
-
     source = pipeline.source
     tags = list(dict.fromkeys(["roboflow", source.kind, pipeline.source.media, *pipeline.tags]))
     default_args = {
@@ -191,79 +188,85 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
             spec=_plan_spec(pipeline, base_dir)
         )
-        references = None
         if isinstance(source, S3Source | GCSSource):
-            references = _references_task(pipeline, source, plan)
-            ingest = RoboflowIngestOperator(
-                task_id="ingest",
-                batch_id=plan["batch_id"],
-                media_type=source.media,
-                references=_pull("list_new_objects", "references_uri"),
-                references_conn_id=source.references_conn_id,
-                notifications_url=pipeline.webhook_url,
-                **roboflow,
-            )
+            listing = _references_task(pipeline, source, plan)
+            steps = [
+                plan,
+                listing,
+                *fan_out_steps(
+                    pipeline,
+                    source,
+                    plan,
+                    listing,
+                    roboflow=roboflow,
+                    job_options=_start_job_kwargs(pipeline),
+                ),
+            ]
         else:
-            ingest = RoboflowIngestOperator(
-                task_id="ingest",
-                batch_id=plan["batch_id"],
-                media_type=source.media,
-                local_directory=str(resolve_path(source.directory, base_dir)),
-                **_window_kwargs(plan, fixed_select=source.select),
-                notifications_url=pipeline.webhook_url,
-                **roboflow,
-            )
-        wait_for_batch = RoboflowBatchReadySensor(
-            task_id="wait_for_batch",
-            batch_id=plan["batch_id"],
-            expected_count=_pull("ingest", "expected_count"),
-            max_failure_rate=pipeline.readiness.max_failure_rate,
-            deferrable=pipeline.deferrable,
-            poke_interval=pipeline.readiness.poke_interval.total_seconds(),
-            timeout=pipeline.readiness.timeout.total_seconds(),
-            **roboflow,
-        )
-        start_job = RoboflowStartJobOperator(
-            task_id="start_job",
-            batch_id=plan["batch_id"],
-            workflow_id=pipeline.workflow.id,
-            job_id=plan["job_id"],
-            media_type=source.media,
-            on_changed_definition=(
-                f"{{{{ params.on_changed_definition or '{pipeline.job.on_changed_definition}' }}}}"
-            ),
-            max_restarts=pipeline.job.max_restarts,
-            **_start_job_kwargs(pipeline),
-            **roboflow,
-        )
-        wait_for_job = RoboflowJobSensor(
-            task_id="wait_for_job",
-            job_id=_pull("start_job", "job_id"),
-            deferrable=pipeline.deferrable,
-            poke_interval=pipeline.job.poke_interval.total_seconds(),
-            timeout=pipeline.job.wait_timeout.total_seconds(),
-            **roboflow,
-        )
-        export = RoboflowExportOperator(
-            task_id="export",
-            job_id=_pull("start_job", "job_id"),
-            destination=plan["destination"],
-            destination_conn_id=pipeline.export.conn_id,
-            stage=pipeline.export.stage,
-            batch_id=plan["batch_id"],
-            expected_count=_pull("ingest", "expected_count"),
-            references=_pull("list_new_objects", "references_uri") if references is not None else None,
-            references_conn_id=getattr(source, "references_conn_id", None),
-            max_concurrency=pipeline.export.max_concurrency,
-            # Resolved to start_job's list when export runs.
-            job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
-            **roboflow,
-        )
-        steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]
-        present = [step for step in steps if step is not None]
-        for upstream, downstream in itertools.pairwise(present):
+            steps = [plan, *_local_steps(pipeline, source, plan, base_dir, roboflow)]
+        for upstream, downstream in itertools.pairwise(steps):
             upstream >> downstream
     return dag
+
+
+def _local_steps(
+    pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path, roboflow: dict[str, Any]
+) -> list[Any]:
+    """``ingest -> wait_for_batch -> start_job -> wait_for_job -> export`` of a local directory."""
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
+    from include.roboflow_batch.sensors.job import RoboflowJobSensor
+
+    ingest = RoboflowIngestOperator(
+        task_id="ingest",
+        batch_id=plan["batch_id"],
+        media_type=source.media,
+        local_directory=str(resolve_path(source.directory, base_dir)),
+        **_window_kwargs(plan, fixed_select=source.select),
+        notifications_url=pipeline.webhook_url,
+        **roboflow,
+    )
+    wait_for_batch = RoboflowBatchReadySensor(
+        task_id="wait_for_batch",
+        batch_id=plan["batch_id"],
+        expected_count=_pull("ingest", "expected_count"),
+        max_failure_rate=pipeline.readiness.max_failure_rate,
+        deferrable=pipeline.deferrable,
+        poke_interval=pipeline.readiness.poke_interval.total_seconds(),
+        timeout=pipeline.readiness.timeout.total_seconds(),
+        **roboflow,
+    )
+    start_job = RoboflowStartJobOperator(
+        task_id="start_job",
+        batch_id=plan["batch_id"],
+        workflow_id=pipeline.workflow.id,
+        job_id=plan["job_id"],
+        media_type=source.media,
+        **_start_job_kwargs(pipeline),
+        **roboflow,
+    )
+    wait_for_job = RoboflowJobSensor(
+        task_id="wait_for_job",
+        job_id=_pull("start_job", "job_id"),
+        deferrable=pipeline.deferrable,
+        poke_interval=pipeline.job.poke_interval.total_seconds(),
+        timeout=pipeline.job.wait_timeout.total_seconds(),
+        **roboflow,
+    )
+    export = RoboflowExportOperator(
+        task_id="export",
+        job_id=_pull("start_job", "job_id"),
+        destination=plan["destination"],
+        destination_conn_id=pipeline.export.conn_id,
+        stage=pipeline.export.stage,
+        batch_id=plan["batch_id"],
+        expected_count=_pull("ingest", "expected_count"),
+        max_concurrency=pipeline.export.max_concurrency,
+        **roboflow,
+    )
+    return [ingest, wait_for_batch, start_job, wait_for_job, export]
 
 
 def _window_kwargs(plan: Any, fixed_select: str = "interval") -> dict[str, Any]:
@@ -292,6 +295,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "destination_conn_id": source.references_conn_id,
         "media_type": source.media,
         "expiry": source.url_expiry,
+        "max_objects_per_file": pipeline.batch_object_limit,
         **_window_kwargs(plan),
     }
     if isinstance(source, S3Source):

@@ -60,6 +60,9 @@ _SAMPLE_TEMPLATE_VALUES: dict[str, Any] = {
     "interval_end": datetime(2026, 1, 2, tzinfo=UTC),
 }
 URI_SCHEMES = ("s3://", "gs://", "file://")
+# Five reference requests of 20,000 images (the official client's chunk) per batch; the suggested
+# ceiling of 1,000 videos per batch (docs/roboflow-api.md §7).
+DEFAULT_MAX_BATCH_OBJECTS: dict[str, int] = {"images": 100_000, "videos": 1_000}
 
 
 class StrictModel(BaseModel):
@@ -255,6 +258,11 @@ class _PipelineSettings(StrictModel):
     tags: list[str] = Field(default_factory=list)
     deferrable: bool = True
     webhook_url: str | None = None
+    max_batch_objects: int | None = Field(
+        default=None,
+        ge=1,
+        description="Objects per staging batch and job; a larger window fans out (default by media).",
+    )
 
     @field_validator("schedule")
     @classmethod
@@ -320,6 +328,11 @@ class PipelineConfig(_PipelineSettings):
     @property
     def dag_id(self) -> str:
         return f"roboflow_{self.id}"
+
+    @property
+    def batch_object_limit(self) -> int:
+        """``max_batch_objects``, or the default for the source's media (docs/astro-yaml.md)."""
+        return self.max_batch_objects or DEFAULT_MAX_BATCH_OBJECTS[self.source.media]
 
 
 def _as_datetime(value: datetime) -> datetime:

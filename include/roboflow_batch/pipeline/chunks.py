@@ -1,0 +1,131 @@
+"""Fan a window out into chunks: one staging batch, one job and one export folder per references file.
+
+``plan_chunks`` turns the listing's files into one ``ChunkSpec`` per chunk; the mapped steps take
+their arguments from it through the small ``*_kwargs`` functions (used with ``XComArg.map``, so they
+must stay plain module-level functions). Ids are a pure function of the run's ids and the chunk
+index, so a retry or a re-run of the window re-attaches to the same batches and jobs. A window that
+fits in one chunk keeps the run's own batch id, job id and export folder.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
+
+CHUNK_FOLDER_DIGITS = 4
+
+
+class ChunkSpec(TypedDict):
+    """Everything the mapped steps of one chunk need (small and free of URLs: it goes to XCom)."""
+
+    index: int
+    batch_id: str
+    job_id: str
+    references: str
+    count: int
+    destination: str
+
+
+class ChunkPlanError(ValueError):
+    """The listing's chunk list is not usable; the message names what is wrong."""
+
+
+def chunk_ids(batch_id: str, job_id: str, index: int, chunk_count: int) -> tuple[str, str]:
+    """Batch and job id of chunk ``index``: the run's own when there is one chunk."""
+    if chunk_count == 1:
+        return batch_id, job_id
+    return derive_batch_id(batch_id, "chunk", str(index)), derive_job_id(job_id, "chunk", str(index))
+
+
+def chunk_destination(destination: str, index: int, chunk_count: int) -> str:
+    """Export folder of chunk ``index``: the run's folder, or ``chunk-NNNN/`` inside it."""
+    if chunk_count == 1:
+        return destination
+    return f"{destination.rstrip('/')}/chunk-{index:0{CHUNK_FOLDER_DIGITS}d}/"
+
+
+def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
+    chunks = listing.get("chunks")
+    if not isinstance(chunks, list) or not chunks:
+        raise ChunkPlanError(
+            "list_new_objects returned no 'chunks' list: it must run with max_objects_per_file"
+        )
+    for position, chunk in enumerate(chunks):
+        if not isinstance(chunk, dict) or chunk.get("index") != position:
+            raise ChunkPlanError(f"chunks[{position}]: expected index {position}, got {chunk!r}")
+        uri, count = chunk.get("references_uri"), chunk.get("count")
+        if not isinstance(uri, str) or "://" not in uri:
+            raise ChunkPlanError(f"chunks[{position}].references_uri: not a URI: {uri!r}")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ChunkPlanError(f"chunks[{position}].count: expected a positive integer, got {count!r}")
+    total = sum(chunk["count"] for chunk in chunks)
+    if total != listing.get("count"):
+        raise ChunkPlanError(
+            f"the chunks hold {total} references but the listing counted {listing.get('count')}"
+        )
+    return chunks
+
+
+def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec]:
+    """One ``ChunkSpec`` per references file of ``listing`` (the references task's summary)."""
+    chunks = _checked_chunks(listing)
+    total = len(chunks)
+    specs: list[ChunkSpec] = []
+    for chunk in chunks:
+        index = chunk["index"]
+        batch_id, job_id = chunk_ids(plan["batch_id"], plan["job_id"], index, total)
+        specs.append(
+            ChunkSpec(
+                index=index,
+                batch_id=batch_id,
+                job_id=job_id,
+                references=chunk["references_uri"],
+                count=chunk["count"],
+                destination=chunk_destination(plan["destination"], index, total),
+            )
+        )
+    return specs
+
+
+def plan_chunks_task(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec]:
+    """The ``plan_chunks`` task: a bad chunk list fails the run (retrying cannot fix it)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        return plan_chunks(plan, listing)
+    except ChunkPlanError as exc:
+        raise AirflowFailException(str(exc)) from None
+
+
+# Arguments of each mapped step (``XComArg.map`` callables) -------------------------------------
+
+
+def ingest_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {"batch_id": spec["batch_id"], "references": spec["references"]}
+
+
+def batch_ready_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {"batch_id": spec["batch_id"]}
+
+
+def start_job_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
+
+
+def job_wait_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {"job_id": spec["job_id"]}
+
+
+def export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {
+        "job_id": spec["job_id"],
+        "batch_id": spec["batch_id"],
+        "destination": spec["destination"],
+        "references": spec["references"],
+    }
+
+
+def same_chunk(task_id: str, key: str) -> str:
+    """A template reading one field of what ``task_id`` returned for this task's own chunk."""
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}', map_indexes=ti.map_index)['{key}'] }}}}"

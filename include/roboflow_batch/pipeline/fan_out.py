@@ -1,0 +1,97 @@
+"""The steps of an S3/GCS pipeline after the listing, mapped over the window's chunks.
+
+``list_new_objects`` splits the window into references files of at most ``max_batch_objects``;
+``plan_chunks`` names a batch, a job and an export folder for each; ``ingest`` ... ``export`` are
+mapped over those chunks (dynamic task mapping, one task instance per chunk and step), and
+``reconcile`` checks that the chunks together account for every object listed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import task
+
+from include.roboflow_batch.pipeline.chunks import (
+    batch_ready_kwargs,
+    export_kwargs,
+    ingest_kwargs,
+    job_wait_kwargs,
+    plan_chunks_task,
+    same_chunk,
+    start_job_kwargs,
+)
+from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
+
+if TYPE_CHECKING:
+    from include.roboflow_batch.pipeline.schema import GCSSource, PipelineConfig, S3Source
+
+
+def fan_out_steps(
+    pipeline: PipelineConfig,
+    source: S3Source | GCSSource,
+    plan: Any,
+    listing: Any,
+    *,
+    roboflow: dict[str, Any],
+    job_options: dict[str, Any],
+) -> list[Any]:
+    """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``."""
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
+    from include.roboflow_batch.sensors.job import RoboflowJobSensor
+
+    chunks = task(task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.")(
+        plan_chunks_task
+    )(plan=plan, listing=listing.output)
+    ingest = RoboflowIngestOperator.partial(
+        task_id="ingest",
+        media_type=source.media,
+        references_conn_id=source.references_conn_id,
+        notifications_url=pipeline.webhook_url,
+        **roboflow,
+    ).expand_kwargs(chunks.map(ingest_kwargs))
+    wait_for_batch = RoboflowBatchReadySensor.partial(
+        task_id="wait_for_batch",
+        expected_count=same_chunk("ingest", "expected_count"),
+        max_failure_rate=pipeline.readiness.max_failure_rate,
+        deferrable=pipeline.deferrable,
+        poke_interval=pipeline.readiness.poke_interval.total_seconds(),
+        timeout=pipeline.readiness.timeout.total_seconds(),
+        **roboflow,
+    ).expand_kwargs(chunks.map(batch_ready_kwargs))
+    start_job = RoboflowStartJobOperator.partial(
+        task_id="start_job",
+        workflow_id=pipeline.workflow.id,
+        media_type=source.media,
+        **job_options,
+        **roboflow,
+    ).expand_kwargs(chunks.map(start_job_kwargs))
+    wait_for_job = RoboflowJobSensor.partial(
+        task_id="wait_for_job",
+        deferrable=pipeline.deferrable,
+        poke_interval=pipeline.job.poke_interval.total_seconds(),
+        timeout=pipeline.job.wait_timeout.total_seconds(),
+        **roboflow,
+    ).expand_kwargs(chunks.map(job_wait_kwargs))
+    export = RoboflowExportOperator.partial(
+        task_id="export",
+        destination_conn_id=pipeline.export.conn_id,
+        stage=pipeline.export.stage,
+        expected_count=same_chunk("ingest", "expected_count"),
+        references_conn_id=source.references_conn_id,
+        max_concurrency=pipeline.export.max_concurrency,
+        **roboflow,
+    ).expand_kwargs(chunks.map(export_kwargs))
+    reconcile = task(task_id="reconcile", doc_md="One manifest across every chunk of the window.")(
+        reconcile_chunks
+    )(
+        plan=plan,
+        listing=listing.output,
+        chunks=chunks,
+        exports=export.output,
+        destination_conn_id=pipeline.export.conn_id,
+    )
+    return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]

@@ -1,0 +1,128 @@
+"""Split a listing into references files of at most ``max_per_file`` lines, one per staging batch.
+
+Lines stream into a temporary file per chunk; only the chunk being written is buffered, so memory
+stays flat for millions of objects. Nothing is published until the listing is complete: a failure
+half-way leaves no chunk behind. A listing that fits in one file is written under the configured
+name itself (a window under the limit looks exactly as it did before chunking existed); larger
+ones become ``<stem>.chunk-0000<suffix>``, ``<stem>.chunk-0001<suffix>``, ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+from include.roboflow_batch.media import MediaType
+from include.roboflow_batch.references.expiry import EffectiveExpiry
+from include.roboflow_batch.references.generate import ReferencesSummary, select_objects
+from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
+from include.roboflow_batch.references.objects import Signer, StoredObject
+from include.roboflow_batch.references.window import SelectionWindow
+
+CHUNK_INFIX = ".chunk-"
+CHUNK_DIGITS = 4
+
+
+class TooManyChunksError(ValueError):
+    """The listing needs more files than may be mapped; the message says which setting to raise."""
+
+
+@dataclass(frozen=True)
+class ReferencesChunk:
+    index: int
+    references_uri: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "references_uri": self.references_uri, "count": self.count}
+
+
+@dataclass
+class ChunkedReferencesSummary(ReferencesSummary):
+    """A ``ReferencesSummary`` plus the files the references were split into."""
+
+    chunks: list[ReferencesChunk] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "chunks": [chunk.to_dict() for chunk in self.chunks]}
+
+
+class _ChunkWriter(AtomicJSONLWriter):
+    """An atomic writer whose temporary file can be closed early and published later."""
+
+    def close_temporary(self) -> None:
+        self._flush()
+        self._handle.close()
+        self._handle = None
+
+    def commit(self) -> str:
+        if self._handle is not None:
+            self.close_temporary()
+        self.temporary.rename(self.destination)
+        self._committed = True
+        return self.destination.as_uri()
+
+    def abort_unless_committed(self) -> None:
+        if not self._committed:
+            self.abort()
+
+
+def chunk_path(destination: ObjectStoragePath, index: int) -> ObjectStoragePath:
+    """``refs.jsonl`` -> ``refs.chunk-0003.jsonl`` (the suffix kept, so readers see the same format)."""
+    suffix = destination.suffix
+    stem = destination.name[: -len(suffix)] if suffix else destination.name
+    return destination.with_name(f"{stem}{CHUNK_INFIX}{index:0{CHUNK_DIGITS}d}{suffix}")
+
+
+def write_chunked_references(
+    objects: Iterable[StoredObject],
+    sign: Signer,
+    destination: ObjectStoragePath,
+    *,
+    max_per_file: int,
+    max_files: int,
+    source: str,
+    media_type: MediaType,
+    window: SelectionWindow,
+    expiry: EffectiveExpiry,
+) -> ChunkedReferencesSummary:
+    """Write the selected objects as references files of at most ``max_per_file`` lines each.
+
+    Raises ``TooManyChunksError`` as soon as the listing would need more than ``max_files`` files,
+    before anything is published.
+    """
+    if max_per_file < 1 or max_files < 1:
+        raise ValueError(f"max_per_file and max_files must be >= 1; got {max_per_file}, {max_files}")
+    summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
+    writers: list[_ChunkWriter] = []
+    try:
+        for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
+            if summary.count % max_per_file == 0:
+                if len(writers) == max_files:
+                    raise TooManyChunksError(
+                        f"the window holds more than {max_files} x {max_per_file:,} = "
+                        f"{max_files * max_per_file:,} {media_type} under {source}: raise "
+                        "max_batch_objects in astro.yaml or Airflow's [core] max_map_length "
+                        f"(now {max_files}), or shorten the schedule interval"
+                    )
+                if writers:
+                    writers[-1].close_temporary()
+                # Chunk 0 is written under a chunk name too; it is renamed if it stays alone.
+                writer = _ChunkWriter(chunk_path(destination, len(writers)))
+                writer.__enter__()
+                writers.append(writer)
+            writers[-1].write({"name": name, "url": sign(key)})
+            summary.count += 1
+        if len(writers) == 1:
+            writers[0].destination = destination
+        for index, writer in enumerate(writers):
+            count = min(max_per_file, summary.count - index * max_per_file)
+            summary.chunks.append(ReferencesChunk(index, writer.commit(), count))
+    finally:
+        for writer in writers:
+            writer.abort_unless_committed()
+    summary.references_uri = summary.chunks[0].references_uri if len(summary.chunks) == 1 else None
+    return summary
