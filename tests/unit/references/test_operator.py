@@ -165,3 +165,36 @@ def test_gcs_operator_offers_the_same_templated_fields() -> None:
     )
     assert op.template_fields == S3ReferencesOperator.template_fields
     assert op.source_uri == "gs://b/"
+
+
+@pytest.mark.usefixtures("bucket")
+def test_a_limit_per_file_splits_the_references_and_lists_the_files(tmp_path: Path) -> None:
+    result = operator(tmp_path, max_objects_per_file=1).execute(RUN_CONTEXT)
+
+    assert result["count"] == 2
+    assert result["references_uri"] is None
+    assert [(c["index"], c["count"]) for c in result["chunks"]] == [(0, 1), (1, 1)]
+    assert [Path(urlsplit(c["references_uri"]).path).name for c in result["chunks"]] == [
+        "refs.chunk-0000.jsonl",
+        "refs.chunk-0001.jsonl",
+    ]
+    assert "X-Amz" not in json.dumps(result)
+
+
+@pytest.mark.usefixtures("bucket")
+def test_more_files_than_max_map_length_fails_naming_both_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "1")
+
+    with pytest.raises(AirflowFailException, match=r"max_batch_objects .* \[core\] max_map_length \(now 1\)"):
+        operator(tmp_path, max_objects_per_file=1).execute(RUN_CONTEXT)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("limit", [0, "10", True])
+def test_a_bad_limit_per_file_is_named(tmp_path: Path, limit: object) -> None:
+    with pytest.raises(ValueError, match="max_objects_per_file must be an integer >= 1"):
+        operator(tmp_path, max_objects_per_file=limit).execute(RUN_CONTEXT)

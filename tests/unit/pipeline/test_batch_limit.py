@@ -1,0 +1,49 @@
+"""``max_batch_objects``: per pipeline or in defaults, a default by media, and where it takes effect."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.roboflow_batch.pipeline.factory import build_dag
+from include.roboflow_batch.pipeline.loader import parse_pipelines
+
+
+def load(pipeline: dict[str, Any], **defaults: Any) -> Any:
+    return parse_pipelines({"defaults": defaults, "pipelines": [pipeline]}, Path("astro.yaml"))
+
+
+def test_default_limit_follows_the_media(pipeline: dict[str, Any]) -> None:
+    [images] = load(pipeline).pipelines
+    pipeline["source"]["media"] = "videos"
+    [videos] = load(pipeline).pipelines
+
+    assert images.batch_object_limit == 100_000
+    assert videos.batch_object_limit == 1_000
+
+
+def test_defaults_set_the_limit_and_a_pipeline_overrides_it(pipeline: dict[str, Any]) -> None:
+    [inherited] = load(pipeline, max_batch_objects=5_000).pipelines
+    [own] = load({**pipeline, "max_batch_objects": 250}, max_batch_objects=5_000).pipelines
+
+    assert inherited.batch_object_limit == 5_000
+    assert own.batch_object_limit == 250
+
+
+@pytest.mark.parametrize("value", [0, -3, "many"])
+def test_a_bad_limit_is_named(pipeline: dict[str, Any], value: object) -> None:
+    problems = load({**pipeline, "max_batch_objects": value}).problems
+
+    assert len(problems) == 1 and problems[0].startswith("pipelines[demo_s3].max_batch_objects:"), problems
+
+
+def test_the_listing_splits_the_window_at_the_limit(pipeline: dict[str, Any]) -> None:
+    [config] = load({**pipeline, "max_batch_objects": 15}).pipelines
+
+    dag = build_dag(config, Path("/project"))
+
+    assert dag.task_dict["list_new_objects"].max_objects_per_file == 15
+    for task_id in ("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"):
+        assert dag.task_dict[task_id].is_mapped, task_id

@@ -1,0 +1,92 @@
+"""Planning the chunks of a window: ids, export folders and the arguments of each mapped step."""
+
+from typing import Any
+
+import pytest
+
+from include.roboflow_batch.api.ids import validate_batch_id, validate_job_id
+from include.roboflow_batch.pipeline.chunks import (
+    ChunkPlanError,
+    export_kwargs,
+    ingest_kwargs,
+    plan_chunks,
+    same_chunk,
+    start_job_kwargs,
+)
+
+PLAN = {
+    "batch_id": "cams-20260301t040000-20260301t050000-abcdefghijklmnop",
+    "job_id": "cams-abcdefghij",
+    "destination": "s3://results/cams/20260301T0400/",
+}
+
+
+def listing(*counts: int) -> dict[str, Any]:
+    chunks = [
+        {"index": i, "references_uri": f"s3://private/refs.chunk-{i:04d}.jsonl", "count": count}
+        for i, count in enumerate(counts)
+    ]
+    return {"count": sum(counts), "chunks": chunks, "media_type": "images"}
+
+
+def test_one_chunk_keeps_the_runs_own_batch_job_and_folder() -> None:
+    [spec] = plan_chunks(PLAN, listing(12))
+
+    assert spec == {
+        "index": 0,
+        "batch_id": PLAN["batch_id"],
+        "job_id": PLAN["job_id"],
+        "references": "s3://private/refs.chunk-0000.jsonl",
+        "count": 12,
+        "destination": PLAN["destination"],
+    }
+
+
+def test_several_chunks_get_distinct_valid_ids_and_folders_derived_from_the_index() -> None:
+    specs = plan_chunks(PLAN, listing(15, 15, 10))
+
+    assert [spec["index"] for spec in specs] == [0, 1, 2]
+    assert len({spec["batch_id"] for spec in specs}) == len({spec["job_id"] for spec in specs}) == 3
+    assert PLAN["batch_id"] not in {spec["batch_id"] for spec in specs}
+    for spec in specs:
+        validate_batch_id(spec["batch_id"])
+        validate_job_id(spec["job_id"])
+    assert [spec["destination"] for spec in specs] == [
+        f"s3://results/cams/20260301T0400/chunk-000{i}/" for i in range(3)
+    ]
+    # A retry or a re-run of the window plans the same names: it re-attaches, never duplicates.
+    assert plan_chunks(PLAN, listing(15, 15, 10)) == specs
+    other_window = {**PLAN, "batch_id": PLAN["batch_id"].replace("04", "05"), "job_id": "cams-zzzzzzzzzz"}
+    assert not {s["job_id"] for s in specs} & {
+        s["job_id"] for s in plan_chunks(other_window, listing(15, 15))
+    }
+
+
+def test_each_mapped_step_gets_its_own_arguments_of_the_chunk() -> None:
+    spec = plan_chunks(PLAN, listing(15, 5))[1]
+
+    assert ingest_kwargs(spec) == {"batch_id": spec["batch_id"], "references": spec["references"]}
+    assert start_job_kwargs(spec) == {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
+    assert export_kwargs(spec) == {
+        "job_id": spec["job_id"],
+        "batch_id": spec["batch_id"],
+        "destination": spec["destination"],
+        "references": spec["references"],
+    }
+    assert "map_indexes=ti.map_index" in same_chunk("ingest", "expected_count")
+
+
+@pytest.mark.parametrize(
+    ("listing_value", "message"),
+    [
+        ({"count": 3}, "no 'chunks' list"),
+        ({"count": 3, "chunks": []}, "no 'chunks' list"),
+        ({**listing(2, 1), "count": 4}, "hold 3 references but the listing counted 4"),
+        ({"count": 3, "chunks": [{"index": 1, "references_uri": "s3://a/b", "count": 3}]}, r"chunks\[0\]"),
+        ({"count": 3, "chunks": [{"index": 0, "references_uri": "refs", "count": 3}]}, "not a URI"),
+        ({"count": 0, "chunks": [{"index": 0, "references_uri": "s3://a/b", "count": 0}]}, "positive"),
+    ],
+)
+def test_an_unusable_chunk_list_is_refused_naming_the_field(listing_value: dict, message: str) -> None:
+    with pytest.raises(ChunkPlanError, match=message):
+        plan_chunks(PLAN, listing_value)

@@ -1,0 +1,97 @@
+"""Splitting a listing into references files of at most N lines, published only when complete."""
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from airflow.sdk import ObjectStoragePath
+
+from include.roboflow_batch.references.chunked import TooManyChunksError, write_chunked_references
+from include.roboflow_batch.references.naming import key_for_name
+from include.roboflow_batch.references.objects import StoredObject
+from include.roboflow_batch.references.window import SelectionWindow
+from tests.unit.references.test_generate import EXPIRY, START, fake_sign
+
+
+def listing(count: int, fail_after: int | None = None) -> Iterator[StoredObject]:
+    for i in range(count):
+        if fail_after is not None and i == fail_after:
+            raise ConnectionError("listing broke off")
+        yield StoredObject(f"cams/frame-{i:03d}.jpg", 100, START)
+    yield StoredObject("cams/readme.txt", 10, START)  # not an image: never referenced
+
+
+def run(tmp_path: Path, objects: Iterator[StoredObject], per_file: int, max_files: int = 1024):
+    destination = ObjectStoragePath(f"file://{tmp_path}/refs/window.jsonl")
+    return write_chunked_references(
+        objects,
+        fake_sign,
+        destination,
+        max_per_file=per_file,
+        max_files=max_files,
+        source="s3://b/cams/",
+        media_type="images",
+        window=SelectionWindow(),
+        expiry=EXPIRY,
+    )
+
+
+def names(path: Path) -> list[str]:
+    return [key_for_name(json.loads(line)["name"]) for line in path.read_text().splitlines()]
+
+
+def test_a_window_over_the_limit_is_split_into_numbered_files_in_listing_order(tmp_path: Path) -> None:
+    summary = run(tmp_path, listing(40), per_file=15)
+
+    files = [tmp_path / "refs" / f"window.chunk-000{i}.jsonl" for i in range(3)]
+    assert [chunk.to_dict() for chunk in summary.chunks] == [
+        {"index": i, "references_uri": path.as_uri(), "count": count}
+        for i, (path, count) in enumerate(zip(files, [15, 15, 10], strict=True))
+    ]
+    assert [names(path) for path in files] == [
+        [f"cams/frame-{i:03d}.jpg" for i in range(start, min(start + 15, 40))] for start in (0, 15, 30)
+    ]
+    assert summary.count == 40
+    assert summary.references_uri is None  # several files: the chunks name them
+    assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == [p.name for p in files]
+    assert summary.to_dict()["chunks"][2]["count"] == 10
+
+
+def test_a_window_within_the_limit_keeps_the_configured_file_name(tmp_path: Path) -> None:
+    summary = run(tmp_path, listing(15), per_file=15)
+
+    path = tmp_path / "refs" / "window.jsonl"
+    assert [chunk.to_dict() for chunk in summary.chunks] == [
+        {"index": 0, "references_uri": path.as_uri(), "count": 15}
+    ]
+    assert summary.references_uri == path.as_uri()
+    assert len(names(path)) == 15
+    assert [p.name for p in (tmp_path / "refs").iterdir()] == ["window.jsonl"]
+
+
+def test_nothing_selected_publishes_nothing(tmp_path: Path) -> None:
+    summary = run(tmp_path, listing(0), per_file=15)
+
+    assert summary.count == 0 and summary.chunks == [] and summary.references_uri is None
+    assert not (tmp_path / "refs").exists()
+
+
+def test_more_files_than_may_be_mapped_is_refused_before_anything_is_published(tmp_path: Path) -> None:
+    with pytest.raises(TooManyChunksError, match=r"more than 2 x 15 = 30 images .*max_batch_objects"):
+        run(tmp_path, listing(40), per_file=15, max_files=2)
+
+    assert not any((tmp_path / "refs").iterdir())
+
+
+def test_a_listing_that_breaks_off_leaves_no_file_behind(tmp_path: Path) -> None:
+    with pytest.raises(ConnectionError):
+        run(tmp_path, listing(40, fail_after=35), per_file=15)
+
+    assert not any((tmp_path / "refs").iterdir())
+
+
+@pytest.mark.parametrize(("per_file", "max_files"), [(0, 10), (10, 0)])
+def test_limits_must_be_positive(tmp_path: Path, per_file: int, max_files: int) -> None:
+    with pytest.raises(ValueError, match="must be >= 1"):
+        run(tmp_path, listing(3), per_file=per_file, max_files=max_files)
