@@ -25,6 +25,10 @@ PER_BATCH = 100_000  # the images default of max_batch_objects
 MEMORY_TARGET_MIB = 1024
 
 
+def _load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
+
+
 def _measure(count: int, emulator_url: str) -> dict[str, Any]:
     env = {
         **os.environ,
@@ -46,12 +50,14 @@ def _reset(emulator_url: str) -> None:
 
 def run() -> list[dict[str, Any]]:
     service = start_roboflow_emulator(extra_args=("--ingest-delay", "0"))
+    load_before = _load()
     try:
         small = _measure(SMALL, service.url)
         _reset(service.url)
         large = _measure(LARGE, service.url)
     finally:
         service.stop()
+    load = f"load average (1/5/15 min) {load_before} before, {_load()} after"
     print(json.dumps({"small": small, "large": large}, indent=1), flush=True)
     steps = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in large["timings"].items())
     calls = ", ".join(f"{route} {n}" for route, n in sorted(large["roboflow_calls_by_route"].items()))
@@ -66,7 +72,7 @@ def run() -> list[dict[str, Any]]:
             baseline_name=f"{small['count']:,} objects",
             detail=f"{steps}; then {large['indexing_wait_seconds']:.1f} s until the emulator had indexed "
             f"every reference ({large['failed']:,} recorded, by design unsafe-url-detected); "
-            f"{large['references_bytes'] / 2**20:.0f} MiB of references files",
+            f"{large['references_bytes'] / 2**20:.0f} MiB of references files; {load}",
         ),
         result(
             "million_window",

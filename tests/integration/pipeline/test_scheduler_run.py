@@ -77,7 +77,8 @@ def trigger(api: AirflowAPI, dag_id: str, run_id: str, logical_date: datetime) -
 def trigger_log_text(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
     """Everything the triggerer logged for one task's deferrals (``*.log.trigger.<id>.log`` files)."""
     folder = home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-    return "\n".join(path.read_text() for path in sorted(folder.glob("*.log.trigger.*.log")))
+    # Mapped tasks log under map_index=N/ below the task's folder.
+    return "\n".join(path.read_text() for path in sorted(folder.rglob("*.log.trigger.*.log")))
 
 
 def returned(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
@@ -121,7 +122,7 @@ def test_pipeline_run_through_scheduler_and_triggerer(moto_server: Any, tmp_path
             state, seen = follow_run(api, DAG_ID, run_id)
 
             assert state == "success", dict(seen)
-            export = returned(api, DAG_ID, run_id, "export")
+            export = returned(api, DAG_ID, run_id, "reconcile")
 
     assert all("deferred" in seen[sensor] for sensor in SENSORS), dict(seen)
     # The triggerer writes what each trigger did next to the task's log.
