@@ -76,6 +76,15 @@ def run() -> list[dict[str, Any]]:
         ),
         result(
             "million_window",
+            "CPU time of the process for the same two windows (lower is better; load-independent)",
+            large["cpu_seconds"],
+            "s",
+            baseline=small["cpu_seconds"],
+            baseline_name=f"{small['count']:,} objects",
+            detail="user + system time of plan, listing, references and ingest; linear growth is 10x",
+        ),
+        result(
+            "million_window",
             f"peak RSS of the process, {large['count']:,} vs {small['count']:,} objects (lower is better)",
             large["peak_rss_mib"],
             "MiB",

@@ -36,6 +36,11 @@ WINDOW_END = datetime(2026, 3, 1, 5, tzinfo=UTC)
 INDEXING_TIMEOUT_S = 900
 
 
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -156,6 +161,7 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
     rss_start = _rss_mib()
     timings: dict[str, float] = {}
 
+    cpu_started = _cpu_seconds()
     started = time.perf_counter()
     plan = _plan()
     timings["plan"] = time.perf_counter() - started
@@ -170,6 +176,7 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
     started = time.perf_counter()
     ingests = _ingest([dict(spec) for spec in specs])
     timings["ingest"] = time.perf_counter() - started
+    cpu_seconds = _cpu_seconds() - cpu_started
     after = _emulator_state(emulator_url)["requests"]
     calls = {route: n - before.get(route, 0) for route, n in after.items() if n != before.get(route, 0)}
     indexing_s, staged, failed = _wait_until_indexed(emulator_url, [s["batch_id"] for s in specs], count)
@@ -181,6 +188,7 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
         "ingest_requests": sum(len(result["ingest_ids"]) for result in ingests),
         "timings": timings,
         "wall_seconds": sum(timings.values()),
+        "cpu_seconds": cpu_seconds,
         "indexing_wait_seconds": indexing_s,
         "staged": staged,
         "failed": failed,

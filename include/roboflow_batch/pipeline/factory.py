@@ -103,6 +103,10 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         f"- **Results**: `{pipeline.export.destination}` (stage `{pipeline.export.stage}`), with a "
         "`manifest` that reconciles inputs, staged files, failures and result rows.",
         f"- **Job options**: `{job or 'service defaults'}`",
+        f"- **Batches**: at most {pipeline.batch_object_limit:,} objects per staging batch and job; "
+        "a larger window fans out into several, reconciled by one manifest."
+        if not isinstance(pipeline.source, LocalSource)
+        else "- **Batches**: one staging batch and job per window.",
         f"- **Readiness**: at most {pipeline.readiness.max_failure_rate:.0%} of files may fail to stage; "
         f"wait up to {format_duration(pipeline.readiness.timeout)}.",
         f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
