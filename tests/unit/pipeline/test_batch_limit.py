@@ -47,3 +47,19 @@ def test_the_listing_splits_the_window_at_the_limit(pipeline: dict[str, Any]) ->
     assert dag.task_dict["list_new_objects"].max_objects_per_file == 15
     for task_id in ("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"):
         assert dag.task_dict[task_id].is_mapped, task_id
+
+
+def test_every_mapped_step_expands_over_the_chunk_plan_and_reads_its_own_chunk(
+    pipeline: dict[str, Any],
+) -> None:
+    [config] = load(pipeline).pipelines
+
+    dag = build_dag(config, Path("/project"))
+
+    for task_id in ("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"):
+        [(upstream, _key)] = list(dag.task_dict[task_id].expand_input.value.iter_references())
+        assert upstream.task_id == "plan_chunks", task_id
+    for task_id in ("wait_for_batch", "export"):
+        expected = dag.task_dict[task_id].partial_kwargs["expected_count"]
+        assert "task_ids='ingest', map_indexes=ti.map_index" in expected, task_id
+    assert set(dag.task_dict["reconcile"].upstream_task_ids) >= {"export", "plan_chunks", "list_new_objects"}
