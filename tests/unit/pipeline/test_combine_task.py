@@ -1,0 +1,100 @@
+"""The ``reconcile`` task: reads each chunk's manifest, writes the window's, fails when they do not add up."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.roboflow_batch.pipeline.chunks import plan_chunks
+from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
+
+
+def window(tmp_path: Path, *counts: int) -> tuple[dict, dict, list[dict], list[dict]]:
+    """A plan, a listing, the chunk specs and the exports of chunks that each wrote a manifest."""
+    plan = {
+        "batch_id": "fleet-20260301t040000-20260301t050000-abcdefghijklmnop",
+        "job_id": "fleet-abcdefghij",
+        "destination": f"file://{tmp_path}/out/",
+        "window_start": "2026-03-01T04:00:00+00:00",
+        "window_end": "2026-03-01T05:00:00+00:00",
+        "select": "interval",
+    }
+    chunks = [
+        {"index": i, "references_uri": f"file://{tmp_path}/refs.chunk-{i:04d}.jsonl", "count": count}
+        for i, count in enumerate(counts)
+    ]
+    listing = {"count": sum(counts), "media_type": "images", "chunks": chunks}
+    specs = [dict(spec) for spec in plan_chunks(plan, listing)]
+    exports = []
+    for spec in specs:
+        folder = Path(spec["destination"].removeprefix("file://"))
+        folder.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "job_id": spec["job_id"],
+            "inputs": {"expected": spec["count"]},
+            "ingested": {"batch_id": spec["batch_id"], "count": spec["count"]},
+            "failed": {"count": 0},
+            "results": {"rows": spec["count"]},
+            "reconciled": True,
+        }
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        exports.append({"manifest_uri": f"{spec['destination'].rstrip('/')}/manifest.json"})
+    return plan, listing, specs, exports
+
+
+def test_several_chunks_get_one_manifest_in_the_windows_folder(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 15, 10)
+
+    summary = reconcile_chunks(plan, listing, specs, exports)
+
+    assert summary["manifest_uri"] == f"file://{tmp_path}/out/manifest.json"
+    assert (summary["chunks"], summary["listed"], summary["result_rows"]) == (3, 40, 40)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["reconciled"] is True
+    assert [chunk["manifest"] for chunk in manifest["chunks"]] == [e["manifest_uri"] for e in exports]
+
+
+def test_one_chunk_keeps_its_own_manifest_as_the_windows(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 12)
+    before = (tmp_path / "out" / "manifest.json").read_text()
+
+    summary = reconcile_chunks(plan, listing, specs, exports)
+
+    assert summary["manifest_uri"] == exports[0]["manifest_uri"]
+    assert (tmp_path / "out" / "manifest.json").read_text() == before
+
+
+def test_chunks_that_do_not_add_up_fail_after_writing_the_manifest(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 5)
+    listing["count"] = 21
+
+    with pytest.raises(AirflowFailException, match="do not reconcile: chunks_cover_listing"):
+        reconcile_chunks(plan, listing, specs, exports)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["reconciled"] is False
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda path: path.unlink(), "chunk 1: manifest .* does not exist"),
+        (lambda path: path.write_text("{not json"), "chunk 1: manifest .* is not JSON"),
+        (lambda path: path.write_text("[]"), "chunk 1: manifest .* is not a JSON object"),
+    ],
+)
+def test_a_missing_or_damaged_chunk_manifest_is_named(tmp_path: Path, damage: Any, message: str) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 5)
+    damage(Path(exports[1]["manifest_uri"].removeprefix("file://")))
+
+    with pytest.raises(AirflowFailException, match=message):
+        reconcile_chunks(plan, listing, specs, exports)
+
+
+def test_fewer_exports_than_chunks_fail(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 5)
+
+    with pytest.raises(AirflowFailException, match="2 chunks were planned but 1 exported"):
+        reconcile_chunks(plan, listing, specs, exports[:1])
