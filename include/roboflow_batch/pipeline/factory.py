@@ -32,6 +32,7 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -236,10 +237,7 @@ def _local_steps(
         task_id="wait_for_batch",
         batch_id=plan["batch_id"],
         expected_count=_pull("ingest", "expected_count"),
-        max_failure_rate=pipeline.readiness.max_failure_rate,
-        deferrable=pipeline.deferrable,
-        poke_interval=pipeline.readiness.poke_interval.total_seconds(),
-        timeout=pipeline.readiness.timeout.total_seconds(),
+        **batch_ready_options(pipeline),
         **roboflow,
     )
     start_job = RoboflowStartJobOperator(
@@ -254,20 +252,16 @@ def _local_steps(
     wait_for_job = RoboflowJobSensor(
         task_id="wait_for_job",
         job_id=_pull("start_job", "job_id"),
-        deferrable=pipeline.deferrable,
-        poke_interval=pipeline.job.poke_interval.total_seconds(),
-        timeout=pipeline.job.wait_timeout.total_seconds(),
+        **job_wait_options(pipeline),
         **roboflow,
     )
     export = RoboflowExportOperator(
         task_id="export",
         job_id=_pull("start_job", "job_id"),
         destination=plan["destination"],
-        destination_conn_id=pipeline.export.conn_id,
-        stage=pipeline.export.stage,
         batch_id=plan["batch_id"],
         expected_count=_pull("ingest", "expected_count"),
-        max_concurrency=pipeline.export.max_concurrency,
+        **export_options(pipeline),
         **roboflow,
     )
     return [ingest, wait_for_batch, start_job, wait_for_job, export]

@@ -22,6 +22,7 @@ from include.roboflow_batch.pipeline.chunks import (
     start_job_kwargs,
 )
 from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
+from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
     from include.roboflow_batch.pipeline.schema import GCSSource, PipelineConfig, S3Source
@@ -56,10 +57,7 @@ def fan_out_steps(
     wait_for_batch = RoboflowBatchReadySensor.partial(
         task_id="wait_for_batch",
         expected_count=same_chunk("ingest", "expected_count"),
-        max_failure_rate=pipeline.readiness.max_failure_rate,
-        deferrable=pipeline.deferrable,
-        poke_interval=pipeline.readiness.poke_interval.total_seconds(),
-        timeout=pipeline.readiness.timeout.total_seconds(),
+        **batch_ready_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(batch_ready_kwargs))
     start_job = RoboflowStartJobOperator.partial(
@@ -71,18 +69,14 @@ def fan_out_steps(
     ).expand_kwargs(chunks.map(start_job_kwargs))
     wait_for_job = RoboflowJobSensor.partial(
         task_id="wait_for_job",
-        deferrable=pipeline.deferrable,
-        poke_interval=pipeline.job.poke_interval.total_seconds(),
-        timeout=pipeline.job.wait_timeout.total_seconds(),
+        **job_wait_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(job_wait_kwargs))
     export = RoboflowExportOperator.partial(
         task_id="export",
-        destination_conn_id=pipeline.export.conn_id,
-        stage=pipeline.export.stage,
         expected_count=same_chunk("ingest", "expected_count"),
         references_conn_id=source.references_conn_id,
-        max_concurrency=pipeline.export.max_concurrency,
+        **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(export_kwargs))
     reconcile = task(task_id="reconcile", doc_md="One manifest across every chunk of the window.")(
