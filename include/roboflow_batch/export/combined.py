@@ -71,8 +71,12 @@ def combine_manifests(
     destination: str,
     media_type: str,
     window: dict[str, Any],
+    skipped: dict[str, int] | None = None,
 ) -> dict[str, Any]:
-    """The combined manifest of ``entries`` (from ``chunk_entry``), one per spec of ``specs``."""
+    """The combined manifest of ``entries`` (from ``chunk_entry``), one per spec of ``specs``.
+
+    ``skipped`` counts, by reason, the objects of the window the listing left out (never sent).
+    """
     by_index = {entry["index"]: entry for entry in entries}
     exported = len(entries) == len(specs) and all(
         spec["index"] in by_index
@@ -100,6 +104,7 @@ def combine_manifests(
         "media_type": media_type,
         "window": window,
         "inputs": {"listed": listed, "expected": expected},
+        "skipped": {"count": sum((skipped or {}).values()), "reasons": dict(sorted((skipped or {}).items()))},
         "ingested": {"count": ingested, "batch_ids": [e["batch_id"] for e in entries]},
         "failed": {"count": failed},
         "processing_failed": {"count": sum(entry["processing_failed"] for entry in entries)},

@@ -60,6 +60,7 @@ def reconcile_chunks(
         destination=plan["destination"],
         media_type=listing["media_type"],
         window={"start": plan["window_start"], "end": plan["window_end"], "select": plan["select"]},
+        skipped=listing.get("skipped") or {},
     )
     if len(specs) == 1:
         manifest_uri = summaries[0]["manifest_uri"]

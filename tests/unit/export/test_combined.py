@@ -37,7 +37,9 @@ def chunk_manifest(
     }
 
 
-def combine(plan: list[dict[str, Any]], manifests: list[dict[str, Any]], listed: int) -> dict[str, Any]:
+def combine(
+    plan: list[dict[str, Any]], manifests: list[dict[str, Any]], listed: int, **extra: Any
+) -> dict[str, Any]:
     entries = [
         chunk_entry(spec, manifest, f"file:///out/chunk-{spec['index']:04d}/manifest.json")
         for spec, manifest in zip(plan, manifests, strict=True)
@@ -49,6 +51,7 @@ def combine(plan: list[dict[str, Any]], manifests: list[dict[str, Any]], listed:
         destination="file:///out/",
         media_type="images",
         window={"start": "2026-03-01T04:00:00+00:00", "end": "2026-03-01T05:00:00+00:00"},
+        **extra,
     )
 
 
@@ -56,9 +59,10 @@ def test_chunks_that_account_for_every_listed_object_reconcile_with_totals() -> 
     plan = specs(*COUNTS)
     manifests = [chunk_manifest(plan[0]), chunk_manifest(plan[1], failed=2), chunk_manifest(plan[2])]
 
-    manifest = combine(plan, manifests, listed=40)
+    manifest = combine(plan, manifests, listed=40, skipped={"file-size-limit-exceeded": 3, "empty-file": 1})
 
     assert manifest["reconciled"] is True, manifest["checks"]
+    assert manifest["skipped"] == {"count": 4, "reasons": {"empty-file": 1, "file-size-limit-exceeded": 3}}
     assert manifest["inputs"] == {"listed": 40, "expected": 40}
     assert manifest["ingested"] == {"count": 38, "batch_ids": ["batch-0", "batch-1", "batch-2"]}
     assert manifest["failed"] == {"count": 2}
