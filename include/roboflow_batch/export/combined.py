@@ -9,6 +9,8 @@ adds them up and checks that together they account for every object the listing 
 - ``inputs_match``: expected == ingested + failed, summed over the chunks;
 - ``distinct_batches_and_jobs``: no two chunks share a batch or a job;
 - ``every_chunk_reconciled``: every chunk's own checks passed.
+
+Objects the listing left out (empty, oversize, unnameable) are counted by reason under ``skipped``.
 """
 
 from __future__ import annotations
