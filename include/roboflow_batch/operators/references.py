@@ -142,7 +142,12 @@ class _ReferencesOperator(BaseOperator):
             window.describe(),
             expiry.seconds,
         )
-        common = {"source": self.source_uri, "media_type": media_type, "window": window, "expiry": expiry}
+        common: dict[str, Any] = {
+            "source": self.source_uri,
+            "media_type": media_type,
+            "window": window,
+            "expiry": expiry,
+        }
         if self.max_objects_per_file is None:
             summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
         else:

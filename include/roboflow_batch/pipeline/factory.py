@@ -215,7 +215,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
 
 
 def _local_steps(
-    pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path, roboflow: dict[str, Any]
+    pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path, roboflow: _RoboflowTaskArgs
 ) -> list[Any]:
     """``ingest -> wait_for_batch -> start_job -> wait_for_job -> export`` of a local directory."""
     from include.roboflow_batch.operators.export import RoboflowExportOperator

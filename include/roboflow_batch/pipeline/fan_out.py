@@ -8,6 +8,7 @@ mapped over those chunks (dynamic task mapping, one task instance per chunk and 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
@@ -34,8 +35,8 @@ def fan_out_steps(
     plan: Any,
     listing: Any,
     *,
-    roboflow: dict[str, Any],
-    job_options: dict[str, Any],
+    roboflow: Mapping[str, Any],
+    job_options: Mapping[str, Any],
 ) -> list[Any]:
     """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``."""
     from include.roboflow_batch.operators.export import RoboflowExportOperator
@@ -79,13 +80,16 @@ def fan_out_steps(
         **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(export_kwargs))
+    # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
+    chunk_list: Any = chunks
+    export_list: Any = export.output
     reconcile = task(task_id="reconcile", doc_md="One manifest across every chunk of the window.")(
         reconcile_chunks
     )(
         plan=plan,
         listing=listing.output,
-        chunks=chunks,
-        exports=export.output,
+        chunks=chunk_list,
+        exports=export_list,
         destination_conn_id=pipeline.export.conn_id,
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]
