@@ -6,13 +6,11 @@ Three sources, one batch per run:
   ``gs://``) sent inline in chunks of at most 20,000 image / 5,000 video references (D10 image references
   ingest, D11 video references ingest);
 * a signed URL to such a file (``references_url``), sent in one request;
-* a local directory (``local_directory``): single uploads (D7 single image upload) for small image sets,
-  bulk tars (D9 bulk image upload) beyond ``simple_upload_limit``, one signed upload per video (D8 video
-  upload).
+* a local directory (``local_directory``, optionally only the names in ``local_file_list``): single
+  uploads (D7) for small image sets, bulk tars (D9) beyond ``simple_upload_limit``, one upload per video.
 
-Retries are safe. Reference chunks carry deterministic ingest ids, so a repeat is answered
-``duplicated`` by the service and counted, not sent twice. Local uploads record what was sent in the
-task state store and also skip files the batch already holds, so a retry sends only what is missing.
+Retries are safe: reference chunks carry deterministic ingest ids (a repeat is answered ``duplicated``);
+local uploads skip what the task state store or the batch already holds.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
 from include.roboflow_batch.ingest.arguments import option_problems
 from include.roboflow_batch.ingest.completion_log import CompletionLog
-from include.roboflow_batch.ingest.local_files import discover_files, resolve_directory
+from include.roboflow_batch.ingest.file_lists import local_files_to_send
 from include.roboflow_batch.ingest.reference_requests import (
     ReferenceTarget,
     send_chunks,
@@ -77,6 +75,7 @@ class RoboflowIngestOperator(BaseOperator):
         (one request). The expected count comes from ``references`` or from reading this URL; if
         neither is readable it is left to the service (``expected_count`` is then ``None``).
     :param local_directory: a local directory (path or ``file://``) whose top-level files are sent.
+    :param local_file_list: a JSONL list of names in ``local_directory``: only those are sent (no window).
     :param select: ``"all"`` files, or ``"interval"``: files modified in ``[start, end)`` of the data
         interval, or of ``interval_start``/``interval_end`` when given (templated).
     :param interval_start: explicit window start (with ``interval_end``), e.g. for manual runs.
@@ -86,15 +85,13 @@ class RoboflowIngestOperator(BaseOperator):
         service sends none for single image uploads or videos).
     :param notification_categories: ``ingest-status`` and/or ``files-status`` (references only).
     :param simple_upload_limit: up to this many images are sent as single uploads, beyond as tars.
-    :param images_per_tar: images per bulk tar (1-500).
-    :param upload_concurrency: parallel uploads (threads) for local files.
+    :param images_per_tar: images per bulk tar (1-500); ``upload_concurrency``: parallel uploads.
     :param roboflow_conn_id: the Roboflow connection.
 
     Returns ``{"batch_id", "media_type", "mode", "expected_count", "ingest_ids", "duplicated_chunks",
     "sent_count", "already_sent_count", "rejected_count", "rejected"}``; ``expected_count`` is what
-    the readiness sensor waits for. ``rejected`` lists (first 100) single uploads the service
-    refused outright (e.g. over 20 MiB); they are logged, reported, and not expected in the batch.
-    Skips when there is nothing to ingest.
+    the readiness sensor waits for. ``rejected`` lists (first 100) single uploads the service refused
+    (e.g. over 20 MiB): logged, reported, not expected in the batch. Skips when there is nothing to send.
     """
 
     template_fields: Sequence[str] = (
@@ -102,6 +99,7 @@ class RoboflowIngestOperator(BaseOperator):
         "references",
         "references_url",
         "local_directory",
+        "local_file_list",
         "select",
         "interval_start",
         "interval_end",
@@ -119,6 +117,7 @@ class RoboflowIngestOperator(BaseOperator):
         references_conn_id: str | None = None,
         references_url: str | None = None,
         local_directory: str | None = None,
+        local_file_list: str | None = None,
         select: str = "all",
         interval_start: datetime | str | None = None,
         interval_end: datetime | str | None = None,
@@ -138,6 +137,7 @@ class RoboflowIngestOperator(BaseOperator):
         self.references_conn_id = references_conn_id
         self.references_url = references_url
         self.local_directory = local_directory
+        self.local_file_list = local_file_list
         self.select = select
         self.interval_start = interval_start
         self.interval_end = interval_end
@@ -346,12 +346,13 @@ class RoboflowIngestOperator(BaseOperator):
     def _ingest_local_directory(
         self, context: Context, client: RoboflowClient, batch_id: str
     ) -> dict[str, Any]:
-        try:
-            directory = resolve_directory(self.local_directory or "")
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from exc
         window = self._window(context)
-        files = discover_files(directory, self.media_type, window)
+        try:
+            directory, files = local_files_to_send(
+                self.local_directory or "", self.media_type, window, self.local_file_list
+            )
+        except ValueError as exc:  # a missing directory or a damaged file list: retrying cannot help
+            raise AirflowFailException(str(exc)) from exc
         if not files:
             scope = "" if window.selects_all else f" modified in {window.describe()}"
             raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")

@@ -105,6 +105,10 @@ def ingest_kwargs(spec: ChunkSpec) -> dict[str, Any]:
     return {"batch_id": spec["batch_id"], "references": spec["references"]}
 
 
+def local_ingest_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    return {"batch_id": spec["batch_id"], "local_file_list": spec["references"]}
+
+
 def batch_ready_kwargs(spec: ChunkSpec) -> dict[str, Any]:
     return {"batch_id": spec["batch_id"]}
 
@@ -124,6 +128,11 @@ def export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
         "destination": spec["destination"],
         "references": spec["references"],
     }
+
+
+def local_export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+    # The file list is not a references file: the export checks against ingest's expected count.
+    return {"job_id": spec["job_id"], "batch_id": spec["batch_id"], "destination": spec["destination"]}
 
 
 def same_chunk(task_id: str, key: str) -> str:

@@ -22,6 +22,7 @@ from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.fan_out import fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
+from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
 from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
 from include.roboflow_batch.pipeline.run_window import resolve_path
 from include.roboflow_batch.pipeline.schema import (
@@ -32,7 +33,6 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
-from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -49,11 +49,6 @@ class _RoboflowTaskArgs(TypedDict):
 
     roboflow_conn_id: str
     pool: str
-
-
-def _pull(task_id: str, key: str) -> str:
-    """A template reading one field of an upstream task's returned summary."""
-    return f"{{{{ ti.xcom_pull(task_ids='{task_id}')['{key}'] }}}}"
 
 
 def _timetable(pipeline: PipelineConfig) -> object | None:
@@ -194,87 +189,44 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             spec=_plan_spec(pipeline, base_dir)
         )
         if isinstance(source, S3Source | GCSSource):
-            listing = _references_task(pipeline, source, plan)
-            steps = [
-                plan,
-                listing,
-                *fan_out_steps(
-                    pipeline,
-                    source,
-                    plan,
-                    listing,
-                    roboflow=roboflow,
-                    job_options=_start_job_kwargs(pipeline),
-                ),
-            ]
+            listing: Any = _references_task(pipeline, source, plan)
+            listing_output, local_directory = listing.output, None
         else:
-            steps = [plan, *_local_steps(pipeline, source, plan, base_dir, roboflow)]
+            local_directory = str(resolve_path(source.directory, base_dir))
+            listing = listing_output = _local_listing_task(pipeline, source, plan, base_dir)
+        steps = [
+            plan,
+            listing,
+            *fan_out_steps(
+                pipeline,
+                source,
+                plan,
+                listing_output,
+                roboflow=roboflow,
+                job_options=_start_job_kwargs(pipeline),
+                local_directory=local_directory,
+            ),
+        ]
         for upstream, downstream in itertools.pairwise(steps):
             upstream >> downstream
     return dag
 
 
-def _local_steps(
-    pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path, roboflow: _RoboflowTaskArgs
-) -> list[Any]:
-    """``ingest -> wait_for_batch -> start_job -> wait_for_job -> export`` of a local directory."""
-    from include.roboflow_batch.operators.export import RoboflowExportOperator
-    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
-    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
-    from include.roboflow_batch.sensors.job import RoboflowJobSensor
-
-    ingest = RoboflowIngestOperator(
-        task_id="ingest",
-        batch_id=plan["batch_id"],
+def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path) -> Any:
+    spec = LocalListingSpec(
+        directory=str(resolve_path(source.directory, base_dir)),
         media_type=source.media,
-        local_directory=str(resolve_path(source.directory, base_dir)),
-        **_window_kwargs(plan, fixed_select=source.select),
-        notifications_url=pipeline.webhook_url,
-        **roboflow,
+        select=source.select,
+        state_directory=str(resolve_path(source.state_directory, base_dir)),
+        max_per_list=pipeline.batch_object_limit,
     )
-    wait_for_batch = RoboflowBatchReadySensor(
-        task_id="wait_for_batch",
-        batch_id=plan["batch_id"],
-        expected_count=_pull("ingest", "expected_count"),
-        **batch_ready_options(pipeline),
-        **roboflow,
-    )
-    start_job = RoboflowStartJobOperator(
-        task_id="start_job",
-        batch_id=plan["batch_id"],
-        workflow_id=pipeline.workflow.id,
-        job_id=plan["job_id"],
-        media_type=source.media,
-        **_start_job_kwargs(pipeline),
-        **roboflow,
-    )
-    wait_for_job = RoboflowJobSensor(
-        task_id="wait_for_job",
-        job_id=_pull("start_job", "job_id"),
-        **job_wait_options(pipeline),
-        **roboflow,
-    )
-    export = RoboflowExportOperator(
-        task_id="export",
-        job_id=_pull("start_job", "job_id"),
-        destination=plan["destination"],
-        batch_id=plan["batch_id"],
-        expected_count=_pull("ingest", "expected_count"),
-        **export_options(pipeline),
-        **roboflow,
-    )
-    return [ingest, wait_for_batch, start_job, wait_for_job, export]
+    return task(task_id="list_local_files", doc_md="The window's files, one list per batch.")(
+        list_local_files
+    )(spec=spec, plan=plan)
 
 
-def _window_kwargs(plan: Any, fixed_select: str = "interval") -> dict[str, Any]:
-    """The plan task's window (params ``window_start``/``window_end``/``select_all`` included).
-
-    ``fixed_select="all"`` (a local source configured with ``select: all``) takes every file on
-    every run, so no window applies.
-    """
-    if fixed_select == "all":
-        return {"select": "all"}
+def _window_kwargs(plan: Any) -> dict[str, Any]:
+    """The plan task's window (params ``window_start``/``window_end``/``select_all`` included)."""
     return {
         "select": plan["select"],
         "interval_start": plan["window_start"],

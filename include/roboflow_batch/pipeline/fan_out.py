@@ -1,6 +1,7 @@
-"""The steps of an S3/GCS pipeline after the listing, mapped over the window's chunks.
+"""The steps of a pipeline after the listing, mapped over the window's chunks.
 
-``list_new_objects`` splits the window into references files of at most ``max_batch_objects``;
+``list_new_objects`` (a bucket) or ``list_local_files`` (a local directory) splits the window into
+references files or file lists of at most ``max_batch_objects``;
 ``plan_chunks`` names a batch, a job and an export folder for each; ``ingest`` ... ``export`` are
 mapped over those chunks (dynamic task mapping, one task instance per chunk and step), and
 ``reconcile`` checks that the chunks together account for every object listed.
@@ -18,6 +19,8 @@ from include.roboflow_batch.pipeline.chunks import (
     export_kwargs,
     ingest_kwargs,
     job_wait_kwargs,
+    local_export_kwargs,
+    local_ingest_kwargs,
     plan_chunks_task,
     same_chunk,
     start_job_kwargs,
@@ -26,19 +29,24 @@ from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
-    from include.roboflow_batch.pipeline.schema import GCSSource, PipelineConfig, S3Source
+    from include.roboflow_batch.pipeline.schema import GCSSource, LocalSource, PipelineConfig, S3Source
 
 
 def fan_out_steps(
     pipeline: PipelineConfig,
-    source: S3Source | GCSSource,
+    source: S3Source | GCSSource | LocalSource,
     plan: Any,
     listing: Any,
     *,
     roboflow: Mapping[str, Any],
     job_options: Mapping[str, Any],
+    local_directory: str | None = None,
 ) -> list[Any]:
-    """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``."""
+    """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``.
+
+    ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
+    that directory instead of references files.
+    """
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
@@ -47,14 +55,18 @@ def fan_out_steps(
 
     chunks = task(task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.")(
         plan_chunks_task
-    )(plan=plan, listing=listing.output)
+    )(plan=plan, listing=listing)
+    if local_directory is None:
+        read_from: dict[str, Any] = {"references_conn_id": getattr(source, "references_conn_id", None)}
+    else:
+        read_from = {"local_directory": local_directory}
     ingest = RoboflowIngestOperator.partial(
         task_id="ingest",
         media_type=source.media,
-        references_conn_id=source.references_conn_id,
         notifications_url=pipeline.webhook_url,
+        **read_from,
         **roboflow,
-    ).expand_kwargs(chunks.map(ingest_kwargs))
+    ).expand_kwargs(chunks.map(ingest_kwargs if local_directory is None else local_ingest_kwargs))
     wait_for_batch = RoboflowBatchReadySensor.partial(
         task_id="wait_for_batch",
         expected_count=same_chunk("ingest", "expected_count"),
@@ -76,10 +88,10 @@ def fan_out_steps(
     export = RoboflowExportOperator.partial(
         task_id="export",
         expected_count=same_chunk("ingest", "expected_count"),
-        references_conn_id=source.references_conn_id,
+        references_conn_id=read_from.get("references_conn_id"),
         **export_options(pipeline),
         **roboflow,
-    ).expand_kwargs(chunks.map(export_kwargs))
+    ).expand_kwargs(chunks.map(export_kwargs if local_directory is None else local_export_kwargs))
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
     chunk_list: Any = chunks
     export_list: Any = export.output
@@ -87,7 +99,7 @@ def fan_out_steps(
         reconcile_chunks
     )(
         plan=plan,
-        listing=listing.output,
+        listing=listing,
         chunks=chunk_list,
         exports=export_list,
         destination_conn_id=pipeline.export.conn_id,

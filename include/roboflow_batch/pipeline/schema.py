@@ -166,6 +166,11 @@ class LocalSource(StrictModel):
     select: Literal["interval", "all"] = Field(
         default="interval", description="Files modified in the run's data interval, or every file."
     )
+    state_directory: str = Field(
+        default=".roboflow-state",
+        min_length=1,
+        description="Where each run's file lists are kept (absolute, or relative to the astro.yaml file).",
+    )
 
 
 Source = Annotated[S3Source | GCSSource | LocalSource, Field(discriminator="kind")]

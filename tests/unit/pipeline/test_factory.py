@@ -49,16 +49,24 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     assert set(dag.params.keys()) == {"window_start", "window_end", "select_all", "on_changed_definition"}
 
 
-def test_local_pipeline_has_no_listing_step(pipeline: dict[str, Any]) -> None:
+def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipeline: dict[str, Any]) -> None:
     pipeline["source"] = {"kind": "local", "directory": "drop", "media": "videos", "select": "all"}
 
     dag = build_dag(config(pipeline), Path("/project"))
 
-    assert chain_of(dag) == ["plan", *ROBOFLOW_STEPS]
+    assert chain_of(dag) == ["plan", "list_local_files", "plan_chunks", *ROBOFLOW_STEPS, "reconcile"]
     ingest = dag.task_dict["ingest"]
-    assert ingest.local_directory == "/project/drop"
-    assert ingest.select == "all"
-    assert ingest.media_type == "videos"
+    assert ingest.partial_kwargs["local_directory"] == "/project/drop"
+    assert ingest.partial_kwargs["media_type"] == "videos"
+    assert "references_conn_id" not in ingest.partial_kwargs
+    spec = dag.task_dict["list_local_files"].op_kwargs["spec"]
+    assert spec == {
+        "directory": "/project/drop",
+        "media_type": "videos",
+        "select": "all",
+        "state_directory": "/project/.roboflow-state",
+        "max_per_list": 1_000,
+    }
 
 
 def arg(task: Any, name: str) -> Any:
@@ -84,26 +92,19 @@ PLAN_WINDOW = {
 }
 
 
-def test_local_pipeline_takes_the_window_of_the_plan_like_object_stores(pipeline: dict[str, Any]) -> None:
-    s3_dag = build_dag(config(pipeline), Path("/project"))
-    pipeline["source"] = {"kind": "local", "directory": "drop"}
-    local_dag = build_dag(config(pipeline), Path("/project"))
+def test_local_pipeline_lists_the_plan_window_into_the_configured_state_directory(
+    pipeline: dict[str, Any],
+) -> None:
+    pipeline["max_batch_objects"] = 15
+    pipeline["source"] = {"kind": "local", "directory": "/data/drop", "state_directory": "state"}
 
-    # So the params window_start / window_end / select_all of a manual run reach the local ingest too.
-    assert plan_keys(local_dag.task_dict["ingest"], *WINDOW_FIELDS) == PLAN_WINDOW
-    assert plan_keys(s3_dag.task_dict["list_new_objects"], *WINDOW_FIELDS) == PLAN_WINDOW
+    listing = build_dag(config(pipeline), Path("/project")).task_dict["list_local_files"]
 
-
-def test_local_pipeline_selecting_all_files_ignores_the_window(pipeline: dict[str, Any]) -> None:
-    pipeline["source"] = {"kind": "local", "directory": "drop", "select": "all"}
-
-    ingest = build_dag(config(pipeline), Path("/project")).task_dict["ingest"]
-
-    assert plan_keys(ingest, *WINDOW_FIELDS) == {
-        "select": "all",
-        "interval_start": None,
-        "interval_end": None,
-    }
+    # The plan's window (params window_start / window_end / select_all included) reaches the listing.
+    assert listing.op_kwargs["plan"].operator.task_id == "plan"
+    assert listing.op_kwargs["spec"]["select"] == "interval"
+    assert listing.op_kwargs["spec"]["state_directory"] == "/project/state"
+    assert listing.op_kwargs["spec"]["max_per_list"] == 15
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,103 @@
+"""A local window's file names split into lists of at most ``max_per_list``, one list per batch.
+
+The lists are small JSONL files (one JSON string, a file name, per line) written next to the run's
+state, so only their paths travel through XCom. Names read back are checked: a list is outside input
+once written, and only plain top-level names of the source directory are accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TypedDict
+
+from include.roboflow_batch.ingest.local_files import LocalFile, discover_files, resolve_directory
+from include.roboflow_batch.media import has_media_extension, validate_media_type
+from include.roboflow_batch.references.window import SelectionWindow
+
+__all__ = ["FileListChunk", "FileListError", "local_files_to_send", "read_file_list", "write_file_lists"]
+
+LIST_STEM = "files"
+
+
+class FileListChunk(TypedDict):
+    index: int
+    references_uri: str
+    count: int
+
+
+class FileListError(ValueError):
+    """A file list cannot be used; the message names the list and the line."""
+
+
+def _list_path(directory: Path, index: int, total: int) -> Path:
+    name = f"{LIST_STEM}.jsonl" if total == 1 else f"{LIST_STEM}.chunk-{index:04d}.jsonl"
+    return directory / name
+
+
+def write_file_lists(
+    files: Sequence[LocalFile], directory: Path, max_per_list: int, max_lists: int
+) -> list[FileListChunk]:
+    """Write ``files`` (already sorted) as lists of at most ``max_per_list`` names under ``directory``.
+
+    Each list is written to a temporary file and renamed, so a list is either complete or absent;
+    rewriting the same window gives the same lists.
+    """
+    if max_per_list < 1:
+        raise ValueError(f"max_per_list must be >= 1, got {max_per_list}")
+    total = -(-len(files) // max_per_list)
+    if total > max_lists:
+        raise FileListError(
+            f"{len(files)} files need {total} batches of at most {max_per_list} (max_batch_objects), "
+            f"more than [core] max_map_length allows ({max_lists})"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    chunks: list[FileListChunk] = []
+    for index in range(total):
+        part = files[index * max_per_list : (index + 1) * max_per_list]
+        path = _list_path(directory, index, total)
+        handle, scratch = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.writelines(json.dumps(item.name) + "\n" for item in part)
+        os.replace(scratch, path)
+        chunks.append(FileListChunk(index=index, references_uri=path.as_uri(), count=len(part)))
+    return chunks
+
+
+def read_file_list(list_uri: str, source: Path, media_type: str) -> list[LocalFile]:
+    """The files of ``source`` named by the list at ``list_uri`` (a path or ``file://`` URI)."""
+    kind = validate_media_type(media_type)
+    path = Path(list_uri.removeprefix("file://"))
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise FileListError(f"file list {path} cannot be read: {exc}") from exc
+    found: list[LocalFile] = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            name = json.loads(line)
+        except ValueError:
+            name = None
+        if not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name:
+            raise FileListError(f"file list {path} line {number}: not a plain file name: {line[:80]!r}")
+        if not has_media_extension(name, kind):
+            raise FileListError(f"file list {path} line {number}: {name!r} is not one of the {kind}")
+        try:
+            stat = (source / name).stat()
+        except OSError as exc:
+            raise FileListError(f"file list {path} line {number}: {name!r} is gone from {source}") from exc
+        found.append(LocalFile(path=source / name, size=stat.st_size, mtime=stat.st_mtime))
+    return found
+
+
+def local_files_to_send(
+    local_directory: str, media_type: str, window: SelectionWindow, file_list: str | None
+) -> tuple[Path, list[LocalFile]]:
+    """The directory and the files to send: those of ``file_list``, else the window's files."""
+    directory = resolve_directory(local_directory)
+    if file_list:
+        return directory, read_file_list(file_list, directory, media_type)
+    return directory, discover_files(directory, media_type, window)
