@@ -127,3 +127,29 @@ def test_select_and_window_are_rendered_from_templates(client: mock.MagicMock, d
 
     assert operator.select == "interval"
     assert uploaded(client) == ["old.jpg"]
+
+
+def test_a_file_list_sends_exactly_its_files_whatever_the_window(
+    client: mock.MagicMock, drop: Path, tmp_path: Path
+) -> None:
+    listing = tmp_path / "files.chunk-0001.jsonl"
+    listing.write_text('"old.jpg"\n')
+    operator = ingest(drop, select="all", local_file_list=listing.as_uri())
+
+    summary = operator.execute(make_context(interval=INTERVAL))
+
+    assert uploaded(client) == ["old.jpg"]
+    assert summary["expected_count"] == 1
+
+
+def test_a_damaged_file_list_fails_without_sending_anything(
+    client: mock.MagicMock, drop: Path, tmp_path: Path
+) -> None:
+    listing = tmp_path / "files.jsonl"
+    listing.write_text('"new.jpg"\n"../drop/old.jpg"\n')
+    operator = ingest(drop, select="all", local_file_list=str(listing))
+
+    with pytest.raises(AirflowFailException, match="line 2: not a plain file name"):
+        operator.execute(make_context(interval=INTERVAL))
+
+    assert uploaded(client) == []

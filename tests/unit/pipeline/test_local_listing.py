@@ -1,0 +1,90 @@
+"""The list_local_files task: the plan's window of a local directory, one file list per batch."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from include.roboflow_batch.ingest.file_lists import read_file_list
+from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
+
+START, END = datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 1, 11, tzinfo=UTC)
+PLAN = {
+    "select": "interval",
+    "window_start": START.isoformat(),
+    "window_end": END.isoformat(),
+    "batch_id": "b-1",
+}
+
+
+@pytest.fixture
+def drop(tmp_path: Path) -> Path:
+    """Five images inside the window, one modified before it."""
+    directory = tmp_path / "drop"
+    directory.mkdir()
+    for name, moment in [(f"in-{n}.jpg", START.replace(minute=n)) for n in range(5)] + [
+        ("before.jpg", START.replace(hour=9))
+    ]:
+        path = directory / name
+        path.write_bytes(b"\xff\xd8 image")
+        os.utime(path, (moment.timestamp(), moment.timestamp()))
+    return directory
+
+
+def spec(drop: Path, tmp_path: Path, **changes: Any) -> LocalListingSpec:
+    values: dict[str, Any] = {
+        "directory": str(drop),
+        "media_type": "images",
+        "select": "interval",
+        "state_directory": str(tmp_path / "state"),
+        "max_per_list": 2,
+    }
+    return LocalListingSpec(**{**values, **changes})  # type: ignore[typeddict-item]
+
+
+def listed_names(summary: dict[str, Any], drop: Path) -> list[list[str]]:
+    return [[f.name for f in read_file_list(c["references_uri"], drop, "images")] for c in summary["chunks"]]
+
+
+def test_the_window_is_split_into_lists_under_the_runs_state_folder(drop: Path, tmp_path: Path) -> None:
+    summary = list_local_files(spec(drop, tmp_path), PLAN)
+
+    assert summary["count"] == 5
+    assert summary["media_type"] == "images"
+    assert [chunk["count"] for chunk in summary["chunks"]] == [2, 2, 1]
+    assert listed_names(summary, drop) == [["in-0.jpg", "in-1.jpg"], ["in-2.jpg", "in-3.jpg"], ["in-4.jpg"]]
+    assert {Path(c["references_uri"]).parent.name for c in summary["chunks"]} == {"b-1"}
+    assert (tmp_path / "state" / "b-1").is_dir()
+
+
+def test_select_all_in_astro_yaml_or_in_the_run_ignores_the_window(drop: Path, tmp_path: Path) -> None:
+    configured = list_local_files(spec(drop, tmp_path, select="all", max_per_list=10), PLAN)
+    requested = list_local_files(spec(drop, tmp_path, max_per_list=10), {**PLAN, "select": "all"})
+
+    assert configured["count"] == requested["count"] == 6
+
+
+def test_an_empty_window_skips_the_run(drop: Path, tmp_path: Path) -> None:
+    later = {**PLAN, "window_start": END.isoformat(), "window_end": END.replace(hour=12).isoformat()}
+
+    with pytest.raises(AirflowSkipException, match="no images in"):
+        list_local_files(spec(drop, tmp_path), later)
+
+
+def test_a_missing_directory_fails_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match=r"gone.*does not exist"):
+        list_local_files(spec(tmp_path / "gone", tmp_path), PLAN)
+
+
+def test_more_lists_than_can_be_mapped_fails(
+    drop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("include.roboflow_batch.operators.references.max_map_length", lambda: 2)
+
+    with pytest.raises(AirflowFailException, match="max_map_length allows \\(2\\)"):
+        list_local_files(spec(drop, tmp_path), PLAN)
