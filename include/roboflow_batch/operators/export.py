@@ -16,6 +16,7 @@ from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
+from include.roboflow_batch.export.history import job_history_entries
 from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
@@ -63,9 +64,8 @@ class RoboflowExportOperator(BaseOperator):
     :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
     :param name_field: result column naming the input file (default: detected).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
-        task's XCom ``job_history``), copied into the manifest as ``job_history``.
-    :return: ``{"destination", "manifest_uri", "files_written", "files_skipped", "result_rows",
-        "reconciled"}``
+        task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
+    :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
     """
 
     template_fields: Sequence[str] = (
@@ -95,7 +95,7 @@ class RoboflowExportOperator(BaseOperator):
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
         on_mismatch: str = "fail",
-        job_history: list[dict[str, Any]] | None = None,
+        job_history: list[dict[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -376,8 +376,8 @@ class RoboflowExportOperator(BaseOperator):
                 key_for_name=key_for_name,
             )
         )
-        if isinstance(self.job_history, list):
-            manifest["job_history"] = self.job_history
+        if (history := job_history_entries(self.job_history)) is not None:
+            manifest["job_history"] = history
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         summary = {
             "destination": dest.uri,

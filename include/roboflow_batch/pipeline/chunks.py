@@ -138,3 +138,11 @@ def local_export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
 def same_chunk(task_id: str, key: str) -> str:
     """A template reading one field of what ``task_id`` returned for this task's own chunk."""
     return f"{{{{ ti.xcom_pull(task_ids='{task_id}', map_indexes=ti.map_index)['{key}'] }}}}"
+
+
+def same_chunk_json(task_id: str, key: str) -> str:
+    """A template giving, as JSON text, the XCom ``key`` that ``task_id`` pushed for this task's chunk.
+
+    A plain XComArg of a mapped task resolves to every chunk's value; this pulls this chunk's only.
+    """
+    return f"{{{{ ti.xcom_pull(task_ids='{task_id}', key='{key}', map_indexes=ti.map_index) | tojson }}}}"

@@ -13,9 +13,9 @@ import itertools
 from collections.abc import MutableMapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, TypedDict
 
-from airflow.sdk import DAG, Param, XComArg, get_parsing_context, task
+from airflow.sdk import DAG, Param, get_parsing_context, task
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError

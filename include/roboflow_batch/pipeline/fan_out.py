@@ -23,6 +23,7 @@ from include.roboflow_batch.pipeline.chunks import (
     local_ingest_kwargs,
     plan_chunks_task,
     same_chunk,
+    same_chunk_json,
     start_job_kwargs,
 )
 from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
@@ -49,7 +50,7 @@ def fan_out_steps(
     """
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
 
@@ -77,6 +78,11 @@ def fan_out_steps(
         task_id="start_job",
         workflow_id=pipeline.workflow.id,
         media_type=source.media,
+        # A manual run's param overrides astro.yaml.
+        on_changed_definition=(
+            f"{{{{ params.on_changed_definition or '{pipeline.job.on_changed_definition}' }}}}"
+        ),
+        max_restarts=pipeline.job.max_restarts,
         **job_options,
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
@@ -89,6 +95,7 @@ def fan_out_steps(
         task_id="export",
         expected_count=same_chunk("ingest", "expected_count"),
         references_conn_id=read_from.get("references_conn_id"),
+        job_history=same_chunk_json("start_job", JOB_HISTORY_XCOM_KEY),
         **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(export_kwargs if local_directory is None else local_export_kwargs))
