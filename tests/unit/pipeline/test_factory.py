@@ -208,3 +208,16 @@ def test_unreadable_file_registers_nothing_and_is_reported_once(tmp_path: Path) 
     assert register_pipelines(namespace, path) == []
     with pytest.raises(PipelineConfigError, match="not valid YAML"):
         raise_pipeline_problems(path)
+
+
+def test_mapped_steps_keep_the_job_recovery_options(pipeline: dict[str, Any]) -> None:
+    pipeline["job"] = {"on_changed_definition": "fail", "max_restarts": 3}
+
+    dag = build_dag(config(pipeline), Path("/project"))
+
+    start_job = dag.task_dict["start_job"].partial_kwargs
+    assert start_job["max_restarts"] == 3
+    assert "params.on_changed_definition or 'fail'" in start_job["on_changed_definition"]
+    # Each chunk's export pulls the history its own start_job pushed, not every chunk's.
+    history = dag.task_dict["export"].partial_kwargs["job_history"]
+    assert "key='job_history', map_indexes=ti.map_index" in history
