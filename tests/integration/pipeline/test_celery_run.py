@@ -43,7 +43,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 DAG_ID = "roboflow_celery_s3"
 BUCKET = "it-celery"
 QUEUES = ("worker_a", "worker_b")
-STEPS = ("plan", "list_new_objects", "ingest", "wait_for_batch", "start_job", "wait_for_job", "export")
+STEPS = (
+    "plan",
+    "list_new_objects",
+    "plan_chunks",
+    "ingest",
+    "wait_for_batch",
+    "start_job",
+    "wait_for_job",
+    "export",
+    "reconcile",
+)
 
 # Loaded by every component from $AIRFLOW_HOME/config: consecutive steps alternate between queues.
 CLUSTER_POLICY = f"""
