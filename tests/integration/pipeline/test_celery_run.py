@@ -197,7 +197,7 @@ def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: 
                 trigger_window(api, run_id, window)
                 state, seen = follow_run(api, DAG_ID, run_id, timeout=400)
                 run_seconds = time.monotonic() - run_started
-                export = returned(api, DAG_ID, run_id, "export") if state == "success" else {}
+                export = returned(api, DAG_ID, run_id, "reconcile") if state == "success" else {}
                 ti_hosts = {
                     ti["task_id"]: ti["queue"]
                     for ti in api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")[
