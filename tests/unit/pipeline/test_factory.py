@@ -166,7 +166,11 @@ def test_job_options_map_to_the_start_job_operator(pipeline: dict[str, Any]) -> 
 
 def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
     pipeline["readiness"] = {"max_failure_rate": 0.05, "timeout": "20m"}
-    pipeline["export"] = {"destination": "s3://out/{pipeline}/", "conn_id": "aws_out", "stage": "processing"}
+    pipeline["export"] = {
+        "destination": "s3://out/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
+        "conn_id": "aws_out",
+        "stage": "processing",
+    }
 
     dag = build_dag(config(pipeline), Path("/project"))
     ready, export = dag.task_dict["wait_for_batch"], dag.task_dict["export"]
