@@ -169,3 +169,21 @@ def test_file_without_pipelines_is_an_error_saying_so(tmp_path: Path, text: str)
         load_pipelines(path).raise_for_problems()
 
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize("document", ["README.md", "docs/astro-yaml.md"])
+def test_documented_examples_are_valid(document: str) -> None:
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[3]
+    blocks = re.findall(r"```yaml\n(.*?)```", (root / document).read_text(), re.S)
+    examples = [yaml.safe_load(block) for block in blocks]
+    examples = [example for example in examples if isinstance(example, dict) and "pipelines" in example]
+
+    assert examples
+    for example in examples:
+        loaded = parse_pipelines(example, Path("/p/astro.yaml"))
+        assert loaded.problems == []
+        assert len(loaded.pipelines) == len(example["pipelines"])
