@@ -149,6 +149,32 @@ def test_a_bad_line_fails_before_anything_is_sent(client: mock.MagicMock, tmp_pa
     client.close.assert_called_once()
 
 
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escape.jpg",
+        "a/../../b.jpg",
+        "/etc/cron.d/x.jpg",
+        "C:evil.jpg",
+        "a\\..\\b.jpg",
+        "nul\u0000.jpg",
+        "./a.jpg",
+    ],
+)
+def test_an_unsafe_reference_name_is_refused_naming_it(
+    client: mock.MagicMock, tmp_path: Path, context, name: str
+) -> None:
+    path = tmp_path / "refs.jsonl"
+    write_references(path, 2)
+    with path.open("a") as out:
+        out.write(json.dumps({"name": name, "url": "https://h/x.jpg"}) + "\n")
+    op = RoboflowIngestOperator(task_id="ingest", batch_id=BATCH, references=path.as_uri())
+    with pytest.raises(AirflowFailException) as caught:
+        op.execute(context)
+    assert f"line 3: name {name!r} is refused" in str(caught.value)
+    client.ingest_image_references.assert_not_called()
+
+
 def test_missing_references_file_is_a_clear_failure(client: mock.MagicMock, tmp_path: Path, context) -> None:
     uri = (tmp_path / "nope.jsonl").as_uri()
     with pytest.raises(AirflowFailException, match="does not exist"):
