@@ -33,10 +33,11 @@ from include.roboflow_batch.pipeline.schema import (
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
 RUN_PARAMS_DOC = (
-    "Manual runs accept params: `window_start` and `window_end` (ISO 8601) process that window "
-    "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "
-    "every object under the source, whatever its age; `on_changed_definition` (`new_job` or `fail`) "
-    "overrides `job.on_changed_definition` for this run."
+    "A manual run without window params processes what is new: from the end of the latest "
+    "successfully processed window up to the trigger time. Params: `window_start` and `window_end` "
+    "(ISO 8601) process exactly that window; `select_all: true` takes every object under the source, "
+    "whatever its age; `on_changed_definition` (`new_job` or `fail`) overrides "
+    "`job.on_changed_definition` for this run."
 )
 
 
