@@ -115,6 +115,31 @@ def _doc_md(pipeline: PipelineConfig) -> str:
     return "\n".join(lines)
 
 
+def _source_conn_for(pipeline: PipelineConfig, template: str) -> str | None:
+    """The source's connection when ``template`` is on the source's kind of storage, else None.
+
+    An S3-compatible store (moto, MinIO, R2) is only reachable through the connection that names
+    its endpoint, so a references file or export folder in the same storage uses that connection.
+    """
+    source = pipeline.source
+    if isinstance(source, S3Source) and template.startswith("s3://"):
+        return source.conn_id
+    if isinstance(source, GCSSource) and template.startswith("gs://"):
+        return source.conn_id
+    return None
+
+
+def references_conn_id(pipeline: PipelineConfig) -> str | None:
+    source = pipeline.source
+    if isinstance(source, LocalSource):
+        return None
+    return source.references_conn_id or _source_conn_for(pipeline, source.references_uri)
+
+
+def export_conn_id(pipeline: PipelineConfig) -> str | None:
+    return pipeline.export.conn_id or _source_conn_for(pipeline, pipeline.export.destination)
+
+
 def _plan_spec(pipeline: PipelineConfig, base_dir: Path) -> PlanSpec:
     source = pipeline.source
     return PlanSpec(
@@ -200,7 +225,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 batch_id=plan["batch_id"],
                 media_type=source.media,
                 references=_pull("list_new_objects", "references_uri"),
-                references_conn_id=source.references_conn_id,
+                references_conn_id=references_conn_id(pipeline),
                 notifications_url=pipeline.webhook_url,
                 **roboflow,
             )
@@ -249,12 +274,12 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             task_id="export",
             job_id=_pull("start_job", "job_id"),
             destination=plan["destination"],
-            destination_conn_id=pipeline.export.conn_id,
+            destination_conn_id=export_conn_id(pipeline),
             stage=pipeline.export.stage,
             batch_id=plan["batch_id"],
             expected_count=_pull("ingest", "expected_count"),
             references=_pull("list_new_objects", "references_uri") if references is not None else None,
-            references_conn_id=getattr(source, "references_conn_id", None),
+            references_conn_id=references_conn_id(pipeline),
             max_concurrency=pipeline.export.max_concurrency,
             # Resolved to start_job's list when export runs.
             job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
@@ -290,7 +315,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "bucket": source.bucket,
         "prefix": source.prefix,
         "destination": plan["references_uri"],
-        "destination_conn_id": source.references_conn_id,
+        "destination_conn_id": references_conn_id(pipeline),
         "media_type": source.media,
         "expiry": source.url_expiry,
         **_window_kwargs(plan),

@@ -181,6 +181,45 @@ def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
     assert export.stage == "processing"
 
 
+def _storage_conns(dag: Any) -> dict[str, str | None]:
+    tasks = dag.task_dict
+    return {
+        "list_new_objects": tasks["list_new_objects"].destination_conn_id,
+        "ingest": tasks["ingest"].references_conn_id,
+        "export.references": tasks["export"].references_conn_id,
+        "export.destination": tasks["export"].destination_conn_id,
+    }
+
+
+@pytest.mark.parametrize(("kind", "scheme"), [("s3", "s3"), ("gcs", "gs")])
+def test_locations_on_the_source_storage_use_the_source_connection(
+    pipeline: dict[str, Any], kind: str, scheme: str
+) -> None:
+    pipeline["source"].update(kind=kind, conn_id="store")
+    pipeline["source"]["references_uri"] = (
+        f"{scheme}://private/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl"
+    )
+    pipeline["export"]["destination"] = f"{scheme}://out/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/"
+
+    conns = _storage_conns(build_dag(config(pipeline), Path("/project")))
+
+    assert set(conns.values()) == {"store"}
+
+
+def test_a_given_connection_wins_and_other_storage_gets_none(pipeline: dict[str, Any]) -> None:
+    pipeline["source"].update(conn_id="store", references_conn_id="private_store")
+    pipeline["export"]["destination"] = "gs://out/{pipeline}/{interval_start:%Y%m%dT%H%M}/"
+
+    conns = _storage_conns(build_dag(config(pipeline), Path("/project")))
+
+    assert conns == {
+        "list_new_objects": "private_store",
+        "ingest": "private_store",
+        "export.references": "private_store",
+        "export.destination": None,  # gs:// is not the S3 source's storage
+    }
+
+
 def test_bad_pipeline_is_left_out_and_reported(pipeline: dict[str, Any], write_astro_yaml: Any) -> None:
     broken = {**pipeline, "id": "broken", "source": {**pipeline["source"], "bukcet": "x"}}
     path = write_astro_yaml({"pipelines": [pipeline, broken]})
