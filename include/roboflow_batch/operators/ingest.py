@@ -97,10 +97,10 @@ class RoboflowIngestOperator(BaseOperator):
     Skips when there is nothing to ingest.
     """
 
+    # Not ``references_url``: a signed URL is a bearer secret, and rendered fields are stored and shown.
     template_fields: Sequence[str] = (
         "batch_id",
         "references",
-        "references_url",
         "local_directory",
         "select",
         "interval_start",

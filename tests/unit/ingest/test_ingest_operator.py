@@ -519,3 +519,16 @@ def test_refused_single_uploads_are_reported_not_expected(
     again = op.execute(context)
     assert [c.args[1] for c in client.upload_image.call_args_list] == ["img-002.jpg"]
     assert (again["expected_count"], again["rejected_count"]) == (3, 1)
+
+
+def test_a_signed_references_url_is_not_kept_in_rendered_fields(context) -> None:
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+    signed = "https://store.example/refs.jsonl?X-Amz-Credential=AKIA&X-Amz-Signature=0123456789abcdef"
+    op = RoboflowIngestOperator(task_id="ingest", batch_id=BATCH, references_url=signed)
+    op.render_template_fields(context)
+
+    stored = json.dumps(_serialize_rendered_fields(op))
+
+    assert "X-Amz-Signature" not in stored and "0123456789abcdef" not in stored
+    assert op.references_url == signed  # still used as given
