@@ -19,6 +19,7 @@ from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
+from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.transfer import (
@@ -321,6 +322,16 @@ class RoboflowExportOperator(BaseOperator):
             raise AirflowFailException(
                 f"batch_id: not given and job {self.job_id} does not name its input batch."
             )
+
+        foreign = foreign_manifest_problem(
+            dest.read_text(MANIFEST_FILE),
+            uri=dest.uri_of(MANIFEST_FILE),
+            job_id=self.job_id,
+            batch_id=batch_id,
+            related=related_jobs(self.job_history),
+        )
+        if foreign is not None:
+            raise AirflowFailException(foreign)
 
         batch_ids = self._stage_batches(client)
         sources = self._list_sources(client, batch_ids)

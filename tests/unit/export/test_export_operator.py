@@ -387,3 +387,36 @@ def test_file_the_workflow_could_not_process_is_accounted_for(
         }
     ]
     assert manifest["results"]["files_without_rows"] == []
+
+
+@pytest.mark.parametrize(
+    ("owner", "named"),
+    [
+        ({"job_id": "job-0", "ingested": {"batch_id": "in-batch"}}, "job 'job-0'"),  # another job
+        ({"job_id": "job-1", "ingested": {"batch_id": "other-window"}}, "'other-window'"),  # another window
+        ({"job_id": "job-1"}, "input batch None"),
+        ([], "is not an export manifest"),
+    ],
+)
+def test_destination_holding_another_jobs_or_windows_results_is_refused(
+    client: FakeStaging, tmp_path: Path, owner: Any, named: str
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "manifest.json").write_text(json.dumps(owner))
+    (dest / "results.jsonl").write_text("theirs\n")
+
+    with pytest.raises(AirflowFailException, match="manifest.json") as caught:
+        export(dest)
+
+    assert named in str(caught.value)
+    assert client.downloads == []  # refused before anything was fetched or written
+    assert (dest / "results.jsonl").read_text() == "theirs\n"
+    assert json.loads((dest / "manifest.json").read_text()) == owner
+
+
+def test_destination_of_the_same_job_and_window_is_resumed(client: FakeStaging, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(dest)
+
+    assert export(dest)["reconciled"] is True
