@@ -406,7 +406,7 @@ def test_destination_holding_another_jobs_or_windows_results_is_refused(
     (dest / "manifest.json").write_text(json.dumps(owner))
     (dest / "results.jsonl").write_text("theirs\n")
 
-    with pytest.raises(AirflowFailException, match="manifest.json") as caught:
+    with pytest.raises(AirflowFailException, match=r"manifest\.json") as caught:
         export(dest)
 
     assert named in str(caught.value)
