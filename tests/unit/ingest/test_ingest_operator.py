@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tarfile
@@ -434,6 +435,7 @@ def test_a_batch_of_other_content_is_refused(client: mock.MagicMock, tmp_path: P
     client.upload_image.assert_not_called()
 
 
+@pytest.mark.usefixtures("arrival_by_mtime")
 def test_interval_selection_keeps_files_modified_in_the_interval(client, tmp_path: Path, context) -> None:
     paths = make_images(tmp_path / "in", 4)
     stamps = [
@@ -532,3 +534,35 @@ def test_a_signed_references_url_is_not_kept_in_rendered_fields(context) -> None
 
     assert "X-Amz-Signature" not in stored and "0123456789abcdef" not in stored
     assert op.references_url == signed  # still used as given
+
+
+def test_a_copy_with_an_old_modification_time_is_taken_once_when_it_arrives(client, tmp_path: Path) -> None:
+    import shutil
+    from datetime import timedelta
+
+    source = make_images(tmp_path / "elsewhere", 1)[0]
+    old = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+    os.utime(source, (old, old))
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    copy = Path(shutil.copy2(source, drop / source.name))  # keeps the old times, like cp -p
+    assert copy.stat().st_mtime == old
+    arrived = (before, datetime.now(UTC) + timedelta(seconds=1))
+    windows = {
+        "when it was modified": (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC)),
+        "when it arrived": arrived,
+        "the next window": (arrived[1], arrived[1] + timedelta(hours=1)),
+    }
+
+    taken = {}
+    for label, window in windows.items():
+        client.upload_image.reset_mock()
+        operator = RoboflowIngestOperator(
+            task_id="ingest", batch_id=BATCH, local_directory=str(drop), select="interval"
+        )
+        with contextlib.suppress(AirflowSkipException):
+            operator.execute(make_context(interval=window, store=FakeStateStore()))
+        taken[label] = [c.args[1] for c in client.upload_image.call_args_list]
+
+    assert taken == {"when it was modified": [], "when it arrived": [copy.name], "the next window": []}
