@@ -22,6 +22,7 @@ from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
 from include.roboflow_batch.export.transfer import (
     SourceFile,
     SourceResult,
@@ -62,6 +63,9 @@ class RoboflowExportOperator(BaseOperator):
     :param batch_id: the job's input batch (default: read from the job definition).
     :param expected_count: number of inputs the pipeline meant to process.
     :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
+    :param skipped_list: URI of the JSONL of objects skipped while listing (``skipped_uri`` of the
+        references operators), joined into the manifest; read with ``references_conn_id``.
+    :param skipped_count: how many objects the listing skipped (``skipped_count``), checked against it.
     :param name_field: result column naming the input file (default: detected).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
         task's XCom ``job_history``), copied into the manifest as ``job_history``.
@@ -78,6 +82,8 @@ class RoboflowExportOperator(BaseOperator):
         "references",
         "destination_conn_id",
         "job_history",
+        "skipped_list",
+        "skipped_count",
     )
     ui_color = "#8b5cf6"
 
@@ -92,6 +98,8 @@ class RoboflowExportOperator(BaseOperator):
         expected_count: int | str | None = None,
         references: str | None = None,
         references_conn_id: str | None = None,
+        skipped_list: str | None = None,
+        skipped_count: int | str | None = None,
         max_concurrency: int = 8,
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
@@ -109,6 +117,8 @@ class RoboflowExportOperator(BaseOperator):
         self.expected_count = expected_count
         self.references = references
         self.references_conn_id = references_conn_id
+        self.skipped_list = skipped_list
+        self.skipped_count = skipped_count
         self.max_concurrency = max_concurrency
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
@@ -145,6 +155,12 @@ class RoboflowExportOperator(BaseOperator):
         if expected < 0:
             raise AirflowFailException(f"expected_count must not be negative, got {expected}")
         return expected
+
+    def _listed_skipped_count(self) -> int | None:
+        try:
+            return listed_skipped_count(self.skipped_count)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     def _expected_inputs(self, expected: int | None) -> tuple[int | None, str | None]:
         if expected is not None:
@@ -373,6 +389,8 @@ class RoboflowExportOperator(BaseOperator):
             rows=counts.rows,
             rows_by_name=counts.rows_by_name,
             unnamed_rows=counts.unnamed_rows,
+            skipped=read_skipped(self.skipped_list, self.references_conn_id),
+            skipped_expected=self._listed_skipped_count(),
         )
         manifest = build_manifest(
             ExportRecord(

@@ -280,6 +280,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             expected_count=_pull("ingest", "expected_count"),
             references=_pull("list_new_objects", "references_uri") if references is not None else None,
             references_conn_id=references_conn_id(pipeline),
+            skipped_list=_pull("list_new_objects", "skipped_uri") if references is not None else None,
+            skipped_count=_pull("list_new_objects", "skipped_count") if references is not None else None,
             max_concurrency=pipeline.export.max_concurrency,
             # Resolved to start_job's list when export runs.
             job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
