@@ -22,7 +22,6 @@ from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
-from airflow.sdk.log import amask_secret, mask_secret
 
 from include.roboflow_batch.api.client import (
     DEFAULT_BASE_URL,
@@ -158,9 +157,9 @@ class RoboflowHook(BaseHook):
     def settings(self) -> RoboflowConnectionSettings:
         """The resolved connection (fetched once; do not use from async code, see ``aget_client``)."""
         if self._settings is None:
+            # Fetching the connection already registers its password with the secrets masker;
+            # registering it again would only send the key to the supervisor once more.
             conn = self.get_connection(self.roboflow_conn_id)
-            if conn.password:
-                mask_secret(conn.password)
             settings = settings_from_connection(conn, conn.extra_dejson)
             self._settings = settings
         return self._settings
@@ -169,8 +168,6 @@ class RoboflowHook(BaseHook):
         """The resolved connection, fetched without blocking the event loop (for triggers)."""
         if self._settings is None:
             conn = await BaseHook.aget_connection(self.roboflow_conn_id)
-            if conn.password:
-                await amask_secret(conn.password)
             settings = settings_from_connection(conn, await conn.aextra_dejson())
             self._settings = settings
         return self._settings

@@ -22,6 +22,15 @@ pytestmark = pytest.mark.integration
 SIGNATURE = re.compile(r"(?i)(X-Amz-Signature|X-Goog-Signature|X-Emulator-Signature)=[0-9a-f]{8,}")
 
 
+def _test_supervisor_mask_request(line: str) -> bool:
+    """Airflow's in-process supervisor of ``dag.test()`` logs, at DEBUG, the request by which fetching
+    a connection registers its password with the secrets masker. Deployments run the real supervisor,
+    which logs that request without its body (the task-log check of tests/integration/hooks runs a
+    real stack at DEBUG); the project itself never sends it (the hook relies on the fetch's masking).
+    """
+    return "Sending request" in line and "msg=MaskSecret(" in line
+
+
 @pytest.fixture
 def debug_output() -> Iterator[io.StringIO]:
     """Every log line of the run (Airflow's structlog and stdlib), at DEBUG."""
@@ -72,5 +81,8 @@ def test_no_key_or_signature_in_any_log_line_xcom_or_rendered_field_at_debug(
         "manifest": json.dumps(run.manifest),
     }
     for place, text in places.items():
-        assert text.count(DEMO_API_KEY) == 0, place
+        leaks = [
+            line.replace(DEMO_API_KEY, "<KEY>")[:400] for line in text.splitlines() if DEMO_API_KEY in line
+        ]
+        assert leaks == [], place
         assert not SIGNATURE.search(text), place
