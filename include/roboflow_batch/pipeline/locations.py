@@ -9,16 +9,20 @@ must tell apart windows that start one second apart.
 
 from __future__ import annotations
 
+import os
+import re
+import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from include.roboflow_batch.pipeline.durations import is_duration, parse_duration
 from include.roboflow_batch.pipeline.run_window import RunWindow, as_uri, render_uri
-from include.roboflow_batch.pipeline.schema import CRON_PRESETS, LocalSource, PipelineConfig
+from include.roboflow_batch.pipeline.schema import CRON_PRESETS, URI_SCHEMES, LocalSource, PipelineConfig
 
-CONSECUTIVE_INTERVALS = 30
+CONSECUTIVE_INTERVALS = 6
 LATER_OFFSETS = (
     timedelta(days=1),
     timedelta(days=7),
@@ -89,14 +93,18 @@ def _manual_windows(start: datetime) -> Iterator[Window]:
 
 def sample_windows(pipeline: PipelineConfig) -> list[Window]:
     """Windows this pipeline's runs can have, enough to show a template that does not vary."""
-    start, schedule = _start(pipeline), pipeline.schedule
+    return list(_sample_windows(pipeline.schedule, pipeline.timezone, _start(pipeline)))
+
+
+@lru_cache(maxsize=256)
+def _sample_windows(schedule: str | None, timezone: str, start: datetime) -> tuple[Window, ...]:
     if schedule is None:
         windows = _manual_windows(start)
     elif is_duration(schedule):
         windows = _delta_windows(parse_duration(schedule), start)
     else:
-        windows = _cron_windows(CRON_PRESETS.get(schedule, schedule), pipeline.timezone, start)
-    return list(dict.fromkeys(windows))
+        windows = _cron_windows(CRON_PRESETS.get(schedule, schedule), timezone, start)
+    return tuple(dict.fromkeys(windows))
 
 
 def render(pipeline: PipelineConfig, template: str, window: Window, base_dir: Path) -> str:
@@ -153,18 +161,113 @@ def _key(rendered: str, location: Location) -> str:
     return _as_folder(rendered) if location.is_folder else rendered
 
 
-def _collision_windows(pipelines: list[PipelineConfig]) -> list[Window]:
-    """A few consecutive and all the far-apart windows of every pipeline's schedule."""
+def _pair_windows(first: PipelineConfig, second: PipelineConfig) -> list[Window]:
+    """A few consecutive and all the far-apart windows of both schedules."""
     picked: dict[Window, None] = {}
-    for pipeline in pipelines:
+    for pipeline in (first, second):
         windows = sample_windows(pipeline)
         picked.update(dict.fromkeys(windows[:8] + windows[-2 * len(LATER_OFFSETS) :]))
     return list(picked)
 
 
+_PLAIN_PREFIX = re.compile(r"[A-Za-z0-9/._:-]*")
+
+
+def _static_prefix(pipeline: PipelineConfig, location: Location, base_dir: Path) -> str | None:
+    """The rendered text before the first window placeholder, as a URI; None when it cannot be told
+    cheaply (then the pair is always checked in full)."""
+    parts: list[str] = []
+    for literal, name, spec, _ in string.Formatter().parse(location.template):
+        parts.append(literal)
+        if name is None:
+            continue
+        if name not in ("pipeline", "dag_id"):
+            break
+        parts.append(format(pipeline.id if name == "pipeline" else pipeline.dag_id, spec or ""))
+    static = "".join(parts)
+    if not static.startswith(URI_SCHEMES):
+        if ".." in static or static.startswith("~"):
+            return None
+        static = "file://" + os.path.normpath(os.path.join(base_dir, static))
+    return static if _PLAIN_PREFIX.fullmatch(static) else None
+
+
+_ID_MARKER = "pipeline-id-marker-7f3a"
+_FAR_APART_WINDOWS: tuple[Window, ...] = (
+    (datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)),
+    (datetime(2031, 7, 15, 13, 45, 30, tzinfo=UTC), datetime(2031, 8, 16, 14, 46, 31, tzinfo=UTC)),
+)
+
+
+def _id_segment(location: Location, base_dir: Path) -> tuple[str, int, str] | None:
+    """``(placeholder, index, segment)`` when ``{pipeline}`` or ``{dag_id}`` sits in a path segment
+    whose other text does not depend on the window (``{pipeline}``, ``{dag_id}.jsonl``).
+
+    Window formats give the same number of ``/`` for every window, so the index is fixed: two
+    pipelines whose ids sit in the same such segment never render to the same place, nor one inside
+    the other.
+    """
+    for name in ("pipeline", "dag_id"):
+        if "{" + name + "}" not in location.template:
+            continue
+        values = {"pipeline": "p", "dag_id": "roboflow_p", name: _ID_MARKER}
+        found: set[tuple[int, str]] = set()
+        for start, end in _FAR_APART_WINDOWS:
+            rendered = location.template.format(**values, interval_start=start, interval_end=end)
+            segments = as_uri(rendered, base_dir).split("/")
+            found.update((index, text) for index, text in enumerate(segments) if _ID_MARKER in text)
+        if len(found) == 1:
+            [(index, text)] = found
+            return name, index, text
+    return None
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """What can be told about a location without rendering it over many windows."""
+
+    prefix: str | None
+    id_segment: tuple[str, int, str] | None
+
+
+def _may_overlap(first: _Shape, second: _Shape) -> bool:
+    if first.id_segment is not None and first.id_segment == second.id_segment:
+        return False
+    a, b = first.prefix, second.prefix
+    return a is None or b is None or a.startswith(b) or b.startswith(a)
+
+
+def _pair_clash(
+    pipeline: PipelineConfig, location: Location, earlier: PipelineConfig, base_dir: Path
+) -> str | None:
+    """How ``pipeline``'s ``location`` meets one of ``earlier``'s locations of the same kind, or None.
+
+    Any window can be run by any pipeline (``window_start``/``window_end`` params), so both are
+    rendered over the sample windows of both schedules.
+    """
+    windows = _pair_windows(pipeline, earlier)
+    claims = _Claims({}, {})
+    for other in locations_of(earlier):
+        if other.is_folder == location.is_folder:
+            for window in windows:
+                uri = render(earlier, other.template, window, base_dir)
+                claims.claim(earlier.id, other.field, _key(uri, other), other.is_folder)
+    for window in windows:
+        uri = render(pipeline, location.template, window, base_dir)
+        found = claims.clash(pipeline.id, _key(uri, location), location.is_folder)
+        if found is not None:
+            relation, owner = found
+            return (
+                f"{location.template!r} gives {relation} pipeline {owner[0]!r} ({owner[1]}) for the "
+                f"window starting {window[0].isoformat()}: {uri}; the two pipelines would overwrite "
+                "each other's files. Include {pipeline} in the template, or use separate folders"
+            )
+    return None
+
+
 @dataclass
 class _Claims:
-    """Rendered locations already claimed, by kind, with the folders that contain claimed folders."""
+    """Rendered locations already claimed, with the folders that contain claimed folders."""
 
     exact: dict[str, tuple[str, str]]
     containing: dict[str, tuple[str, str]]
@@ -193,45 +296,38 @@ class _Claims:
 
 def collision_problems(pipelines: Iterable[PipelineConfig], base_dir: Path) -> list[tuple[str, str, str]]:
     """``(pipeline id, field, message)`` for each pipeline whose locations can coincide with, lie
-    inside or contain an earlier pipeline's for some window.
-
-    Any window can be run by any pipeline (``window_start``/``window_end`` params), so every template
-    is rendered over the sample windows of all pipelines.
+    inside or contain an earlier accepted pipeline's for some window. Only pairs whose fixed leading
+    text could meet are rendered, so the check stays cheap for many pipelines.
     """
-    pipelines = list(pipelines)
-    windows = _collision_windows(pipelines)
-    claims = {True: _Claims({}, {}), False: _Claims({}, {})}
+    accepted: list[tuple[PipelineConfig, dict[Location, _Shape]]] = []
     problems: list[tuple[str, str, str]] = []
     for pipeline in pipelines:
-        rendered = {
-            location: [(window, render(pipeline, location.template, window, base_dir)) for window in windows]
-            for location in locations_of(pipeline)
+        shapes = {
+            loc: _Shape(_static_prefix(pipeline, loc, base_dir), _id_segment(loc, base_dir))
+            for loc in locations_of(pipeline)
         }
-        clashes = [
-            (location, window, uri, found)
-            for location, renders in rendered.items()
-            for window, uri in renders
-            if (
-                found := claims[location.is_folder].clash(
-                    pipeline.id, _key(uri, location), location.is_folder
-                )
-            )
-        ]
-        if clashes:
-            location, window, uri, (relation, owner) = clashes[0]
-            problems.append(
-                (
-                    pipeline.id,
-                    location.field,
-                    f"{location.template!r} gives {relation} pipeline {owner[0]!r} ({owner[1]}) for the "
-                    f"window starting {window[0].isoformat()}: {uri}; the two pipelines would overwrite "
-                    "each other's files. Include {pipeline} in the template, or use separate folders",
-                )
-            )
-            continue  # a refused pipeline claims nothing
-        for location, renders in rendered.items():
-            for _, uri in renders:
-                claims[location.is_folder].claim(
-                    pipeline.id, location.field, _key(uri, location), location.is_folder
-                )
+        clash = _first_clash(pipeline, shapes, accepted, base_dir)
+        if clash is not None:
+            problems.append((pipeline.id, *clash))
+        else:
+            accepted.append((pipeline, shapes))
     return problems
+
+
+def _first_clash(
+    pipeline: PipelineConfig,
+    shapes: dict[Location, _Shape],
+    accepted: list[tuple[PipelineConfig, dict[Location, _Shape]]],
+    base_dir: Path,
+) -> tuple[str, str] | None:
+    for location, shape in shapes.items():
+        for earlier, earlier_shapes in accepted:
+            if not any(
+                other.is_folder == location.is_folder and _may_overlap(shape, other_shape)
+                for other, other_shape in earlier_shapes.items()
+            ):
+                continue
+            message = _pair_clash(pipeline, location, earlier, base_dir)
+            if message is not None:
+                return location.field, message
+    return None

@@ -187,3 +187,24 @@ def test_documented_examples_are_valid(document: str) -> None:
         loaded = parse_pipelines(example, Path("/p/astro.yaml"))
         assert loaded.problems == []
         assert len(loaded.pipelines) == len(example["pipelines"])
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "s3://results/{interval_start:%Y/%m/%d/%H%M}/{pipeline}/",
+        "s3://results/{interval_start:%Y%m%dT%H%M}-{dag_id}/",
+        "results/{interval_start:%Y%m%dT%H}/{interval_start:%M}{pipeline}/",
+    ],
+)
+def test_window_first_layouts_told_apart_by_the_id_are_accepted(
+    pipeline: dict[str, Any], template: str
+) -> None:
+    many = [_named(pipeline, f"cam{i}", export__destination=template) for i in range(12)]
+    for entry in many:
+        entry["source"]["references_uri"] = "s3://private/{interval_start:%Y%m%dT%H%M}/{pipeline}.jsonl"
+
+    ids, problems = parse(*many)
+
+    assert problems == []
+    assert len(ids) == 12
