@@ -19,6 +19,9 @@ from include.roboflow_batch.pipeline.run_window import (
 #: processes the window it first chose, even after later runs moved the latest processed window.
 MANUAL_WINDOW_STATE_KEY = "manual_window"
 WINDOW_PARAMS = ("window_start", "window_end", "select_all")
+#: XCom key of the plan task: where the processed windows of the pipeline end after this run. Also
+#: pushed when a manual run finds nothing new, so the next manual run starts from there too.
+PROCESSED_UNTIL_XCOM_KEY = "processed_until"
 
 
 class PlanSpec(TypedDict):
@@ -47,6 +50,9 @@ def latest_processed_end(context: dict[str, Any]) -> datetime | None:
         previous = _previous_success_before(dag_run.dag_id, dag_run.run_after)
     if previous is None:
         return None
+    until = ti.xcom_pull(task_ids="plan", run_id=previous.run_id, key=PROCESSED_UNTIL_XCOM_KEY)
+    if isinstance(until, str) and until:
+        return datetime.fromisoformat(until)
     plan = ti.xcom_pull(task_ids="plan", run_id=previous.run_id)
     if isinstance(plan, dict) and plan.get("window_end"):
         return datetime.fromisoformat(plan["window_end"])
@@ -85,6 +91,12 @@ def _manual_run_window(context: dict[str, Any]) -> RunWindow:
     return window
 
 
+def _push_processed_until(context: dict[str, Any], moment: datetime) -> None:
+    ti = context.get("ti")
+    if ti is not None:
+        ti.xcom_push(key=PROCESSED_UNTIL_XCOM_KEY, value=moment.isoformat())
+
+
 def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
     """Window, batch id, job id, references file and export folder of this run (returned as XCom).
 
@@ -111,9 +123,11 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
                 getattr(dag_run, "run_after", None),
             )
     except NothingNewError as exc:
+        _push_processed_until(context, exc.processed_until)
         raise AirflowSkipException(str(exc)) from None
     except RunWindowError as exc:
         raise AirflowFailException(str(exc)) from None
+    _push_processed_until(context, window.end)
     start_key, end_key = window_key(window)
     pipeline_id = spec["pipeline_id"]
     base_dir = Path(spec["base_dir"])

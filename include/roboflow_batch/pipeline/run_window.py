@@ -85,6 +85,10 @@ def resolve_window(
 class NothingNewError(RunWindowError):
     """A manual run found no time after the latest processed window: there is nothing new."""
 
+    def __init__(self, message: str, processed_until: datetime) -> None:
+        super().__init__(message)
+        self.processed_until = processed_until
+
 
 def manual_window(
     latest_processed_end: datetime | None,
@@ -102,7 +106,8 @@ def manual_window(
             raise NothingNewError(
                 "nothing new: the latest processed window already ends at "
                 f"{latest_processed_end.isoformat()}, not before this run's trigger time "
-                f"{triggered_at.isoformat()}"
+                f"{triggered_at.isoformat()}",
+                latest_processed_end,
             )
         return RunWindow(latest_processed_end, triggered_at, "interval")
     return resolve_window(data_interval_start, data_interval_end, {}, triggered_at)

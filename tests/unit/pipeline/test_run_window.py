@@ -178,14 +178,20 @@ class FakeTaskInstance:
     def __init__(self, previous: Any, plans: dict[str, dict[str, Any]]) -> None:
         self.previous = previous
         self.plans = plans
+        self.pushed: dict[tuple[str, str], Any] = {}
 
     def get_previous_dagrun(self, state: str | None = None) -> Any:
         assert state == "success"
         return self.previous
 
-    def xcom_pull(self, task_ids: str, run_id: str) -> Any:
+    def xcom_pull(self, task_ids: str, run_id: str, key: str = "return_value") -> Any:
         assert task_ids == "plan"
+        if key == "processed_until":
+            return self.pushed.get((run_id, key))
         return self.plans.get(run_id)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[("this-run", key)] = value
 
 
 def _manual_context(
@@ -273,3 +279,21 @@ def test_scheduled_run_takes_its_data_interval_whatever_ran_before() -> None:
     plan = plan_run(SPEC, **context)
 
     assert (plan["window_start"], plan["window_end"]) == (START.isoformat(), END.isoformat())
+
+
+def test_a_manual_run_that_found_nothing_new_passes_the_mark_on() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    processed_until = datetime(2026, 3, 1, 7, 50, tzinfo=UTC)
+    context = _manual_context(processed_until, datetime(2026, 3, 1, 7, 42, tzinfo=UTC))
+    with pytest.raises(AirflowSkipException):
+        plan_run(SPEC, **context)
+    skipped_run = context["ti"]
+
+    # The next manual run sees the skipped one as the latest success: it starts where the mark is.
+    later = _manual_context(None, datetime(2026, 3, 1, 9, tzinfo=UTC))
+    later["ti"] = FakeTaskInstance(SimpleNamespace(run_id="this-run", data_interval_end=None), {})
+    later["ti"].pushed = skipped_run.pushed
+    plan = plan_run(SPEC, **later)
+
+    assert plan["window_start"] == processed_until.isoformat()
