@@ -84,7 +84,7 @@ def _manual_run_window(context: dict[str, Any]) -> RunWindow:
         dag_run.run_after,
     )
     if store is not None and window.start is not None:
-        from airflow.sdk import NEVER_EXPIRE
+        from airflow.sdk import NEVER_EXPIRE  # type: ignore[attr-defined]  # missing from the stub
 
         chosen = {"start": window.start.isoformat(), "end": window.end.isoformat()}
         store.set(MANUAL_WINDOW_STATE_KEY, chosen, retention=NEVER_EXPIRE)
