@@ -474,3 +474,17 @@ def test_no_listing_step_leaves_the_skipped_check_open(client: FakeStaging, tmp_
     export(tmp_path / "out", skipped_list="None", skipped_count="None")
 
     assert manifest_of(tmp_path / "out")["checks"]["skipped_listed"] is None
+
+
+def test_an_earlier_attempt_of_the_same_interval_is_not_another_job(
+    client: FakeStaging, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "manifest.json").write_text(
+        json.dumps({"job_id": "job-1a1", "ingested": {"batch_id": "in-batch"}})
+    )
+    history = [{"job_id": "job-1", "seen": [{"job_id": "job-1a1", "attempt": 1, "state": "succeeded"}]}]
+
+    assert export(dest, job_history=history)["reconciled"] is True
+    assert manifest_of(dest)["job_id"] == "job-1"
