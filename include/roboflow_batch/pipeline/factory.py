@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -29,6 +29,9 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+
+# How often a deferred wait asks the webhook receiver whether a notification arrived.
+NOTIFICATION_CHECK_SECONDS = 1.0
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -245,8 +248,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             expected_count=_pull("ingest", "expected_count"),
             max_failure_rate=pipeline.readiness.max_failure_rate,
             deferrable=pipeline.deferrable,
-            poke_interval=pipeline.readiness.poke_interval.total_seconds(),
             timeout=pipeline.readiness.timeout.total_seconds(),
+            **_wait_kwargs(pipeline, pipeline.readiness.poke_interval),
             **roboflow,
         )
         start_job = RoboflowStartJobOperator(
@@ -266,8 +269,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             task_id="wait_for_job",
             job_id=_pull("start_job", "job_id"),
             deferrable=pipeline.deferrable,
-            poke_interval=pipeline.job.poke_interval.total_seconds(),
             timeout=pipeline.job.wait_timeout.total_seconds(),
+            **_wait_kwargs(pipeline, pipeline.job.poke_interval),
             **roboflow,
         )
         export = RoboflowExportOperator(
@@ -292,6 +295,17 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         for upstream, downstream in itertools.pairwise(present):
             upstream >> downstream
     return dag
+
+
+def _wait_kwargs(pipeline: PipelineConfig, poke_interval: timedelta) -> dict[str, Any]:
+    """How often a wait asks Roboflow: its own interval, or with webhooks (deferred waits only) the
+    slow fallback interval while it checks the receiver for a notification every second."""
+    if pipeline.webhook_url and pipeline.deferrable:
+        return {
+            "poke_interval": pipeline.webhook_fallback_interval.total_seconds(),
+            "notification_check_interval": NOTIFICATION_CHECK_SECONDS,
+        }
+    return {"poke_interval": poke_interval.total_seconds()}
 
 
 def _window_kwargs(plan: Any, fixed_select: str = "interval") -> dict[str, Any]:
