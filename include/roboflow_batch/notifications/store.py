@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from airflow.assets.manager import asset_manager
-from airflow.models.asset import AssetEvent, AssetModel
+from airflow.models.asset import AssetActive, AssetEvent, AssetModel
 from airflow.models.asset_state_store import AssetStateStoreModel
 from airflow.utils import timezone
 from sqlalchemy import select
@@ -52,21 +52,28 @@ class WatchState:
 
 
 def notifications_asset(session: Session) -> AssetModel:
-    """The notifications Asset row; created when no DAG has declared it yet."""
+    """The notifications Asset row, created (and listed as active) when no DAG has declared it yet."""
     query = select(AssetModel).where(
         AssetModel.name == NOTIFICATIONS_ASSET_NAME, AssetModel.uri == NOTIFICATIONS_ASSET_URI
     )
     asset = session.scalar(query)
-    if asset is not None:
-        return asset
-    try:
-        with session.begin_nested():
-            asset = AssetModel(name=NOTIFICATIONS_ASSET_NAME, uri=NOTIFICATIONS_ASSET_URI, group="roboflow")
-            session.add(asset)
-    except IntegrityError:  # another worker created it first
+    if asset is None:
+        try:
+            with session.begin_nested():
+                session.add(
+                    AssetModel(name=NOTIFICATIONS_ASSET_NAME, uri=NOTIFICATIONS_ASSET_URI, group="roboflow")
+                )
+        except IntegrityError:  # another worker created it first
+            pass
         asset = session.scalar(query)
     if asset is None:
         raise RuntimeError(f"cannot create the {NOTIFICATIONS_ASSET_NAME} Asset")
+    if session.get(AssetActive, (NOTIFICATIONS_ASSET_NAME, NOTIFICATIONS_ASSET_URI)) is None:
+        try:
+            with session.begin_nested():
+                session.add(AssetActive.for_asset(asset))
+        except IntegrityError:
+            pass
     return asset
 
 
