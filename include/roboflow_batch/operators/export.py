@@ -29,6 +29,7 @@ from include.roboflow_batch.export.transfer import (
     SourceTransfer,
     UnreadableResultError,
 )
+from include.roboflow_batch.export.results_asset import emit_results_event, results_event_extra
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.references.naming import key_for_name
@@ -123,6 +124,7 @@ class RoboflowExportOperator(BaseOperator):
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
         self.on_mismatch = on_mismatch
+        self._manifest: dict[str, Any] | None = None
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
@@ -320,7 +322,11 @@ class RoboflowExportOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
-            return self._export(dest, expected_arg)
+            summary = self._export(dest, expected_arg)
+        if self._manifest is not None:
+            skipped = int(self.skipped_count) if str(self.skipped_count or "").isdigit() else None
+            emit_results_event(context, self.outlets, results_event_extra(self._manifest, summary, skipped))
+        return summary
 
     def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
         client = self._hook().get_client()
@@ -408,6 +414,7 @@ class RoboflowExportOperator(BaseOperator):
         if isinstance(self.job_history, list):
             manifest["job_history"] = self.job_history
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self._manifest = manifest
         summary = {
             "destination": dest.uri,
             "manifest_uri": dest.uri_of(MANIFEST_FILE),

@@ -174,6 +174,7 @@ def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
 
 def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
+    from include.roboflow_batch.export.results_asset import results_asset
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
@@ -288,6 +289,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             max_concurrency=pipeline.export.max_concurrency,
             # Resolved to start_job's list when export runs.
             job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
+            skipped_count=_pull("list_new_objects", "skipped_count") if references is not None else None,
+            outlets=[results_asset(pipeline.id)],
             **roboflow,
         )
         steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]

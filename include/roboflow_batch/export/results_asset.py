@@ -1,0 +1,49 @@
+"""Finished exports as Asset events: each pipeline's export declares one results Asset, and every
+successful export adds an event whose extra is the manifest summary, so other DAGs can be scheduled
+on "new results landed" and read where they are and whether they reconcile."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from airflow.sdk import Asset
+
+RESULTS_ASSET_PREFIX = "roboflow_results__"
+
+
+def results_asset(pipeline_id: str) -> Asset:
+    """The Asset a pipeline's export updates (``roboflow://results/<pipeline id>``)."""
+    return Asset(
+        name=f"{RESULTS_ASSET_PREFIX}{pipeline_id}", uri=f"roboflow://results/{pipeline_id}", group="roboflow"
+    )
+
+
+def results_event_extra(
+    manifest: Mapping[str, Any], summary: Mapping[str, Any], skipped_count: int | None
+) -> dict[str, Any]:
+    """The manifest summary a downstream DAG reads from ``triggering_asset_events``."""
+    failed = manifest["failed"]["count"] + manifest["processing_failed"]["count"]
+    return {
+        "destination": summary["destination"],
+        "manifest_uri": summary["manifest_uri"],
+        "rows": summary["result_rows"],
+        "objects": {
+            "processed": manifest["ingested"]["count"] - manifest["processing_failed"]["count"],
+            "failed": failed,
+            "skipped": skipped_count or 0,
+        },
+        "job_id": manifest["job_id"],
+        "batch_id": manifest["ingested"]["batch_id"],
+        "reconciled": summary["reconciled"],
+    }
+
+
+def emit_results_event(context: Mapping[str, Any], outlets: Iterable[Any], extra: Mapping[str, Any]) -> bool:
+    """Put ``extra`` on the event of every results Asset among ``outlets``; False when there is none."""
+    emitted = False
+    for outlet in outlets:
+        if isinstance(outlet, Asset) and outlet.name.startswith(RESULTS_ASSET_PREFIX):
+            context["outlet_events"][outlet].extra.update(extra)
+            emitted = True
+    return emitted
