@@ -241,12 +241,15 @@ def start_api_server(home: Path, shared: Mapping[str, str], *, health_timeout: f
     )
 
 
-def start_airflow_stack(home: Path, env: Mapping[str, str], *, health_timeout: float = 180.0) -> AirflowStack:
+def start_airflow_stack(
+    home: Path, env: Mapping[str, str], *, health_timeout: float = 180.0, port: int | None = None
+) -> AirflowStack:
     """Start the four components as ``airflow <component>`` processes and wait until all are healthy.
 
-    ``env`` should come from ``airflow_env``; the DB must already be migrated.
+    ``env`` should come from ``airflow_env``; the DB must already be migrated. ``port`` (default: a
+    free one) lets a caller tell others, e.g. Roboflow's webhook target, where the API will be.
     """
-    shared, password = api_server_env(home, env, free_port())
+    shared, password = api_server_env(home, env, port or free_port())
     log_dir = home / "component-logs"
     api_server = start_api_server(home, shared, health_timeout=health_timeout)
     stack = AirflowStack(home=home, env=shared, api_server=api_server, password=password)
@@ -295,8 +298,8 @@ def _wait_until_components_healthy(stack: AirflowStack, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(home: Path, env: Mapping[str, str]) -> Iterator[AirflowStack]:
-    stack = start_airflow_stack(home, env)
+def running_stack(home: Path, env: Mapping[str, str], port: int | None = None) -> Iterator[AirflowStack]:
+    stack = start_airflow_stack(home, env, port=port)
     try:
         yield stack
     finally:
