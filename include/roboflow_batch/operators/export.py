@@ -315,6 +315,17 @@ class RoboflowExportOperator(BaseOperator):
 
     # -- main ---------------------------------------------------------------------------------------
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Output: the results destination; run facets: the job and its input batch."""
+        from include.roboflow_batch.lineage import dataset_for_uri, operator_lineage, roboflow_run_facets
+
+        manifest = self._manifest or {}
+        batch_id = self.batch_id or (manifest.get("ingested") or {}).get("batch_id")
+        return operator_lineage(
+            outputs=[dataset_for_uri(manifest.get("destination") or self.destination)],
+            run_facets=roboflow_run_facets(batch_id=batch_id, job_id=self.job_id),
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         expected_arg = self._check_arguments()
         try:

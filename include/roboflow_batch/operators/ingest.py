@@ -196,6 +196,13 @@ class RoboflowIngestOperator(BaseOperator):
 
     # -- entry point -----------------------------------------------------------------------------
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Run facet: the staging batch the objects went into."""
+        from include.roboflow_batch.lineage import operator_lineage, returned_summary, roboflow_run_facets
+
+        batch_id = returned_summary(task_instance).get("batch_id") or self.batch_id
+        return operator_lineage(run_facets=roboflow_run_facets(batch_id=batch_id))
+
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments()
         batch_id = self._resolve_batch_id(context)

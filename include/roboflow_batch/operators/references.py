@@ -91,6 +91,12 @@ class _ReferencesOperator(BaseOperator):
 
     # Shared flow -----------------------------------------------------------------------------
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Input: the listed bucket and prefix (the references file is private, not a dataset)."""
+        from include.roboflow_batch.lineage import operator_lineage, source_dataset
+
+        return operator_lineage(inputs=[source_dataset(self.scheme, self.bucket, self.prefix)])
+
     @property
     def source_uri(self) -> str:
         return f"{self.scheme}://{self.bucket}/{self.prefix}"

@@ -272,6 +272,19 @@ class RoboflowStartJobOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------------------
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Run facets: the batch the job reads and the job itself."""
+        from include.roboflow_batch.lineage import operator_lineage, returned_summary, roboflow_run_facets
+
+        summary = returned_summary(task_instance)
+        return operator_lineage(
+            run_facets=roboflow_run_facets(
+                batch_id=summary.get("batch_id") or self.batch_id,
+                job_id=summary.get("job_id") or self.job_id,
+                job_url=summary.get("job_url"),
+            )
+        )
+
     def execute(self, context: Context) -> dict[str, Any]:
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:
             raise AirflowFailException(
