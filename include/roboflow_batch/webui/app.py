@@ -10,6 +10,7 @@ import json
 import time
 from typing import Annotated, Any
 
+from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, Response
 
@@ -26,10 +27,9 @@ ICON_SVG = (
 )
 
 
-def _user_dependency() -> Any:
-    from airflow.api_fastapi.core_api.security import get_user
-
-    return get_user
+# Airflow's own authentication: the UI's JWT cookie (or a Bearer token); 401 without one.
+User = Annotated[Any, Depends(get_user)]
+RunsPerPipeline = Annotated[int, Query(ge=1, le=MAX_RUNS_PER_PIPELINE)]
 
 
 def readable_dag_ids(user: Any) -> set[str]:
@@ -97,8 +97,6 @@ def read_manifest(run: RunView) -> dict[str, Any]:
 
 def create_view_app() -> FastAPI:
     app = FastAPI(title="Roboflow view", docs_url=None, redoc_url=None, openapi_url=None)
-    User = Annotated[Any, Depends(_user_dependency())]
-    RunsPerPipeline = Annotated[int, Query(ge=1, le=MAX_RUNS_PER_PIPELINE)]
 
     @app.get("/icon.svg", include_in_schema=False)
     def icon() -> Response:

@@ -94,3 +94,14 @@ def test_run_page_links_results_and_manifest_of_that_run() -> None:
     )
     assert 'class="job-link" href="https://app.roboflow.com/ws/batch-processing/jobs/cams-j1"' in html
     assert "8 rows" in html
+
+
+def test_every_page_of_the_view_needs_an_airflow_login() -> None:
+    from fastapi.testclient import TestClient
+
+    from include.roboflow_batch.webui.app import create_view_app
+
+    client = TestClient(create_view_app())
+    for path in ("/", "/api/pipelines", "/runs/d/r", "/api/runs/d/r", "/manifest?dag_id=d&run_id=r"):
+        assert client.get(path).status_code == 401, path
+    assert client.get("/", headers={"Authorization": "Bearer forged"}).status_code in (401, 403)
