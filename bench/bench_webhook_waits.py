@@ -20,7 +20,7 @@ from typing import Any
 from bench import result
 from include.devstack.services import free_port, start_roboflow_emulator
 
-STAGE_DELAY_S = 6.0
+STAGE_DELAY_S = 20.0
 POLL_S, FALLBACK_S, CHECK_S = 10.0, 120.0, 1.0
 KEY = "rf_pub_demo"
 
