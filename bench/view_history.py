@@ -54,7 +54,7 @@ def seed(pipelines: int, runs: int, workdir: Path) -> list[str]:
     from include.devstack.services import REPO_ROOT
 
     DagBundlesManager().sync_bundles_to_db()
-    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"), include_examples=False)
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
     sync_bag_to_db(bag, "dags-folder", None)
     start = datetime(2026, 1, 1, tzinfo=UTC)

@@ -97,7 +97,7 @@ def test_image_install_steps_register_the_provider_and_import_the_dags(tmp_path:
     check = (
         "import importlib.util, sys\n"
         "from airflow.dag_processing.dagbag import DagBag\n"
-        f"bag = DagBag(dag_folder={str(project / 'dags')!r}, include_examples=False)\n"
+        f"bag = DagBag(dag_folder={str(project / 'dags')!r})\n"
         "assert not bag.import_errors, bag.import_errors\n"
         "assert bag.dag_ids, 'no DAGs'\n"
         f"leftover = [m for m in {EMULATOR_ONLY!r} if importlib.util.find_spec(m)]\n"
