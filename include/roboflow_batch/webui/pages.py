@@ -11,7 +11,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from include.roboflow_batch.webui.runs import RunView
+from include.roboflow_batch.webui.runs import STEP_TASKS, RunView
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1f2937}
@@ -178,7 +178,9 @@ def run_page(base: str, run: RunView, notifications: list[dict[str, Any]]) -> st
         items.append(("Results", _file_link(base, run, "results", rows)))
         items.append(("Manifest", _file_link(base, run, "manifest", "manifest.json")))
         items.append(("Reconciled", _cell(run.reconciled)))
-    steps = "".join(f"<li>{escape(t)}: {_state(s)}</li>" for t, s in run.task_states.items())
+    order = {task: index for index, task in enumerate(STEP_TASKS)}
+    ordered = sorted(run.task_states.items(), key=lambda item: order.get(item[0], len(order)))
+    steps = "".join(f"<li>{escape(t)}: {_state(s)}</li>" for t, s in ordered)
     body = (
         f"<h1>Roboflow: {escape(run.dag_id)}</h1><dl class='run-detail'>"
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
