@@ -114,7 +114,7 @@ def main(pipelines: int, runs: int, workdir: str) -> None:
 
     def run_tab() -> None:
         with create_session() as session:
-            run = one_run(session, dag_ids[-1], "scheduled__2026-01-01T05:00:00+00:00")
+            run = one_run(session, dag_ids[-1], "scheduled__2026-01-01T00:00:00+00:00")
         assert run is not None and run.found is not None
         run_page("/roboflow-ui", run, [])
 

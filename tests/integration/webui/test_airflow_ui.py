@@ -221,12 +221,12 @@ def browse(
         driver.switch_to.default_content()
         shot(driver, "04-results")
 
-        test_connection_button(driver, base_url, api, emulator_url)
+        use_the_connection_test_button(driver, base_url, api, emulator_url)
     finally:
         driver.quit()
 
 
-def test_connection_button(driver: Any, base_url: str, api: AirflowAPI, emulator_url: str) -> None:
+def use_the_connection_test_button(driver: Any, base_url: str, api: AirflowAPI, emulator_url: str) -> None:
     """The Test button of the connections list, for a good and a bad ``roboflow`` connection."""
     for conn_id, key in (("roboflow_ui", connections.DEMO_API_KEY), ("roboflow_bad_key", "not-a-key")):
         api.post(
