@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 
 KeyLookup = Callable[[], str | None]
 Recorder = Callable[[Notification], bool]
-WatchLookup = Callable[[str], dict]
+WatchLookup = Callable[[str], dict[str, Any]]
 
 
 class BodyTooLarge(Exception):
@@ -87,7 +88,9 @@ def create_receiver_app(key_lookup: KeyLookup, recorder: Recorder, watch_lookup:
         return {"status": "accepted", "event_id": notification.event_id}
 
     @app.get("/webhooks/watch")
-    async def watch(request: Request, batch_id: str | None = None, job_id: str | None = None) -> dict:
+    async def watch(
+        request: Request, batch_id: str | None = None, job_id: str | None = None
+    ) -> dict[str, Any]:
         require_key(request)
         try:
             key = watch_key(batch_id=batch_id, job_id=job_id)

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from airflow.assets.manager import asset_manager
 from airflow.models.asset import AssetActive, AssetEvent, AssetModel
 from airflow.models.asset_state_store import AssetStateStoreModel
-from airflow.utils import timezone
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -80,7 +79,7 @@ def notifications_asset(session: Session) -> AssetModel:
 def record(notification: Notification, session: Session) -> bool:
     """Persist ``notification`` once; False when its ``event_id`` was already recorded."""
     asset = notifications_asset(session)
-    now = timezone.utcnow()
+    now = datetime.now(UTC)
     try:
         with session.begin_nested():
             session.add(

@@ -23,13 +23,13 @@ from include.roboflow_batch.export.ownership import foreign_manifest_problem, re
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
+from include.roboflow_batch.export.results_asset import emit_results_event, results_event_extra
 from include.roboflow_batch.export.transfer import (
     SourceFile,
     SourceResult,
     SourceTransfer,
     UnreadableResultError,
 )
-from include.roboflow_batch.export.results_asset import emit_results_event, results_event_extra
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.references.naming import key_for_name
@@ -335,7 +335,8 @@ class RoboflowExportOperator(BaseOperator):
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
             summary = self._export(dest, expected_arg)
         if self._manifest is not None:
-            skipped = int(self.skipped_count) if str(self.skipped_count or "").isdigit() else None
+            text = str(self.skipped_count or "")
+            skipped = int(text) if text.isdigit() else None
             emit_results_event(context, self.outlets, results_event_extra(self._manifest, summary, skipped))
         return summary
 

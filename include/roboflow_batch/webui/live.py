@@ -22,33 +22,31 @@ LIVE_TIMEOUT = 3.0
 def job_progress(conn_id: str, job_id: str) -> dict[str, Any]:
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.hooks.roboflow import RoboflowHook
-    from include.roboflow_batch.triggers.job import current_stage, progress_of
+    from include.roboflow_batch.jobs.fetch import fetch_snapshot
+    from include.roboflow_batch.jobs.status import judge
 
     settings = RoboflowHook(roboflow_conn_id=conn_id).settings
     with RoboflowClient(
         settings.base_url, settings.api_key, workspace=settings.workspace, timeout=LIVE_TIMEOUT, max_retries=0
     ) as client:
-        job = client.get_job(job_id)
-        stages = client.list_job_stages(job_id)
-        stage = current_stage(job, stages)
-        tasks = list(client.iter_stage_tasks(job_id, stage.processing_stage_id)) if stage is not None else []
-        progress = progress_of(job, stage, tasks)
+        verdict = judge(job_id, fetch_snapshot(client, job_id))
+    progress = verdict.progress
     return {
         "stage": progress.stage,
         "tasks_done": progress.tasks_done,
         "tasks_total": progress.tasks_total,
         "tasks_failed": progress.tasks_failed,
-        "terminal": bool(job.is_terminal),
+        "terminal": verdict.is_terminal,
     }
 
 
 def add_live_progress(runs: Iterable[RunView], conn_id: str = "roboflow_default") -> None:
     """Fill ``progress`` of the running jobs among ``runs`` (in place)."""
-    running = [run for run in runs if run.job_state == "running" and run.job_id][:MAX_LIVE_JOBS]
+    running = [(run, run.job_id) for run in runs if run.job_state == "running" and run.job_id][:MAX_LIVE_JOBS]
     if not running:
         return
     pool = ThreadPoolExecutor(max_workers=min(8, len(running)))
-    futures = {pool.submit(job_progress, conn_id, run.job_id): run for run in running}
+    futures = {pool.submit(job_progress, conn_id, job_id): run for run, job_id in running}
     done, _ = wait(futures, timeout=LIVE_TIMEOUT + 1)
     for future in done:
         try:

@@ -8,7 +8,7 @@ states: no log parsing. With 50 pipelines and 1,000 runs the overview stays thre
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -117,7 +117,7 @@ def one_run(session: Session, dag_id: str, run_id: str) -> RunView | None:
     return views[0] if views else None
 
 
-def _views(session: Session, rows: list[Any]) -> list[RunView]:
+def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
     if not rows:
         return []
     by_id = {row.id: row for row in rows}
