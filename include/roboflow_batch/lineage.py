@@ -73,3 +73,45 @@ def returned_summary(task_instance: Any) -> dict[str, Any]:
     except Exception:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+# The operators' ``get_openlineage_facets_on_complete`` (assigned as class attributes there).
+
+
+def source_facets_on_complete(operator: Any, task_instance: Any) -> Any:
+    """References step: the listed bucket and prefix (the references file is private, not a dataset)."""
+    return operator_lineage(inputs=[source_dataset(operator.scheme, operator.bucket, operator.prefix)])
+
+
+def ingest_facets_on_complete(operator: Any, task_instance: Any) -> Any:
+    """Ingest: the staging batch the objects went into, as a run facet."""
+    batch_id = returned_summary(task_instance).get("batch_id") or operator.batch_id
+    return operator_lineage(run_facets=roboflow_run_facets(batch_id=batch_id))
+
+
+def job_facets_on_complete(operator: Any, task_instance: Any) -> Any:
+    """Start job: the batch the job reads and the job itself, as run facets."""
+    summary = returned_summary(task_instance)
+    facets = roboflow_run_facets(
+        batch_id=summary.get("batch_id") or operator.batch_id,
+        job_id=summary.get("job_id") or operator.job_id,
+        job_url=summary.get("job_url"),
+    )
+    return operator_lineage(run_facets=facets)
+
+
+def export_facets_on_complete(operator: Any, task_instance: Any) -> Any:
+    """Export: the results destination as output; the job and its input batch as run facets."""
+    manifest = getattr(operator, "_manifest", None) or {}
+    batch_id = operator.batch_id or (manifest.get("ingested") or {}).get("batch_id")
+    return operator_lineage(
+        outputs=[dataset_for_uri(manifest.get("destination") or operator.destination)],
+        run_facets=roboflow_run_facets(batch_id=batch_id, job_id=operator.job_id),
+    )
+
+
+class IngestLineageMixin:
+    """The ingest operator's OpenLineage facets (the staging batch as a run facet)."""
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        return ingest_facets_on_complete(self, task_instance)

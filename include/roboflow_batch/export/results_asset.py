@@ -47,3 +47,39 @@ def emit_results_event(context: Mapping[str, Any], outlets: Iterable[Any], extra
             context["outlet_events"][outlet].extra.update(extra)
             emitted = True
     return emitted
+
+
+def emit_export_event(
+    context: Mapping[str, Any],
+    outlets: Iterable[Any],
+    manifest: Mapping[str, Any] | None,
+    summary: Mapping[str, Any],
+    skipped_count: int | str | None,
+) -> bool:
+    """The export's results Asset event, once its manifest is written (``skipped_count`` as rendered)."""
+    if manifest is None:
+        return False
+    text = str(skipped_count or "")
+    extra = results_event_extra(manifest, summary, int(text) if text.isdigit() else None)
+    return emit_results_event(context, outlets, extra)
+
+
+class ResultsEventMixin:
+    """What the export operator adds for the rest of Airflow: its results Asset event and lineage.
+
+    The operator sets ``_manifest`` once the manifest is written and passes its summary through
+    ``emit_results``. ``skipped_count``: objects of the window skipped before ingest (templated).
+    """
+
+    _manifest: dict[str, Any] | None = None
+    skipped_count: int | str | None = None
+    outlets: Any
+
+    def emit_results(self, context: Mapping[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+        emit_export_event(context, self.outlets, self._manifest, summary, self.skipped_count)
+        return summary
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        from include.roboflow_batch.lineage import export_facets_on_complete
+
+        return export_facets_on_complete(self, task_instance)

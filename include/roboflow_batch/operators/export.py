@@ -22,8 +22,8 @@ from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
-from include.roboflow_batch.export.results_asset import emit_results_event, results_event_extra
 from include.roboflow_batch.export.transfer import (
     SourceFile,
     SourceResult,
@@ -44,7 +44,7 @@ EXPIRY_WARNING = timedelta(days=3)
 InputFiles = tuple[int, list[str], list[dict[str, Any]]]
 
 
-class RoboflowExportOperator(BaseOperator):
+class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
@@ -124,7 +124,6 @@ class RoboflowExportOperator(BaseOperator):
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
         self.on_mismatch = on_mismatch
-        self._manifest: dict[str, Any] | None = None
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
@@ -315,17 +314,6 @@ class RoboflowExportOperator(BaseOperator):
 
     # -- main ---------------------------------------------------------------------------------------
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Output: the results destination; run facets: the job and its input batch."""
-        from include.roboflow_batch.lineage import dataset_for_uri, operator_lineage, roboflow_run_facets
-
-        manifest = self._manifest or {}
-        batch_id = self.batch_id or (manifest.get("ingested") or {}).get("batch_id")
-        return operator_lineage(
-            outputs=[dataset_for_uri(manifest.get("destination") or self.destination)],
-            run_facets=roboflow_run_facets(batch_id=batch_id, job_id=self.job_id),
-        )
-
     def execute(self, context: Context) -> dict[str, Any]:
         expected_arg = self._check_arguments()
         try:
@@ -333,12 +321,7 @@ class RoboflowExportOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
-            summary = self._export(dest, expected_arg)
-        if self._manifest is not None:
-            text = str(self.skipped_count or "")
-            skipped = int(text) if text.isdigit() else None
-            emit_results_event(context, self.outlets, results_event_extra(self._manifest, summary, skipped))
-        return summary
+            return self.emit_results(context, self._export(dest, expected_arg))
 
     def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
         client = self._hook().get_client()

@@ -49,6 +49,7 @@ from include.roboflow_batch.ingest.references_file import (
 )
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
 from include.roboflow_batch.ingest.uploads import UploadTarget, choose_mode, send_singles, send_tars
+from include.roboflow_batch.lineage import IngestLineageMixin
 from include.roboflow_batch.references.window import SelectionWindow, resolve_window
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ VIDEO_REFERENCES_PER_REQUEST = 5_000
 REJECTED_EXAMPLES_LIMIT = 100
 
 
-class RoboflowIngestOperator(BaseOperator):
+class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     """Create (or extend) a staging batch from references or a local directory.
 
     :param batch_id: staging batch id (``[a-z0-9_-]``, <= 64). ``None`` derives one from the dag id,
@@ -195,13 +196,6 @@ class RoboflowIngestOperator(BaseOperator):
         return categories or None
 
     # -- entry point -----------------------------------------------------------------------------
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Run facet: the staging batch the objects went into."""
-        from include.roboflow_batch.lineage import operator_lineage, returned_summary, roboflow_run_facets
-
-        batch_id = returned_summary(task_instance).get("batch_id") or self.batch_id
-        return operator_lineage(run_facets=roboflow_run_facets(batch_id=batch_id))
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowSkipException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.media import validate_media_type
 from include.roboflow_batch.references.expiry import (
     DEFAULT_EXPIRY,
@@ -91,11 +92,7 @@ class _ReferencesOperator(BaseOperator):
 
     # Shared flow -----------------------------------------------------------------------------
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Input: the listed bucket and prefix (the references file is private, not a dataset)."""
-        from include.roboflow_batch.lineage import operator_lineage, source_dataset
-
-        return operator_lineage(inputs=[source_dataset(self.scheme, self.bucket, self.prefix)])
+    get_openlineage_facets_on_complete = lineage.source_facets_on_complete
 
     @property
     def source_uri(self) -> str:

@@ -14,6 +14,7 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missi
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
@@ -272,18 +273,7 @@ class RoboflowStartJobOperator(BaseOperator):
 
     # -- execution -------------------------------------------------------------------------------
 
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """Run facets: the batch the job reads and the job itself."""
-        from include.roboflow_batch.lineage import operator_lineage, returned_summary, roboflow_run_facets
-
-        summary = returned_summary(task_instance)
-        return operator_lineage(
-            run_facets=roboflow_run_facets(
-                batch_id=summary.get("batch_id") or self.batch_id,
-                job_id=summary.get("job_id") or self.job_id,
-                job_url=summary.get("job_url"),
-            )
-        )
+    get_openlineage_facets_on_complete = lineage.job_facets_on_complete
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:
