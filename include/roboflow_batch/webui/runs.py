@@ -192,6 +192,8 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
 def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:
     """The job's state as far as Airflow knows it (live stage/progress come from Roboflow)."""
     start, wait = task_states.get("start_job"), task_states.get("wait_for_job")
+    if start == "skipped":
+        return "skipped: nothing new"
     if start != "success":
         return "failed to start" if start == "failed" else "not started"
     if wait == "success":

@@ -54,6 +54,7 @@ def test_a_finished_run_reads_as_a_user_expects() -> None:
 
 def test_job_state_follows_the_steps() -> None:
     assert job_state({}, {}) == "not started"
+    assert job_state({"list_new_objects": "skipped", "start_job": "skipped"}, {}) == "skipped: nothing new"
     assert job_state({"start_job": "failed"}, {}) == "failed to start"
     assert job_state({"start_job": "success", "wait_for_job": "deferred"}, {}) == "running"
     assert job_state({"start_job": "success", "wait_for_job": "failed"}, {}) == "failed"
