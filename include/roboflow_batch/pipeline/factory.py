@@ -289,7 +289,6 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             max_concurrency=pipeline.export.max_concurrency,
             # Resolved to start_job's list when export runs.
             job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
-            skipped_count=_pull("list_new_objects", "skipped_count") if references is not None else None,
             outlets=[results_asset(pipeline.id)],
             **roboflow,
         )
