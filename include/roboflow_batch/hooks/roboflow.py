@@ -38,6 +38,7 @@ from include.roboflow_batch.api.errors import (
 )
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import normalise_base_url
+from include.roboflow_batch.hooks.connection_test import connection_under_test
 
 ClientT = TypeVar("ClientT", RoboflowClient, AsyncRoboflowClient)
 
@@ -236,10 +237,13 @@ class RoboflowHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check key, workspace and Batch Processing access with two cheap calls and no long retries."""
+        # From the UI's Test button the connection carries a temporary id: name the one being edited.
+        edited = connection_under_test.get()
         try:
             settings = self.settings
         except AirflowException as error:
-            return False, str(error)
+            text = str(error)
+            return False, text.replace(repr(self.roboflow_conn_id), repr(edited)) if edited else text
         client = RoboflowClient(
             settings.base_url,
             settings.api_key,
@@ -247,7 +251,7 @@ class RoboflowHook(BaseHook):
             max_retries=0,
             # No key_source: each message below names the connection itself.
         )
-        conn = f"connection {settings.conn_id!r}"
+        conn = f"connection {edited or settings.conn_id!r}"
         with client:
             try:
                 workspace = client.lookup_workspace()

@@ -22,6 +22,7 @@ from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
 from include.roboflow_batch.export.transfer import (
     SourceFile,
@@ -43,7 +44,7 @@ EXPIRY_WARNING = timedelta(days=3)
 InputFiles = tuple[int, list[str], list[dict[str, Any]]]
 
 
-class RoboflowExportOperator(BaseOperator):
+class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
@@ -320,7 +321,7 @@ class RoboflowExportOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
-            return self._export(dest, expected_arg)
+            return self.emit_results(context, self._export(dest, expected_arg))
 
     def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
         client = self._hook().get_client()
@@ -408,6 +409,7 @@ class RoboflowExportOperator(BaseOperator):
         if isinstance(self.job_history, list):
             manifest["job_history"] = self.job_history
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self._manifest = manifest
         summary = {
             "destination": dest.uri,
             "manifest_uri": dest.uri_of(MANIFEST_FILE),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import MutableMapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -29,6 +29,9 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+
+# How often a deferred wait asks the webhook receiver whether a notification arrived.
+NOTIFICATION_CHECK_SECONDS = 1.0
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -171,6 +174,7 @@ def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
 
 def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
+    from include.roboflow_batch.export.results_asset import results_asset
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
@@ -245,8 +249,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             expected_count=_pull("ingest", "expected_count"),
             max_failure_rate=pipeline.readiness.max_failure_rate,
             deferrable=pipeline.deferrable,
-            poke_interval=pipeline.readiness.poke_interval.total_seconds(),
             timeout=pipeline.readiness.timeout.total_seconds(),
+            **_wait_kwargs(pipeline, pipeline.readiness.poke_interval),
             **roboflow,
         )
         start_job = RoboflowStartJobOperator(
@@ -266,8 +270,8 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             task_id="wait_for_job",
             job_id=_pull("start_job", "job_id"),
             deferrable=pipeline.deferrable,
-            poke_interval=pipeline.job.poke_interval.total_seconds(),
             timeout=pipeline.job.wait_timeout.total_seconds(),
+            **_wait_kwargs(pipeline, pipeline.job.poke_interval),
             **roboflow,
         )
         export = RoboflowExportOperator(
@@ -285,6 +289,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             max_concurrency=pipeline.export.max_concurrency,
             # Resolved to start_job's list when export runs.
             job_history=cast(Any, XComArg(start_job, key=JOB_HISTORY_XCOM_KEY)),
+            outlets=[results_asset(pipeline.id)],
             **roboflow,
         )
         steps = [plan, references, ingest, wait_for_batch, start_job, wait_for_job, export]
@@ -292,6 +297,17 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         for upstream, downstream in itertools.pairwise(present):
             upstream >> downstream
     return dag
+
+
+def _wait_kwargs(pipeline: PipelineConfig, poke_interval: timedelta) -> dict[str, Any]:
+    """How often a wait asks Roboflow: its own interval, or with webhooks (deferred waits only) the
+    slow fallback interval while it checks the receiver for a notification every second."""
+    if pipeline.webhook_url and pipeline.deferrable:
+        return {
+            "poke_interval": pipeline.webhook_fallback_interval.total_seconds(),
+            "notification_check_interval": NOTIFICATION_CHECK_SECONDS,
+        }
+    return {"poke_interval": poke_interval.total_seconds()}
 
 
 def _window_kwargs(plan: Any, fixed_select: str = "interval") -> dict[str, Any]:

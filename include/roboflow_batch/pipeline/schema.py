@@ -255,6 +255,8 @@ class _PipelineSettings(StrictModel):
     tags: list[str] = Field(default_factory=list)
     deferrable: bool = True
     webhook_url: str | None = None
+    # With webhook_url set, the waits ask Roboflow only this often; a notification ends them sooner.
+    webhook_fallback_interval: Duration = Field(default=timedelta(minutes=2))
 
     @field_validator("schedule")
     @classmethod

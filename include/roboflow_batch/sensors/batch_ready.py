@@ -98,6 +98,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
         max_failure_rate: float = 0.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 5,
+        notification_check_interval: float | None = None,
         timeout: float | timedelta = timedelta(hours=6),
         roboflow_conn_id: str = "roboflow_default",
         **kwargs: Any,
@@ -106,6 +107,8 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
             kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
         )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
+        self.notification_check_interval = notification_check_interval
         self.batch_id = batch_id
         self.expected_count = expected_count
         self.max_failure_rate = max_failure_rate
@@ -160,6 +163,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
                 end_time=time.time() + self.timeout,
                 roboflow_conn_id=self.roboflow_conn_id,
                 poll_interval=self.poke_interval,
+                notification_check_interval=self.notification_check_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,

@@ -52,6 +52,7 @@ class RoboflowJobSensor(BaseSensorOperator):
         roboflow_conn_id: str = "roboflow_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 10,
+        notification_check_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
@@ -61,6 +62,8 @@ class RoboflowJobSensor(BaseSensorOperator):
             kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
         )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
+        self.notification_check_interval = notification_check_interval
         self.job_id = job_id
         self.roboflow_conn_id = roboflow_conn_id
         self.deferrable = deferrable
@@ -116,6 +119,7 @@ class RoboflowJobSensor(BaseSensorOperator):
                 job_id=watcher.job_id,
                 roboflow_conn_id=self.roboflow_conn_id,
                 poll_interval=self.poke_interval,
+                notification_check_interval=self.notification_check_interval,
                 end_time=now + self.timeout,
                 abort_on_timeout=self.abort_on_timeout,
                 abort_on_kill=self.abort_on_kill,

@@ -161,7 +161,9 @@ def test_job_options_map_to_the_start_job_operator(pipeline: dict[str, Any]) -> 
     assert start.aggregation_format == "csv"
     assert start.notifications_url == "https://hooks.example.com/roboflow"
     assert wait.timeout == 3 * 3600
-    assert wait.poke_interval == 30
+    # With webhooks the wait asks Roboflow only at the slow fallback and wakes on notifications.
+    assert wait.poke_interval == 120
+    assert wait.notification_check_interval == 1.0
 
 
 def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
@@ -243,3 +245,12 @@ def test_unreadable_file_registers_nothing_and_is_reported_once(tmp_path: Path) 
     assert register_pipelines(namespace, path) == []
     with pytest.raises(PipelineConfigError, match="not valid YAML"):
         raise_pipeline_problems(path)
+
+
+def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[str, Any]) -> None:
+    pipeline["job"] = {**pipeline.get("job", {}), "poke_interval": "30s"}
+    dag = build_dag(config(pipeline), Path("/project"))
+
+    wait = dag.get_task("wait_for_job")
+    assert (wait.poke_interval, wait.notification_check_interval) == (30, None)
+    assert dag.get_task("wait_for_batch").notification_check_interval is None
