@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install install-cli lint typecheck format test unit integration contract demo bench emulator lock clean
+.PHONY: install install-cli browser lint typecheck format test unit integration contract demo up down bench emulator lock clean
 
 install: $(VENV)/.synced
 
@@ -27,6 +27,12 @@ $(CLI_VENV)/.synced: requirements-contract.lock $(VENV)/.synced
 	$(UV) pip sync --quiet --python $(CLI_VENV)/bin/python requirements-contract.lock
 	@touch $@
 
+# Headless Chromium for the UI browser test, from the Debian packages (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		{ $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q && \
+		  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium chromium-driver; }
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -39,7 +45,7 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: install install-cli lint typecheck
+test: install install-cli browser lint typecheck
 	$(BIN)/pytest
 
 unit: install
@@ -53,6 +59,13 @@ contract: install install-cli
 
 demo: install
 	$(BIN)/python -m include.devstack.demo
+
+# The whole local stack with the Airflow UI (prints the URL and login); `make down` stops it by pid.
+up: install
+	$(BIN)/python -m include.devstack.local_stack up
+
+down: install
+	$(BIN)/python -m include.devstack.local_stack down
 
 # The shell baseline (aws s3 presign per file) needs awscli, whose pins clash with Airflow's.
 bench: install

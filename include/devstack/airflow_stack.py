@@ -204,12 +204,8 @@ def _simple_auth_env(home: Path) -> tuple[dict[str, str], str]:
     return env, password
 
 
-def start_airflow_stack(home: Path, env: Mapping[str, str], *, health_timeout: float = 180.0) -> AirflowStack:
-    """Start the four components as ``airflow <component>`` processes and wait until all are healthy.
-
-    ``env`` should come from ``airflow_env``; the DB must already be migrated.
-    """
-    port = free_port()
+def api_server_env(home: Path, env: Mapping[str, str], port: int) -> tuple[dict[str, str], str]:
+    """The environment every component shares (tokens, API URL, log ports) and the admin password."""
     auth_env, password = _simple_auth_env(home)
     shared = {
         **env,
@@ -218,7 +214,7 @@ def start_airflow_stack(home: Path, env: Mapping[str, str], *, health_timeout: f
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
         "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
         "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__WORKERS": "2",
+        "AIRFLOW__API__WORKERS": env.get("AIRFLOW__API__WORKERS", "2"),
         "AIRFLOW__API__HOST": LOOPBACK,
         "AIRFLOW__API__BASE_URL": f"http://{LOOPBACK}:{port}",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://{LOOPBACK}:{port}/execution/",
@@ -226,17 +222,36 @@ def start_airflow_stack(home: Path, env: Mapping[str, str], *, health_timeout: f
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
     }
+    return shared, password
+
+
+def start_api_server(home: Path, shared: Mapping[str, str], *, health_timeout: float = 180.0) -> Service:
+    """``airflow api-server`` on the port ``shared`` names, ready when its health URL answers."""
+    port = int(shared["AIRFLOW__API__PORT"])
     log_dir = home / "component-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    api_server = start_process(
+    return start_process(
         "api-server",
         [airflow_bin(), "api-server", "--host", LOOPBACK, "--port", str(port)],
         port,
         health_path="/api/v2/monitor/health",
         timeout=health_timeout,
-        env=shared,
+        env=dict(shared),
         log_dir=log_dir,
     )
+
+
+def start_airflow_stack(
+    home: Path, env: Mapping[str, str], *, health_timeout: float = 180.0, port: int | None = None
+) -> AirflowStack:
+    """Start the four components as ``airflow <component>`` processes and wait until all are healthy.
+
+    ``env`` should come from ``airflow_env``; the DB must already be migrated. ``port`` (default: a
+    free one) lets a caller tell others, e.g. Roboflow's webhook target, where the API will be.
+    """
+    shared, password = api_server_env(home, env, port or free_port())
+    log_dir = home / "component-logs"
+    api_server = start_api_server(home, shared, health_timeout=health_timeout)
     stack = AirflowStack(home=home, env=shared, api_server=api_server, password=password)
     try:
         for name in ("scheduler", "dag-processor", "triggerer"):
@@ -283,8 +298,8 @@ def _wait_until_components_healthy(stack: AirflowStack, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def running_stack(home: Path, env: Mapping[str, str]) -> Iterator[AirflowStack]:
-    stack = start_airflow_stack(home, env)
+def running_stack(home: Path, env: Mapping[str, str], port: int | None = None) -> Iterator[AirflowStack]:
+    stack = start_airflow_stack(home, env, port=port)
     try:
         yield stack
     finally:

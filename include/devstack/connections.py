@@ -13,13 +13,20 @@ from typing import Any
 
 DEMO_API_KEY = "test-api-key"
 DEMO_WORKSPACE = "demo-workspace"
+DEMO_PUBLISHABLE_KEY = "rf_pub_demo"
 DEMO_GCP_PROJECT = "demo-project"
 
 
 def roboflow_connection(
-    base_url: str, api_key: str = DEMO_API_KEY, workspace: str = DEMO_WORKSPACE
+    base_url: str,
+    api_key: str = DEMO_API_KEY,
+    workspace: str = DEMO_WORKSPACE,
+    publishable_key: str | None = None,
 ) -> dict[str, Any]:
-    return {"conn_type": "roboflow", "host": base_url, "password": api_key, "extra": {"workspace": workspace}}
+    extra = {"workspace": workspace}
+    if publishable_key:
+        extra["publishable_key"] = publishable_key  # checked on webhooks by the receiver
+    return {"conn_type": "roboflow", "host": base_url, "password": api_key, "extra": extra}
 
 
 def moto_connection(endpoint_url: str) -> dict[str, Any]:

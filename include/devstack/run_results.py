@@ -47,10 +47,10 @@ def local_path(uri: str) -> Path:
 
 
 def result_rows(destination: Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """Result rows of the JSONL files under an exported folder (``_*`` bookkeeping files left out)."""
+    """Result rows of the JSONL files under an exported folder (``_*`` bookkeeping left out)."""
     rows: list[dict[str, Any]] = []
     for path in sorted(destination.rglob("*.jsonl")):
-        if path.name.startswith("_"):
+        if any(part.startswith("_") for part in path.relative_to(destination).parts):
             continue
         with open(path) as handle:
             for line in handle:

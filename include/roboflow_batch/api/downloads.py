@@ -8,6 +8,7 @@ returning it to the pool. The URL (a bearer secret) never appears in an error.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -26,6 +27,20 @@ T = TypeVar("T")
 CHUNK_SIZE = 1024 * 1024
 _OPERATION = "download from a signed URL"
 _HINT = "the signed URL may have expired"
+
+
+class _RedactSignedURLs(logging.Filter):
+    """urllib3 logs each request line at DEBUG, signed query included: log it redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg, record.args = redact(record.getMessage()), ()
+        return True
+
+
+_URLLIB3_REQUESTS = logging.getLogger("urllib3.connectionpool")
+if not any(isinstance(existing, _RedactSignedURLs) for existing in _URLLIB3_REQUESTS.filters):
+    _URLLIB3_REQUESTS.addFilter(_RedactSignedURLs())
+
 _NOT_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 

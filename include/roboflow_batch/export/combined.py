@@ -10,7 +10,9 @@ adds them up and checks that together they account for every object the listing 
 - ``distinct_batches_and_jobs``: no two chunks share a batch or a job;
 - ``every_chunk_reconciled``: every chunk's own checks passed.
 
-Objects the listing left out (empty, oversize, unnameable) are counted by reason under ``skipped``.
+Objects the listing left out (empty, oversize, unnameable) are counted by reason under ``skipped``
+(listed one per line in ``skipped.list``); ``objects`` sums the window up: seen = processed + failed
+at ingest + skipped while listing.
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ def combine_manifests(
     media_type: str,
     window: dict[str, Any],
     skipped: dict[str, int] | None = None,
+    skipped_list: str | None = None,
 ) -> dict[str, Any]:
     """The combined manifest of ``entries`` (from ``chunk_entry``), one per spec of ``specs``.
 
@@ -89,6 +92,7 @@ def combine_manifests(
     expected = sum(entry["expected"] or 0 for entry in entries)
     ingested = sum(entry["ingested"] for entry in entries)
     failed = sum(entry["failed"] for entry in entries)
+    skipped_count = sum((skipped or {}).values())
     checks = {
         "every_chunk_exported": exported,
         "chunks_cover_listing": sum(spec["count"] for spec in specs) == listed,
@@ -106,7 +110,17 @@ def combine_manifests(
         "media_type": media_type,
         "window": window,
         "inputs": {"listed": listed, "expected": expected},
-        "skipped": {"count": sum((skipped or {}).values()), "reasons": dict(sorted((skipped or {}).items()))},
+        "skipped": {
+            "count": skipped_count,
+            "reasons": dict(sorted((skipped or {}).items())),
+            "list": skipped_list,
+        },
+        "objects": {
+            "seen": expected + skipped_count,
+            "processed": ingested,
+            "failed": failed,
+            "skipped": skipped_count,
+        },
         "ingested": {"count": ingested, "batch_ids": [e["batch_id"] for e in entries]},
         "failed": {"count": failed},
         "processing_failed": {"count": sum(entry["processing_failed"] for entry in entries)},

@@ -10,13 +10,19 @@ Reconciliation rules (``checks`` in the manifest; ``reconciled`` is true when no
   it with its name and reason, listed under ``processing_failed``) counts as accounted for without a
   row. When rows carry no file name, the total row count is compared with the ingested count minus
   those failures instead (images only).
+- ``skipped_listed``: every object skipped while listing (empty, oversize, unsupported type, name
+  too long) is in the manifest with its reason: the listing's skipped count equals the entries read
+  back. Skipped (None) when the listing's count is unknown (no references step).
+
+``objects`` sums it up: seen (listed in the window) = processed (staged, with result rows) + failed at
+ingest + skipped while listing.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +52,9 @@ class ExportCounts:
     rows: int
     rows_by_name: Counter[str]
     unnamed_rows: int
+    # Objects skipped while listing ({"key", "reason"}), and how many the listing reported.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped_expected: int | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ def reconcile(counts: ExportCounts) -> tuple[dict[str, bool | None], dict[str, A
     details: dict[str, Any] = {}
     checks["inputs_match"] = None if expected is None else expected == ingested_count + len(counts.failed)
     checks["ingested_listed"] = ingested_count == len(ingested_names)
+    skipped_expected = counts.skipped_expected
+    checks["skipped_listed"] = None if skipped_expected is None else len(counts.skipped) == skipped_expected
     known = set(ingested_names)
     unprocessed = {entry["file_name"] for entry in counts.processing_failed} & known
     if unnamed_rows and not rows_by_name:
@@ -105,6 +116,7 @@ def build_manifest(record: ExportRecord) -> dict[str, Any]:
         {**entry, "source_key": _source_key(entry.get("file_name", ""), key_for_name)}
         for entry in counts.processing_failed
     ]
+    skipped_seen = len(counts.skipped) if counts.skipped_expected is None else counts.skipped_expected
     return {
         "version": 1,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -116,6 +128,13 @@ def build_manifest(record: ExportRecord) -> dict[str, Any]:
         "inputs": {"expected": counts.expected, "source": record.expected_source},
         "ingested": {"batch_id": record.batch_id, "count": counts.ingested_count},
         "failed": {"count": len(failures), "files": failures},
+        "skipped": {"count": len(counts.skipped), "files": counts.skipped},
+        "objects": {
+            "seen": None if counts.expected is None else counts.expected + skipped_seen,
+            "processed": counts.ingested_count,
+            "failed": len(failures),
+            "skipped": len(counts.skipped),
+        },
         "processing_failed": {"count": len(unprocessed), "files": unprocessed},
         "results": {
             "rows": counts.rows,

@@ -22,7 +22,6 @@ from urllib.parse import quote, urlsplit
 
 from airflow.sdk import BaseHook
 from airflow.sdk.exceptions import AirflowException
-from airflow.sdk.log import amask_secret, mask_secret
 
 from include.roboflow_batch.api.client import (
     DEFAULT_BASE_URL,
@@ -39,6 +38,7 @@ from include.roboflow_batch.api.errors import (
 )
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import normalise_base_url
+from include.roboflow_batch.hooks.connection_test import connection_under_test
 
 ClientT = TypeVar("ClientT", RoboflowClient, AsyncRoboflowClient)
 
@@ -158,9 +158,9 @@ class RoboflowHook(BaseHook):
     def settings(self) -> RoboflowConnectionSettings:
         """The resolved connection (fetched once; do not use from async code, see ``aget_client``)."""
         if self._settings is None:
+            # Fetching the connection already registers its password with the secrets masker;
+            # registering it again would only send the key to the supervisor once more.
             conn = self.get_connection(self.roboflow_conn_id)
-            if conn.password:
-                mask_secret(conn.password)
             settings = settings_from_connection(conn, conn.extra_dejson)
             self._settings = settings
         return self._settings
@@ -169,8 +169,6 @@ class RoboflowHook(BaseHook):
         """The resolved connection, fetched without blocking the event loop (for triggers)."""
         if self._settings is None:
             conn = await BaseHook.aget_connection(self.roboflow_conn_id)
-            if conn.password:
-                await amask_secret(conn.password)
             settings = settings_from_connection(conn, await conn.aextra_dejson())
             self._settings = settings
         return self._settings
@@ -239,10 +237,13 @@ class RoboflowHook(BaseHook):
 
     def test_connection(self) -> tuple[bool, str]:
         """Check key, workspace and Batch Processing access with two cheap calls and no long retries."""
+        # From the UI's Test button the connection carries a temporary id: name the one being edited.
+        edited = connection_under_test.get()
         try:
             settings = self.settings
         except AirflowException as error:
-            return False, str(error)
+            text = str(error)
+            return False, text.replace(repr(self.roboflow_conn_id), repr(edited)) if edited else text
         client = RoboflowClient(
             settings.base_url,
             settings.api_key,
@@ -250,7 +251,7 @@ class RoboflowHook(BaseHook):
             max_retries=0,
             # No key_source: each message below names the connection itself.
         )
-        conn = f"connection {settings.conn_id!r}"
+        conn = f"connection {edited or settings.conn_id!r}"
         with client:
             try:
                 workspace = client.lookup_workspace()

@@ -46,6 +46,11 @@ def resolve_directory(local_directory: str | os.PathLike[str]) -> Path:
     return directory
 
 
+def arrival_time(stat: os.stat_result) -> float:
+    """When a file arrived: the later of its modification and change time (epoch seconds)."""
+    return max(stat.st_mtime, stat.st_ctime)
+
+
 def discover_files(
     directory: Path,
     media_type: str,
@@ -53,7 +58,9 @@ def discover_files(
 ) -> list[LocalFile]:
     """Top-level files of ``directory`` with an extension of ``media_type``, sorted by name.
 
-    With a ``window`` only files whose modification time is in its ``[start, end)`` are kept.
+    With a ``window`` only files that arrived in its ``[start, end)`` are kept: arrival is the later
+    of the modification and the change time, because a copy that keeps its timestamps (``cp -p``,
+    ``rsync -t``) has an old modification time but a change time of when it was made.
     """
     kind = validate_media_type(media_type)
     found: list[LocalFile] = []
@@ -64,7 +71,7 @@ def discover_files(
             if not has_media_extension(entry.name, kind):
                 continue
             stat = entry.stat()
-            if window is not None and not window.contains(datetime.fromtimestamp(stat.st_mtime, UTC)):
+            if window is not None and not window.contains(datetime.fromtimestamp(arrival_time(stat), UTC)):
                 continue
             found.append(LocalFile(path=Path(entry.path), size=stat.st_size, mtime=stat.st_mtime))
     found.sort(key=lambda item: item.name)

@@ -38,6 +38,29 @@ class Reference:
         return {"name": self.name, "url": self.url}
 
 
+_CONTROL_CHARACTERS = frozenset(chr(code) for code in (*range(32), 127))
+
+
+def unsafe_name_reason(name: str) -> str | None:
+    """Why ``name`` cannot be a reference name, or None.
+
+    The service stores the name and the export writes results under it, so it must stay a relative
+    path inside any folder: no absolute path, drive, backslash, control character (NUL included), and
+    no ``.``, ``..`` or empty segment.
+    """
+    if _CONTROL_CHARACTERS.intersection(name):
+        return "it contains a control character"
+    if "\\" in name:
+        return "it contains a backslash"
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":" and name[0].isalpha()):
+        return "it is an absolute path"
+    if "." in name or "/" in name:
+        segments = name.split("/")
+        if any(segment in ("", ".", "..") for segment in segments):
+            return "it has a '.', '..' or empty path segment"
+    return None
+
+
 def _parse_line(raw: bytes, source: str, line_number: int) -> Reference:
     where = f"{source}, line {line_number}"
     try:
@@ -54,6 +77,9 @@ def _parse_line(raw: bytes, source: str, line_number: int) -> Reference:
     url = item.get("url")
     if not isinstance(name, str) or not name.strip():
         raise ReferencesFileError(f"{where}: field 'name' must be a non-empty string")
+    unsafe = unsafe_name_reason(name)
+    if unsafe is not None:
+        raise ReferencesFileError(f"{where}: name {name!r} is refused: {unsafe}")
     if not isinstance(url, str) or not url:
         raise ReferencesFileError(f"{where}: field 'url' must be a non-empty string")
     # A prefix test, not urlsplit: this runs once per line of files with millions of lines.

@@ -20,8 +20,11 @@ from include.roboflow_batch.export.history import job_history_entries
 from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
+from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.results_asset import ResultsEventMixin
+from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
 from include.roboflow_batch.export.transfer import (
     SourceFile,
     SourceResult,
@@ -42,7 +45,7 @@ EXPIRY_WARNING = timedelta(days=3)
 InputFiles = tuple[int, list[str], list[dict[str, Any]]]
 
 
-class RoboflowExportOperator(BaseOperator):
+class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
@@ -62,6 +65,9 @@ class RoboflowExportOperator(BaseOperator):
     :param batch_id: the job's input batch (default: read from the job definition).
     :param expected_count: number of inputs the pipeline meant to process.
     :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
+    :param skipped_list: URI of the JSONL of objects skipped while listing (``skipped_uri`` of the
+        references operators), joined into the manifest; read with ``references_conn_id``.
+    :param skipped_count: how many objects the listing skipped (``skipped_count``), checked against it.
     :param name_field: result column naming the input file (default: detected).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
         task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
@@ -77,6 +83,8 @@ class RoboflowExportOperator(BaseOperator):
         "references",
         "destination_conn_id",
         "job_history",
+        "skipped_list",
+        "skipped_count",
     )
     ui_color = "#8b5cf6"
 
@@ -91,6 +99,8 @@ class RoboflowExportOperator(BaseOperator):
         expected_count: int | str | None = None,
         references: str | None = None,
         references_conn_id: str | None = None,
+        skipped_list: str | None = None,
+        skipped_count: int | str | None = None,
         max_concurrency: int = 8,
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
@@ -108,6 +118,8 @@ class RoboflowExportOperator(BaseOperator):
         self.expected_count = expected_count
         self.references = references
         self.references_conn_id = references_conn_id
+        self.skipped_list = skipped_list
+        self.skipped_count = skipped_count
         self.max_concurrency = max_concurrency
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
@@ -144,6 +156,12 @@ class RoboflowExportOperator(BaseOperator):
         if expected < 0:
             raise AirflowFailException(f"expected_count must not be negative, got {expected}")
         return expected
+
+    def _listed_skipped_count(self) -> int | None:
+        try:
+            return listed_skipped_count(self.skipped_count)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     def _expected_inputs(self, expected: int | None) -> tuple[int | None, str | None]:
         if expected is not None:
@@ -303,7 +321,7 @@ class RoboflowExportOperator(BaseOperator):
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
-            return self._export(dest, expected_arg)
+            return self.emit_results(context, self._export(dest, expected_arg))
 
     def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
         client = self._hook().get_client()
@@ -321,6 +339,16 @@ class RoboflowExportOperator(BaseOperator):
             raise AirflowFailException(
                 f"batch_id: not given and job {self.job_id} does not name its input batch."
             )
+
+        foreign = foreign_manifest_problem(
+            dest.read_text(MANIFEST_FILE),
+            uri=dest.uri_of(MANIFEST_FILE),
+            job_id=self.job_id,
+            batch_id=batch_id,
+            related=related_jobs(self.job_history),
+        )
+        if foreign is not None:
+            raise AirflowFailException(foreign)
 
         batch_ids = self._stage_batches(client)
         sources = self._list_sources(client, batch_ids)
@@ -362,6 +390,8 @@ class RoboflowExportOperator(BaseOperator):
             rows=counts.rows,
             rows_by_name=counts.rows_by_name,
             unnamed_rows=counts.unnamed_rows,
+            skipped=read_skipped(self.skipped_list, self.references_conn_id),
+            skipped_expected=self._listed_skipped_count(),
         )
         manifest = build_manifest(
             ExportRecord(
@@ -379,6 +409,7 @@ class RoboflowExportOperator(BaseOperator):
         if (history := job_history_entries(self.job_history)) is not None:
             manifest["job_history"] = history
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        self._manifest = manifest
         summary = {
             "destination": dest.uri,
             "manifest_uri": dest.uri_of(MANIFEST_FILE),

@@ -47,6 +47,7 @@ from include.roboflow_batch.ingest.references_file import (
 )
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
 from include.roboflow_batch.ingest.uploads import UploadTarget, choose_mode, send_singles, send_tars
+from include.roboflow_batch.lineage import IngestLineageMixin
 from include.roboflow_batch.references.window import SelectionWindow, resolve_window
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ VIDEO_REFERENCES_PER_REQUEST = 5_000
 REJECTED_EXAMPLES_LIMIT = 100
 
 
-class RoboflowIngestOperator(BaseOperator):
+class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     """Create (or extend) a staging batch from references or a local directory.
 
     :param batch_id: staging batch id (``[a-z0-9_-]``, <= 64). ``None`` derives one from the dag id,
@@ -94,10 +95,10 @@ class RoboflowIngestOperator(BaseOperator):
     (e.g. over 20 MiB): logged, reported, not expected in the batch. Skips when there is nothing to send.
     """
 
+    # Not ``references_url``: a signed URL is a bearer secret, and rendered fields are stored and shown.
     template_fields: Sequence[str] = (
         "batch_id",
         "references",
-        "references_url",
         "local_directory",
         "local_file_list",
         "select",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator, ObjectStoragePath
 from airflow.sdk.exceptions import AirflowSkipException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.media import validate_media_type
 from include.roboflow_batch.references.expiry import (
     DEFAULT_EXPIRY,
@@ -99,6 +100,8 @@ class _ReferencesOperator(BaseOperator):
         raise NotImplementedError
 
     # Shared flow -----------------------------------------------------------------------------
+
+    get_openlineage_facets_on_complete = lineage.source_facets_on_complete
 
     @property
     def source_uri(self) -> str:

@@ -14,6 +14,7 @@ from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missi
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
@@ -271,6 +272,8 @@ class RoboflowStartJobOperator(BaseOperator):
         return decision
 
     # -- execution -------------------------------------------------------------------------------
+
+    get_openlineage_facets_on_complete = lineage.job_facets_on_complete
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:

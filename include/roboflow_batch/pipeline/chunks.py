@@ -9,7 +9,7 @@ fits in one chunk keeps the run's own batch id, job id and export folder.
 
 from __future__ import annotations
 
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
 
@@ -25,6 +25,10 @@ class ChunkSpec(TypedDict):
     references: str
     count: int
     destination: str
+    # The objects the listing skipped go into the window's manifest: a lone chunk's own, else the
+    # combined one (so several chunks never count them twice).
+    skipped_list: NotRequired[str | None]
+    skipped_count: NotRequired[int | None]
 
 
 class ChunkPlanError(ValueError):
@@ -83,6 +87,8 @@ def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec
                 references=chunk["references_uri"],
                 count=chunk["count"],
                 destination=chunk_destination(plan["destination"], index, total),
+                skipped_list=listing.get("skipped_uri") if total == 1 else None,
+                skipped_count=listing.get("skipped_count") if total == 1 else None,
             )
         )
     return specs
@@ -127,6 +133,8 @@ def export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
         "batch_id": spec["batch_id"],
         "destination": spec["destination"],
         "references": spec["references"],
+        "skipped_list": spec.get("skipped_list"),
+        "skipped_count": spec.get("skipped_count"),
     }
 
 

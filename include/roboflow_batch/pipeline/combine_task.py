@@ -61,6 +61,7 @@ def reconcile_chunks(
         media_type=listing["media_type"],
         window={"start": plan["window_start"], "end": plan["window_end"], "select": plan["select"]},
         skipped=listing.get("skipped") or {},
+        skipped_list=listing.get("skipped_uri"),
     )
     if len(specs) == 1:
         manifest_uri = summaries[0]["manifest_uri"]
@@ -74,7 +75,7 @@ def reconcile_chunks(
             f"the {len(specs)} chunk(s) of this window do not reconcile: {', '.join(failing)}; "
             f"details in {manifest_uri}"
         )
-    return {
+    summary = {
         "destination": plan["destination"],
         "manifest_uri": manifest_uri,
         "chunks": len(specs),
@@ -84,3 +85,37 @@ def reconcile_chunks(
         "result_rows": manifest["results"]["rows"],
         "reconciled": True,
     }
+    _emit_window_event(window_event_extra(manifest, summary))
+    return summary
+
+
+def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """The results Asset event of a window: where its manifest is and what it accounts for."""
+    objects = manifest["objects"]
+    batch_ids, job_ids = manifest["ingested"]["batch_ids"], manifest["job_ids"]
+    return {
+        "destination": summary["destination"],
+        "manifest_uri": summary["manifest_uri"],
+        "rows": summary["result_rows"],
+        "objects": {
+            "processed": objects["processed"] - manifest["processing_failed"]["count"],
+            "failed": objects["failed"] + manifest["processing_failed"]["count"],
+            "skipped": objects["skipped"],
+        },
+        # A window of one chunk keeps the run's own ids; several list theirs.
+        "job_id": job_ids[0] if len(job_ids) == 1 else None,
+        "batch_id": batch_ids[0] if len(batch_ids) == 1 else None,
+        "job_ids": job_ids,
+        "batch_ids": batch_ids,
+        "chunks": summary["chunks"],
+        "reconciled": summary["reconciled"],
+    }
+
+
+def _emit_window_event(extra: dict[str, Any]) -> None:
+    from airflow.sdk import get_current_context
+
+    from include.roboflow_batch.export.results_asset import emit_results_event
+
+    context = get_current_context()
+    emit_results_event(context, context["task"].outlets, extra)

@@ -19,6 +19,7 @@ from airflow.sdk import DAG, Param, get_parsing_context, task
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
+from include.roboflow_batch.pipeline.connections import references_conn_id
 from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.fan_out import fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
@@ -37,10 +38,11 @@ from include.roboflow_batch.pipeline.schema import (
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
 RUN_PARAMS_DOC = (
-    "Manual runs accept params: `window_start` and `window_end` (ISO 8601) process that window "
-    "(used when the run has no data interval, or to re-run any window); `select_all: true` takes "
-    "every object under the source, whatever its age; `on_changed_definition` (`new_job` or `fail`) "
-    "overrides `job.on_changed_definition` for this run."
+    "A manual run without window params processes what is new: from the end of the latest "
+    "successfully processed window up to the trigger time. Params: `window_start` and `window_end` "
+    "(ISO 8601) process exactly that window; `select_all: true` takes every object under the source, "
+    "whatever its age; `on_changed_definition` (`new_job` or `fail`) overrides "
+    "`job.on_changed_definition` for this run."
 )
 
 
@@ -242,7 +244,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "bucket": source.bucket,
         "prefix": source.prefix,
         "destination": plan["references_uri"],
-        "destination_conn_id": source.references_conn_id,
+        "destination_conn_id": references_conn_id(pipeline),
         "media_type": source.media,
         "expiry": source.url_expiry,
         "max_objects_per_file": pipeline.batch_object_limit,

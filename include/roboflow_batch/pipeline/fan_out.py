@@ -27,6 +27,7 @@ from include.roboflow_batch.pipeline.chunks import (
     start_job_kwargs,
 )
 from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
+from include.roboflow_batch.pipeline.connections import export_conn_id, references_conn_id
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
@@ -48,6 +49,7 @@ def fan_out_steps(
     ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
     that directory instead of references files.
     """
+    from include.roboflow_batch.export.results_asset import results_asset
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
@@ -58,7 +60,7 @@ def fan_out_steps(
         plan_chunks_task
     )(plan=plan, listing=listing)
     if local_directory is None:
-        read_from: dict[str, Any] = {"references_conn_id": getattr(source, "references_conn_id", None)}
+        read_from: dict[str, Any] = {"references_conn_id": references_conn_id(pipeline)}
     else:
         read_from = {"local_directory": local_directory}
     ingest = RoboflowIngestOperator.partial(
@@ -102,13 +104,16 @@ def fan_out_steps(
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
     chunk_list: Any = chunks
     export_list: Any = export.output
-    reconcile = task(task_id="reconcile", doc_md="One manifest across every chunk of the window.")(
-        reconcile_chunks
-    )(
+    # One results event per window, once the window's manifest is known to reconcile.
+    reconcile = task(
+        task_id="reconcile",
+        doc_md="One manifest across every chunk of the window.",
+        outlets=[results_asset(pipeline.id)],
+    )(reconcile_chunks)(
         plan=plan,
         listing=listing,
         chunks=chunk_list,
         exports=export_list,
-        destination_conn_id=pipeline.export.conn_id,
+        destination_conn_id=export_conn_id(pipeline),
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]

@@ -19,6 +19,7 @@ from include.roboflow_batch.pipeline.config_errors import (
     describe_validation_error,
     unknown_keys,
 )
+from include.roboflow_batch.pipeline.locations import collision_problems, interval_problems
 from include.roboflow_batch.pipeline.schema import (
     ExportConfig,
     JobOptions,
@@ -64,7 +65,8 @@ def pipelines_file() -> Path:
 
 
 def _merge(defaults: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]:
-    merged = {key: value for key, value in defaults.items() if value is not None}
+    # An explicit null in defaults (``schedule: null``) is a value: it passed validation there.
+    merged = dict(defaults)
     for key, value in pipeline.items():
         if key in NESTED_DEFAULT_BLOCKS and isinstance(value, dict) and isinstance(merged.get(key), dict):
             merged[key] = {**merged[key], **value}
@@ -123,6 +125,10 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
     if not isinstance(raw_pipelines, list):
         problems.append("pipelines: must be a list of pipelines, each with an 'id'")
         raw_pipelines = []
+    elif not raw_pipelines:
+        problems.append(
+            "pipelines: no pipeline defined; add at least one under 'pipelines' (see docs/astro-yaml.md)"
+        )
 
     pipelines: list[PipelineConfig] = []
     seen: dict[str, int] = {}
@@ -146,9 +152,18 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
         if defaults is None:
             continue  # already reported under defaults
         try:
-            pipelines.append(PipelineConfig.model_validate(_merge(defaults, raw)))
+            config = PipelineConfig.model_validate(_merge(defaults, raw))
         except ValidationError as exc:
             problems.extend(describe_validation_error(label, PipelineConfig, exc))
+            continue
+        own = interval_problems(config, path.parent)
+        problems.extend(f"{label}.{field}: {message}" for field, message in own)
+        if not own:
+            pipelines.append(config)
+    clashes = collision_problems(pipelines, path.parent)
+    problems.extend(f"pipelines[{pid}].{field}: {message}" for pid, field, message in clashes)
+    refused = {pid for pid, _, _ in clashes}
+    pipelines = [config for config in pipelines if config.id not in refused]
     return LoadedPipelines(path=path, pipelines=pipelines, problems=problems)
 
 

@@ -82,6 +82,37 @@ def resolve_window(
     )
 
 
+class NothingNewError(RunWindowError):
+    """A manual run found no time after the latest processed window: there is nothing new."""
+
+    def __init__(self, message: str, processed_until: datetime) -> None:
+        super().__init__(message)
+        self.processed_until = processed_until
+
+
+def manual_window(
+    latest_processed_end: datetime | None,
+    data_interval_start: datetime | None,
+    data_interval_end: datetime | None,
+    triggered_at: datetime,
+) -> RunWindow:
+    """The window of a manual run without params: what is new since the latest processed window.
+
+    ``[end of the latest successfully processed window, trigger time)``. A pipeline that has never
+    processed a window takes the run's data interval (the last complete interval of the schedule).
+    """
+    if latest_processed_end is not None:
+        if latest_processed_end >= triggered_at:
+            raise NothingNewError(
+                "nothing new: the latest processed window already ends at "
+                f"{latest_processed_end.isoformat()}, not before this run's trigger time "
+                f"{triggered_at.isoformat()}",
+                latest_processed_end,
+            )
+        return RunWindow(latest_processed_end, triggered_at, "interval")
+    return resolve_window(data_interval_start, data_interval_end, {}, triggered_at)
+
+
 def render_uri(template: str, *, pipeline_id: str, dag_id: str, window: RunWindow, base_dir: Path) -> str:
     """Fill an astro.yaml URI template; plain paths become ``file://`` URIs (relative to ``base_dir``)."""
     start = window.start or window.end

@@ -268,6 +268,8 @@ class _PipelineSettings(StrictModel):
         ge=1,
         description="Objects per staging batch and job; a larger window fans out (default by media).",
     )
+    # With webhook_url set, the waits ask Roboflow only this often; a notification ends them sooner.
+    webhook_fallback_interval: Duration = Field(default=timedelta(minutes=2))
 
     @field_validator("schedule")
     @classmethod

@@ -6,9 +6,25 @@ and exports from these, so an option reaches every pipeline the same way.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from include.roboflow_batch.pipeline.connections import export_conn_id
 from include.roboflow_batch.pipeline.schema import PipelineConfig
+
+# How often a deferred wait asks the webhook receiver whether a notification arrived.
+NOTIFICATION_CHECK_SECONDS = 1.0
+
+
+def wait_interval_options(pipeline: PipelineConfig, poke_interval: timedelta) -> dict[str, Any]:
+    """How often a wait asks Roboflow: its own interval, or with webhooks (deferred waits only) the
+    slow fallback interval while it checks the receiver for a notification every second."""
+    if pipeline.webhook_url and pipeline.deferrable:
+        return {
+            "poke_interval": pipeline.webhook_fallback_interval.total_seconds(),
+            "notification_check_interval": NOTIFICATION_CHECK_SECONDS,
+        }
+    return {"poke_interval": poke_interval.total_seconds()}
 
 
 def batch_ready_options(pipeline: PipelineConfig) -> dict[str, Any]:
@@ -16,8 +32,8 @@ def batch_ready_options(pipeline: PipelineConfig) -> dict[str, Any]:
     return {
         "max_failure_rate": pipeline.readiness.max_failure_rate,
         "deferrable": pipeline.deferrable,
-        "poke_interval": pipeline.readiness.poke_interval.total_seconds(),
         "timeout": pipeline.readiness.timeout.total_seconds(),
+        **wait_interval_options(pipeline, pipeline.readiness.poke_interval),
     }
 
 
@@ -25,15 +41,15 @@ def job_wait_options(pipeline: PipelineConfig) -> dict[str, Any]:
     """``RoboflowJobSensor``: how to wait for the job."""
     return {
         "deferrable": pipeline.deferrable,
-        "poke_interval": pipeline.job.poke_interval.total_seconds(),
         "timeout": pipeline.job.wait_timeout.total_seconds(),
+        **wait_interval_options(pipeline, pipeline.job.poke_interval),
     }
 
 
 def export_options(pipeline: PipelineConfig) -> dict[str, Any]:
     """``RoboflowExportOperator``: where and what to export, and how fast."""
     return {
-        "destination_conn_id": pipeline.export.conn_id,
+        "destination_conn_id": export_conn_id(pipeline),
         "stage": pipeline.export.stage,
         "max_concurrency": pipeline.export.max_concurrency,
     }

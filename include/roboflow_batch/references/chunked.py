@@ -17,7 +17,7 @@ from airflow.sdk import ObjectStoragePath
 
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.references.expiry import EffectiveExpiry
-from include.roboflow_batch.references.generate import ReferencesSummary, select_objects
+from include.roboflow_batch.references.generate import ReferencesSummary, select_objects, skipped_path
 from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
 from include.roboflow_batch.references.objects import Signer, StoredObject
 from include.roboflow_batch.references.window import SelectionWindow
@@ -98,31 +98,54 @@ def write_chunked_references(
         raise ValueError(f"max_per_file and max_files must be >= 1; got {max_per_file}, {max_files}")
     summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     writers: list[_ChunkWriter] = []
-    try:
-        for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
-            if summary.count % max_per_file == 0:
-                if len(writers) == max_files:
-                    raise TooManyChunksError(
-                        f"the window holds more than {max_files} x {max_per_file:,} = "
-                        f"{max_files * max_per_file:,} {media_type} under {source}: raise "
-                        "max_batch_objects in astro.yaml or Airflow's [core] max_map_length "
-                        f"(now {max_files}), or shorten the schedule interval"
-                    )
-                if writers:
-                    writers[-1].close_temporary()
-                # Chunk 0 is written under a chunk name too; it is renamed if it stays alone.
-                writer = _ChunkWriter(chunk_path(destination, len(writers)))
-                writer.__enter__()
-                writers.append(writer)
-            writers[-1].write({"name": name, "url": sign(key)})
-            summary.count += 1
-        if len(writers) == 1:
-            writers[0].destination = destination
-        for index, writer in enumerate(writers):
-            count = min(max_per_file, summary.count - index * max_per_file)
-            summary.chunks.append(ReferencesChunk(index, writer.commit(), count))
-    finally:
-        for writer in writers:
-            writer.abort_unless_committed()
+    # Skipped objects are listed once for the whole window, next to the configured name.
+    with AtomicJSONLWriter(skipped_path(destination)) as skips:
+        summary.on_skip = skips.write
+        try:
+            _write_chunks(objects, sign, destination, writers, summary, max_per_file, max_files, window)
+        finally:
+            summary.on_skip = None
+            for writer in writers:
+                writer.abort_unless_committed()
+        # With nothing selected the run is skipped and writes nothing: no export will read the list.
+        if summary.skipped_count and summary.count:
+            summary.skipped_uri = skips.commit()
+        else:
+            skips.abort()
     summary.references_uri = summary.chunks[0].references_uri if len(summary.chunks) == 1 else None
     return summary
+
+
+def _write_chunks(
+    objects: Iterable[StoredObject],
+    sign: Signer,
+    destination: ObjectStoragePath,
+    writers: list[_ChunkWriter],
+    summary: ChunkedReferencesSummary,
+    max_per_file: int,
+    max_files: int,
+    window: SelectionWindow,
+) -> None:
+    media_type, source = summary.media_type, summary.source
+    for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
+        if summary.count % max_per_file == 0:
+            if len(writers) == max_files:
+                raise TooManyChunksError(
+                    f"the window holds more than {max_files} x {max_per_file:,} = "
+                    f"{max_files * max_per_file:,} {media_type} under {source}: raise "
+                    "max_batch_objects in astro.yaml or Airflow's [core] max_map_length "
+                    f"(now {max_files}), or shorten the schedule interval"
+                )
+            if writers:
+                writers[-1].close_temporary()
+            # Chunk 0 is written under a chunk name too; it is renamed if it stays alone.
+            writer = _ChunkWriter(chunk_path(destination, len(writers)))
+            writer.__enter__()
+            writers.append(writer)
+        writers[-1].write({"name": name, "url": sign(key)})
+        summary.count += 1
+    if len(writers) == 1:
+        writers[0].destination = destination
+    for index, writer in enumerate(writers):
+        count = min(max_per_file, summary.count - index * max_per_file)
+        summary.chunks.append(ReferencesChunk(index, writer.commit(), count))

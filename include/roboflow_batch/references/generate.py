@@ -1,8 +1,10 @@
 """Turn a storage listing into a references JSONL: filter, sign, stream, summarise.
 
 The listing is consumed one object at a time and lines are streamed out, so memory stays flat
-however many objects the prefix holds. Objects Roboflow would reject (oversize images, empty
-files, keys too long to name) are counted with a reason instead of being sent.
+however many objects the prefix holds. Objects of the window Roboflow would reject (oversize
+images, empty files, types it does not take, keys too long to name) are not sent: each is written
+with its reason to a second JSONL next to the references file (``skipped_path``), which the export
+joins into the manifest, and counted on the summary (examples only, so XCom stays small).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from include.roboflow_batch.references.window import SelectionWindow
 SKIP_TOO_LARGE = "file-size-limit-exceeded"
 SKIP_EMPTY = "empty-file"
 SKIP_NAME_TOO_LONG = "name-too-long"
+SKIP_UNSUPPORTED = "unsupported-file-type"
+SKIPPED_SUFFIX = ".skipped.jsonl"
 MAX_SKIPPED_EXAMPLES = 20
 
 # Keys made only of these characters encode to themselves (with "/" -> "__"): the common case
@@ -50,6 +54,9 @@ class ReferencesSummary:
     count: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     skipped_examples: list[dict[str, str]] = field(default_factory=list)
+    skipped_uri: str | None = None
+    # Receives every skipped entry (the full list goes to a file, never to XCom).
+    on_skip: Callable[[dict[str, str]], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def skipped_count(self) -> int:
@@ -57,8 +64,11 @@ class ReferencesSummary:
 
     def skip(self, key: str, reason: str) -> None:
         self.skipped[reason] += 1
+        entry = {"key": key, "reason": reason}
         if len(self.skipped_examples) < MAX_SKIPPED_EXAMPLES:
-            self.skipped_examples.append({"key": key, "reason": reason})
+            self.skipped_examples.append(entry)
+        if self.on_skip is not None:
+            self.on_skip(entry)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -69,6 +79,7 @@ class ReferencesSummary:
             "skipped_count": self.skipped_count,
             "skipped": dict(sorted(self.skipped.items())),
             "skipped_examples": list(self.skipped_examples),
+            "skipped_uri": self.skipped_uri,
             "expires_at": self.expiry.expires_at.isoformat(),
             "expiry_seconds": self.expiry.seconds,
         }
@@ -85,9 +96,10 @@ def select_objects(
     limit = size_limit(media_type)
     contains = window.contains
     for obj in objects:
-        if obj.key.endswith("/") or not has_media_extension(obj.key, media_type):
+        if obj.key.endswith("/") or not contains(obj.last_modified):
             continue
-        if not contains(obj.last_modified):
+        if not has_media_extension(obj.key, media_type):
+            summary.skip(obj.key, SKIP_UNSUPPORTED)
             continue
         if obj.size == 0:
             summary.skip(obj.key, SKIP_EMPTY)
@@ -124,7 +136,8 @@ def write_references(
     window: SelectionWindow,
     expiry: EffectiveExpiry,
 ) -> ReferencesSummary:
-    """Write one ``{"name", "url"}`` line per selected object to ``destination``, atomically.
+    """Write one ``{"name", "url"}`` line per selected object to ``destination``, atomically, and
+    one ``{"key", "reason"}`` line per skipped object to ``skipped_path(destination)``.
 
     When nothing is selected the destination is left untouched and ``references_uri`` is None.
     """
@@ -142,12 +155,30 @@ def write_references(
             names.append(name)
             yield key
 
-    with AtomicJSONLWriter(destination) as writer, closing_signer(sign):
+    with (
+        AtomicJSONLWriter(destination) as writer,
+        AtomicJSONLWriter(skipped_path(destination)) as skips,
+        closing_signer(sign),
+    ):
+        summary.on_skip = skips.write
         for url in sign_many(keys()):
             writer.write({"name": names.popleft(), "url": url})
             summary.count += 1
+        summary.on_skip = None
+        # With nothing selected the run is skipped and writes nothing: no export will read the list.
+        if summary.skipped_count and summary.count:
+            summary.skipped_uri = skips.commit()
+        else:
+            skips.abort()
         if summary.count:
             summary.references_uri = writer.commit()
         else:
             writer.abort()
     return summary
+
+
+def skipped_path(references: ObjectStoragePath) -> ObjectStoragePath:
+    """Where the objects skipped while writing ``references`` are listed: ``refs.jsonl`` ->
+    ``refs.skipped.jsonl``."""
+    stem = references.name.removesuffix(".jsonl")
+    return references.with_name(stem + SKIPPED_SUFFIX)

@@ -19,6 +19,7 @@ from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.hooks.errors import describe_failure, is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import assess_readiness
+from include.roboflow_batch.sensors.waiting import waiting_arguments
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
 
@@ -75,13 +76,14 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
     "failure_rate"}``.
 
     Deferrable by default: one poke, then a ``RoboflowBatchReadyTrigger`` waits on the triggerer.
-    Without a triggerer use ``deferrable=False, mode="reschedule"``.
+    Without a triggerer use ``deferrable=False``: reschedule mode (see ``sensors.waiting``).
 
     :param batch_id: the staging batch (templated).
     :param expected_count: files the ingest sent (templated; the ingest operator's ``expected_count``).
         ``None`` takes the count the service reports for the batch's shards.
     :param max_failure_rate: tolerated fraction of failed files, 0.0 to 1.0.
-    :param deferrable: wait on the triggerer instead of a worker slot.
+    :param deferrable: wait on the triggerer instead of a worker slot; ``False`` reschedules the
+        task between pokes (no slot held while waiting, pokes at least 60 s apart).
     :param roboflow_conn_id: the Roboflow connection.
     """
 
@@ -96,11 +98,17 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
         max_failure_rate: float = 0.0,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 5,
+        notification_check_interval: float | None = None,
         timeout: float | timedelta = timedelta(hours=6),
         roboflow_conn_id: str = "roboflow_default",
         **kwargs: Any,
     ) -> None:
+        poke_interval, kwargs = waiting_arguments(
+            kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
+        )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
+        self.notification_check_interval = notification_check_interval
         self.batch_id = batch_id
         self.expected_count = expected_count
         self.max_failure_rate = max_failure_rate
@@ -155,6 +163,7 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
                 end_time=time.time() + self.timeout,
                 roboflow_conn_id=self.roboflow_conn_id,
                 poll_interval=self.poke_interval,
+                notification_check_interval=self.notification_check_interval,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,

@@ -15,6 +15,7 @@ from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
+from include.roboflow_batch.sensors.waiting import waiting_arguments
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
 from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
@@ -33,8 +34,8 @@ class RoboflowJobSensor(BaseSensorOperator):
 
     :param job_id: the job to watch (templated).
     :param roboflow_conn_id: Airflow connection of the Roboflow API.
-    :param deferrable: poke once, then hand the wait to the triggerer (default). With ``False`` use
-        ``mode="reschedule"`` to free the worker slot between pokes without a triggerer.
+    :param deferrable: poke once, then hand the wait to the triggerer (default). With ``False`` the
+        sensor runs in reschedule mode: no worker slot while waiting, pokes at least 60 s apart.
     :param abort_on_kill: abort the job when the task is killed (also while deferred).
     :param abort_on_timeout: abort the job when ``timeout`` expires.
     :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}}``
@@ -51,12 +52,18 @@ class RoboflowJobSensor(BaseSensorOperator):
         roboflow_conn_id: str = "roboflow_default",
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 10,
+        notification_check_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
+        poke_interval, kwargs = waiting_arguments(
+            kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
+        )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
+        self.notification_check_interval = notification_check_interval
         self.job_id = job_id
         self.roboflow_conn_id = roboflow_conn_id
         self.deferrable = deferrable
@@ -112,6 +119,7 @@ class RoboflowJobSensor(BaseSensorOperator):
                 job_id=watcher.job_id,
                 roboflow_conn_id=self.roboflow_conn_id,
                 poll_interval=self.poke_interval,
+                notification_check_interval=self.notification_check_interval,
                 end_time=now + self.timeout,
                 abort_on_timeout=self.abort_on_timeout,
                 abort_on_kill=self.abort_on_kill,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,6 +13,7 @@ from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.hooks.errors import is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import ReadinessSnapshot, assess_readiness
+from include.roboflow_batch.notifications.watch import open_watch, pause
 
 __all__ = ["RoboflowBatchReadyTrigger"]
 
@@ -30,7 +30,9 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
     :param expected_count: files the ingest sent; ``None`` takes the count the shards report.
     :param end_time: absolute deadline (epoch seconds), so it survives a move between triggerers.
     :param roboflow_conn_id: the Roboflow connection (resolved asynchronously; never a secret here).
-    :param poll_interval: seconds between polls.
+    :param poll_interval: seconds between polls (the slow fallback when notifications are set up).
+    :param notification_check_interval: seconds between checks for a webhook notification about the
+        batch (None: no notifications); a new one triggers a poll at once.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
         end_time: float,
         roboflow_conn_id: str = "roboflow_default",
         poll_interval: float = 5.0,
+        notification_check_interval: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.batch_id = batch_id
@@ -47,6 +50,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
         self.end_time = end_time
         self.roboflow_conn_id = roboflow_conn_id
         self.poll_interval = poll_interval
+        self.notification_check_interval = notification_check_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -57,6 +61,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
                 "end_time": self.end_time,
                 "roboflow_conn_id": self.roboflow_conn_id,
                 "poll_interval": self.poll_interval,
+                "notification_check_interval": self.notification_check_interval,
             },
         )
 
@@ -73,6 +78,9 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
         snapshot: ReadinessSnapshot | None = None
         try:
             client = await RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).aget_client()
+            watch = await open_watch(
+                self.roboflow_conn_id, {"batch_id": self.batch_id}, self.notification_check_interval
+            )
             async with client:
                 while True:
                     try:
@@ -100,7 +108,7 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
                             | payload
                         )
                         return
-                    await asyncio.sleep(min(self.poll_interval, remaining))
+                    await pause(watch, min(self.poll_interval, remaining))
         except Exception as exc:
             yield TriggerEvent(
                 {

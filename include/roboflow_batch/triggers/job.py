@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -15,6 +14,7 @@ from include.roboflow_batch.jobs.clients import AsyncJobsClient
 from include.roboflow_batch.jobs.fetch import aabort_job_quietly, afetch_snapshot
 from include.roboflow_batch.jobs.status import error_event, judge, timeout_event
 from include.roboflow_batch.jobs.watch import ProgressLog
+from include.roboflow_batch.notifications.watch import open_watch, pause
 from include.roboflow_batch.triggers.events import EventSchema, check_event
 
 _COMMON_KEYS: dict[str, type] = {"job_id": str, "message": str}
@@ -57,6 +57,8 @@ class RoboflowJobTrigger(BaseTrigger):
     :param abort_on_timeout: abort the job when the deadline passes.
     :param abort_on_kill: abort the job when a user marks the deferred task failed/success or clears it.
     :param started_at: epoch seconds the wait began (for the timeout message).
+    :param notification_check_interval: seconds between checks for a webhook notification about the
+        job (None: no notifications); a new one triggers a poll at once, ``poll_interval`` is the fallback.
     """
 
     def __init__(
@@ -68,6 +70,7 @@ class RoboflowJobTrigger(BaseTrigger):
         abort_on_timeout: bool = False,
         abort_on_kill: bool = True,
         started_at: float | None = None,
+        notification_check_interval: float | None = None,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
         self.job_id = job_id
@@ -77,6 +80,7 @@ class RoboflowJobTrigger(BaseTrigger):
         self.abort_on_timeout = abort_on_timeout
         self.abort_on_kill = abort_on_kill
         self.started_at = started_at
+        self.notification_check_interval = notification_check_interval
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -89,6 +93,7 @@ class RoboflowJobTrigger(BaseTrigger):
                 "abort_on_timeout": self.abort_on_timeout,
                 "abort_on_kill": self.abort_on_kill,
                 "started_at": self.started_at,
+                "notification_check_interval": self.notification_check_interval,
             },
         )
 
@@ -104,6 +109,9 @@ class RoboflowJobTrigger(BaseTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         client = await self._hook().aget_client()
+        watch = await open_watch(
+            self.roboflow_conn_id, {"job_id": self.job_id}, self.notification_check_interval
+        )
         async with client:
             progress = ProgressLog(self.job_id, self.log)
             while True:
@@ -115,7 +123,7 @@ class RoboflowJobTrigger(BaseTrigger):
                     aborted = await self._abort(client) if self.abort_on_timeout else False
                     waited = time.time() - self.started_at if self.started_at else None
                     return timeout_event(self.job_id, waited, aborted)
-                await asyncio.sleep(self.poll_interval)
+                await pause(watch, self.poll_interval)
 
     async def _abort(self, client: AsyncJobsClient) -> bool:
         return await aabort_job_quietly(client, self.job_id, self.log)

@@ -158,8 +158,9 @@ def hook_checks(
             run.conn_id: {"conn_type": "roboflow", "host": run.base_url, "password": run.api_key}
             for run in runs.values()
         },
-        # One API worker is plenty for four small runs and halves the API server's start-up.
-        extra={"AIRFLOW__API__WORKERS": "1"},
+        # One API worker is plenty for four small runs and halves the API server's start-up. DEBUG:
+        # the key must stay out of every log line at every level.
+        extra={"AIRFLOW__API__WORKERS": "1", "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"},
     )
     try:
         migrate_db(env)

@@ -170,7 +170,7 @@ def test_small_local_directory_uses_single_uploads_and_retries_add_nothing(
     )
     summary = ingest.execute(context)
     assert (summary["mode"], summary["expected_count"], summary["sent_count"]) == ("simple", 5, 5)
-    ready = run_sensor(sensor(roboflow_conn, batch_id, 5, 0.0, deferrable=False), context)
+    ready = run_sensor(sensor(roboflow_conn, batch_id, 5, 0.0, deferrable=False, mode="poke"), context)
     assert ready["staged"] == 5
 
     uploads_before = route_count(roboflow_emulator, "/upload/image")

@@ -57,7 +57,8 @@ def abort_when_running(emulator: EmulatorHandle) -> threading.Thread:
     """Abort the first job the emulator starts, as a user would from the Roboflow app."""
 
     def abort() -> None:
-        deadline = time.monotonic() + 60
+        # Generous: on a loaded machine ingest and readiness alone can take a minute before the job exists.
+        deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             created = emulator.state()["jobCreations"]
             if created:
@@ -87,6 +88,7 @@ def test_aborted_job_is_restarted_with_the_changed_option_on_the_next_run(
     aborter = abort_when_running(slow_emulator)
     first = run_pipeline(pipeline, logical_date)
     aborter.join(timeout=5)
+    assert not aborter.is_alive(), "the job was never started, so it could not be aborted"
 
     assert first.state == "failed"
     assert first.task_state("wait_for_job") == "failed"

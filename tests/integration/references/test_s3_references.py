@@ -70,7 +70,9 @@ def test_every_signed_url_serves_the_exact_bytes_and_carries_a_valid_sigv4_signa
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
         assert query["X-Amz-Expires"] == ["21600"]
     assert result["count"] == len(KEYS)
-    assert result["skipped_count"] == 0
+    # Under the prefix and in the window, but not an image: listed as skipped, with the reason.
+    assert result["skipped"] == {"unsupported-file-type": 1}
+    assert result["skipped_examples"] == [{"key": "cams/notes.txt", "reason": "unsupported-file-type"}]
     assert result["expiry_seconds"] == 21600
 
 

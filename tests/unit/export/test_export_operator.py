@@ -134,7 +134,13 @@ def test_exports_extracts_and_writes_a_reconciled_manifest(client: FakeStaging, 
     first = manifest["files"][0]
     assert first["sha256"] == hashlib.sha256(jsonl(INPUTS[:2])).hexdigest()
     assert first["size"] == len(jsonl(INPUTS[:2]))
-    assert manifest["checks"] == {"inputs_match": True, "ingested_listed": True, "rows_match": True}
+    assert manifest["checks"] == {
+        "inputs_match": True,
+        "ingested_listed": True,
+        "rows_match": True,
+        "skipped_listed": None,
+    }
+    assert manifest["objects"] == {"seen": 5, "processed": 4, "failed": 1, "skipped": 0}
     assert manifest["reconciled"] is True
     # No temporary names left behind.
     assert not [p for p in dest.rglob("*.part")]
@@ -387,3 +393,98 @@ def test_file_the_workflow_could_not_process_is_accounted_for(
         }
     ]
     assert manifest["results"]["files_without_rows"] == []
+
+
+@pytest.mark.parametrize(
+    ("owner", "named"),
+    [
+        ({"job_id": "job-0", "ingested": {"batch_id": "in-batch"}}, "job 'job-0'"),  # another job
+        ({"job_id": "job-1", "ingested": {"batch_id": "other-window"}}, "'other-window'"),  # another window
+        ({"job_id": "job-1"}, "input batch None"),
+        ([], "is not an export manifest"),
+    ],
+)
+def test_destination_holding_another_jobs_or_windows_results_is_refused(
+    client: FakeStaging, tmp_path: Path, owner: Any, named: str
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "manifest.json").write_text(json.dumps(owner))
+    (dest / "results.jsonl").write_text("theirs\n")
+
+    with pytest.raises(AirflowFailException, match=r"manifest\.json") as caught:
+        export(dest)
+
+    assert named in str(caught.value)
+    assert client.downloads == []  # refused before anything was fetched or written
+    assert (dest / "results.jsonl").read_text() == "theirs\n"
+    assert json.loads((dest / "manifest.json").read_text()) == owner
+
+
+def test_destination_of_the_same_job_and_window_is_resumed(client: FakeStaging, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    export(dest)
+
+    assert export(dest)["reconciled"] is True
+
+
+def _skipped_list(path: Path, entries: list[dict[str, str]]) -> str:
+    path.write_text("".join(json.dumps(entry) + "\n" for entry in entries))
+    return path.as_uri()
+
+
+SKIPPED = [
+    {"key": "cams/front/empty.jpg", "reason": "empty-file"},
+    {"key": "cams/front/notes.txt", "reason": "unsupported-file-type"},
+    {"key": "cams/back/huge.jpg", "reason": "file-size-limit-exceeded"},
+]
+
+
+def test_objects_skipped_while_listing_are_in_the_manifest(client: FakeStaging, tmp_path: Path) -> None:
+    listed = _skipped_list(tmp_path / "refs.skipped.jsonl", SKIPPED)
+
+    summary = export(tmp_path / "out", skipped_list=listed, skipped_count="3")
+
+    manifest = manifest_of(tmp_path / "out")
+    assert manifest["skipped"] == {"count": 3, "files": SKIPPED}
+    assert manifest["objects"] == {"seen": 8, "processed": 4, "failed": 1, "skipped": 3}
+    assert manifest["checks"]["skipped_listed"] is True
+    assert summary["reconciled"] is True
+
+
+@pytest.mark.parametrize("written", [SKIPPED[:2], None])
+def test_skipped_objects_missing_from_the_list_do_not_reconcile(
+    client: FakeStaging, tmp_path: Path, written: list[dict[str, str]] | None
+) -> None:
+    listed = (
+        _skipped_list(tmp_path / "refs.skipped.jsonl", written)
+        if written is not None
+        else (tmp_path / "gone.jsonl").as_uri()
+    )
+
+    with pytest.raises(AirflowFailException, match="does not reconcile"):
+        export(tmp_path / "out", skipped_list=listed, skipped_count=3)
+
+    manifest = manifest_of(tmp_path / "out")
+    assert manifest["checks"]["skipped_listed"] is False
+    assert manifest["reconciled"] is False
+
+
+def test_no_listing_step_leaves_the_skipped_check_open(client: FakeStaging, tmp_path: Path) -> None:
+    export(tmp_path / "out", skipped_list="None", skipped_count="None")
+
+    assert manifest_of(tmp_path / "out")["checks"]["skipped_listed"] is None
+
+
+def test_an_earlier_attempt_of_the_same_interval_is_not_another_job(
+    client: FakeStaging, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "manifest.json").write_text(
+        json.dumps({"job_id": "job-1a1", "ingested": {"batch_id": "in-batch"}})
+    )
+    history = [{"job_id": "job-1", "seen": [{"job_id": "job-1a1", "attempt": 1, "state": "succeeded"}]}]
+
+    assert export(dest, job_history=history)["reconciled"] is True
+    assert manifest_of(dest)["job_id"] == "job-1"

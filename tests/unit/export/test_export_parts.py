@@ -57,7 +57,12 @@ def _reconcile(**overrides: object) -> tuple[dict[str, bool | None], dict[str, o
 
 def test_reconcile_all_good() -> None:
     checks, _ = _reconcile()
-    assert checks == {"inputs_match": True, "ingested_listed": True, "rows_match": True}
+    assert checks == {
+        "inputs_match": True,
+        "ingested_listed": True,
+        "rows_match": True,
+        "skipped_listed": None,
+    }
 
 
 def test_rows_without_names_fall_back_to_totals() -> None:

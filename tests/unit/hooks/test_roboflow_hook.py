@@ -252,3 +252,21 @@ def test_provider_info_declares_the_connection_type() -> None:
     assert getattr(__import__(module, fromlist=[name]), name) is RoboflowHook
     assert conn_type["ui-field-behaviour"]["relabeling"]["password"] == "API key"
     assert set(conn_type["conn-fields"]) == {"workspace", "publishable_key", "timeout", "max_retries"}
+
+
+@pytest.mark.parametrize("fields", [{}, {"password": KEY}], ids=["no-key", "401"])
+def test_test_from_the_ui_names_the_edited_connection_not_the_temporary_id(
+    fields: dict, roboflow_conn: Callable[..., None], api: respx.MockRouter
+) -> None:
+    from include.roboflow_batch.hooks.connection_test import connection_under_test
+
+    roboflow_conn("tmp_x7f3k2", **fields)  # Airflow tests under a random temporary id
+    api.get("/").mock(return_value=httpx.Response(401, json={"error": "Invalid API key"}))
+    token = connection_under_test.set("roboflow_prod")
+    try:
+        ok, message = RoboflowHook(roboflow_conn_id="tmp_x7f3k2").test_connection()
+    finally:
+        connection_under_test.reset(token)
+
+    assert not ok
+    assert "'roboflow_prod'" in message and "tmp_x7f3k2" not in message.lower()

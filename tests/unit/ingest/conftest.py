@@ -18,3 +18,11 @@ def state_store() -> FakeStateStore:
 def context(state_store: FakeStateStore) -> dict[str, Any]:
     """A task context with an hourly data interval and an empty task state store."""
     return make_context(interval=INTERVAL, store=state_store)
+
+
+@pytest.fixture
+def arrival_by_mtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let tests place files in past windows with ``os.utime`` (the change time is always now)."""
+    from include.roboflow_batch.ingest import local_files
+
+    monkeypatch.setattr(local_files, "arrival_time", lambda stat: stat.st_mtime)

@@ -53,6 +53,7 @@ def test_serialize_round_trips_through_serde_and_the_constructor() -> None:
         end_time=1_800_000_000.5,
         roboflow_conn_id="rf",
         poll_interval=7.0,
+        notification_check_interval=1.5,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == CLASSPATH

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tarfile
@@ -147,6 +148,32 @@ def test_a_bad_line_fails_before_anything_is_sent(client: mock.MagicMock, tmp_pa
         op.execute(context)
     client.ingest_image_references.assert_not_called()
     client.close.assert_called_once()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../escape.jpg",
+        "a/../../b.jpg",
+        "/etc/cron.d/x.jpg",
+        "C:evil.jpg",
+        "a\\..\\b.jpg",
+        "nul\u0000.jpg",
+        "./a.jpg",
+    ],
+)
+def test_an_unsafe_reference_name_is_refused_naming_it(
+    client: mock.MagicMock, tmp_path: Path, context, name: str
+) -> None:
+    path = tmp_path / "refs.jsonl"
+    write_references(path, 2)
+    with path.open("a") as out:
+        out.write(json.dumps({"name": name, "url": "https://h/x.jpg"}) + "\n")
+    op = RoboflowIngestOperator(task_id="ingest", batch_id=BATCH, references=path.as_uri())
+    with pytest.raises(AirflowFailException) as caught:
+        op.execute(context)
+    assert f"line 3: name {name!r} is refused" in str(caught.value)
+    client.ingest_image_references.assert_not_called()
 
 
 def test_missing_references_file_is_a_clear_failure(client: mock.MagicMock, tmp_path: Path, context) -> None:
@@ -408,6 +435,7 @@ def test_a_batch_of_other_content_is_refused(client: mock.MagicMock, tmp_path: P
     client.upload_image.assert_not_called()
 
 
+@pytest.mark.usefixtures("arrival_by_mtime")
 def test_interval_selection_keeps_files_modified_in_the_interval(client, tmp_path: Path, context) -> None:
     paths = make_images(tmp_path / "in", 4)
     stamps = [
@@ -493,3 +521,48 @@ def test_refused_single_uploads_are_reported_not_expected(
     again = op.execute(context)
     assert [c.args[1] for c in client.upload_image.call_args_list] == ["img-002.jpg"]
     assert (again["expected_count"], again["rejected_count"]) == (3, 1)
+
+
+def test_a_signed_references_url_is_not_kept_in_rendered_fields(context) -> None:
+    from airflow.sdk.execution_time.task_runner import _serialize_rendered_fields
+
+    signed = "https://store.example/refs.jsonl?X-Amz-Credential=AKIA&X-Amz-Signature=0123456789abcdef"
+    op = RoboflowIngestOperator(task_id="ingest", batch_id=BATCH, references_url=signed)
+    op.render_template_fields(context)
+
+    stored = json.dumps(_serialize_rendered_fields(op))
+
+    assert "X-Amz-Signature" not in stored and "0123456789abcdef" not in stored
+    assert op.references_url == signed  # still used as given
+
+
+def test_a_copy_with_an_old_modification_time_is_taken_once_when_it_arrives(client, tmp_path: Path) -> None:
+    import shutil
+    from datetime import timedelta
+
+    source = make_images(tmp_path / "elsewhere", 1)[0]
+    old = datetime(2025, 6, 1, tzinfo=UTC).timestamp()
+    os.utime(source, (old, old))
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    before = datetime.now(UTC) - timedelta(seconds=1)
+    copy = Path(shutil.copy2(source, drop / source.name))  # keeps the old times, like cp -p
+    assert copy.stat().st_mtime == old
+    arrived = (before, datetime.now(UTC) + timedelta(seconds=1))
+    windows = {
+        "when it was modified": (datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC)),
+        "when it arrived": arrived,
+        "the next window": (arrived[1], arrived[1] + timedelta(hours=1)),
+    }
+
+    taken = {}
+    for label, window in windows.items():
+        client.upload_image.reset_mock()
+        operator = RoboflowIngestOperator(
+            task_id="ingest", batch_id=BATCH, local_directory=str(drop), select="interval"
+        )
+        with contextlib.suppress(AirflowSkipException):
+            operator.execute(make_context(interval=window, store=FakeStateStore()))
+        taken[label] = [c.args[1] for c in client.upload_image.call_args_list]
+
+    assert taken == {"when it was modified": [], "when it arrived": [copy.name], "the next window": []}

@@ -17,6 +17,8 @@ from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
 from tests.unit.ingest.task_context import INTERVAL, make_context
 
+pytestmark = pytest.mark.usefixtures("arrival_by_mtime")
+
 BATCH = "unit-batch"
 LAST_WEEK = (INTERVAL[0] - timedelta(days=7), INTERVAL[0] - timedelta(days=6))
 

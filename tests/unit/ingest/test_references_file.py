@@ -81,3 +81,30 @@ def test_duplicate_names_are_refused_with_both_lines(tmp_path: Path) -> None:
         ReferencesFileError, match=r"line 4: duplicate name 'img-000001.jpg' \(first on line 2\)"
     ):
         _spool(data, tmp_path)
+
+
+@pytest.mark.parametrize("name", ["a..b.jpg", "cam-1/2026/x.jpg", "..hidden.jpg", "x.y.z.png", "naïve.jpg"])
+def test_relative_names_inside_the_folder_are_kept(tmp_path: Path, name: str) -> None:
+    data = json.dumps({"name": name, "url": "https://h/x"}).encode() + b"\n"
+    assert _spool(data, tmp_path).count == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("..", "'..'"),
+        ("x/../../y.jpg", "'..'"),
+        ("x//y.jpg", "empty path segment"),
+        ("x/./y.jpg", "'.'"),
+        ("/abs/y.jpg", "absolute"),
+        ("d:/y.jpg", "absolute"),
+        ("x\\y.jpg", "backslash"),
+        ("x\u0000.jpg", "control character"),
+        ("x\n.jpg", "control character"),
+    ],
+)
+def test_names_that_could_leave_a_folder_are_refused(tmp_path: Path, name: str, reason: str) -> None:
+    data = _jsonl(1) + json.dumps({"name": name, "url": "https://h/x?" + SECRET}).encode() + b"\n"
+    with pytest.raises(ReferencesFileError, match=f"line 2: name .* is refused: .*{reason}") as caught:
+        _spool(data, tmp_path)
+    assert SECRET not in str(caught.value)

@@ -135,7 +135,7 @@ def test_reschedule_mode_finishes_on_success(jobs: FakeJobs) -> None:
 
 def test_poke_mode_timeout_aborts_when_asked(jobs: FakeJobs) -> None:
     jobs.script("job-1", Snapshot(job(), [stage("processing")], [task("t1")]))
-    sensor = make_sensor(deferrable=False, timeout=0, poke_interval=0, abort_on_timeout=True)
+    sensor = make_sensor(deferrable=False, mode="poke", timeout=0, poke_interval=0, abort_on_timeout=True)
     with pytest.raises(AirflowSensorTimeout):
         sensor.execute(make_context())
     assert ("abort_job", "job-1") in jobs.calls

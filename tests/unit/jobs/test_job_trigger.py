@@ -53,6 +53,7 @@ def test_serialize_round_trips_through_serde() -> None:
         abort_on_timeout=True,
         abort_on_kill=False,
         started_at=1_799_999_000.0,
+        notification_check_interval=1.5,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "include.roboflow_batch.triggers.job.RoboflowJobTrigger"
@@ -68,6 +69,7 @@ def test_serialize_round_trips_through_serde() -> None:
         "abort_on_timeout",
         "abort_on_kill",
         "started_at",
+        "notification_check_interval",
     }
 
 

@@ -72,7 +72,7 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
 def arg(task: Any, name: str) -> Any:
     """An operator argument, whether the task is mapped (given to ``partial``) or not."""
     partial = getattr(task, "partial_kwargs", None)
-    return partial[name] if partial is not None else getattr(task, name)
+    return partial.get(name) if partial is not None else getattr(task, name)
 
 
 def plan_keys(task: Any, *fields: str) -> dict[str, tuple[str, str] | Any]:
@@ -169,12 +169,18 @@ def test_job_options_map_to_the_start_job_operator(pipeline: dict[str, Any]) -> 
     assert arg(start, "aggregation_format") == "csv"
     assert arg(start, "notifications_url") == "https://hooks.example.com/roboflow"
     assert arg(wait, "timeout") == 3 * 3600
-    assert arg(wait, "poke_interval") == 30
+    # With webhooks the wait asks Roboflow only at the slow fallback and wakes on notifications.
+    assert arg(wait, "poke_interval") == 120
+    assert arg(wait, "notification_check_interval") == 1.0
 
 
 def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
     pipeline["readiness"] = {"max_failure_rate": 0.05, "timeout": "20m"}
-    pipeline["export"] = {"destination": "s3://out/{pipeline}/", "conn_id": "aws_out", "stage": "processing"}
+    pipeline["export"] = {
+        "destination": "s3://out/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
+        "conn_id": "aws_out",
+        "stage": "processing",
+    }
 
     dag = build_dag(config(pipeline), Path("/project"))
     ready, export = dag.task_dict["wait_for_batch"], dag.task_dict["export"]
@@ -183,6 +189,45 @@ def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
     assert arg(ready, "timeout") == 1200
     assert arg(export, "destination_conn_id") == "aws_out"
     assert arg(export, "stage") == "processing"
+
+
+def _storage_conns(dag: Any) -> dict[str, str | None]:
+    tasks = dag.task_dict
+    return {
+        "list_new_objects": tasks["list_new_objects"].destination_conn_id,
+        "ingest": arg(tasks["ingest"], "references_conn_id"),
+        "export.references": arg(tasks["export"], "references_conn_id"),
+        "export.destination": arg(tasks["export"], "destination_conn_id"),
+    }
+
+
+@pytest.mark.parametrize(("kind", "scheme"), [("s3", "s3"), ("gcs", "gs")])
+def test_locations_on_the_source_storage_use_the_source_connection(
+    pipeline: dict[str, Any], kind: str, scheme: str
+) -> None:
+    pipeline["source"].update(kind=kind, conn_id="store")
+    pipeline["source"]["references_uri"] = (
+        f"{scheme}://private/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl"
+    )
+    pipeline["export"]["destination"] = f"{scheme}://out/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/"
+
+    conns = _storage_conns(build_dag(config(pipeline), Path("/project")))
+
+    assert set(conns.values()) == {"store"}
+
+
+def test_a_given_connection_wins_and_other_storage_gets_none(pipeline: dict[str, Any]) -> None:
+    pipeline["source"].update(conn_id="store", references_conn_id="private_store")
+    pipeline["export"]["destination"] = "gs://out/{pipeline}/{interval_start:%Y%m%dT%H%M}/"
+
+    conns = _storage_conns(build_dag(config(pipeline), Path("/project")))
+
+    assert conns == {
+        "list_new_objects": "private_store",
+        "ingest": "private_store",
+        "export.references": "private_store",
+        "export.destination": None,  # gs:// is not the S3 source's storage
+    }
 
 
 def test_bad_pipeline_is_left_out_and_reported(pipeline: dict[str, Any], write_astro_yaml: Any) -> None:
@@ -221,3 +266,12 @@ def test_mapped_steps_keep_the_job_recovery_options(pipeline: dict[str, Any]) ->
     # Each chunk's export pulls the history its own start_job pushed, not every chunk's.
     history = dag.task_dict["export"].partial_kwargs["job_history"]
     assert "key='job_history', map_indexes=ti.map_index" in history
+
+
+def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[str, Any]) -> None:
+    pipeline["job"] = {**pipeline.get("job", {}), "poke_interval": "30s"}
+    dag = build_dag(config(pipeline), Path("/project"))
+
+    wait = dag.get_task("wait_for_job")
+    assert (arg(wait, "poke_interval"), arg(wait, "notification_check_interval")) == (30, None)
+    assert arg(dag.get_task("wait_for_batch"), "notification_check_interval") is None

@@ -159,3 +159,141 @@ def test_plan_with_select_all() -> None:
 
     assert plan["select"] == "all"
     assert plan["window_start"] is None
+
+
+class FakeStateStore:
+    def __init__(self) -> None:
+        self.values: dict[str, Any] = {}
+
+    def get(self, key: str) -> Any:
+        return self.values.get(key)
+
+    def set(self, key: str, value: Any, retention: Any = None) -> None:
+        self.values[key] = value
+
+
+class FakeTaskInstance:
+    """Answers like the SDK: the previous successful run and the XCom of its plan task."""
+
+    def __init__(self, previous: Any, plans: dict[str, dict[str, Any]]) -> None:
+        self.previous = previous
+        self.plans = plans
+        self.pushed: dict[tuple[str, str], Any] = {}
+
+    def get_previous_dagrun(self, state: str | None = None) -> Any:
+        assert state == "success"
+        return self.previous
+
+    def xcom_pull(self, task_ids: str, run_id: str, key: str = "return_value") -> Any:
+        assert task_ids == "plan"
+        if key == "processed_until":
+            return self.pushed.get((run_id, key))
+        return self.plans.get(run_id)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[("this-run", key)] = value
+
+
+def _manual_context(
+    previous_end: datetime | None, triggered_at: datetime, store: FakeStateStore | None = None, **params: Any
+) -> dict[str, Any]:
+    """A manual run triggered at ``triggered_at`` (its inferred data interval is the last full hour)."""
+    previous = None
+    plans: dict[str, dict[str, Any]] = {}
+    if previous_end is not None:
+        previous = SimpleNamespace(run_id="earlier", data_interval_end=previous_end - timedelta(hours=1))
+        plans["earlier"] = {"window_end": previous_end.isoformat()}
+    hour = triggered_at.replace(minute=0, second=0, microsecond=0)
+    return {
+        "data_interval_start": hour - timedelta(hours=1),
+        "data_interval_end": hour,
+        "params": params,
+        "dag_run": SimpleNamespace(
+            run_type="manual", run_after=triggered_at, logical_date=triggered_at, dag_id="roboflow_demo_s3"
+        ),
+        "ti": FakeTaskInstance(previous, plans),
+        "task_state_store": store or FakeStateStore(),
+    }
+
+
+def test_manual_run_without_params_takes_what_is_new_since_the_latest_processed_window() -> None:
+    processed_until = datetime(2026, 3, 1, 5, tzinfo=UTC)
+    triggered_at = datetime(2026, 3, 1, 7, 42, 13, tzinfo=UTC)
+
+    plan = plan_run(SPEC, **_manual_context(processed_until, triggered_at))
+
+    # Not the last full hour [06:00, 07:00): everything from 05:00 up to the trigger time.
+    assert plan["window_start"] == processed_until.isoformat()
+    assert plan["window_end"] == triggered_at.isoformat()
+    assert plan["select"] == "interval"
+
+
+def test_manual_run_keeps_its_window_when_retried_after_later_runs() -> None:
+    store = FakeStateStore()
+    triggered_at = datetime(2026, 3, 1, 7, 42, tzinfo=UTC)
+    first = plan_run(SPEC, **_manual_context(datetime(2026, 3, 1, 5, tzinfo=UTC), triggered_at, store))
+
+    cleared = plan_run(SPEC, **_manual_context(datetime(2026, 3, 1, 7, 30, tzinfo=UTC), triggered_at, store))
+
+    assert cleared == first
+
+
+def test_first_manual_run_takes_the_last_complete_interval() -> None:
+    triggered_at = datetime(2026, 3, 1, 7, 42, tzinfo=UTC)
+
+    plan = plan_run(SPEC, **_manual_context(None, triggered_at))
+
+    assert (plan["window_start"], plan["window_end"]) == (
+        datetime(2026, 3, 1, 6, tzinfo=UTC).isoformat(),
+        datetime(2026, 3, 1, 7, tzinfo=UTC).isoformat(),
+    )
+
+
+def test_manual_run_with_nothing_after_the_latest_window_is_skipped() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    triggered_at = datetime(2026, 3, 1, 7, 42, tzinfo=UTC)
+    with pytest.raises(AirflowSkipException, match="nothing new"):
+        plan_run(SPEC, **_manual_context(triggered_at, triggered_at))
+
+
+def test_manual_run_with_window_params_takes_exactly_that_window() -> None:
+    context = _manual_context(
+        datetime(2026, 3, 1, 5, tzinfo=UTC),
+        datetime(2026, 3, 1, 7, 42, tzinfo=UTC),
+        window_start="2026-02-01T00:00:00Z",
+        window_end="2026-02-02T00:00:00Z",
+    )
+
+    plan = plan_run(SPEC, **context)
+
+    assert plan["window_start"] == "2026-02-01T00:00:00+00:00"
+    assert plan["window_end"] == "2026-02-02T00:00:00+00:00"
+
+
+def test_scheduled_run_takes_its_data_interval_whatever_ran_before() -> None:
+    context = _manual_context(datetime(2026, 3, 1, 5, tzinfo=UTC), END + timedelta(minutes=3))
+    context["dag_run"].run_type = "scheduled"
+    context.update(data_interval_start=START, data_interval_end=END)
+
+    plan = plan_run(SPEC, **context)
+
+    assert (plan["window_start"], plan["window_end"]) == (START.isoformat(), END.isoformat())
+
+
+def test_a_manual_run_that_found_nothing_new_passes_the_mark_on() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    processed_until = datetime(2026, 3, 1, 7, 50, tzinfo=UTC)
+    context = _manual_context(processed_until, datetime(2026, 3, 1, 7, 42, tzinfo=UTC))
+    with pytest.raises(AirflowSkipException):
+        plan_run(SPEC, **context)
+    skipped_run = context["ti"]
+
+    # The next manual run sees the skipped one as the latest success: it starts where the mark is.
+    later = _manual_context(None, datetime(2026, 3, 1, 9, tzinfo=UTC))
+    later["ti"] = FakeTaskInstance(SimpleNamespace(run_id="this-run", data_interval_end=None), {})
+    later["ti"].pushed = skipped_run.pushed
+    plan = plan_run(SPEC, **later)
+
+    assert plan["window_start"] == processed_until.isoformat()

@@ -279,11 +279,14 @@ def test_defaults_merge_into_nested_blocks(pipeline: dict[str, Any]) -> None:
 
 def test_defaults_can_hold_the_export_destination(pipeline: dict[str, Any]) -> None:
     del pipeline["export"]
-    document = {"defaults": {"export": {"destination": "results/{pipeline}/"}}, "pipelines": [pipeline]}
+    document = {
+        "defaults": {"export": {"destination": "results/{pipeline}/{interval_end:%Y%m%dT%H%M%S}/"}},
+        "pipelines": [pipeline],
+    }
 
     [config] = parse_pipelines(document, Path("astro.yaml")).pipelines
 
-    assert config.export.destination == "results/{pipeline}/"
+    assert config.export.destination == "results/{pipeline}/{interval_end:%Y%m%dT%H%M%S}/"
 
 
 def test_gcs_and_local_sources(pipeline: dict[str, Any]) -> None:
@@ -312,6 +315,9 @@ def test_s3_fields_are_not_accepted_on_local_sources(pipeline: dict[str, Any]) -
 @pytest.mark.parametrize("schedule", ["0 * * * *", "@daily", "1h", "30m", "1d", None])
 def test_accepted_schedules(pipeline: dict[str, Any], schedule: str | None) -> None:
     pipeline["schedule"] = schedule
+    if schedule is None:  # manual windows start at any second
+        pipeline["export"]["destination"] = "s3://results/{pipeline}/{interval_start:%Y%m%dT%H%M%S}/"
+        pipeline["source"]["references_uri"] = "s3://private/{pipeline}/{interval_start}.jsonl"
 
     assert single(pipeline) == []
 

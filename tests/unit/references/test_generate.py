@@ -98,6 +98,7 @@ def test_summary_holds_no_url_and_reports_the_expiry(tmp_path: Path) -> None:
         "skipped_count",
         "skipped",
         "skipped_examples",
+        "skipped_uri",
         "expires_at",
         "expiry_seconds",
     }
@@ -154,3 +155,37 @@ def test_listing_is_streamed_not_collected(tmp_path: Path) -> None:
     # Each object is signed before the next one is even listed.
     assert max(lag) == 0
     assert len(signed) == 20_000
+
+
+def test_every_skipped_object_of_the_window_is_listed_with_its_reason(tmp_path: Path) -> None:
+    many_empty = [obj(f"empty-{i:03d}.jpg", size=0) for i in range(60)]  # more than the examples
+    objects = [
+        obj("ok.jpg"),
+        obj("big.jpg", size=MAX_IMAGE_BYTES + 1),
+        obj("notes.txt"),
+        obj("clip.mp4"),  # a video in an image pipeline
+        obj("late.gif", at=END),  # outside the window: not seen by this run
+        obj("folder/"),
+        *many_empty,
+    ]
+    summary, path = run(tmp_path, objects)
+
+    skipped_file = path.with_name("refs.skipped.jsonl") if path.name == "refs.jsonl" else None
+    assert summary.skipped_uri is not None and skipped_file is not None
+    assert summary.skipped_uri == skipped_file.as_uri()
+    entries = read_lines(skipped_file)
+    assert {(e["key"], e["reason"]) for e in entries} == {
+        ("big.jpg", "file-size-limit-exceeded"),
+        ("notes.txt", "unsupported-file-type"),
+        ("clip.mp4", "unsupported-file-type"),
+        *((o.key, "empty-file") for o in many_empty),
+    }
+    assert summary.skipped_count == len(entries) == 63
+    assert len(summary.to_dict()["skipped_examples"]) < len(entries)  # XCom stays small
+
+
+def test_no_skipped_file_when_nothing_was_skipped(tmp_path: Path) -> None:
+    summary, path = run(tmp_path, [obj("a.jpg")])
+
+    assert summary.skipped_uri is None
+    assert not path.with_name("refs.skipped.jsonl").exists()

@@ -1,0 +1,77 @@
+"""Response time of the Roboflow view with 50 pipelines and 1,000 finished runs, against the same view
+over 50 pipelines with one run each (same run, same machine): the page must not grow with history.
+
+Each size gets its own fresh SQLite metadata DB in a child process (``bench/view_history.py``); the
+overview (10 newest runs per pipeline) and a run tab are timed in-process, queries and HTML included.
+Target: the overview under 500 ms at 1,000 runs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import result
+from include.devstack.services import REPO_ROOT
+
+PIPELINES = 50
+RUNS = (1, 20)  # per pipeline: 50 and 1,000 runs
+TARGET_MS = 500.0
+
+
+def measure(runs: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-view-") as workdir:
+        home = Path(workdir) / "airflow-home"
+        env = {
+            **os.environ,
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        airflow = str(Path(sys.executable).parent / "airflow")
+        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.view_history", str(PIPELINES), str(runs), workdir],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=str(REPO_ROOT),
+        ).stdout
+        return json.loads(out.strip().splitlines()[-1])
+
+
+def run() -> list[dict[str, Any]]:
+    small, large = (measure(runs) for runs in RUNS)
+    detail = (
+        f"{PIPELINES} pipelines; {PIPELINES * RUNS[1]} vs {PIPELINES * RUNS[0]} runs in SQLite; "
+        f"{large['runs_shown']} runs shown; median of 7"
+    )
+    return [
+        result(
+            "roboflow_view",
+            "overview at 1,000 runs (ms, lower is better; baseline: 50 runs)",
+            large["overview_ms"],
+            "ms",
+            baseline=small["overview_ms"],
+            baseline_name="50 runs",
+            target=f"< {TARGET_MS:.0f} ms",
+            met=large["overview_ms"] < TARGET_MS,
+            detail=detail,
+        ),
+        result(
+            "roboflow_view",
+            "run tab at 1,000 runs (ms, lower is better; baseline: 50 runs)",
+            large["run_tab_ms"],
+            "ms",
+            baseline=small["run_tab_ms"],
+            baseline_name="50 runs",
+            detail=detail,
+        ),
+    ]

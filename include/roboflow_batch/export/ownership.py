@@ -1,0 +1,53 @@
+"""Whose results a destination holds: an export never writes over another job's or window's results.
+
+The ``manifest.json`` a finished export leaves names its job and its input batch (derived from the
+window). A destination whose manifest names another batch, or a job that is not an attempt of this
+interval, belongs to someone else.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def related_jobs(job_history: object) -> set[str]:
+    """Job ids of the interval's attempts, from the start-job task's ``job_history``."""
+    related: set[str] = set()
+    for event in job_history if isinstance(job_history, list) else []:
+        if not isinstance(event, dict):
+            continue
+        related.add(str(event.get("job_id")))
+        seen = event.get("seen")
+        for job in seen if isinstance(seen, list) else []:
+            if isinstance(job, dict):
+                related.add(str(job.get("job_id")))
+    return related
+
+
+def foreign_manifest_problem(
+    manifest_text: str | None, *, uri: str, job_id: str, batch_id: str, related: set[str] | None = None
+) -> str | None:
+    """Why this export must not write into the destination whose manifest is ``manifest_text``, or None.
+
+    An earlier attempt of the same interval (in ``related``, same input batch) is not another job: the
+    new attempt's results replace its own.
+    """
+    if manifest_text is None:
+        return None
+    try:
+        manifest: Any = json.loads(manifest_text)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict):
+        return f"{uri} is not an export manifest; refusing to write results next to it"
+    owner_job = manifest.get("job_id")
+    ingested = manifest.get("ingested")
+    owner_batch = ingested.get("batch_id") if isinstance(ingested, dict) else None
+    if owner_batch == batch_id and (owner_job == job_id or owner_job in (related or set())):
+        return None
+    return (
+        f"{uri} belongs to job {owner_job!r} (input batch {owner_batch!r}), not to job {job_id!r} "
+        f"(input batch {batch_id!r}): the destination holds the results of another job or window. "
+        "Give each window its own destination (for example with {interval_start} in export.destination)"
+    )

@@ -1,0 +1,47 @@
+"""Objects skipped while listing (empty, oversize, unsupported type, name too long), read back from the
+JSONL the references operators write next to the references file, for the manifest."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from airflow.sdk import ObjectStoragePath
+
+# A rendered template of a missing XCom value.
+_ABSENT = ("", "None")
+
+
+def listed_skipped_count(value: int | str | None) -> int | None:
+    """The listing's skipped count, or None when there was no listing step."""
+    if value is None or value in _ABSENT:
+        return None
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"skipped_count must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"skipped_count must not be negative, got {count}")
+    return count
+
+
+def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
+    """Every ``{"key", "reason"}`` entry of the skipped list (none when there is no list).
+
+    A missing or unreadable list gives no entries, so the manifest's ``skipped_listed`` check fails
+    rather than the objects disappearing silently.
+    """
+    if uri is None or uri in _ABSENT:
+        return []
+    entries: list[dict[str, Any]] = []
+    try:
+        with ObjectStoragePath(uri, conn_id=conn_id).open("r", encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    continue
+                item = json.loads(line)
+                if isinstance(item, dict) and isinstance(item.get("key"), str):
+                    entries.append({"key": item["key"], "reason": str(item.get("reason", ""))})
+    except (FileNotFoundError, ValueError):
+        return entries
+    return entries

@@ -1,0 +1,198 @@
+"""HTML of the Roboflow view (server-rendered: it loads in the Airflow UI's iframe with no build step).
+
+Every value is escaped; links are only the ones the pipeline itself produced (job URL) or this view's
+own pages, so nothing from outside can inject markup or navigate the page elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from include.roboflow_batch.webui.runs import STEP_TASKS, RunView
+
+STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1f2937}
+h1{font-size:20px;margin:0 0 12px}h2{font-size:16px;margin:20px 0 6px}
+table{border-collapse:collapse;width:100%;margin-bottom:8px}
+th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f3f4f6;font-weight:600}.num{text-align:right}
+.state{padding:1px 6px;border-radius:8px;background:#e5e7eb}
+.state-success,.state-succeeded{background:#bbf7d0}.state-failed{background:#fecaca}
+.state-running{background:#bfdbfe}.muted{color:#6b7280}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}
+dt{font-weight:600}
+"""
+
+
+def _cell(value: Any) -> str:
+    return escape("—" if value is None else str(value))
+
+
+def _counts(counts: Mapping[str, int]) -> str:
+    if not counts:
+        return '<span class="muted">none</span>'
+    return "<br>".join(f"{escape(str(kind))}: {int(n)}" for kind, n in sorted(counts.items()))
+
+
+def _state(state: str) -> str:
+    slug = escape(state.replace(" ", "-"))
+    return f'<span class="state state-{slug}" data-state="{escape(state)}">{escape(state)}</span>'
+
+
+def _safe_http(url: str | None) -> str | None:
+    return url if url and url.startswith(("https://", "http://")) else None
+
+
+def run_link(base: str, run: RunView) -> str:
+    return f"{base}/runs/{quote(run.dag_id, safe='')}/{quote(run.run_id, safe='')}"
+
+
+def _file_link(base: str, run: RunView, kind: str, label: str) -> str:
+    query = urlencode({"dag_id": run.dag_id, "run_id": run.run_id})
+    return f'<a class="{kind}-link" href="{escape(base)}/{kind}?{escape(query)}">{escape(label)}</a>'
+
+
+def job_cell(run: RunView) -> str:
+    url = _safe_http(run.job_url)
+    job = (
+        f'<a class="job-link" href="{escape(url)}" target="_blank" rel="noopener">{escape(run.job_id)}</a>'
+        if url and run.job_id
+        else _cell(run.job_id)
+    )
+    return job
+
+
+def progress_cell(run: RunView) -> str:
+    parts = [_state(run.job_state)]
+    if run.progress:
+        p = run.progress
+        text = (
+            f"stage {p.get('stage') or 'starting'}, tasks {p.get('tasks_done')}/{p.get('tasks_total')} done"
+        )
+        if p.get("tasks_failed"):
+            text += f", {p['tasks_failed']} failed"
+        parts.append(f'<div class="progress">{escape(text)}</div>')
+    return "".join(parts)
+
+
+def results_cells(base: str, run: RunView) -> str:
+    if not run.manifest_uri:
+        return '<td class="muted">—</td><td class="muted">—</td>'
+    rows = f"{run.result_rows} rows" if run.result_rows is not None else "results"
+    check = "" if run.reconciled else ' <span class="state state-failed">not reconciled</span>'
+    return (
+        f"<td>{_file_link(base, run, 'results', rows)}{check}</td>"
+        f"<td>{_file_link(base, run, 'manifest', 'manifest.json')}</td>"
+    )
+
+
+RUN_HEADERS = (
+    "Run", "Window", "State", "Found", "Skipped", "Staged", "Failed", "Failures by type", "Job",
+    "Job state", "Results", "Manifest",
+)  # fmt: skip
+
+
+def run_row(base: str, run: RunView) -> str:
+    window = f"{run.window_start or '…'} → {run.window_end or '…'}"
+    return (
+        f'<tr class="run" data-run-id="{escape(run.run_id)}">'
+        f'<td><a class="run-link" href="{escape(run_link(base, run))}">{escape(run.run_id)}</a></td>'
+        f"<td>{escape(window)}</td><td>{_state(run.state)}</td>"
+        f'<td class="num found">{_cell(run.found)}</td><td class="num skipped">{_cell(run.skipped)}</td>'
+        f'<td class="num staged">{_cell(run.staged)}</td><td class="num failed">{_cell(run.failed)}</td>'
+        f'<td class="failed-by-type">{_counts(run.failed_by_type)}</td>'
+        f'<td class="job">{job_cell(run)}</td><td class="job-state">{progress_cell(run)}</td>'
+        f"{results_cells(base, run)}</tr>"
+    )
+
+
+def page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+    )
+
+
+def overview_page(
+    base: str, pipelines: Mapping[str, list[RunView]], notifications: list[dict[str, Any]], elapsed_ms: float
+) -> str:
+    head = "".join(f"<th>{h}</th>" for h in RUN_HEADERS)
+    sections = []
+    for dag_id, runs in pipelines.items():
+        rows = "".join(run_row(base, run) for run in runs) or (
+            f'<tr><td colspan="{len(RUN_HEADERS)}" class="muted">no runs yet</td></tr>'
+        )
+        sections.append(
+            f'<section class="pipeline" data-dag-id="{escape(dag_id)}"><h2>{escape(dag_id)}</h2>'
+            f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>"
+        )
+    if not sections:
+        sections.append('<p class="muted">No Roboflow pipelines you may read.</p>')
+    body = (
+        "<h1>Roboflow pipelines</h1>"
+        + "".join(sections)
+        + notifications_table(notifications)
+        + f'<p class="muted">Rendered in {elapsed_ms:.0f} ms.</p>'
+    )
+    return page("Roboflow pipelines", body)
+
+
+def notifications_table(notifications: Iterable[Mapping[str, Any]]) -> str:
+    rows = (
+        "".join(
+            f'<tr class="notification"><td>{_cell(n.get("received_at"))}</td><td>{_cell(n.get("type"))}</td>'
+            f"<td>{_cell(n.get('batch_id'))}</td><td>{_cell(n.get('job_id'))}</td>"
+            f"<td>{_cell(n.get('job_state'))}</td><td>{_cell(n.get('event_id'))}</td></tr>"
+            for n in notifications
+        )
+        or '<tr><td colspan="6" class="muted">none received</td></tr>'
+    )
+    return (
+        '<h2 id="notifications">Webhook notifications received</h2><table class="notifications"><thead><tr>'
+        "<th>Received</th><th>Type</th><th>Batch</th><th>Job</th><th>Job state</th><th>Event id</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def run_page(base: str, run: RunView, notifications: list[dict[str, Any]]) -> str:
+    window = f"{run.window_start or '…'} → {run.window_end or '…'}"
+    items = [
+        ("Pipeline", escape(run.dag_id)),
+        ("Run", escape(run.run_id)),
+        ("Window", escape(window)),
+        ("State", _state(run.state)),
+        ("Objects found", f'<span class="found">{_cell(run.found)}</span>'),
+        ("Skipped", f'<span class="skipped">{_cell(run.skipped)}</span> {_counts(run.skipped_by_reason)}'),
+        ("Staged", f'<span class="staged">{_cell(run.staged)}</span>'),
+        ("Failed", f'<span class="failed">{_cell(run.failed)}</span>'),
+        ("Failures by type", f'<span class="failed-by-type">{_counts(run.failed_by_type)}</span>'),
+        ("Roboflow job", f'<span class="job">{job_cell(run)}</span>'),
+        ("Job state", f'<span class="job-state">{progress_cell(run)}</span>'),
+        ("Destination", _cell(run.destination)),
+    ]
+    if run.manifest_uri:
+        rows = f"{run.result_rows} rows" if run.result_rows is not None else "results"
+        items.append(("Results", _file_link(base, run, "results", rows)))
+        items.append(("Manifest", _file_link(base, run, "manifest", "manifest.json")))
+        items.append(("Reconciled", _cell(run.reconciled)))
+    order = {task: index for index, task in enumerate(STEP_TASKS)}
+    ordered = sorted(run.task_states.items(), key=lambda item: order.get(item[0], len(order)))
+    steps = "".join(f"<li>{escape(t)}: {_state(s)}</li>" for t, s in ordered)
+    body = (
+        f"<h1>Roboflow: {escape(run.dag_id)}</h1><dl class='run-detail'>"
+        + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
+        + f"</dl><h2>Steps</h2><ul>{steps}</ul>"
+        + notifications_table(notifications)
+    )
+    return page(f"Roboflow run {run.run_id}", body)
+
+
+def document_page(title: str, rows: list[tuple[str, Any]], source: str) -> str:
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{_cell(v)}</td></tr>" for k, v in rows)
+    return page(
+        title,
+        f"<h1>{escape(title)}</h1><p class='muted'>{escape(source)}</p><table class='doc'>{body}</table>",
+    )

@@ -1,0 +1,205 @@
+"""What the Roboflow view shows about pipeline runs, read from the metadata DB in three queries.
+
+Everything comes from what the tasks already return (their ``return_value`` XComs) and the task
+states: no log parsing. With 50 pipelines and 1,000 runs the overview stays three indexed queries
+(runs per pipeline with a window function, their XComs, their task states), whatever the history.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from airflow.models.dag import DagTag
+from airflow.models.dagrun import DagRun
+from airflow.models.taskinstance import TaskInstance
+from airflow.models.xcom import XComModel
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.orm import Session
+
+PIPELINE_TAG = "roboflow"
+STEP_TASKS = ("plan", "list_new_objects", "ingest", "wait_for_batch", "start_job", "wait_for_job", "export")
+WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
+
+
+@dataclass
+class RunView:
+    """One pipeline run as a user reads it."""
+
+    dag_id: str
+    run_id: str
+    state: str
+    run_after: str | None
+    window_start: str | None = None
+    window_end: str | None = None
+    batch_id: str | None = None
+    found: int | None = None
+    skipped: int | None = None
+    skipped_by_reason: dict[str, int] = field(default_factory=dict)
+    staged: int | None = None
+    failed: int | None = None
+    failed_by_type: dict[str, int] = field(default_factory=dict)
+    job_id: str | None = None
+    job_url: str | None = None
+    job_state: str = "not started"
+    progress: dict[str, Any] | None = None
+    destination: str | None = None
+    manifest_uri: str | None = None
+    result_rows: int | None = None
+    reconciled: bool | None = None
+    task_states: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _value(raw: Any) -> Any:
+    try:
+        return XComModel.deserialize_value(_Row(raw))
+    except Exception:  # a value this view cannot read is shown as missing, never as an error page
+        return None
+
+
+@dataclass
+class _Row:
+    value: Any
+
+
+def pipeline_dag_ids(session: Session, readable: set[str] | None = None) -> list[str]:
+    """DAGs tagged ``roboflow`` (every pipeline DAG is), limited to those the user may read."""
+    dag_ids = session.scalars(
+        select(DagTag.dag_id).where(DagTag.name == PIPELINE_TAG).order_by(DagTag.dag_id)
+    )
+    return [d for d in dag_ids if readable is None or d in readable]
+
+
+def recent_runs(session: Session, dag_ids: Iterable[str], per_pipeline: int = 10) -> dict[str, list[RunView]]:
+    """The newest ``per_pipeline`` runs of each DAG, newest first."""
+    dag_ids = list(dag_ids)
+    if not dag_ids:
+        return {}
+    rank = (
+        func.row_number()
+        .over(partition_by=DagRun.dag_id, order_by=(DagRun.run_after.desc(), DagRun.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(DagRun.id, DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.run_after, rank)
+        .where(DagRun.dag_id.in_(dag_ids))
+        .subquery()
+    )
+    rows = session.execute(
+        select(ranked.c.id, ranked.c.dag_id, ranked.c.run_id, ranked.c.state, ranked.c.run_after)
+        .where(ranked.c.rank <= per_pipeline)
+        .order_by(ranked.c.dag_id, ranked.c.rank)
+    ).all()
+    views = _views(session, rows)
+    grouped: dict[str, list[RunView]] = {dag_id: [] for dag_id in dag_ids}
+    for view in views:
+        grouped[view.dag_id].append(view)
+    return grouped
+
+
+def one_run(session: Session, dag_id: str, run_id: str) -> RunView | None:
+    rows = session.execute(
+        select(DagRun.id, DagRun.dag_id, DagRun.run_id, DagRun.state, DagRun.run_after).where(
+            DagRun.dag_id == dag_id, DagRun.run_id == run_id
+        )
+    ).all()
+    views = _views(session, rows)
+    return views[0] if views else None
+
+
+def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
+    if not rows:
+        return []
+    by_id = {row.id: row for row in rows}
+    returned: dict[int, dict[str, Any]] = defaultdict(dict)
+    for dag_run_id, task_id, raw in session.execute(
+        select(XComModel.dag_run_id, XComModel.task_id, XComModel.value).where(
+            XComModel.dag_run_id.in_(by_id),
+            XComModel.key == "return_value",
+            XComModel.map_index == -1,
+            XComModel.task_id.in_(STEP_TASKS),
+        )
+    ):
+        returned[dag_run_id][task_id] = _value(raw)
+    states: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+    keys = [(row.dag_id, row.run_id) for row in rows]
+    for dag_id, run_id, task_id, state in session.execute(
+        select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
+            tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(keys),
+            TaskInstance.task_id.in_(STEP_TASKS),
+            TaskInstance.map_index == -1,
+        )
+    ):
+        states[(dag_id, run_id)][task_id] = str(state) if state else "none"
+    return [
+        build_view(row, returned.get(row.id, {}), states.get((row.dag_id, row.run_id), {})) for row in rows
+    ]
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, str]) -> RunView:
+    """One run's view from its tasks' return values and states (pure: no DB)."""
+    plan, listing, ingest = (
+        _dict(returned.get("plan")),
+        _dict(returned.get("list_new_objects")),
+        _dict(returned.get("ingest")),
+    )
+    ready, start, export = (
+        _dict(returned.get("wait_for_batch")),
+        _dict(returned.get("start_job")),
+        _dict(returned.get("export")),
+    )
+    view = RunView(
+        dag_id=row.dag_id,
+        run_id=row.run_id,
+        state=str(row.state) if row.state else "none",
+        run_after=_iso(row.run_after),
+        window_start=plan.get("window_start"),
+        window_end=plan.get("window_end"),
+        batch_id=plan.get("batch_id") or ingest.get("batch_id"),
+        task_states=dict(task_states),
+    )
+    if listing:
+        view.skipped = int(listing.get("skipped_count") or 0)
+        view.skipped_by_reason = dict(listing.get("skipped") or {})
+        view.found = int(listing.get("count") or 0) + view.skipped
+    elif ingest:
+        view.found = ingest.get("expected_count")
+    if ready:
+        view.staged, view.failed = ready.get("staged"), ready.get("failed_count")
+        view.failed_by_type = dict(ready.get("failed_by_type") or {})
+    view.job_id, view.job_url = start.get("job_id"), start.get("job_url")
+    view.job_state = job_state(task_states, _dict(returned.get("wait_for_job")))
+    if export:
+        view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
+        view.result_rows, view.reconciled = export.get("result_rows"), export.get("reconciled")
+    return view
+
+
+def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:
+    """The job's state as far as Airflow knows it (live stage/progress come from Roboflow)."""
+    start, wait = task_states.get("start_job"), task_states.get("wait_for_job")
+    if start == "skipped":
+        return "skipped: nothing new"
+    if start != "success":
+        return "failed to start" if start == "failed" else "not started"
+    if wait == "success":
+        return "succeeded" if waited.get("succeeded", True) else "failed"
+    if wait == "failed":
+        return "failed"
+    if wait in WAITING_STATES:
+        return "running"
+    return "started"

@@ -1,0 +1,107 @@
+"""The Roboflow view's numbers (from task return values) and its HTML (escaped, only safe links)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+from include.roboflow_batch.webui.pages import overview_page, run_page
+from include.roboflow_batch.webui.runs import build_view, job_state
+
+ROW = SimpleNamespace(
+    dag_id="roboflow_cams",
+    run_id="scheduled__2026-11-30T01:00:00+00:00",
+    state="success",
+    run_after=datetime(2026, 11, 30, 2, tzinfo=UTC),
+)
+RETURNED = {
+    "plan": {
+        "window_start": "2026-11-30T01:00:00+00:00",
+        "window_end": "2026-11-30T02:00:00+00:00",
+        "batch_id": "cams-b1",
+    },
+    "list_new_objects": {"count": 10, "skipped_count": 2, "skipped": {"empty-object": 2}},
+    "ingest": {"expected_count": 10},
+    "wait_for_batch": {"staged": 8, "failed_count": 2, "failed_by_type": {"file-size-limit-exceeded": 2}},
+    "start_job": {
+        "job_id": "cams-j1",
+        "job_url": "https://app.roboflow.com/ws/batch-processing/jobs/cams-j1",
+    },
+    "wait_for_job": {"job_id": "cams-j1", "succeeded": True},
+    "export": {
+        "destination": "file:///out/",
+        "manifest_uri": "file:///out/manifest.json",
+        "result_rows": 8,
+        "reconciled": True,
+    },
+}
+DONE = dict.fromkeys(RETURNED, "success")
+
+
+def test_a_finished_run_reads_as_a_user_expects() -> None:
+    view = build_view(ROW, RETURNED, DONE)
+
+    assert (view.found, view.skipped, view.staged, view.failed) == (12, 2, 8, 2)
+    assert view.failed_by_type == {"file-size-limit-exceeded": 2}
+    assert (view.job_id, view.job_state, view.result_rows, view.reconciled) == (
+        "cams-j1",
+        "succeeded",
+        8,
+        True,
+    )
+    assert (view.window_start, view.batch_id) == ("2026-11-30T01:00:00+00:00", "cams-b1")
+
+
+def test_job_state_follows_the_steps() -> None:
+    assert job_state({}, {}) == "not started"
+    assert job_state({"list_new_objects": "skipped", "start_job": "skipped"}, {}) == "skipped: nothing new"
+    assert job_state({"start_job": "failed"}, {}) == "failed to start"
+    assert job_state({"start_job": "success", "wait_for_job": "deferred"}, {}) == "running"
+    assert job_state({"start_job": "success", "wait_for_job": "failed"}, {}) == "failed"
+    assert job_state({"start_job": "success", "wait_for_job": "success"}, {"succeeded": True}) == "succeeded"
+
+
+def test_a_run_that_is_still_listing_shows_no_numbers_yet() -> None:
+    view = build_view(ROW, {"plan": RETURNED["plan"]}, {"plan": "success", "list_new_objects": "running"})
+
+    assert (view.found, view.staged, view.job_id, view.job_state) == (None, None, None, "not started")
+    assert "—" in overview_page("/roboflow-ui", {ROW.dag_id: [view]}, [], 1.0)
+
+
+def test_html_escapes_everything_and_links_only_http_job_urls() -> None:
+    hostile = {
+        **RETURNED,
+        "start_job": {"job_id": "<img src=x onerror=alert(1)>", "job_url": "javascript:alert(1)"},
+        "wait_for_batch": {"staged": 1, "failed_count": 1, "failed_by_type": {"<script>x</script>": 1}},
+    }
+    view = build_view(ROW, hostile, DONE)
+    notification = {"type": "<b>t</b>", "event_id": "e", "batch_id": "cams-b1"}
+
+    html = overview_page("/roboflow-ui", {ROW.dag_id: [view]}, [notification], 1.0) + run_page(
+        "/roboflow-ui", view, [notification]
+    )
+
+    assert "<script>" not in html and "<img" not in html and "<b>t</b>" not in html
+    assert "javascript:" not in html
+    assert "&lt;script&gt;x&lt;/script&gt;: 1" in html
+
+
+def test_run_page_links_results_and_manifest_of_that_run() -> None:
+    html = run_page("/roboflow-ui", build_view(ROW, RETURNED, DONE), [])
+
+    assert (
+        'href="/roboflow-ui/manifest?dag_id=roboflow_cams&amp;run_id=scheduled__2026-11-30T01%3A00%3A00%2B00%3A00"'
+        in html
+    )
+    assert 'class="job-link" href="https://app.roboflow.com/ws/batch-processing/jobs/cams-j1"' in html
+    assert "8 rows" in html
+
+
+def test_every_page_of_the_view_needs_an_airflow_login() -> None:
+    from fastapi.testclient import TestClient
+
+    from include.roboflow_batch.webui.app import create_view_app
+
+    client = TestClient(create_view_app())
+    for path in ("/", "/api/pipelines", "/runs/d/r", "/api/runs/d/r", "/manifest?dag_id=d&run_id=r"):
+        assert client.get(path).status_code == 401, path
