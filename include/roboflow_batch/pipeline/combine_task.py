@@ -13,6 +13,7 @@ from typing import Any
 
 from include.roboflow_batch.export.combined import ChunkManifestError, chunk_entry, combine_manifests
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
+from include.roboflow_batch.export.results_asset import emit_results_event
 
 
 def _read_manifest(uri: str, conn_id: str | None, index: int) -> dict[str, Any]:
@@ -35,8 +36,14 @@ def reconcile_chunks(
     chunks: Sequence[dict[str, Any]],
     exports: Sequence[dict[str, Any]],
     destination_conn_id: str | None = None,
+    task: Any = None,
+    outlet_events: Any = None,
 ) -> dict[str, Any]:
-    """Check (and for several chunks, write) the window's manifest; fail when it does not add up."""
+    """Check (and for several chunks, write) the window's manifest; fail when it does not add up.
+
+    ``task`` and ``outlet_events`` come from the Airflow context: the window's results Asset event
+    (among the task's outlets) gets the manifest's summary.
+    """
     from airflow.sdk.exceptions import AirflowFailException
 
     specs, summaries = list(chunks), list(exports)
@@ -85,7 +92,10 @@ def reconcile_chunks(
         "result_rows": manifest["results"]["rows"],
         "reconciled": True,
     }
-    _emit_window_event(window_event_extra(manifest, summary))
+    if task is not None and outlet_events is not None:
+        emit_results_event(
+            {"outlet_events": outlet_events}, task.outlets, window_event_extra(manifest, summary)
+        )
     return summary
 
 
@@ -110,12 +120,3 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "chunks": summary["chunks"],
         "reconciled": summary["reconciled"],
     }
-
-
-def _emit_window_event(extra: dict[str, Any]) -> None:
-    from airflow.sdk import get_current_context
-
-    from include.roboflow_batch.export.results_asset import emit_results_event
-
-    context = get_current_context()
-    emit_results_event(context, context["task"].outlets, extra)

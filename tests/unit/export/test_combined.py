@@ -59,10 +59,22 @@ def test_chunks_that_account_for_every_listed_object_reconcile_with_totals() -> 
     plan = specs(*COUNTS)
     manifests = [chunk_manifest(plan[0]), chunk_manifest(plan[1], failed=2), chunk_manifest(plan[2])]
 
-    manifest = combine(plan, manifests, listed=40, skipped={"file-size-limit-exceeded": 3, "empty-file": 1})
+    manifest = combine(
+        plan,
+        manifests,
+        listed=40,
+        skipped={"file-size-limit-exceeded": 3, "empty-file": 1},
+        skipped_list="s3://refs/window.skipped.jsonl",
+    )
 
     assert manifest["reconciled"] is True, manifest["checks"]
-    assert manifest["skipped"] == {"count": 4, "reasons": {"empty-file": 1, "file-size-limit-exceeded": 3}}
+    assert manifest["skipped"] == {
+        "count": 4,
+        "reasons": {"empty-file": 1, "file-size-limit-exceeded": 3},
+        "list": "s3://refs/window.skipped.jsonl",
+    }
+    # Every object seen in the window is processed, failed at ingest or skipped while listing.
+    assert manifest["objects"] == {"seen": 44, "processed": 38, "failed": 2, "skipped": 4}
     assert manifest["inputs"] == {"listed": 40, "expected": 40}
     assert manifest["ingested"] == {"count": 38, "batch_ids": ["batch-0", "batch-1", "batch-2"]}
     assert manifest["failed"] == {"count": 2}

@@ -39,6 +39,24 @@ def test_one_chunk_keeps_the_runs_own_batch_job_and_folder() -> None:
         "references": "s3://private/refs.chunk-0000.jsonl",
         "count": 12,
         "destination": PLAN["destination"],
+        "skipped_list": None,
+        "skipped_count": None,
+    }
+
+
+def test_the_skipped_list_goes_to_a_lone_chunks_export_and_never_to_several() -> None:
+    skipped = {"skipped_uri": "s3://private/refs.skipped.jsonl", "skipped_count": 3}
+
+    [lone] = plan_chunks(PLAN, {**listing(12), **skipped})
+    several = plan_chunks(PLAN, {**listing(6, 6), **skipped})
+
+    assert (export_kwargs(lone)["skipped_list"], export_kwargs(lone)["skipped_count"]) == (
+        "s3://private/refs.skipped.jsonl",
+        3,
+    )
+    # With several chunks only the window's combined manifest counts them, so never twice.
+    assert {(export_kwargs(s)["skipped_list"], export_kwargs(s)["skipped_count"]) for s in several} == {
+        (None, None)
     }
 
 
@@ -72,6 +90,8 @@ def test_each_mapped_step_gets_its_own_arguments_of_the_chunk() -> None:
         "batch_id": spec["batch_id"],
         "destination": spec["destination"],
         "references": spec["references"],
+        "skipped_list": None,
+        "skipped_count": None,
     }
     assert "map_indexes=ti.map_index" in same_chunk("ingest", "expected_count")
 

@@ -58,6 +58,37 @@ def test_several_chunks_get_one_manifest_in_the_windows_folder(tmp_path: Path) -
     assert [chunk["manifest"] for chunk in manifest["chunks"]] == [e["manifest_uri"] for e in exports]
 
 
+def test_the_window_accounts_for_skipped_objects_and_emits_one_results_event(tmp_path: Path) -> None:
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from include.roboflow_batch.export.results_asset import results_asset
+
+    plan, listing, specs, exports = window(tmp_path, 15, 5)
+    listing.update(
+        skipped={"empty": 2, "too_large": 1}, skipped_count=3, skipped_uri="file:///refs.skipped.jsonl"
+    )
+    asset = results_asset("fleet")
+    events: defaultdict[Any, SimpleNamespace] = defaultdict(lambda: SimpleNamespace(extra={}))
+
+    reconcile_chunks(
+        plan, listing, specs, exports, task=SimpleNamespace(outlets=[asset]), outlet_events=events
+    )
+
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["objects"] == {"seen": 23, "processed": 20, "failed": 0, "skipped": 3}
+    assert manifest["skipped"]["list"] == "file:///refs.skipped.jsonl"
+    assert list(events) == [asset]
+    extra = events[asset].extra
+    assert extra["objects"] == {"processed": 20, "failed": 0, "skipped": 3}
+    assert (extra["manifest_uri"], extra["rows"], extra["chunks"]) == (
+        f"file://{tmp_path}/out/manifest.json",
+        20,
+        2,
+    )
+    assert extra["job_ids"] == [spec["job_id"] for spec in specs] and extra["job_id"] is None
+
+
 def test_one_chunk_keeps_its_own_manifest_as_the_windows(tmp_path: Path) -> None:
     plan, listing, specs, exports = window(tmp_path, 12)
     before = (tmp_path / "out" / "manifest.json").read_text()

@@ -13,6 +13,15 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from include.roboflow_batch.ingest.file_lists import read_file_list
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
 
+
+@pytest.fixture(autouse=True)
+def arrival_by_mtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let tests place files in past windows with ``os.utime`` (the change time is always now)."""
+    from include.roboflow_batch.ingest import local_files
+
+    monkeypatch.setattr(local_files, "arrival_time", lambda stat: stat.st_mtime)
+
+
 START, END = datetime(2026, 3, 1, 10, tzinfo=UTC), datetime(2026, 3, 1, 11, tzinfo=UTC)
 PLAN = {
     "select": "interval",

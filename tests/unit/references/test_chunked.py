@@ -54,7 +54,13 @@ def test_a_window_over_the_limit_is_split_into_numbered_files_in_listing_order(t
     ]
     assert summary.count == 40
     assert summary.references_uri is None  # several files: the chunks name them
-    assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == [p.name for p in files]
+    # The readme is skipped, and listed once for the whole window next to the configured name.
+    skipped = tmp_path / "refs" / "window.skipped.jsonl"
+    assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == sorted(
+        [p.name for p in files] + [skipped.name]
+    )
+    assert [json.loads(line)["key"] for line in skipped.read_text().splitlines()] == ["cams/readme.txt"]
+    assert summary.skipped_uri == skipped.as_uri()
     assert summary.to_dict()["chunks"][2]["count"] == 10
 
 
@@ -67,14 +73,15 @@ def test_a_window_within_the_limit_keeps_the_configured_file_name(tmp_path: Path
     ]
     assert summary.references_uri == path.as_uri()
     assert len(names(path)) == 15
-    assert [p.name for p in (tmp_path / "refs").iterdir()] == ["window.jsonl"]
+    # Exactly what an unchunked listing writes: the references and the skipped readme's list.
+    assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == ["window.jsonl", "window.skipped.jsonl"]
 
 
 def test_nothing_selected_publishes_nothing(tmp_path: Path) -> None:
     summary = run(tmp_path, listing(0), per_file=15)
 
     assert summary.count == 0 and summary.chunks == [] and summary.references_uri is None
-    assert not (tmp_path / "refs").exists()
+    assert not [p for p in (tmp_path / "refs").rglob("*") if p.is_file()]
 
 
 def test_more_files_than_may_be_mapped_is_refused_before_anything_is_published(tmp_path: Path) -> None:
