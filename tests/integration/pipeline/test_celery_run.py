@@ -123,8 +123,14 @@ def task_logs_by_worker(root: Path, run_id: str) -> dict[str, list[str]]:
     ran: dict[str, list[str]] = {}
     for worker in QUEUES:
         logs = root / worker / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
-        ran[worker] = sorted({path.parent.name.removeprefix("task_id=") for path in logs.rglob("*.log")})
+        ran[worker] = sorted({_task_id_of(path) for path in logs.rglob("*.log")})
     return ran
+
+
+def _task_id_of(log: Path) -> str:
+    """``task_id=X/attempt=1.log``, or for a mapped task ``task_id=X/map_index=N/attempt=1.log``."""
+    folder = next(part for part in reversed(log.parent.parts) if part.startswith("task_id="))
+    return folder.removeprefix("task_id=")
 
 
 def trigger_window(api: AirflowAPI, run_id: str, window: dict[str, str]) -> None:
