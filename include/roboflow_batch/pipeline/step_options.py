@@ -16,15 +16,21 @@ from include.roboflow_batch.pipeline.schema import PipelineConfig
 NOTIFICATION_CHECK_SECONDS = 1.0
 
 
-def wait_interval_options(pipeline: PipelineConfig, poke_interval: timedelta) -> dict[str, Any]:
-    """How often a wait asks Roboflow: its own interval, or with webhooks (deferred waits only) the
-    slow fallback interval while it checks the receiver for a notification every second."""
+def wait_interval_options(pipeline: PipelineConfig, task_id: str, poke_interval: timedelta) -> dict[str, Any]:
+    """How often and how a wait asks Roboflow: its own interval, or with webhooks (deferred waits
+    only) the slow fallback interval while it checks the receiver for a notification every second.
+
+    Without a triggerer the wait runs in reschedule mode, set here so the mapped task shows it too.
+    """
+    from include.roboflow_batch.sensors.waiting import waiting_arguments
+
     if pipeline.webhook_url and pipeline.deferrable:
         return {
             "poke_interval": pipeline.webhook_fallback_interval.total_seconds(),
             "notification_check_interval": NOTIFICATION_CHECK_SECONDS,
         }
-    return {"poke_interval": poke_interval.total_seconds()}
+    seconds, mode = waiting_arguments(task_id, pipeline.deferrable, poke_interval.total_seconds(), {})
+    return {"poke_interval": seconds, **mode}
 
 
 def batch_ready_options(pipeline: PipelineConfig) -> dict[str, Any]:
@@ -33,7 +39,7 @@ def batch_ready_options(pipeline: PipelineConfig) -> dict[str, Any]:
         "max_failure_rate": pipeline.readiness.max_failure_rate,
         "deferrable": pipeline.deferrable,
         "timeout": pipeline.readiness.timeout.total_seconds(),
-        **wait_interval_options(pipeline, pipeline.readiness.poke_interval),
+        **wait_interval_options(pipeline, "wait_for_batch", pipeline.readiness.poke_interval),
     }
 
 
@@ -42,7 +48,7 @@ def job_wait_options(pipeline: PipelineConfig) -> dict[str, Any]:
     return {
         "deferrable": pipeline.deferrable,
         "timeout": pipeline.job.wait_timeout.total_seconds(),
-        **wait_interval_options(pipeline, pipeline.job.poke_interval),
+        **wait_interval_options(pipeline, "wait_for_job", pipeline.job.poke_interval),
     }
 
 

@@ -51,5 +51,7 @@ def test_pipeline_without_a_triggerer_holds_no_slot_while_waiting() -> None:
     dag = build_dag(config, Path("/project"))
 
     for task_id in ("wait_for_batch", "wait_for_job"):
-        assert dag.task_dict[task_id].mode == "reschedule"
-        assert dag.task_dict[task_id].poke_interval >= MIN_RESCHEDULE_INTERVAL
+        # Mapped over the window's chunks: each chunk's wait gets these arguments.
+        options = dag.task_dict[task_id].partial_kwargs
+        assert options["mode"] == "reschedule"
+        assert options["poke_interval"] >= MIN_RESCHEDULE_INTERVAL
