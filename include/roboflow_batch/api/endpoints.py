@@ -29,10 +29,9 @@ from include.roboflow_batch.api.request_spec import (
     Page,
     RequestSpec,
     Retry,
-    checked_page_size,
     get_request,
     ignore_body,
-    page_decoder,
+    list_request,
     path_segment,
     query_params,
     staging_path,
@@ -60,12 +59,13 @@ def workspace_lookup() -> RequestSpec[str]:
 def list_batches(
     workspace: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.BatchMetadata]]:
-    decode = page_decoder(models.BatchesPage.model_validate, lambda page: page.batches)
-    return get_request(
+    return list_request(
         "list batches (D1)",
         f"{staging_path(workspace)}/batches",
-        decode,
-        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
+        models.BatchesPage.model_validate,
+        lambda page: page.batches,
+        page_size=page_size,
+        page_token=page_token,
     )
 
 
@@ -101,24 +101,27 @@ def list_batch_files(
     page_size: int | None = None,
     page_token: str | None = None,
 ) -> RequestSpec[Page[models.FileMetadata]]:
-    decode = page_decoder(models.FilesPage.model_validate, lambda page: page.files_metadata)
-    return get_request(
+    return list_request(
         f"list files of batch {batch_id!r} (D5)",
         f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
-        decode,
-        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token, partName=part_name),
+        models.FilesPage.model_validate,
+        lambda page: page.files_metadata,
+        page_size=page_size,
+        page_token=page_token,
+        partName=part_name,
     )
 
 
 def list_shards(
     workspace: str, batch_id: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.ShardDetails]]:
-    decode = page_decoder(models.ShardsPage.model_validate, lambda page: page.shards)
-    return get_request(
+    return list_request(
         f"list shards of batch {batch_id!r} (D6)",
         f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
-        decode,
-        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
+        models.ShardsPage.model_validate,
+        lambda page: page.shards,
+        page_size=page_size,
+        page_token=page_token,
     )
 
 

@@ -12,11 +12,10 @@ from include.roboflow_batch.api.request_spec import (
     Page,
     RequestSpec,
     Retry,
-    checked_page_size,
     get_request,
     ignore_body,
     json_object,
-    page_decoder,
+    list_request,
     path_segment,
     processing_path,
     query_params,
@@ -28,12 +27,13 @@ LOG_SEVERITIES = ("info", "error", "warning")
 def list_jobs(
     workspace: str, page_size: int | None = None, page_token: str | None = None
 ) -> RequestSpec[Page[models.JobMetadata]]:
-    decode = page_decoder(models.JobsPage.model_validate, lambda page: page.jobs)
-    return get_request(
+    return list_request(
         "list jobs (B1)",
         f"{processing_path(workspace)}/jobs",
-        decode,
-        query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token),
+        models.JobsPage.model_validate,
+        lambda page: page.jobs,
+        page_size=page_size,
+        page_token=page_token,
     )
 
 
@@ -74,15 +74,15 @@ def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobS
 def list_stage_tasks(
     workspace: str, job_id: str, stage_id: str, page_token: str | None = None
 ) -> RequestSpec[Page[models.TaskStatus]]:
-    decode = page_decoder(models.TasksPage.model_validate, lambda page: page.tasks)
-    return get_request(
+    return list_request(
         f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
         (
             f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}"
             f"/stages/{path_segment('stage_id', stage_id)}/tasks"
         ),
-        decode,
-        query_params(nextPageToken=page_token),
+        models.TasksPage.model_validate,
+        lambda page: page.tasks,
+        page_token=page_token,
     )
 
 
@@ -114,11 +114,11 @@ def list_job_logs(
 ) -> RequestSpec[Page[models.JobLog]]:
     if severity is not None and severity not in LOG_SEVERITIES:
         raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
-
-    decode = page_decoder(models.LogsPage.model_validate, lambda page: page.logs)
-    return get_request(
+    return list_request(
         f"list logs of job {job_id!r} (B8)",
         f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
-        decode,
-        query_params(severity=severity, nextPageToken=page_token),
+        models.LogsPage.model_validate,
+        lambda page: page.logs,
+        page_token=page_token,
+        severity=severity,
     )

@@ -101,3 +101,18 @@ def page_decoder(
         return Page(items(page), page.next_page_token)
 
     return decode
+
+
+def list_request(
+    operation: str,
+    path: str,
+    validate: Callable[[Any], PageModelT],
+    items: Callable[[PageModelT], list[ItemT]],
+    *,
+    page_token: str | None,
+    page_size: int | None = None,
+    **query: str | None,
+) -> RequestSpec[Page[ItemT]]:
+    """One page of a list endpoint: ``pageSize`` (checked), ``nextPageToken`` and any filters."""
+    params = query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token, **query)
+    return get_request(operation, path, page_decoder(validate, items), params)
