@@ -275,3 +275,13 @@ def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[st
     wait = dag.get_task("wait_for_job")
     assert (arg(wait, "poke_interval"), arg(wait, "notification_check_interval")) == (30, None)
     assert arg(dag.get_task("wait_for_batch"), "notification_check_interval") is None
+
+
+def test_the_results_asset_is_updated_once_per_window_by_reconcile(pipeline: dict[str, Any]) -> None:
+    from include.roboflow_batch.export.results_asset import results_asset
+
+    dag = build_dag(config(pipeline), Path("/project"))
+
+    assert dag.task_dict["reconcile"].outlets == [results_asset(pipeline["id"])]
+    # Each chunk's export writes its own manifest but no event: several chunks would give several.
+    assert not dag.task_dict["export"].outlets
