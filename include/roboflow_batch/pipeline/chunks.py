@@ -123,13 +123,16 @@ def start_job_kwargs(spec: ChunkSpec) -> dict[str, Any]:
     return {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
 
 
-def job_wait_kwargs(spec: ChunkSpec) -> dict[str, Any]:
-    return {"job_id": spec["job_id"]}
+def job_wait_kwargs(started: dict[str, Any]) -> dict[str, Any]:
+    """From what start_job returned: a new attempt's job has an id of its own."""
+    return {"job_id": started["job_id"]}
 
 
-def export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
+    """From the chunk and what its start_job returned (``chunks.zip(start_job.output)``)."""
+    spec, started = chunk
     return {
-        "job_id": spec["job_id"],
+        "job_id": started["job_id"],
         "batch_id": spec["batch_id"],
         "destination": spec["destination"],
         "references": spec["references"],
@@ -138,9 +141,10 @@ def export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
     }
 
 
-def local_export_kwargs(spec: ChunkSpec) -> dict[str, Any]:
+def local_export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
     # The file list is not a references file: the export checks against ingest's expected count.
-    return {"job_id": spec["job_id"], "batch_id": spec["batch_id"], "destination": spec["destination"]}
+    spec, started = chunk
+    return {"job_id": started["job_id"], "batch_id": spec["batch_id"], "destination": spec["destination"]}
 
 
 def same_chunk(task_id: str, key: str) -> str:

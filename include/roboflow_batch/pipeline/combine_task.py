@@ -36,17 +36,22 @@ def reconcile_chunks(
     chunks: Sequence[dict[str, Any]],
     exports: Sequence[dict[str, Any]],
     destination_conn_id: str | None = None,
+    started: Sequence[dict[str, Any]] | None = None,
     task: Any = None,
     outlet_events: Any = None,
 ) -> dict[str, Any]:
     """Check (and for several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``task`` and ``outlet_events`` come from the Airflow context: the window's results Asset event
+    ``started``: what each chunk's start_job returned (its job id). ``task`` and ``outlet_events``
+    come from the Airflow context: the window's results Asset event
     (among the task's outlets) gets the manifest's summary.
     """
     from airflow.sdk.exceptions import AirflowFailException
 
     specs, summaries = list(chunks), list(exports)
+    if started is not None:
+        # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
+        specs = [{**spec, "job_id": job["job_id"]} for spec, job in zip(specs, list(started), strict=True)]
     if len(summaries) != len(specs):
         raise AirflowFailException(f"{len(specs)} chunks were planned but {len(summaries)} exported")
     try:

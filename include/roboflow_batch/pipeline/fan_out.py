@@ -88,11 +88,13 @@ def fan_out_steps(
         **job_options,
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
+    # The job start_job started or re-attached to: a new attempt has an id of its own.
+    started: Any = start_job.output
     wait_for_job = RoboflowJobSensor.partial(
         task_id="wait_for_job",
         **job_wait_options(pipeline),
         **roboflow,
-    ).expand_kwargs(chunks.map(job_wait_kwargs))
+    ).expand_kwargs(started.map(job_wait_kwargs))
     export = RoboflowExportOperator.partial(
         task_id="export",
         expected_count=same_chunk("ingest", "expected_count"),
@@ -100,7 +102,9 @@ def fan_out_steps(
         job_history=same_chunk_json("start_job", JOB_HISTORY_XCOM_KEY),
         **export_options(pipeline),
         **roboflow,
-    ).expand_kwargs(chunks.map(export_kwargs if local_directory is None else local_export_kwargs))
+    ).expand_kwargs(
+        chunks.zip(started).map(export_kwargs if local_directory is None else local_export_kwargs)
+    )
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
     chunk_list: Any = chunks
     export_list: Any = export.output
@@ -114,6 +118,7 @@ def fan_out_steps(
         listing=listing,
         chunks=chunk_list,
         exports=export_list,
+        started=started,
         destination_conn_id=export_conn_id(pipeline),
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]

@@ -56,10 +56,22 @@ def test_every_mapped_step_expands_over_the_chunk_plan_and_reads_its_own_chunk(
 
     dag = build_dag(config, Path("/project"))
 
-    for task_id in ("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"):
-        [(upstream, _key)] = list(dag.task_dict[task_id].expand_input.value.iter_references())
-        assert upstream.task_id == "plan_chunks", task_id
+    def expanded_over(task_id: str) -> list[str]:
+        return [
+            upstream.task_id for upstream, _key in dag.task_dict[task_id].expand_input.value.iter_references()
+        ]
+
+    for task_id in ("ingest", "wait_for_batch", "start_job"):
+        assert expanded_over(task_id) == ["plan_chunks"], task_id
+    # The job wait and the export follow the job start_job chose (a new attempt has its own id).
+    assert expanded_over("wait_for_job") == ["start_job"]
+    assert expanded_over("export") == ["plan_chunks", "start_job"]
     for task_id in ("wait_for_batch", "export"):
         expected = dag.task_dict[task_id].partial_kwargs["expected_count"]
         assert "task_ids='ingest', map_indexes=ti.map_index" in expected, task_id
-    assert set(dag.task_dict["reconcile"].upstream_task_ids) >= {"export", "plan_chunks", "list_new_objects"}
+    assert set(dag.task_dict["reconcile"].upstream_task_ids) >= {
+        "export",
+        "plan_chunks",
+        "list_new_objects",
+        "start_job",
+    }

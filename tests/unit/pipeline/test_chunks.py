@@ -9,6 +9,7 @@ from include.roboflow_batch.pipeline.chunks import (
     ChunkPlanError,
     export_kwargs,
     ingest_kwargs,
+    job_wait_kwargs,
     plan_chunks,
     same_chunk,
     start_job_kwargs,
@@ -50,14 +51,21 @@ def test_the_skipped_list_goes_to_a_lone_chunks_export_and_never_to_several() ->
     [lone] = plan_chunks(PLAN, {**listing(12), **skipped})
     several = plan_chunks(PLAN, {**listing(6, 6), **skipped})
 
-    assert (export_kwargs(lone)["skipped_list"], export_kwargs(lone)["skipped_count"]) == (
+    assert (
+        export_kwargs((lone, {"job_id": lone["job_id"]}))["skipped_list"],
+        export_kwargs((lone, {"job_id": lone["job_id"]}))["skipped_count"],
+    ) == (
         "s3://private/refs.skipped.jsonl",
         3,
     )
     # With several chunks only the window's combined manifest counts them, so never twice.
-    assert {(export_kwargs(s)["skipped_list"], export_kwargs(s)["skipped_count"]) for s in several} == {
-        (None, None)
-    }
+    assert {
+        (
+            export_kwargs((s, {"job_id": s["job_id"]}))["skipped_list"],
+            export_kwargs((s, {"job_id": s["job_id"]}))["skipped_count"],
+        )
+        for s in several
+    } == {(None, None)}
 
 
 def test_several_chunks_get_distinct_valid_ids_and_folders_derived_from_the_index() -> None:
@@ -85,8 +93,10 @@ def test_each_mapped_step_gets_its_own_arguments_of_the_chunk() -> None:
 
     assert ingest_kwargs(spec) == {"batch_id": spec["batch_id"], "references": spec["references"]}
     assert start_job_kwargs(spec) == {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
-    assert export_kwargs(spec) == {
-        "job_id": spec["job_id"],
+    # A new attempt's job, as start_job returned it, is the one waited for and exported.
+    assert job_wait_kwargs({"job_id": "cams-abcdefghij-a2"}) == {"job_id": "cams-abcdefghij-a2"}
+    assert export_kwargs((spec, {"job_id": "cams-abcdefghij-a2"})) == {
+        "job_id": "cams-abcdefghij-a2",
         "batch_id": spec["batch_id"],
         "destination": spec["destination"],
         "references": spec["references"],
