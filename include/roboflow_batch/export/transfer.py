@@ -8,7 +8,6 @@ the same bytes as they pass, so nothing is downloaded to a scratch folder, copie
 from __future__ import annotations
 
 import io
-import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
@@ -23,12 +22,8 @@ class UnreadableResultError(ValueError):
     """A result file (CSV/JSONL) could not be parsed; the message names the file and line."""
 
 
-if TYPE_CHECKING:  # worker processes import this module without Airflow
-    from include.roboflow_batch.export.extract_workers import ArchiveExtractors
+if TYPE_CHECKING:
     from include.roboflow_batch.export.progress import ProgressLog
-
-# Archives up to this size are read into memory and extracted in a worker process (both cores).
-IN_MEMORY_ARCHIVE = 64 * 1024 * 1024
 
 
 class StreamingClient(Protocol):
@@ -80,35 +75,18 @@ class SourceTransfer:
         dest: Target,
         progress: ProgressLog | None,
         name_field: str | None = None,
-        extractors: ArchiveExtractors | None = None,
     ) -> None:
         self.dest = dest
         self.progress = progress
         self.name_field = name_field
-        self.extractors = extractors
 
     def __call__(self, client: StreamingClient, source: SourceFile) -> SourceResult:
-        consume = self._consume
-        if self.extractors is not None and is_archive(source.file_name):
-            consume = self._consume_in_worker
         result: SourceResult = client.stream_download(
-            source.download_url, lambda chunks: consume(source, chunks)
+            source.download_url, lambda chunks: self._consume(source, chunks)
         )
         if self.progress is not None:
             self.progress.record(source.key, result.files)
         return result
-
-    def _consume_in_worker(self, source: SourceFile, chunks: Iterator[bytes]) -> SourceResult:
-        """Read a small archive whole and extract it in a worker process; stream a big one here."""
-        assert self.extractors is not None
-        held: list[bytes] = []
-        size = 0
-        for chunk in chunks:
-            held.append(chunk)
-            size += len(chunk)
-            if size > IN_MEMORY_ARCHIVE:
-                return self._consume(source, itertools.chain(held, chunks))
-        return self.extractors.extract(source, b"".join(held))
 
     def _consume(self, source: SourceFile, chunks: Iterator[bytes]) -> SourceResult:
         # Built afresh per attempt: a retried download starts from a clean result.

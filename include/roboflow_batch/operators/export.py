@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime, timedelta
@@ -16,9 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
-from include.roboflow_batch.export.archives import is_archive
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
-from include.roboflow_batch.export.extract_workers import ArchiveExtractors
 from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
@@ -259,12 +256,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
         results: list[SourceResult] = []
         progress = ProgressLog(dest)
-        archives = sum(1 for s in todo if is_archive(s.file_name))
-        extractors = None
-        if archives > 1 and dest.local_folder is not None:
-            workers = min(archives, os.cpu_count() or 1)
-            extractors = ArchiveExtractors(dest.local_folder.root, self.name_field, workers)
-        transfer = SourceTransfer(dest, progress, self.name_field, extractors)
+        transfer = SourceTransfer(dest, progress, self.name_field)
         every = max(1, len(todo) // 20)
         try:
             with ThreadPoolExecutor(
@@ -280,8 +272,6 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
                     for future in futures:
                         future.cancel()
         finally:
-            if extractors is not None:
-                extractors.close()
             progress.flush()  # what completed before a failure is not transferred again
         return results
 
