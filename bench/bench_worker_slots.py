@@ -32,10 +32,11 @@ from include.devstack.airflow_stack import (
 )
 from include.devstack.connections import roboflow_connection
 from include.devstack.services import running, start_roboflow_emulator
+from include.roboflow_batch.sensors.waiting import MIN_RESCHEDULE_INTERVAL
 from include.roboflow_emulator.testing import EmulatorHandle
 
 STAGE_SECONDS = 30  # image-stats jobs have two stages (processing, export): about 60 s in all
-# Long enough that reschedule mode does not re-queue faster than the LocalExecutor settles a try.
+# Reschedule mode raises it to the sensor's minimum (see sensors/waiting.py).
 POKE_SECONDS = float(os.environ.get("BENCH_SLOTS_POKE_SECONDS", "10"))
 SAMPLE_SECONDS = 0.25
 DAG_ID = "bench_worker_slots"
@@ -166,7 +167,8 @@ def run() -> list[dict[str, Any]]:
     poke = seconds.get("poke", 0.0)
     detail = (
         f"job of 2 stages x {STAGE_SECONDS} s, run {run_seconds:.0f} s from job start, poke interval "
-        f"{POKE_SECONDS:.0f} s, sampled every {SAMPLE_SECONDS} s, load {load:.1f}"
+        f"{POKE_SECONDS:.0f} s (reschedule: {max(POKE_SECONDS, MIN_RESCHEDULE_INTERVAL):.0f} s, the "
+        f"sensor's minimum), sampled every {SAMPLE_SECONDS} s, load {load:.1f}"
     )
     return [
         result(
