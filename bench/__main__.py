@@ -61,6 +61,28 @@ def render(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines + (["", "Details:", *details] if details else []))
 
 
+def previous_rows() -> list[dict[str, Any]]:
+    """Rows of the last results file; an unreadable one is reported and replaced, not merged."""
+    try:
+        rows = json.loads(RESULTS_PATH.read_text())
+    except FileNotFoundError:
+        return []
+    except ValueError as exc:
+        print(f"{RESULTS_PATH.name} is not valid JSON ({exc}); writing only this run's rows.")
+        return []
+    return (
+        [row for row in rows if isinstance(row, dict) and "benchmark" in row]
+        if isinstance(rows, list)
+        else []
+    )
+
+
+def merge(previous: list[dict[str, Any]], fresh: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep rows of benchmarks not run this time; a benchmark that ran replaces all its old rows."""
+    ran = {row["benchmark"] for row in fresh}
+    return [row for row in previous if row["benchmark"] not in ran] + fresh
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("modules", nargs="*", help="bench_* module names to run (default: all)")
@@ -80,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(render(rows))
     RESULTS_PATH.parent.mkdir(exist_ok=True)
-    RESULTS_PATH.write_text(json.dumps(rows, indent=2) + "\n")
+    RESULTS_PATH.write_text(json.dumps(merge(previous_rows(), rows), indent=2) + "\n")
     print(f"\nResults written to {RESULTS_PATH.relative_to(BENCH_DIR.parent)}")
     return 1 if failures else 0
 

@@ -12,7 +12,6 @@ import posixpath
 import tarfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import IO
 
 from include.roboflow_batch.export.names import UnsafeNameError, check_relative_name
@@ -53,14 +52,10 @@ def check_member(archive_name: str, member: tarfile.TarInfo) -> None:
     """Raise :class:`UnsafeArchiveError` if ``member`` must not be extracted."""
     name = member.name
     problem = None
-    if (
-        not name
-        or name.startswith("/")
-        or PurePosixPath(name).is_absolute()
-        or (len(name) > 1 and name[1] == ":")
-    ):
+    # String checks, not pathlib: this runs once per member of every archive.
+    if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         problem = "has an absolute path"
-    elif ".." in PurePosixPath(name).parts:
+    elif ".." in name.split("/"):
         problem = "contains a '..' component"
     elif member.issym() or member.islnk():
         target = member.linkname

@@ -9,12 +9,9 @@ failed transfer leaves nothing behind. Completed sources are recorded in ``_prog
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import os
 import shutil
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any, BinaryIO
 
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.export.local_folder import LocalFolder, LocalStagedFile
 from include.roboflow_batch.export.streams import CHUNK_SIZE
 
 MANIFEST_FILE = "manifest.json"
@@ -43,9 +41,7 @@ class Destination:
         self.root = ObjectStoragePath(self.uri, conn_id=conn_id)
         self.is_local = self.root.protocol in _LOCAL_PROTOCOLS
         self._local_root = self.root.path if self.is_local else ""
-        self._made_dirs: set[str] = set()
-        self._run = uuid.uuid4().hex[:8]
-        self._serial = itertools.count()
+        self.local_folder = LocalFolder(self._local_root) if self.is_local else None
 
     def uri_of(self, relpath: str) -> str:
         return f"{self.uri}/{relpath}"
@@ -90,18 +86,11 @@ class Destination:
         except FileNotFoundError:
             return None
 
-    def stage(self, relpath: str) -> StagedFile:
-        """A file being written for ``relpath``; it appears there only on :meth:`StagedFile.commit`."""
-        if self.is_local:
-            # Plain string paths: this runs once per exported file.
-            target = os.path.join(self._local_root, relpath)
-            folder, name = os.path.split(target)
-            if folder not in self._made_dirs:
-                os.makedirs(folder, exist_ok=True)
-                self._made_dirs.add(folder)
-            suffix = f"{self._run}{next(self._serial)}"  # unique without a random draw per file
-            return StagedFile(self, relpath, os.path.join(folder, f".{name}.{suffix}.part"), target)
-        return StagedFile(self, relpath, None, None)
+    def stage(self, relpath: str) -> StagedFile | LocalStagedFile:
+        """A file being written for ``relpath``; it appears there only when committed."""
+        if self.local_folder is not None:
+            return self.local_folder.stage(relpath)
+        return StagedFile(self, relpath)
 
     @contextmanager
     def open_atomic(self, relpath: str) -> Iterator[BinaryIO]:
@@ -116,8 +105,10 @@ class Destination:
 
     def copy_within(self, source: str, target: str) -> None:
         """Copy one destination file to another path of the destination (atomically)."""
-        opener = self._local(source).open if self.is_local else self._object(source).open
-        with opener("rb") as reader, self.open_atomic(target) as writer:
+        if self.local_folder is not None:
+            self.local_folder.copy_within(source, target)
+            return
+        with self._object(source).open("rb") as reader, self.open_atomic(target) as writer:
             shutil.copyfileobj(reader, writer, CHUNK_SIZE)
 
     def _write_with(self, relpath: str, write: Callable[[BinaryIO], object]) -> None:
@@ -146,8 +137,10 @@ class Destination:
             return []
 
     def iter_lines(self, relpath: str) -> Iterator[str]:
-        opener = self._local(relpath).open if self.is_local else self._object(relpath).open
-        with opener("r", encoding="utf-8", newline="") as handle:
+        if self.local_folder is not None:
+            yield from self.local_folder.iter_lines(relpath)
+            return
+        with self._object(relpath).open("r", encoding="utf-8", newline="") as handle:
             yield from handle
 
     @staticmethod
@@ -157,32 +150,19 @@ class Destination:
 
 
 class StagedFile:
-    """Bytes on their way to one destination path: a hidden file beside it, or a spool for an object store."""
+    """Bytes on their way to one object: spooled until :meth:`commit` uploads them under the final key."""
 
-    def __init__(self, dest: Destination, relpath: str, temporary: str | None, target: str | None) -> None:
+    def __init__(self, dest: Destination, relpath: str) -> None:
         self._dest = dest
         self.relpath = relpath
-        self._temporary = temporary
-        self._target = target
         # Closed by commit() or discard(), which every caller reaches in a finally block.
-        self.handle: BinaryIO = (
-            open(temporary, "wb")  # noqa: SIM115
-            if temporary is not None
-            else tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # type: ignore[assignment]  # noqa: SIM115
-        )
+        self.handle: BinaryIO = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # type: ignore[assignment]  # noqa: SIM115
 
     def done_writing(self) -> None:
-        """Release the file handle of a local file early (an archive may stage many members)."""
-        if self._temporary is not None:
-            self.handle.close()
+        """Nothing to release: the spool is read again on commit."""
 
     def commit(self) -> None:
         try:
-            if self._temporary is not None and self._target is not None:
-                self.handle.close()
-                os.replace(self._temporary, self._target)
-                self._temporary = None  # nothing left to clean up
-                return
             self.handle.seek(0)
             with self._dest._object(self.relpath).open("wb") as sink:
                 shutil.copyfileobj(self.handle, sink, CHUNK_SIZE)
@@ -192,6 +172,3 @@ class StagedFile:
     def discard(self) -> None:
         """Drop whatever was not committed; safe to call again after :meth:`commit`."""
         self.handle.close()
-        if self._temporary is not None:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._temporary)

@@ -10,12 +10,10 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from include.roboflow_batch.export.archives import ArchiveLink, extract_stream, is_archive
-from include.roboflow_batch.export.destination import Destination, StagedFile
 from include.roboflow_batch.export.names import check_relative_name
-from include.roboflow_batch.export.progress import ProgressLog
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.streams import CHUNK_SIZE, ChunkStream, TeeReader
 
@@ -24,8 +22,29 @@ class UnreadableResultError(ValueError):
     """A result file (CSV/JSONL) could not be parsed; the message names the file and line."""
 
 
+if TYPE_CHECKING:
+    from include.roboflow_batch.export.progress import ProgressLog
+
+
 class StreamingClient(Protocol):
     def stream_download(self, url: str, consume: Any) -> Any: ...
+
+
+class Staged(Protocol):
+    relpath: str
+    handle: BinaryIO
+
+    def done_writing(self) -> None: ...
+    def commit(self) -> None: ...
+    def discard(self) -> None: ...
+
+
+class Target(Protocol):
+    """Where transferred files go: a :class:`Destination` or a :class:`LocalFolder`."""
+
+    def stage(self, relpath: str) -> Any: ...
+    def copy_within(self, source: str, target: str) -> None: ...
+    def iter_lines(self, relpath: str) -> Iterator[str]: ...
 
 
 @dataclass(frozen=True)
@@ -51,7 +70,12 @@ class SourceResult:
 class SourceTransfer:
     """Transfers sources to ``dest`` and records each completed one in ``progress``."""
 
-    def __init__(self, dest: Destination, progress: ProgressLog, name_field: str | None = None) -> None:
+    def __init__(
+        self,
+        dest: Target,
+        progress: ProgressLog | None,
+        name_field: str | None = None,
+    ) -> None:
         self.dest = dest
         self.progress = progress
         self.name_field = name_field
@@ -60,7 +84,8 @@ class SourceTransfer:
         result: SourceResult = client.stream_download(
             source.download_url, lambda chunks: self._consume(source, chunks)
         )
-        self.progress.record(source.key, result.files)
+        if self.progress is not None:
+            self.progress.record(source.key, result.files)
         return result
 
     def _consume(self, source: SourceFile, chunks: Iterator[bytes]) -> SourceResult:
@@ -76,7 +101,7 @@ class SourceTransfer:
                 single.discard()
             return result
         written: dict[str, dict[str, Any]] = {}
-        staged: list[StagedFile] = []
+        staged: list[Staged] = []
 
         def write_member(path: str, reader: IO[bytes]) -> None:
             staged.append(self.dest.stage(source.relpath(path)))
@@ -114,7 +139,7 @@ class SourceTransfer:
             result.written += 1
             self._count_existing(relpath, result)
 
-    def _write(self, staged: StagedFile, reader: Any, result: SourceResult) -> dict[str, Any]:
+    def _write(self, staged: Staged, reader: Any, result: SourceResult) -> dict[str, Any]:
         """Stream ``reader`` into ``staged``, hashing and counting rows on the way (not committed yet)."""
         relpath = staged.relpath
         fmt = result_format(relpath)

@@ -408,7 +408,9 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         )
         if (history := job_history_entries(self.job_history)) is not None:
             manifest["job_history"] = history
-        dest.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        # One line: json's C encoder only runs without indentation (several times faster on big exports).
+        dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "
+")
         self._manifest = manifest
         summary = {
             "destination": dest.uri,

@@ -67,6 +67,10 @@ def _start_worker(key: SigningKey, bucket: str, expiry_seconds: float, endpoint:
     _worker["universe"] = key.universe_domain
 
 
+def _ready() -> None:
+    """Nothing: submitted once per worker so that all of them are spawned at once."""
+
+
 def _sign_chunk(keys: list[str]) -> list[str]:
     from google.cloud.storage._signing import generate_signed_url_v4
 
@@ -121,7 +125,8 @@ class ParallelGCSSigner:
             _start_worker(*self._args)
         return _sign_chunk(chunk)
 
-    def sign_many(self, keys: Iterable[str]) -> Iterator[str]:
+    def start(self) -> ProcessPoolExecutor:
+        """Spawn every worker now (each imports the signing libraries), without waiting for them."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
@@ -129,6 +134,16 @@ class ParallelGCSSigner:
                 initializer=_start_worker,
                 initargs=self._args,
             )
+            for _ in range(self._workers):
+                self._pool.submit(_ready)  # one process is spawned per submit until all exist
+        return self._pool
+
+    def sign_many(self, keys: Iterable[str]) -> Iterator[str]:
+        # Not a generator itself: the workers start before the first key is listed, so their
+        # start-up overlaps the listing instead of following it.
+        return self._signed(self.start(), keys)
+
+    def _signed(self, pool: ProcessPoolExecutor, keys: Iterable[str]) -> Iterator[str]:
         in_flight = 2 * self._workers
         pending: deque[Future[list[str]] | list[str]] = deque()
 
@@ -140,7 +155,7 @@ class ParallelGCSSigner:
             if len(pending) >= in_flight and not head_ready():
                 pending.append(self._sign_here(chunk))  # the workers are busy: use this core too
             else:
-                pending.append(self._pool.submit(_sign_chunk, chunk))
+                pending.append(pool.submit(_sign_chunk, chunk))
             while pending and (head_ready() or len(pending) > 2 * in_flight):
                 head = pending.popleft()
                 yield from head if isinstance(head, list) else head.result()
