@@ -409,8 +409,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         if (history := job_history_entries(self.job_history)) is not None:
             manifest["job_history"] = history
         # One line: json's C encoder only runs without indentation (several times faster on big exports).
-        dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "
-")
+        dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
         self._manifest = manifest
         summary = {
             "destination": dest.uri,
