@@ -75,12 +75,14 @@ def reconcile_chunks(
         skipped=listing.get("skipped") or {},
         skipped_list=listing.get("skipped_uri"),
     )
+    # The folder as the export names it (a lone chunk's export, else the window's own).
     if len(specs) == 1:
+        folder = summaries[0].get("destination", plan["destination"])
         manifest_uri = summaries[0]["manifest_uri"]
     else:
         destination = Destination(plan["destination"], destination_conn_id)
         destination.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        manifest_uri = destination.uri_of(MANIFEST_FILE)
+        folder, manifest_uri = destination.uri, destination.uri_of(MANIFEST_FILE)
     if not manifest["reconciled"]:
         failing = sorted(name for name, passed in manifest["checks"].items() if not passed)
         raise AirflowFailException(
@@ -88,7 +90,7 @@ def reconcile_chunks(
             f"details in {manifest_uri}"
         )
     summary = {
-        "destination": plan["destination"],
+        "destination": folder,
         "manifest_uri": manifest_uri,
         "chunks": len(specs),
         "listed": manifest["inputs"]["listed"],
