@@ -1,4 +1,5 @@
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from unittest import mock
@@ -14,6 +15,15 @@ from include.roboflow_batch.references.expiry import ExpiryError
 
 NOW = datetime.now(UTC)
 RUN_CONTEXT = {"data_interval_start": NOW - timedelta(hours=1), "data_interval_end": NOW + timedelta(hours=1)}
+
+
+@pytest.fixture(autouse=True)
+def _windows_relative_to_the_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows are relative to when each test runs (objects are stamped then), not to module import."""
+    now = datetime.now(UTC)
+    monkeypatch.setattr(sys.modules[__name__], "NOW", now)
+    window = {"data_interval_start": now - timedelta(hours=1), "data_interval_end": now + timedelta(hours=1)}
+    monkeypatch.setattr(sys.modules[__name__], "RUN_CONTEXT", window)
 
 
 @pytest.fixture
