@@ -17,7 +17,8 @@ from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.history import job_history_entries
-from include.roboflow_batch.export.listing import LIST_PAGE_SIZE, DuplicateSourceError, list_sources
+from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
+from include.roboflow_batch.export.listing import DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
@@ -40,9 +41,6 @@ if TYPE_CHECKING:
 
 MISMATCH_POLICIES = ("fail", "warn")
 EXPIRY_WARNING = timedelta(days=3)
-
-
-InputFiles = tuple[int, list[str], list[dict[str, Any]]]
 
 
 class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
@@ -209,36 +207,6 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         except DuplicateSourceError as exc:
             raise AirflowFailException(f"Output of job {self.job_id} {exc}.") from None
 
-    def _input_files(
-        self, client: RoboflowClient, batch_id: str
-    ) -> tuple[int, list[str], list[dict[str, Any]]]:
-        count = client.count_batch(batch_id)
-        names = [meta.file_name for meta in client.iter_batch_files(batch_id, page_size=LIST_PAGE_SIZE)]
-        failed: list[dict[str, Any]] = []
-        for shard in client.iter_shards(batch_id):
-            for entry in (shard.status_metadata or {}).get("failedFiles") or []:
-                failed.append(
-                    {
-                        "file_name": entry.get("fileName", ""),
-                        "type": entry.get("type", ""),
-                        "reason": entry.get("reason", ""),
-                        "shard_id": shard.shard_id,
-                    }
-                )
-        return count, names, failed
-
-    def _processing_failures(self, client: RoboflowClient) -> list[dict[str, Any]]:
-        """Files the workflow could not process, as the job logged them (name and reason)."""
-        failures: dict[str, dict[str, Any]] = {}
-        for severity in ("warning", "error"):
-            for log in client.iter_job_logs(self.job_id, severity=severity):
-                payload = log.payload or {}
-                name = payload.get("fileName") or payload.get("file_name")
-                if isinstance(name, str) and name and name not in failures:
-                    reason = payload.get("message") or payload.get("reason") or log.log_type
-                    failures[name] = {"file_name": name, "reason": str(reason), "log_type": log.log_type}
-        return list(failures.values())
-
     # -- transfer -----------------------------------------------------------------------------------
 
     def _count(self, lines: Iterable[str], relpath: str) -> ResultCount:
@@ -355,8 +323,8 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
             # The input batch listing and job logs are only needed for the manifest: fetch them
             # while the files transfer.
-            inputs: Future[InputFiles] = side.submit(self._input_files, client, batch_id)
-            unprocessed: Future[list[dict[str, Any]]] = side.submit(self._processing_failures, client)
+            inputs: Future[InputFiles] = side.submit(input_batch_files, client, batch_id)
+            unprocessed: Future[list[dict[str, Any]]] = side.submit(processing_failures, client, self.job_id)
             try:
                 results, complete, known = self._transfer_all(client, sources, dest, batch_ids)
             except BaseException:

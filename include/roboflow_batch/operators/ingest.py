@@ -1,6 +1,4 @@
-"""Ingest images or videos into a Roboflow Data Staging batch.
-
-Three sources, one batch per run:
+"""Ingest images or videos into a Roboflow Data Staging batch. Three sources, one batch per run:
 
 * a references file (``references``: JSONL of ``{"name", "url"}`` on ``file://``, ``s3://`` or
   ``gs://``) sent inline in chunks of at most 20,000 image / 5,000 video references (D10 image references
