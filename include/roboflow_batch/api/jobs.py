@@ -8,9 +8,9 @@ stored definition and answers 409 when they differ.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from include.roboflow_batch.api.ids import validate_batch_id
 
@@ -38,6 +38,10 @@ def _check_url(field: str, value: str | None) -> str | None:
     return value
 
 
+BatchId = Annotated[str, AfterValidator(validate_batch_id)]
+NotificationsUrl = Annotated[str | None, AfterValidator(lambda value: _check_url("notifications_url", value))]
+
+
 class JobTuning(BaseModel):
     """The job options a pipeline may set in astro.yaml; None leaves the service's default."""
 
@@ -56,7 +60,7 @@ class JobTuning(BaseModel):
 class WorkflowJobSpec(JobTuning):
     """Every option of a workflow job over a staged batch of images or videos."""
 
-    batch_id: str
+    batch_id: BatchId
     workflow_id: str = Field(min_length=1)
     media_type: MediaType = "images"
     part_name: str | None = Field(default=None, min_length=1)
@@ -66,17 +70,7 @@ class WorkflowJobSpec(JobTuning):
     image_input_name: str | None = Field(default=None, min_length=1)
     persist_images_outputs: bool = False
     images_metadata_inputs_mapping: dict[str, str] | None = None
-    notifications_url: str | None = None
-
-    @field_validator("batch_id")
-    @classmethod
-    def _valid_batch_id(cls, value: str) -> str:
-        return validate_batch_id(value)
-
-    @field_validator("notifications_url")
-    @classmethod
-    def _valid_notifications_url(cls, value: str | None) -> str | None:
-        return _check_url("notifications_url", value)
+    notifications_url: NotificationsUrl = None
 
     @field_validator("images_metadata_inputs_mapping")
     @classmethod

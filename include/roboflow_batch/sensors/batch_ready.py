@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import (
     AirflowException,
     AirflowFailException,
@@ -19,7 +19,7 @@ from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.hooks.errors import describe_failure, is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import assess_readiness
-from include.roboflow_batch.sensors.waiting import waiting_arguments
+from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
 
@@ -66,7 +66,7 @@ def _coerce_expected(value: Any) -> int | None:
     return number
 
 
-class RoboflowBatchReadySensor(BaseSensorOperator):
+class RoboflowBatchReadySensor(RoboflowWaitSensor):
     """Ready when nothing is indexing and staged + failed files account for ``expected_count``.
 
     Per-file failures (oversize, unreachable or untrusted URLs, unsupported types) are collected from
@@ -96,24 +96,14 @@ class RoboflowBatchReadySensor(BaseSensorOperator):
         batch_id: str,
         expected_count: int | str | None,
         max_failure_rate: float = 0.0,
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 5,
-        notification_check_interval: float | None = None,
         timeout: float | timedelta = timedelta(hours=6),
-        roboflow_conn_id: str = "roboflow_default",
         **kwargs: Any,
     ) -> None:
-        poke_interval, kwargs = waiting_arguments(
-            kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
-        )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
-        self.notification_check_interval = notification_check_interval
         self.batch_id = batch_id
         self.expected_count = expected_count
         self.max_failure_rate = max_failure_rate
-        self.deferrable = deferrable
-        self.roboflow_conn_id = roboflow_conn_id
 
     def _check_arguments(self) -> int | None:
         try:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
+from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
@@ -15,7 +15,7 @@ from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
-from include.roboflow_batch.sensors.waiting import waiting_arguments
+from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
 from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = timedelta(days=7)
 
 
-class RoboflowJobSensor(BaseSensorOperator):
+class RoboflowJobSensor(RoboflowWaitSensor):
     """
     Wait until a Roboflow batch job is terminal; succeed if it succeeded, fail with the reason otherwise.
 
@@ -49,24 +49,14 @@ class RoboflowJobSensor(BaseSensorOperator):
         self,
         *,
         job_id: str,
-        roboflow_conn_id: str = "roboflow_default",
-        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poke_interval: float = 10,
-        notification_check_interval: float | None = None,
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         **kwargs: Any,
     ) -> None:
-        poke_interval, kwargs = waiting_arguments(
-            kwargs.get("task_id", ""), deferrable, poke_interval, kwargs
-        )
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
-        # With webhooks set up, the deferred wait wakes on a notification; poke_interval is the fallback.
-        self.notification_check_interval = notification_check_interval
         self.job_id = job_id
-        self.roboflow_conn_id = roboflow_conn_id
-        self.deferrable = deferrable
         self.abort_on_kill = abort_on_kill
         self.abort_on_timeout = abort_on_timeout
         self._watcher: JobWatcher | None = None

@@ -10,7 +10,10 @@ event of the previous poke, the scheduler sees the task scheduled again for the 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
+
+from airflow.sdk import BaseSensorOperator, conf
 
 MIN_RESCHEDULE_INTERVAL = 60.0
 
@@ -36,3 +39,31 @@ def waiting_arguments(
         )
         poke_interval = MIN_RESCHEDULE_INTERVAL
     return poke_interval, kwargs
+
+
+class RoboflowWaitSensor(BaseSensorOperator):
+    """What the Roboflow waits share: the connection, deferral (or reschedule mode) and webhook wake-ups.
+
+    :param roboflow_conn_id: the Roboflow connection.
+    :param deferrable: wait on the triggerer instead of a worker slot; ``False`` reschedules the task
+        between pokes (no slot held while waiting, pokes at least ``MIN_RESCHEDULE_INTERVAL`` apart).
+    :param notification_check_interval: with webhooks set up, how often the deferred wait looks for a
+        matching notification; ``poke_interval`` is then the slow fallback.
+    """
+
+    def __init__(
+        self,
+        *,
+        poke_interval: float,
+        timeout: float | timedelta,
+        roboflow_conn_id: str = "roboflow_default",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
+        notification_check_interval: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        task_id = kwargs.get("task_id", "")
+        poke_interval, kwargs = waiting_arguments(task_id, deferrable, poke_interval, kwargs)
+        super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
+        self.roboflow_conn_id = roboflow_conn_id
+        self.deferrable = deferrable
+        self.notification_check_interval = notification_check_interval
