@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from include.roboflow_batch.api.endpoints import NOTIFICATION_CATEGORIES
@@ -28,23 +29,36 @@ def _notification_problems(categories: Sequence[str] | None, notifications_url: 
     return problems
 
 
-def option_problems(
-    *,
-    media_type: str,
-    select: str,
-    notification_categories: Sequence[str] | None,
-    notifications_url: str | None,
-    simple_upload_limit: object,
-    images_per_tar: object,
-    upload_concurrency: object,
-) -> list[str]:
+class IngestOptions(Protocol):
+    """The ingest operator's options, as read after templating (any value may still be wrong)."""
+
+    @property
+    def media_type(self) -> str: ...
+    @property
+    def select(self) -> str: ...
+    @property
+    def notification_categories(self) -> Sequence[str] | None: ...
+    @property
+    def notifications_url(self) -> str | None: ...
+    @property
+    def simple_upload_limit(self) -> object: ...
+    @property
+    def images_per_tar(self) -> object: ...
+    @property
+    def upload_concurrency(self) -> object: ...
+
+
+def option_problems(options: IngestOptions) -> list[str]:
     """Every problem with these options (empty when they are fine)."""
     problems: list[str] = []
+    media_type, select = options.media_type, options.select
+    simple_upload_limit, images_per_tar = options.simple_upload_limit, options.images_per_tar
+    upload_concurrency = options.upload_concurrency
     if media_type not in MEDIA_TYPES:
         problems.append(f"media_type must be one of {MEDIA_TYPES}, got {media_type!r}")
     if select not in SELECT_MODES:
         problems.append(f"select must be one of {SELECT_MODES}, got {select!r}")
-    problems += _notification_problems(notification_categories, notifications_url)
+    problems += _notification_problems(options.notification_categories, options.notifications_url)
     if not isinstance(simple_upload_limit, int) or simple_upload_limit < 0:
         problems.append(f"simple_upload_limit must be an integer >= 0, got {simple_upload_limit!r}")
     if not isinstance(images_per_tar, int) or not 1 <= images_per_tar <= MAX_IMAGES_PER_TAR:

@@ -168,15 +168,7 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
             )
         if self.references_url and urlsplit(self.references_url).scheme not in ("http", "https"):
             problems.append("references_url must be an http(s) URL")
-        problems += option_problems(
-            media_type=self.media_type,
-            select=self.select,
-            notification_categories=self.notification_categories,
-            notifications_url=self.notifications_url,
-            simple_upload_limit=self.simple_upload_limit,
-            images_per_tar=self.images_per_tar,
-            upload_concurrency=self.upload_concurrency,
-        )
+        problems += option_problems(self)
         if problems:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id}: " + "; ".join(problems))
 
