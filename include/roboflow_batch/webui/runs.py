@@ -7,7 +7,7 @@ states: no log parsing. With 50 pipelines and 1,000 runs the overview stays thre
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -21,7 +21,20 @@ from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
 PIPELINE_TAG = "roboflow"
-STEP_TASKS = ("plan", "list_new_objects", "ingest", "wait_for_batch", "start_job", "wait_for_job", "export")
+STEP_TASKS = (
+    "plan",
+    "list_new_objects",
+    "list_local_files",
+    "plan_chunks",
+    "ingest",
+    "wait_for_batch",
+    "start_job",
+    "wait_for_job",
+    "export",
+    "reconcile",
+)
+# Counts a window's chunks (mapped ingest, wait, job and export) add up to.
+SUMMED_COUNTS = ("expected_count", "staged", "failed_count", "result_rows", "files_written")
 WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
 
 
@@ -121,29 +134,63 @@ def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
     if not rows:
         return []
     by_id = {row.id: row for row in rows}
-    returned: dict[int, dict[str, Any]] = defaultdict(dict)
+    # A window over several batches maps its steps over chunks: one value and state per map index.
+    chunk_values: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for dag_run_id, task_id, raw in session.execute(
-        select(XComModel.dag_run_id, XComModel.task_id, XComModel.value).where(
+        select(XComModel.dag_run_id, XComModel.task_id, XComModel.value)
+        .where(
             XComModel.dag_run_id.in_(by_id),
             XComModel.key == "return_value",
-            XComModel.map_index == -1,
             XComModel.task_id.in_(STEP_TASKS),
         )
+        .order_by(XComModel.map_index)
     ):
-        returned[dag_run_id][task_id] = _value(raw)
-    states: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)
+        chunk_values[dag_run_id][task_id].append(_value(raw))
+    chunk_states: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     keys = [(row.dag_id, row.run_id) for row in rows]
     for dag_id, run_id, task_id, state in session.execute(
         select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
             tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(keys),
             TaskInstance.task_id.in_(STEP_TASKS),
-            TaskInstance.map_index == -1,
         )
     ):
-        states[(dag_id, run_id)][task_id] = str(state) if state else "none"
-    return [
-        build_view(row, returned.get(row.id, {}), states.get((row.dag_id, row.run_id), {})) for row in rows
-    ]
+        chunk_states[(dag_id, run_id)][task_id].append(str(state) if state else "none")
+    views = []
+    for row in rows:
+        returned = {task: combine_chunks(values) for task, values in chunk_values[row.id].items()}
+        states = chunk_states[(row.dag_id, row.run_id)]
+        views.append(build_view(row, returned, {task: combine_states(s) for task, s in states.items()}))
+    return views
+
+
+def combine_chunks(values: list[Any]) -> Any:
+    """A step's return values, one per chunk, as one summary: counts add up, ids are the first chunk's."""
+    summaries = [value for value in values if isinstance(value, Mapping)]
+    if len(values) == 1 or not summaries:
+        return values[0] if values else None
+    merged = dict(summaries[0])
+    for key in SUMMED_COUNTS:
+        counts = [summary.get(key) for summary in summaries]
+        if all(isinstance(count, int) for count in counts):
+            merged[key] = sum(counts)
+    by_type: Counter[str] = Counter()
+    for summary in summaries:
+        by_type.update(summary.get("failed_by_type") or {})
+    if by_type:
+        merged["failed_by_type"] = dict(by_type)
+    if any("succeeded" in summary for summary in summaries):
+        merged["succeeded"] = all(summary.get("succeeded", True) for summary in summaries)
+    return merged
+
+
+def combine_states(states: list[str]) -> str:
+    """One state for a step run once per chunk: a failure wins, then any wait, else the common state."""
+    if len(set(states)) == 1:
+        return states[0]
+    for state in ("failed", "upstream_failed", *sorted(WAITING_STATES)):
+        if state in states:
+            return state
+    return "success" if set(states) <= {"success", "skipped"} else states[0]
 
 
 def _dict(value: Any) -> Mapping[str, Any]:
@@ -160,7 +207,8 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
     ready, start, export = (
         _dict(returned.get("wait_for_batch")),
         _dict(returned.get("start_job")),
-        _dict(returned.get("export")),
+        # The window's manifest (``reconcile``) when the run has one, else the single export's summary.
+        _dict(returned.get("reconcile")) or _dict(returned.get("export")),
     )
     view = RunView(
         dag_id=row.dag_id,
@@ -185,7 +233,8 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
     view.job_state = job_state(task_states, _dict(returned.get("wait_for_job")))
     if export:
         view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
-        view.result_rows, view.reconciled = export.get("result_rows"), export.get("reconciled")
+        view.result_rows = export.get("result_rows", export.get("rows"))
+        view.reconciled = export.get("reconciled")
     return view
 
 

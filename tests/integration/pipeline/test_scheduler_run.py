@@ -81,9 +81,11 @@ def trigger_log_text(home: Path, dag_id: str, run_id: str, task_id: str) -> str:
     return "\n".join(path.read_text() for path in sorted(folder.rglob("*.log.trigger.*.log")))
 
 
-def returned(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> dict[str, Any]:
+def returned(api: AirflowAPI, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> dict[str, Any]:
+    """What a task returned; ``map_index`` picks one chunk of a step mapped over a window's chunks."""
     entry = api.get(
         f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        + (f"?map_index={map_index}" if map_index >= 0 else "")
     )
     value = entry["value"]
     return json.loads(value) if isinstance(value, str) else value

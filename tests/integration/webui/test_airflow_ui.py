@@ -149,8 +149,8 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
             # The job wait handed over to the triggerer and ended on the job's notification, long before
             # its 30-minute fallback poll.
             assert "deferred" in seen["wait_for_job"], dict(seen)
-            export = returned(api, DAG_ID, run_id, "export")
-            job = returned(api, DAG_ID, run_id, "start_job")
+            export = returned(api, DAG_ID, run_id, "reconcile")  # the window's manifest
+            job = returned(api, DAG_ID, run_id, "start_job", map_index=0)  # one chunk: one job
 
             loaded = wait_for_loaded_summary(api, export["destination"])
 
