@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 BACKGROUND = (18, 22, 30)
 SPOT = (255, 255, 255)
@@ -113,14 +114,12 @@ def write_files(directory: Path, items: Iterable[SampleImage | SampleVideo]) -> 
     return paths
 
 
-def seed_s3(
-    endpoint_url: str, bucket: str, prefix: str, items: Sequence[SampleImage | SampleVideo]
-) -> list[str]:
-    """Create ``bucket`` on an S3 endpoint (moto) if needed and upload the samples; returns the keys."""
+def stand_in_s3_client(endpoint_url: str) -> Any:
+    """A boto3 S3 client for the moto stand-in (its test credentials, SigV4 like a real store)."""
     import boto3
     from botocore.config import Config
 
-    client = boto3.client(
+    return boto3.client(
         "s3",
         endpoint_url=endpoint_url,
         region_name="us-east-1",
@@ -128,6 +127,13 @@ def seed_s3(
         aws_secret_access_key="testing",
         config=Config(signature_version="s3v4"),
     )
+
+
+def seed_s3(
+    endpoint_url: str, bucket: str, prefix: str, items: Sequence[SampleImage | SampleVideo]
+) -> list[str]:
+    """Create ``bucket`` on an S3 endpoint (moto) if needed and upload the samples; returns the keys."""
+    client = stand_in_s3_client(endpoint_url)
     existing = {entry["Name"] for entry in client.list_buckets().get("Buckets", [])}
     if bucket not in existing:
         client.create_bucket(Bucket=bucket)

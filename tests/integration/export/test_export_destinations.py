@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from include.devstack.sample_media import stand_in_s3_client
 from include.roboflow_batch.operators.export import RoboflowExportOperator
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from tests.integration.jobs.staging import StagedBatch, roboflow_connection, stage_batch
@@ -76,7 +77,6 @@ def test_local_export_resumes_without_rewriting_existing_files(
 
 @pytest.fixture
 def s3_bucket(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
-    import boto3
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_MOTO",
@@ -89,13 +89,7 @@ def s3_bucket(moto_server: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
             }
         ),
     )
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = stand_in_s3_client(moto_server.url)
     bucket = f"export-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
     client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

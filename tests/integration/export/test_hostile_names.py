@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.devstack.sample_media import stand_in_s3_client
 from include.roboflow_batch.operators.export import RoboflowExportOperator
 from tests.unit.export.test_export_operator import INPUTS, build_client, jsonl, tar_gz
 from tests.unit.jobs.fakes import FakeHook, FakeStaging, make_context
@@ -73,7 +74,6 @@ HOSTILE = {
 def s3_store(
     moto_server: Any, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[str, str, Callable[[], list[str]]]]:
-    import boto3
 
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_MOTO",
@@ -86,13 +86,7 @@ def s3_store(
             }
         ),
     )
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto_server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = stand_in_s3_client(moto_server.url)
     bucket = f"hostile-{uuid.uuid4().hex[:8]}"
     client.create_bucket(Bucket=bucket)
 

@@ -13,6 +13,8 @@ import pytest
 from airflow.sdk.exceptions import TaskDeferred
 from PIL import Image
 
+from include.devstack.sample_media import stand_in_s3_client
+
 ROBOFLOW_CONN_ID = "roboflow_ingest_it"
 AWS_CONN_ID = "aws_ingest_it"
 
@@ -58,17 +60,7 @@ def aws_conn(moto_server: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def s3(moto_server: Any) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=moto_server.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4"),
-    )
+    return stand_in_s3_client(moto_server.url)
 
 
 def png_bytes(seed: int) -> bytes:

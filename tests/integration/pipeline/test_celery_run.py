@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 import yaml
 
@@ -33,7 +32,7 @@ from include.devstack.airflow_stack import (
     running_stack,
 )
 from include.devstack.redis_server import redis_url, start_redis
-from include.devstack.sample_media import sample_images, seed_s3
+from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
 from tests.integration.pipeline.conftest import TEST_DEFAULTS
 from tests.integration.pipeline.test_scheduler_run import follow_run, returned, wait_for_dag
@@ -143,16 +142,6 @@ def trigger_window(api: AirflowAPI, run_id: str, window: dict[str, str]) -> None
             raise
 
 
-def s3_client(endpoint: str) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        region_name="us-east-1",
-    )
-
-
 def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: Any, tmp_path: Path) -> None:
     images = sample_images(6, prefix="celery", seed=53)
     seed_s3(moto_server.url, BUCKET, "cams/", images)
@@ -231,7 +220,7 @@ def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: 
     assert export["reconciled"] is True
     assert export["destination"].startswith(f"s3://{BUCKET}/results/celery_s3/")
     # The results are in the shared store, not on either worker's disk.
-    s3 = s3_client(moto_server.url)
+    s3 = stand_in_s3_client(moto_server.url)
     prefix = export["destination"].removeprefix(f"s3://{BUCKET}/")
     keys = [item["Key"] for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])]
     manifest_key = next(key for key in keys if key.endswith("manifest.json"))

@@ -19,7 +19,7 @@ import pytest
 from include.devstack import connections
 from include.devstack.airflow_stack import connection_env
 from include.devstack.run_results import task_results
-from include.devstack.sample_media import sample_images, seed_s3
+from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.roboflow_batch.pipeline.loader import PIPELINES_FILE_ENV
 
 pytestmark = pytest.mark.integration
@@ -34,20 +34,6 @@ def readme_astro_yaml() -> str:
         if "pipelines:" in block
     ]
     return block
-
-
-def s3_client(endpoint_url: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-        config=Config(signature_version="s3v4"),
-    )
 
 
 def test_readme_example_runs_green_against_the_stand_ins(
@@ -72,7 +58,7 @@ def test_readme_example_runs_green_against_the_stand_ins(
     if datetime.now(UTC).minute == 59:
         time.sleep(61 - datetime.now(UTC).second)
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    s3 = s3_client(moto_server.url)
+    s3 = stand_in_s3_client(moto_server.url)
     for bucket in ("vision-private", "vision-results"):
         if bucket not in {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}:
             s3.create_bucket(Bucket=bucket)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from include.devstack.sample_media import sample_images, seed_s3
+from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.roboflow_batch.export.results_asset import RESULTS_ASSET_PREFIX
 from tests.integration.pipeline.conftest import PipelineRun, object_store_pipeline
 
@@ -31,16 +31,7 @@ def results_events(pipeline_id: str) -> list[dict[str, Any]]:
 
 
 def put_object(endpoint_url: str, bucket: str, key: str, body: bytes) -> None:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    client.put_object(Bucket=bucket, Key=key, Body=body)
+    stand_in_s3_client(endpoint_url).put_object(Bucket=bucket, Key=key, Body=body)
 
 
 def test_export_event_carries_the_manifest_summary(
