@@ -7,7 +7,7 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from include.roboflow_emulator.app import Emulator
 from include.roboflow_emulator.config import EmulatorConfig
@@ -38,72 +38,61 @@ def _statuses(text: str) -> list[int]:
     return statuses
 
 
+# Options that take one value: flag, type, default, help.
+_VALUE_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str | None], ...] = (
+    ("--host", str, "127.0.0.1", None),
+    ("--port", int, 8765, None),
+    ("--workspace", str, "demo-workspace", None),
+    ("--publishable-key", str, "rf_pub_demo", "sent in Authorization on webhooks"),
+    ("--ingest-delay", _non_negative, 0.5, "seconds a shard spends indexing"),
+    ("--stage-delay", _non_negative, 0.5, "minimum seconds per job stage"),
+    ("--public-url", str, "", "base of the signed URLs handed out"),
+    ("--signed-url-ttl", _non_negative, 24 * 3600.0, "lifetime in seconds of download URLs"),
+    ("--upload-url-ttl", _non_negative, 3600.0, "lifetime of upload URLs"),
+    ("--fetch-timeout", _non_negative, 10.0, "time-out per referenced URL"),
+    ("--fetch-concurrency", int, 32, "parallel fetches of referenced URLs"),
+    ("--webhook-attempts", int, 4, "deliveries tried per webhook event"),
+    ("--webhook-timeout", _non_negative, 2.0, None),
+    ("--webhook-backoff", _non_negative, 0.2, "first redelivery pause, doubling"),
+    (
+        "--seconds-per-image",
+        _non_negative,
+        0.0,
+        "simulated compute time per processed file (exercises processingTimeoutSeconds)",
+    ),
+    ("--retention-seconds", _non_negative, 7 * 24 * 3600.0, "how long batches live (7 days, as the service)"),
+    ("--seed", int, 0, "seed of the fault injector"),
+    ("--fault-rate", _fraction, 0.0, "fraction of API requests answered with an error"),
+    ("--fault-statuses", _statuses, list(FAULT_STATUSES), None),
+    ("--fault-latency-ms", int, 0, "latency added to every API request"),
+    ("--drop-rate", _fraction, 0.0, "fraction of API requests dropped unanswered"),
+    ("--drop-after-write-rate", _fraction, 0.0, "fraction of writes applied and then dropped unanswered"),
+    ("--log-level", str, "WARNING", None),
+)
+
+# Repeatable options: flag, destination, help.
+_LIST_OPTIONS = (
+    ("--api-key", "api_keys", "accepted API key (repeatable)"),
+    (
+        "--no-batch-processing-key",
+        "no_bp_keys",
+        "key whose workspace lacks batch processing: 402 on /batch-processing (repeatable)",
+    ),
+    (
+        "--trusted-domain",
+        "trusted_domains",
+        "host whose URLs are fetched (repeatable; default 127.0.0.1 and localhost)",
+    ),
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m include.roboflow_emulator", description=__doc__)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--api-key", action="append", dest="api_keys", help="accepted API key (repeatable)")
-    p.add_argument("--workspace", default="demo-workspace")
-    p.add_argument("--publishable-key", default="rf_pub_demo", help="sent in Authorization on webhooks")
-    p.add_argument(
-        "--no-batch-processing-key",
-        action="append",
-        default=[],
-        dest="no_bp_keys",
-        help="key whose workspace lacks batch processing: 402 on /batch-processing (repeatable)",
-    )
-    p.add_argument("--ingest-delay", type=_non_negative, default=0.5, help="seconds a shard spends indexing")
-    p.add_argument("--stage-delay", type=_non_negative, default=0.5, help="minimum seconds per job stage")
-    p.add_argument(
-        "--trusted-domain",
-        action="append",
-        dest="trusted_domains",
-        help="host whose URLs are fetched (repeatable; default 127.0.0.1 and localhost)",
-    )
-    p.add_argument("--public-url", default="", help="base of the signed URLs handed out")
-    p.add_argument(
-        "--signed-url-ttl",
-        type=_non_negative,
-        default=24 * 3600.0,
-        help="lifetime in seconds of download URLs",
-    )
-    p.add_argument("--upload-url-ttl", type=_non_negative, default=3600.0, help="lifetime of upload URLs")
-    p.add_argument("--fetch-timeout", type=_non_negative, default=10.0, help="time-out per referenced URL")
-    p.add_argument("--fetch-concurrency", type=int, default=32, help="parallel fetches of referenced URLs")
-    p.add_argument("--webhook-attempts", type=int, default=4, help="deliveries tried per webhook event")
-    p.add_argument("--webhook-timeout", type=_non_negative, default=2.0)
-    p.add_argument(
-        "--webhook-backoff", type=_non_negative, default=0.2, help="first redelivery pause, doubling"
-    )
-    p.add_argument(
-        "--seconds-per-image",
-        type=_non_negative,
-        default=0.0,
-        help="simulated compute time per processed file (exercises processingTimeoutSeconds)",
-    )
-    p.add_argument(
-        "--retention-seconds",
-        type=_non_negative,
-        default=7 * 24 * 3600.0,
-        help="how long batches live (7 days, as the service)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the fault injector")
-    p.add_argument(
-        "--fault-rate", type=_fraction, default=0.0, help="fraction of API requests answered with an error"
-    )
-    p.add_argument("--fault-statuses", type=_statuses, default=list(FAULT_STATUSES))
-    p.add_argument("--fault-latency-ms", type=int, default=0, help="latency added to every API request")
-    p.add_argument(
-        "--drop-rate", type=_fraction, default=0.0, help="fraction of API requests dropped unanswered"
-    )
-    p.add_argument(
-        "--drop-after-write-rate",
-        type=_fraction,
-        default=0.0,
-        help="fraction of writes applied and then dropped unanswered",
-    )
+    for flag, kind, default, help_text in _VALUE_OPTIONS:
+        p.add_argument(flag, type=kind, default=default, help=help_text)
+    for flag, dest, help_text in _LIST_OPTIONS:
+        p.add_argument(flag, action="append", default=[], dest=dest, help=help_text)
     p.add_argument("--duplicate-webhooks", action="store_true", help="deliver every webhook event twice")
-    p.add_argument("--log-level", default="WARNING")
     return p
 
 

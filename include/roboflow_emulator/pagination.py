@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from include.roboflow_emulator.errors import bad_request
+from include.roboflow_emulator.http_types import Request, Response
 
 T = TypeVar("T")
 
@@ -47,3 +49,20 @@ def paginate(items: Sequence[T], page_size: int, token: str | None) -> tuple[lis
     page = list(items[start : start + page_size])
     end = start + len(page)
     return page, (_encode(end) if end < len(items) else None)
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """A list request's `pageSize` and `nextPageToken`; the size is checked as soon as it is read."""
+
+    size: int
+    token: str | None
+
+    @classmethod
+    def of(cls, request: Request) -> PageQuery:
+        return cls(parse_page_size(request.query.get("pageSize")), request.query.get("nextPageToken"))
+
+    def response(self, key: str, items: Sequence[T], to_json: Callable[[T], Any]) -> Response:
+        """The page as every list endpoint answers it: `{key: [...], "nextPageToken": ...}`."""
+        page, token = paginate(items, self.size, self.token)
+        return Response.json({key: [to_json(item) for item in page], "nextPageToken": token})

@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 from include.roboflow_emulator.errors import bad_request, not_found
 from include.roboflow_emulator.http_types import API, Request, Response, Route
-from include.roboflow_emulator.pagination import paginate, parse_page_size
+from include.roboflow_emulator.pagination import PageQuery
+from include.roboflow_emulator.state import Job, JobLog, Task
 
 if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
@@ -19,11 +20,10 @@ def routes(app: Emulator) -> list[Route]:
     jobs = app.jobs
 
     def list_jobs(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         with app.store.lock:
             ordered = sorted(app.store.jobs.values(), key=lambda j: (j.created, j.job_id), reverse=True)
-            page, token = paginate(ordered, size, request.query.get("nextPageToken"))
-            return Response.json({"jobs": [j.to_json() for j in page], "nextPageToken": token})
+            return page.response("jobs", ordered, Job.to_json)
 
     def get_job(request: Request) -> Response:
         with app.store.lock:
@@ -42,7 +42,7 @@ def routes(app: Emulator) -> list[Route]:
             return Response.json({"stages": [s.to_json() for s in ordered]})
 
     def tasks(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         with app.store.lock:
             job = jobs.get_job(request.params["jobId"])
             stage = job.stages.get(request.params["stageId"])
@@ -51,8 +51,7 @@ def routes(app: Emulator) -> list[Route]:
                     f"Job {job.job_id!r} has no stage {request.params['stageId']!r}; "
                     f"stages so far: {sorted(job.stages)}."
                 )
-            page, token = paginate(stage.tasks, size, request.query.get("nextPageToken"))
-            return Response.json({"tasks": [t.to_json() for t in page], "nextPageToken": token})
+            return page.response("tasks", stage.tasks, Task.to_json)
 
     def abort(request: Request) -> Response:
         return Response.json(jobs.abort(request.params["jobId"]))
@@ -61,15 +60,14 @@ def routes(app: Emulator) -> list[Route]:
         return Response.json(jobs.restart(request.params["jobId"], request.json(required=False)))
 
     def logs(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         severity = request.query.get("severity") or None
         if severity is not None and severity not in SEVERITIES:
             raise bad_request(f"severity must be one of {list(SEVERITIES)}, got {severity!r}.")
         with app.store.lock:
             job = jobs.get_job(request.params["jobId"])
             chosen = [entry for entry in job.logs if severity is None or entry.severity == severity]
-            page, token = paginate(chosen, size, request.query.get("nextPageToken"))
-            return Response.json({"logs": [entry.to_json() for entry in page], "nextPageToken": token})
+            return page.response("logs", chosen, JobLog.to_json)
 
     job = PREFIX + "/jobs/{jobId}"
     return [

@@ -8,8 +8,8 @@ from urllib.parse import quote
 
 from include.roboflow_emulator.errors import bad_request
 from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route
-from include.roboflow_emulator.pagination import paginate, parse_page_size
-from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, StoredFile
+from include.roboflow_emulator.pagination import PageQuery
+from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, Shard, StoredFile
 from include.roboflow_emulator.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -84,14 +84,13 @@ def routes(app: Emulator) -> list[Route]:
         return part_name
 
     def list_batches(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         with app.store.lock:
             batches = sorted(
                 (b for b in app.store.batches.values() if b.expiry > utc_now()),
                 key=lambda b: (b.created, b.batch_id),
             )
-            page, token = paginate(batches, size, request.query.get("nextPageToken"))
-            return Response.json({"batches": [b.to_json() for b in page], "nextPageToken": token})
+            return page.response("batches", batches, Batch.to_json)
 
     def get_batch(request: Request) -> Response:
         with app.store.lock:
@@ -108,19 +107,17 @@ def routes(app: Emulator) -> list[Route]:
             return Response.json({"batchParts": [p.to_json() for p in batch.parts.values()]})
 
     def list_files(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         with app.store.lock:
             batch = ingest.get_batch(request.params["batchId"])
             files = batch.sorted_files(part_filter(batch, request))
-        page, token = paginate(files, size, request.query.get("nextPageToken"))
-        return Response.json({"filesMetadata": [file_json(batch, f) for f in page], "nextPageToken": token})
+        return page.response("filesMetadata", files, lambda stored: file_json(batch, stored))
 
     def shards(request: Request) -> Response:
-        size = parse_page_size(request.query.get("pageSize"))
+        page = PageQuery.of(request)
         with app.store.lock:
             batch = ingest.get_batch(request.params["batchId"])
-            page, token = paginate(batch.shards, size, request.query.get("nextPageToken"))
-            return Response.json({"shards": [s.to_json() for s in page], "nextPageToken": token})
+            return page.response("shards", batch.shards, Shard.to_json)
 
     def upload_image(request: Request) -> Response:
         file_name = request.query.get("fileName")

@@ -13,7 +13,6 @@ from include.roboflow_batch.api.client_base import (
     DEFAULT_TIMEOUT,
     ClientBase,
     ItemT,
-    PageSpec,
     ReferenceIngest,
     next_page_token,
     retry_policy_of,
@@ -31,6 +30,7 @@ from include.roboflow_batch.api.models import (
     SignedURLDetails,
     TaskStatus,
 )
+from include.roboflow_batch.api.request_spec import PageSpec
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import AsyncTransport
 
@@ -96,7 +96,7 @@ class AsyncRoboflowClient(ClientBase):
 
     async def iter_batches(self, page_size: int | None = None) -> AsyncIterator[BatchMetadata]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(lambda token: endpoints.list_batches(workspace, page_size, token)):
+        async for item in self._paginate(endpoints.list_batches(workspace, page_size)):
             yield item
 
     async def get_batch(self, batch_id: str) -> BatchMetadata:
@@ -114,15 +114,13 @@ class AsyncRoboflowClient(ClientBase):
     ) -> AsyncIterator[FileMetadata]:
         workspace = await self.get_workspace()
         async for item in self._paginate(
-            lambda token: endpoints.list_batch_files(workspace, batch_id, part_name, page_size, token)
+            endpoints.list_batch_files(workspace, batch_id, part_name, page_size)
         ):
             yield item
 
     async def iter_shards(self, batch_id: str, page_size: int | None = None) -> AsyncIterator[ShardDetails]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(
-            lambda token: endpoints.list_shards(workspace, batch_id, page_size, token)
-        ):
+        async for item in self._paginate(endpoints.list_shards(workspace, batch_id, page_size)):
             yield item
 
     async def upload_image(
@@ -178,7 +176,7 @@ class AsyncRoboflowClient(ClientBase):
 
     async def iter_jobs(self, page_size: int | None = None) -> AsyncIterator[JobMetadata]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(lambda token: job_endpoints.list_jobs(workspace, page_size, token)):
+        async for item in self._paginate(job_endpoints.list_jobs(workspace, page_size)):
             yield item
 
     async def get_job(self, job_id: str) -> JobMetadata:
@@ -196,9 +194,7 @@ class AsyncRoboflowClient(ClientBase):
 
     async def iter_stage_tasks(self, job_id: str, stage_id: str) -> AsyncIterator[TaskStatus]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(
-            lambda token: job_endpoints.list_stage_tasks(workspace, job_id, stage_id, token)
-        ):
+        async for item in self._paginate(job_endpoints.list_stage_tasks(workspace, job_id, stage_id)):
             yield item
 
     async def abort_job(self, job_id: str) -> dict[str, Any]:
@@ -210,7 +206,5 @@ class AsyncRoboflowClient(ClientBase):
 
     async def iter_job_logs(self, job_id: str, severity: str | None = None) -> AsyncIterator[JobLog]:
         workspace = await self.get_workspace()
-        async for item in self._paginate(
-            lambda token: job_endpoints.list_job_logs(workspace, job_id, severity, token)
-        ):
+        async for item in self._paginate(job_endpoints.list_job_logs(workspace, job_id, severity)):
             yield item

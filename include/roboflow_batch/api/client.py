@@ -22,7 +22,6 @@ from include.roboflow_batch.api.client_base import (
     DEFAULT_TIMEOUT,
     ClientBase,
     ItemT,
-    PageSpec,
     ReferenceIngest,
     next_page_token,
     retry_policy_of,
@@ -41,6 +40,7 @@ from include.roboflow_batch.api.models import (
     SignedURLDetails,
     TaskStatus,
 )
+from include.roboflow_batch.api.request_spec import PageSpec
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import SyncTransport
 
@@ -133,7 +133,7 @@ class RoboflowClient(ClientBase):
 
     def iter_batches(self, page_size: int | None = None) -> Iterator[BatchMetadata]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: endpoints.list_batches(workspace, page_size, token))
+        return self._paginate(endpoints.list_batches(workspace, page_size))
 
     def get_batch(self, batch_id: str) -> BatchMetadata:
         return self._transport.execute(endpoints.get_batch(self.get_workspace(), batch_id))
@@ -148,13 +148,11 @@ class RoboflowClient(ClientBase):
         self, batch_id: str, part_name: str | None = None, page_size: int | None = None
     ) -> Iterator[FileMetadata]:
         workspace = self.get_workspace()
-        return self._paginate(
-            lambda token: endpoints.list_batch_files(workspace, batch_id, part_name, page_size, token)
-        )
+        return self._paginate(endpoints.list_batch_files(workspace, batch_id, part_name, page_size))
 
     def iter_shards(self, batch_id: str, page_size: int | None = None) -> Iterator[ShardDetails]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: endpoints.list_shards(workspace, batch_id, page_size, token))
+        return self._paginate(endpoints.list_shards(workspace, batch_id, page_size))
 
     def upload_image(
         self, batch_id: str, file_name: str, content: bytes, display_name: str | None = None
@@ -209,7 +207,7 @@ class RoboflowClient(ClientBase):
 
     def iter_jobs(self, page_size: int | None = None) -> Iterator[JobMetadata]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: job_endpoints.list_jobs(workspace, page_size, token))
+        return self._paginate(job_endpoints.list_jobs(workspace, page_size))
 
     def get_job(self, job_id: str) -> JobMetadata:
         return self._transport.execute(job_endpoints.get_job(self.get_workspace(), job_id))
@@ -224,9 +222,7 @@ class RoboflowClient(ClientBase):
 
     def iter_stage_tasks(self, job_id: str, stage_id: str) -> Iterator[TaskStatus]:
         workspace = self.get_workspace()
-        return self._paginate(
-            lambda token: job_endpoints.list_stage_tasks(workspace, job_id, stage_id, token)
-        )
+        return self._paginate(job_endpoints.list_stage_tasks(workspace, job_id, stage_id))
 
     def abort_job(self, job_id: str) -> dict[str, Any]:
         """Abort a job in its processing stage (B6 abort job). ``ConflictError`` means it is already terminal
@@ -240,7 +236,7 @@ class RoboflowClient(ClientBase):
 
     def iter_job_logs(self, job_id: str, severity: str | None = None) -> Iterator[JobLog]:
         workspace = self.get_workspace()
-        return self._paginate(lambda token: job_endpoints.list_job_logs(workspace, job_id, severity, token))
+        return self._paginate(job_endpoints.list_job_logs(workspace, job_id, severity))
 
     # Signed URLs -----------------------------------------------------------------------------------
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import NotRequired, TypedDict, TypeVar
 
 from include.roboflow_batch.api.errors import ResponseDecodeError
-from include.roboflow_batch.api.request_spec import Page, RequestSpec
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.api.transport import AsyncTransport, SyncTransport
 
@@ -15,8 +14,6 @@ ItemT = TypeVar("ItemT")
 DEFAULT_BASE_URL = "https://api.roboflow.com"
 DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_RETRIES = 5
-
-PageSpec = Callable[[str | None], RequestSpec[Page[ItemT]]]
 
 
 class ReferenceIngest(TypedDict):

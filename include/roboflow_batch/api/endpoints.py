@@ -26,7 +26,7 @@ from typing import Any
 from include.roboflow_batch.api import models
 from include.roboflow_batch.api.ids import validate_batch_id, validate_ingest_id
 from include.roboflow_batch.api.request_spec import (
-    Page,
+    PageSpec,
     RequestSpec,
     Retry,
     get_request,
@@ -56,16 +56,12 @@ def workspace_lookup() -> RequestSpec[str]:
 # Data Staging --------------------------------------------------------------------------------------
 
 
-def list_batches(
-    workspace: str, page_size: int | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.BatchMetadata]]:
+def list_batches(workspace: str, page_size: int | None = None) -> PageSpec[models.BatchMetadata]:
     return list_request(
         "list batches (D1)",
         f"{staging_path(workspace)}/batches",
         models.BatchesPage.model_validate,
-        lambda page: page.batches,
         page_size=page_size,
-        page_token=page_token,
     )
 
 
@@ -99,29 +95,22 @@ def list_batch_files(
     batch_id: str,
     part_name: str | None = None,
     page_size: int | None = None,
-    page_token: str | None = None,
-) -> RequestSpec[Page[models.FileMetadata]]:
+) -> PageSpec[models.FileMetadata]:
     return list_request(
         f"list files of batch {batch_id!r} (D5)",
         f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
         models.FilesPage.model_validate,
-        lambda page: page.files_metadata,
         page_size=page_size,
-        page_token=page_token,
         partName=part_name,
     )
 
 
-def list_shards(
-    workspace: str, batch_id: str, page_size: int | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.ShardDetails]]:
+def list_shards(workspace: str, batch_id: str, page_size: int | None = None) -> PageSpec[models.ShardDetails]:
     return list_request(
         f"list shards of batch {batch_id!r} (D6)",
         f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
         models.ShardsPage.model_validate,
-        lambda page: page.shards,
         page_size=page_size,
-        page_token=page_token,
     )
 
 

@@ -9,7 +9,7 @@ from include.roboflow_batch.api import models
 from include.roboflow_batch.api.ids import validate_job_id
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.api.request_spec import (
-    Page,
+    PageSpec,
     RequestSpec,
     Retry,
     get_request,
@@ -24,16 +24,12 @@ from include.roboflow_batch.api.request_spec import (
 LOG_SEVERITIES = ("info", "error", "warning")
 
 
-def list_jobs(
-    workspace: str, page_size: int | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.JobMetadata]]:
+def list_jobs(workspace: str, page_size: int | None = None) -> PageSpec[models.JobMetadata]:
     return list_request(
         "list jobs (B1)",
         f"{processing_path(workspace)}/jobs",
         models.JobsPage.model_validate,
-        lambda page: page.jobs,
         page_size=page_size,
-        page_token=page_token,
     )
 
 
@@ -71,9 +67,7 @@ def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobS
     )
 
 
-def list_stage_tasks(
-    workspace: str, job_id: str, stage_id: str, page_token: str | None = None
-) -> RequestSpec[Page[models.TaskStatus]]:
+def list_stage_tasks(workspace: str, job_id: str, stage_id: str) -> PageSpec[models.TaskStatus]:
     return list_request(
         f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
         (
@@ -81,8 +75,6 @@ def list_stage_tasks(
             f"/stages/{path_segment('stage_id', stage_id)}/tasks"
         ),
         models.TasksPage.model_validate,
-        lambda page: page.tasks,
-        page_token=page_token,
     )
 
 
@@ -109,16 +101,12 @@ def restart_job(
     )
 
 
-def list_job_logs(
-    workspace: str, job_id: str, severity: str | None = None, page_token: str | None = None
-) -> RequestSpec[Page[models.JobLog]]:
+def list_job_logs(workspace: str, job_id: str, severity: str | None = None) -> PageSpec[models.JobLog]:
     if severity is not None and severity not in LOG_SEVERITIES:
         raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
     return list_request(
         f"list logs of job {job_id!r} (B8)",
         f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
         models.LogsPage.model_validate,
-        lambda page: page.logs,
-        page_token=page_token,
         severity=severity,
     )

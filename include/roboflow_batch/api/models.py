@@ -8,7 +8,7 @@ are bearer secrets.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -19,6 +19,7 @@ def _assume_utc(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+ItemT = TypeVar("ItemT")
 Timestamp = Annotated[datetime, AfterValidator(_assume_utc)]
 
 
@@ -135,13 +136,19 @@ class JobLog(RoboflowModel):
 # Response envelopes -------------------------------------------------------------------------------
 
 
+class ListPage(RoboflowModel, Generic[ItemT]):
+    """A page of a list endpoint; each subclass names the key its items arrive under."""
+
+    items: list[ItemT]
+    next_page_token: str | None = None
+
+
 class WorkspaceEnvelope(RoboflowModel):
     workspace: str
 
 
-class BatchesPage(RoboflowModel):
-    batches: list[BatchMetadata]
-    next_page_token: str | None = None
+class BatchesPage(ListPage[BatchMetadata]):
+    items: list[BatchMetadata] = Field(alias="batches")
 
 
 class BatchEnvelope(RoboflowModel):
@@ -156,23 +163,20 @@ class PartsEnvelope(RoboflowModel):
     batch_parts: list[BatchPart]
 
 
-class FilesPage(RoboflowModel):
-    files_metadata: list[FileMetadata]
-    next_page_token: str | None = None
+class FilesPage(ListPage[FileMetadata]):
+    items: list[FileMetadata] = Field(alias="filesMetadata")
 
 
-class ShardsPage(RoboflowModel):
-    shards: list[ShardDetails]
-    next_page_token: str | None = None
+class ShardsPage(ListPage[ShardDetails]):
+    items: list[ShardDetails] = Field(alias="shards")
 
 
 class SignedURLEnvelope(RoboflowModel):
     signed_url_details: SignedURLDetails = Field(alias="signedURLDetails")
 
 
-class JobsPage(RoboflowModel):
-    jobs: list[JobMetadata]
-    next_page_token: str | None = None
+class JobsPage(ListPage[JobMetadata]):
+    items: list[JobMetadata] = Field(alias="jobs")
 
 
 class JobEnvelope(RoboflowModel):
@@ -183,11 +187,9 @@ class StagesEnvelope(RoboflowModel):
     stages: list[JobStage]
 
 
-class TasksPage(RoboflowModel):
-    tasks: list[TaskStatus]
-    next_page_token: str | None = None
+class TasksPage(ListPage[TaskStatus]):
+    items: list[TaskStatus] = Field(alias="tasks")
 
 
-class LogsPage(RoboflowModel):
-    logs: list[JobLog]
-    next_page_token: str | None = None
+class LogsPage(ListPage[JobLog]):
+    items: list[JobLog] = Field(alias="logs")

@@ -3,21 +3,24 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 from urllib.parse import quote
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
+ItemT_co = TypeVar("ItemT_co", covariant=True)
 
 
-class _PageModel(Protocol):
+class PageModel(Protocol[ItemT_co]):
+    """A decoded page of a list endpoint: its items and the token of the next page."""
+
+    @property
+    def items(self) -> Sequence[ItemT_co]: ...
+
     @property
     def next_page_token(self) -> str | None: ...
-
-
-PageModelT = TypeVar("PageModelT", bound=_PageModel)
 
 
 class Retry(enum.Enum):
@@ -45,6 +48,10 @@ class RequestSpec(Generic[T]):
     retry: Retry = Retry.SAFE
     timeout_factor: float = 1.0
     expects_json: bool = True
+
+
+# A list endpoint: the request for the page that a ``nextPageToken`` (None: the first page) names.
+PageSpec = Callable[[str | None], RequestSpec[Page[ItemT]]]
 
 
 def query_params(**values: str | int | float | None) -> dict[str, str | int | float]:
@@ -91,28 +98,21 @@ def get_request(
     return RequestSpec(operation=operation, method="GET", path=path, params=params or {}, decode=decode)
 
 
-def page_decoder(
-    validate: Callable[[Any], PageModelT], items: Callable[[PageModelT], list[ItemT]]
-) -> Callable[[Any], Page[ItemT]]:
-    """Decode one page of a list endpoint: its items and the token of the next page."""
-
-    def decode(payload: Any) -> Page[ItemT]:
-        page = validate(payload)
-        return Page(items(page), page.next_page_token)
-
-    return decode
-
-
 def list_request(
     operation: str,
     path: str,
-    validate: Callable[[Any], PageModelT],
-    items: Callable[[PageModelT], list[ItemT]],
-    *,
-    page_token: str | None,
+    validate: Callable[[Any], PageModel[ItemT]],
     page_size: int | None = None,
     **query: str | None,
-) -> RequestSpec[Page[ItemT]]:
-    """One page of a list endpoint: ``pageSize`` (checked), ``nextPageToken`` and any filters."""
-    params = query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token, **query)
-    return get_request(operation, path, page_decoder(validate, items), params)
+) -> PageSpec[ItemT]:
+    """The pages of a list endpoint, one request per ``nextPageToken``: ``pageSize`` (checked) and filters."""
+
+    def decode(payload: Any) -> Page[ItemT]:
+        page = validate(payload)
+        return Page(list(page.items), page.next_page_token)
+
+    def page_request(page_token: str | None) -> RequestSpec[Page[ItemT]]:
+        params = query_params(pageSize=checked_page_size(page_size), nextPageToken=page_token, **query)
+        return get_request(operation, path, decode, params)
+
+    return page_request
