@@ -8,9 +8,9 @@ are bearer secrets.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar, cast
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, create_model
 from pydantic.alias_generators import to_camel
 
 
@@ -136,19 +136,8 @@ class JobLog(RoboflowModel):
 # Response envelopes -------------------------------------------------------------------------------
 
 
-class ListPage(RoboflowModel, Generic[ItemT]):
-    """A page of a list endpoint; each subclass names the key its items arrive under."""
-
-    items: list[ItemT]
-    next_page_token: str | None = None
-
-
 class WorkspaceEnvelope(RoboflowModel):
     workspace: str
-
-
-class BatchesPage(ListPage[BatchMetadata]):
-    items: list[BatchMetadata] = Field(alias="batches")
 
 
 class BatchEnvelope(RoboflowModel):
@@ -163,20 +152,8 @@ class PartsEnvelope(RoboflowModel):
     batch_parts: list[BatchPart]
 
 
-class FilesPage(ListPage[FileMetadata]):
-    items: list[FileMetadata] = Field(alias="filesMetadata")
-
-
-class ShardsPage(ListPage[ShardDetails]):
-    items: list[ShardDetails] = Field(alias="shards")
-
-
 class SignedURLEnvelope(RoboflowModel):
     signed_url_details: SignedURLDetails = Field(alias="signedURLDetails")
-
-
-class JobsPage(ListPage[JobMetadata]):
-    items: list[JobMetadata] = Field(alias="jobs")
 
 
 class JobEnvelope(RoboflowModel):
@@ -187,9 +164,24 @@ class StagesEnvelope(RoboflowModel):
     stages: list[JobStage]
 
 
-class TasksPage(ListPage[TaskStatus]):
-    items: list[TaskStatus] = Field(alias="tasks")
+class ListPage(RoboflowModel, Generic[ItemT]):
+    """A page of a list endpoint: its items, which each endpoint sends under its own key."""
+
+    items: list[ItemT]
+    next_page_token: str | None = None
 
 
-class LogsPage(ListPage[JobLog]):
-    items: list[JobLog] = Field(alias="logs")
+def _list_page(name: str, key: str, item: type[ItemT]) -> type[ListPage[ItemT]]:
+    """The page model, ``name`` in decode errors, of the list endpoint whose items arrive under ``key``."""
+    # ``item`` is a class known only at run time, which mypy cannot use as a type argument.
+    base: Any = ListPage[item]  # type: ignore[valid-type]
+    items_field: Any = (list[item], Field(alias=key))  # type: ignore[valid-type]
+    return cast(type[ListPage[ItemT]], create_model(name, __base__=base, items=items_field))
+
+
+BatchesPage = _list_page("BatchesPage", "batches", BatchMetadata)
+FilesPage = _list_page("FilesPage", "filesMetadata", FileMetadata)
+ShardsPage = _list_page("ShardsPage", "shards", ShardDetails)
+JobsPage = _list_page("JobsPage", "jobs", JobMetadata)
+TasksPage = _list_page("TasksPage", "tasks", TaskStatus)
+LogsPage = _list_page("LogsPage", "logs", JobLog)
