@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import email.message
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from include.roboflow_emulator.errors import bad_request
 from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route
 from include.roboflow_emulator.pagination import PageQuery
-from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, Shard, StoredFile
+from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, Shard, StoredFile, omit_unset
 from include.roboflow_emulator.timestamps import utc_now
 
 if TYPE_CHECKING:
@@ -52,22 +52,20 @@ def single_file_from_multipart(request: Request) -> tuple[str | None, bytes]:
 def routes(app: Emulator) -> list[Route]:
     ingest = app.ingest
 
-    def file_json(batch: Batch, stored: StoredFile) -> dict[str, object]:
+    def file_json(batch: Batch, stored: StoredFile) -> dict[str, Any]:
         path = f"/storage/files/{quote(batch.batch_id)}/{quote(stored.part_name or '-', safe='')}/" + quote(
             stored.file_name, safe=""
         )
-        data: dict[str, object] = {
-            "downloadURL": app.signer.sign("GET", path, app.config.signed_url_ttl),
-            "fileName": stored.file_name,
-            "contentType": stored.content_type,
-        }
-        if stored.part_name is not None:
-            data["partName"] = stored.part_name
-        if stored.shard_id is not None:
-            data["shardId"] = stored.shard_id
-        if stored.nested_content_type is not None:
-            data["nestedContentType"] = stored.nested_content_type
-        return data
+        return omit_unset(
+            {
+                "downloadURL": app.signer.sign("GET", path, app.config.signed_url_ttl),
+                "fileName": stored.file_name,
+                "contentType": stored.content_type,
+                "partName": stored.part_name,
+                "shardId": stored.shard_id,
+                "nestedContentType": stored.nested_content_type,
+            }
+        )
 
     def part_filter(batch: Batch, request: Request) -> str | None:
         part_name = request.query.get("partName") or None

@@ -19,6 +19,11 @@ SHARDED_BATCH = "sharded-batch"
 MULTIPART_BATCH = "multipart-batch"
 
 
+def omit_unset(data: dict[str, Any]) -> dict[str, Any]:
+    """The contract leaves optional keys out when they have no value rather than sending null."""
+    return {key: value for key, value in data.items() if value is not None}
+
+
 @dataclass
 class StoredFile:
     file_name: str
@@ -83,16 +88,15 @@ class BatchPart:
     nested_content_type: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "partName": self.part_name,
-            "partType": self.part_type,
-            "contentType": self.content_type,
-        }
-        if self.description is not None:
-            data["partDescription"] = self.description
-        if self.nested_content_type is not None:
-            data["nestedContentType"] = self.nested_content_type
-        return data
+        return omit_unset(
+            {
+                "partName": self.part_name,
+                "partType": self.part_type,
+                "contentType": self.content_type,
+                "partDescription": self.description,
+                "nestedContentType": self.nested_content_type,
+            }
+        )
 
 
 @dataclass

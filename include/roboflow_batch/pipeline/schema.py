@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -45,6 +46,19 @@ DateTime = Annotated[datetime, BeforeValidator(_date_to_datetime)]
 PIPELINE_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
 S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+
+
+def _bucket_name(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"not a valid {rule}: {value!r}")
+        return value
+
+    return AfterValidator(check)
+
+
+S3BucketName = Annotated[str, _bucket_name(S3_BUCKET, "S3 bucket name (3-63 of a-z 0-9 . -)")]
+GCSBucketName = Annotated[str, _bucket_name(GCS_BUCKET, "GCS bucket name (3-222 of a-z 0-9 . _ -)")]
 CRON_PRESETS = {
     "@hourly": "0 * * * *",
     "@daily": "0 0 * * *",
@@ -129,20 +143,15 @@ class _ObjectStoreSource(StrictModel):
 
 class S3Source(_ObjectStoreSource):
     kind: Literal["s3"]
+    bucket: S3BucketName
     conn_id: str = "aws_default"
     # S3-compatible stores (R2) reject the checksum parameters newer SDKs add to signed URLs.
     disable_flexible_checksums: bool = False
 
-    @field_validator("bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        if not S3_BUCKET.match(value):
-            raise ValueError(f"not a valid S3 bucket name (3-63 of a-z 0-9 . -): {value!r}")
-        return value
-
 
 class GCSSource(_ObjectStoreSource):
     kind: Literal["gcs"]
+    bucket: GCSBucketName
     conn_id: str = "google_cloud_default"
     signing_conn_id: str | None = Field(
         default=None, description="Connection whose credentials sign the URLs (default: conn_id)."
@@ -150,13 +159,6 @@ class GCSSource(_ObjectStoreSource):
     service_account_email: str | None = Field(
         default=None, description="Sign through IAM signBlob as this service account."
     )
-
-    @field_validator("bucket")
-    @classmethod
-    def _bucket_name(cls, value: str) -> str:
-        if not GCS_BUCKET.match(value):
-            raise ValueError(f"not a valid GCS bucket name (3-222 of a-z 0-9 . _ -): {value!r}")
-        return value
 
 
 class LocalSource(StrictModel):
