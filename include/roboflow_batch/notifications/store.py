@@ -12,7 +12,7 @@ Runs inside the API server only (it uses the ORM directly).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,12 +42,7 @@ class WatchState:
     received_at: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "count": self.count,
-            "last_type": self.last_type,
-            "last_state": self.last_state,
-            "received_at": self.received_at,
-        }
+        return asdict(self)
 
 
 def notifications_asset(session: Session) -> AssetModel:

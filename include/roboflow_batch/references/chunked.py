@@ -10,7 +10,7 @@ ones become ``<stem>.chunk-0000<suffix>``, ``<stem>.chunk-0001<suffix>``, ...
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from airflow.sdk import ObjectStoragePath
@@ -37,7 +37,7 @@ class ReferencesChunk:
     count: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"index": self.index, "references_uri": self.references_uri, "count": self.count}
+        return asdict(self)
 
 
 @dataclass

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from include.roboflow_batch.api.client import AsyncRoboflowClient
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
@@ -14,11 +15,13 @@ from include.roboflow_batch.hooks.errors import is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import ReadinessSnapshot, assess_readiness
 from include.roboflow_batch.notifications.watch import open_watch, pause
+from include.roboflow_batch.triggers.base import RoboflowTrigger
 
 __all__ = ["RoboflowBatchReadyTrigger"]
 
 
-class RoboflowBatchReadyTrigger(BaseTrigger):
+@dataclass(eq=False, repr=False)
+class RoboflowBatchReadyTrigger(RoboflowTrigger):
     """Poll D3 (count) and D6 (shards, all pages) until the batch is settled or ``end_time`` passes.
 
     Yields exactly one event: ``{"status": "success", "message", **counts}`` once nothing is indexing
@@ -35,35 +38,12 @@ class RoboflowBatchReadyTrigger(BaseTrigger):
         batch (None: no notifications); a new one triggers a poll at once.
     """
 
-    def __init__(
-        self,
-        batch_id: str,
-        expected_count: int | None,
-        end_time: float,
-        roboflow_conn_id: str = "roboflow_default",
-        poll_interval: float = 5.0,
-        notification_check_interval: float | None = None,
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
-        self.batch_id = batch_id
-        self.expected_count = expected_count
-        self.end_time = end_time
-        self.roboflow_conn_id = roboflow_conn_id
-        self.poll_interval = poll_interval
-        self.notification_check_interval = notification_check_interval
-
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "batch_id": self.batch_id,
-                "expected_count": self.expected_count,
-                "end_time": self.end_time,
-                "roboflow_conn_id": self.roboflow_conn_id,
-                "poll_interval": self.poll_interval,
-                "notification_check_interval": self.notification_check_interval,
-            },
-        )
+    batch_id: str
+    expected_count: int | None
+    end_time: float
+    roboflow_conn_id: str = "roboflow_default"
+    poll_interval: float = 5.0
+    notification_check_interval: float | None = None
 
     async def _snapshot(self, client: AsyncRoboflowClient) -> ReadinessSnapshot:
         try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import TriggerEvent
 
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import AsyncJobsClient
@@ -15,6 +16,7 @@ from include.roboflow_batch.jobs.fetch import aabort_job_quietly, afetch_snapsho
 from include.roboflow_batch.jobs.status import error_event, judge, timeout_event
 from include.roboflow_batch.jobs.watch import ProgressLog
 from include.roboflow_batch.notifications.watch import open_watch, pause
+from include.roboflow_batch.triggers.base import RoboflowTrigger
 from include.roboflow_batch.triggers.events import EventSchema, check_event
 
 _COMMON_KEYS: dict[str, type] = {"job_id": str, "message": str}
@@ -46,7 +48,8 @@ def result_of_event(event: Any, *, timeout_exception: type[Exception]) -> dict[s
     raise AirflowException(event["message"])
 
 
-class RoboflowJobTrigger(BaseTrigger):
+@dataclass(eq=False, repr=False)
+class RoboflowJobTrigger(RoboflowTrigger):
     """
     Poll a Roboflow batch job until it is terminal, the deadline passes, or polling fails.
 
@@ -61,41 +64,18 @@ class RoboflowJobTrigger(BaseTrigger):
         job (None: no notifications); a new one triggers a poll at once, ``poll_interval`` is the fallback.
     """
 
-    def __init__(
-        self,
-        job_id: str,
-        roboflow_conn_id: str = "roboflow_default",
-        poll_interval: float = 10.0,
-        end_time: float | None = None,
-        abort_on_timeout: bool = False,
-        abort_on_kill: bool = True,
-        started_at: float | None = None,
-        notification_check_interval: float | None = None,
-    ) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]  # BaseTrigger.__init__ is unannotated
-        self.job_id = job_id
-        self.roboflow_conn_id = roboflow_conn_id
-        self.poll_interval = float(poll_interval)
-        self.end_time = end_time
-        self.abort_on_timeout = abort_on_timeout
-        self.abort_on_kill = abort_on_kill
-        self.started_at = started_at
-        self.notification_check_interval = notification_check_interval
+    job_id: str
+    roboflow_conn_id: str = "roboflow_default"
+    poll_interval: float = 10.0
+    end_time: float | None = None
+    abort_on_timeout: bool = False
+    abort_on_kill: bool = True
+    started_at: float | None = None
+    notification_check_interval: float | None = None
 
-    def serialize(self) -> tuple[str, dict[str, Any]]:
-        return (
-            f"{type(self).__module__}.{type(self).__qualname__}",
-            {
-                "job_id": self.job_id,
-                "roboflow_conn_id": self.roboflow_conn_id,
-                "poll_interval": self.poll_interval,
-                "end_time": self.end_time,
-                "abort_on_timeout": self.abort_on_timeout,
-                "abort_on_kill": self.abort_on_kill,
-                "started_at": self.started_at,
-                "notification_check_interval": self.notification_check_interval,
-            },
-        )
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.poll_interval = float(self.poll_interval)
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
