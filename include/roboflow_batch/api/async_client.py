@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any, Unpack
 
 import httpx
@@ -71,7 +71,9 @@ class AsyncRoboflowClient(ClientBase):
         if self._owns_http:
             await self._transport.aclose()
 
-    async def _paginate(self, make_spec: PageSpec[ItemT]) -> AsyncIterator[ItemT]:
+    async def _paginate(self, pages_in: Callable[[str], PageSpec[ItemT]]) -> AsyncIterator[ItemT]:
+        """Every item of a list endpoint; ``pages_in`` gets the workspace, which may take a lookup first."""
+        make_spec = pages_in(await self.get_workspace())
         token: str | None = None
         seen: set[str] = set()
         while True:
@@ -94,10 +96,8 @@ class AsyncRoboflowClient(ClientBase):
 
     # Data Staging ----------------------------------------------------------------------------------
 
-    async def iter_batches(self, page_size: int | None = None) -> AsyncIterator[BatchMetadata]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(endpoints.list_batches(workspace, page_size)):
-            yield item
+    def iter_batches(self, page_size: int | None = None) -> AsyncIterator[BatchMetadata]:
+        return self._paginate(lambda workspace: endpoints.list_batches(workspace, page_size))
 
     async def get_batch(self, batch_id: str) -> BatchMetadata:
         return await self._transport.execute(endpoints.get_batch(await self.get_workspace(), batch_id))
@@ -109,19 +109,15 @@ class AsyncRoboflowClient(ClientBase):
     async def list_batch_parts(self, batch_id: str) -> list[BatchPart]:
         return await self._transport.execute(endpoints.list_batch_parts(await self.get_workspace(), batch_id))
 
-    async def iter_batch_files(
+    def iter_batch_files(
         self, batch_id: str, part_name: str | None = None, page_size: int | None = None
     ) -> AsyncIterator[FileMetadata]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(
-            endpoints.list_batch_files(workspace, batch_id, part_name, page_size)
-        ):
-            yield item
+        return self._paginate(
+            lambda workspace: endpoints.list_batch_files(workspace, batch_id, part_name, page_size)
+        )
 
-    async def iter_shards(self, batch_id: str, page_size: int | None = None) -> AsyncIterator[ShardDetails]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(endpoints.list_shards(workspace, batch_id, page_size)):
-            yield item
+    def iter_shards(self, batch_id: str, page_size: int | None = None) -> AsyncIterator[ShardDetails]:
+        return self._paginate(lambda workspace: endpoints.list_shards(workspace, batch_id, page_size))
 
     async def upload_image(
         self, batch_id: str, file_name: str, content: bytes, display_name: str | None = None
@@ -174,10 +170,8 @@ class AsyncRoboflowClient(ClientBase):
 
     # Batch Processing ------------------------------------------------------------------------------
 
-    async def iter_jobs(self, page_size: int | None = None) -> AsyncIterator[JobMetadata]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(job_endpoints.list_jobs(workspace, page_size)):
-            yield item
+    def iter_jobs(self, page_size: int | None = None) -> AsyncIterator[JobMetadata]:
+        return self._paginate(lambda workspace: job_endpoints.list_jobs(workspace, page_size))
 
     async def get_job(self, job_id: str) -> JobMetadata:
         return await self._transport.execute(job_endpoints.get_job(await self.get_workspace(), job_id))
@@ -192,10 +186,8 @@ class AsyncRoboflowClient(ClientBase):
             job_endpoints.list_job_stages(await self.get_workspace(), job_id)
         )
 
-    async def iter_stage_tasks(self, job_id: str, stage_id: str) -> AsyncIterator[TaskStatus]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(job_endpoints.list_stage_tasks(workspace, job_id, stage_id)):
-            yield item
+    def iter_stage_tasks(self, job_id: str, stage_id: str) -> AsyncIterator[TaskStatus]:
+        return self._paginate(lambda workspace: job_endpoints.list_stage_tasks(workspace, job_id, stage_id))
 
     async def abort_job(self, job_id: str) -> dict[str, Any]:
         return await self._transport.execute(job_endpoints.abort_job(await self.get_workspace(), job_id))
@@ -204,7 +196,5 @@ class AsyncRoboflowClient(ClientBase):
         spec = job_endpoints.restart_job(await self.get_workspace(), job_id, overrides)
         return await self._transport.execute(spec)
 
-    async def iter_job_logs(self, job_id: str, severity: str | None = None) -> AsyncIterator[JobLog]:
-        workspace = await self.get_workspace()
-        async for item in self._paginate(job_endpoints.list_job_logs(workspace, job_id, severity)):
-            yield item
+    def iter_job_logs(self, job_id: str, severity: str | None = None) -> AsyncIterator[JobLog]:
+        return self._paginate(lambda workspace: job_endpoints.list_job_logs(workspace, job_id, severity))
