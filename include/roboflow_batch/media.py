@@ -58,3 +58,22 @@ def has_media_extension(key: str, media_type: MediaType) -> bool:
 def size_limit(media_type: MediaType) -> int | None:
     """The largest accepted object size in bytes, or None when there is no limit."""
     return MAX_IMAGE_BYTES if media_type == "images" else None
+
+
+# Why an object of a window is not sent (the names of Roboflow's own per-file failure types where
+# one exists), shared by the bucket listings and the local-directory listing.
+SKIP_UNSUPPORTED = "unsupported-file-type"
+SKIP_EMPTY = "empty-file"
+SKIP_TOO_LARGE = "file-size-limit-exceeded"
+
+
+def rejection_reason(name: str, size: int, media_type: MediaType) -> str | None:
+    """Why Roboflow would refuse this object (extension, then emptiness, then size), or None."""
+    if not has_media_extension(name, media_type):
+        return SKIP_UNSUPPORTED
+    if size == 0:
+        return SKIP_EMPTY
+    limit = size_limit(media_type)
+    if limit is not None and size > limit:
+        return SKIP_TOO_LARGE
+    return None

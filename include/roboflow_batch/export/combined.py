@@ -10,9 +10,13 @@ adds them up and checks that together they account for every object the listing 
 - ``distinct_batches_and_jobs``: no two chunks share a batch or a job;
 - ``every_chunk_reconciled``: every chunk's own checks passed.
 
-Objects the listing left out (empty, oversize, unnameable) are counted by reason under ``skipped``
-(listed one per line in ``skipped.list``); ``objects`` sums the window up: seen = processed + failed
-at ingest + skipped while listing.
+- ``skipped_listed``: every object the listing left out is in ``skipped.files`` (read back from
+  its skipped list) with its reason.
+
+Objects the listing left out (empty, oversize, unsupported type, unreadable) are counted by reason
+under ``skipped`` and listed in ``skipped.files`` (the list they were read from is ``skipped.list``);
+``objects`` sums the window up: seen = processed + failed at ingest + skipped while listing. A window
+whose objects were all skipped has no chunk: its manifest counts seen = skipped and processed = 0.
 """
 
 from __future__ import annotations
@@ -77,10 +81,12 @@ def combine_manifests(
     window: dict[str, Any],
     skipped: dict[str, int] | None = None,
     skipped_list: str | None = None,
+    skipped_files: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """The combined manifest of ``entries`` (from ``chunk_entry``), one per spec of ``specs``.
 
-    ``skipped`` counts, by reason, the objects of the window the listing left out (never sent).
+    ``skipped`` counts, by reason, the objects of the window the listing left out (never sent);
+    ``skipped_files`` are their entries read back from ``skipped_list``.
     """
     by_index = {entry["index"]: entry for entry in entries}
     exported = len(entries) == len(specs) and all(
@@ -101,6 +107,7 @@ def combine_manifests(
         "distinct_batches_and_jobs": len({e["batch_id"] for e in entries}) == len(entries)
         and len({e["job_id"] for e in entries}) == len(entries),
         "every_chunk_reconciled": all(entry["reconciled"] for entry in entries),
+        "skipped_listed": len(skipped_files) == skipped_count,
     }
     return {
         "version": COMBINED_MANIFEST_VERSION,
@@ -114,6 +121,7 @@ def combine_manifests(
             "count": skipped_count,
             "reasons": dict(sorted((skipped or {}).items())),
             "list": skipped_list,
+            "files": list(skipped_files),
         },
         "objects": {
             "seen": expected + skipped_count,

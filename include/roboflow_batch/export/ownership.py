@@ -51,3 +51,29 @@ def foreign_manifest_problem(
         f"(input batch {batch_id!r}): the destination holds the results of another job or window. "
         "Give each window its own destination (for example with {interval_start} in export.destination)"
     )
+
+
+def skipped_only_manifest_problem(
+    manifest_text: str | None, *, uri: str, window: dict[str, Any]
+) -> str | None:
+    """Why a window of skipped objects only must not write its manifest over ``manifest_text``, or None.
+
+    Only an earlier manifest of the same window that processed nothing may be replaced: anything else
+    describes results (of this window's earlier run, or of another window) that this one would hide.
+    """
+    if manifest_text is None:
+        return None
+    try:
+        manifest: Any = json.loads(manifest_text)
+    except ValueError:
+        manifest = None
+    if not isinstance(manifest, dict):
+        return f"{uri} is not an export manifest; refusing to write a manifest over it"
+    jobs = manifest.get("job_ids") if "job_ids" in manifest else [manifest.get("job_id")]
+    if manifest.get("window") == window and not jobs:
+        return None
+    return (
+        f"{uri} already holds the results of job(s) {jobs!r} (window {manifest.get('window')!r}); "
+        f"this run of window {window!r} found only skipped objects and will not replace them. "
+        "Give each window its own destination (for example with {interval_start} in export.destination)"
+    )

@@ -1,5 +1,5 @@
-"""Objects skipped while listing (empty, oversize, unsupported type, name too long), read back from the
-JSONL the references operators write next to the references file, for the manifest."""
+"""Objects skipped while listing (empty, oversize, unsupported type, name too long, unreadable), read
+back from the JSONL a listing writes next to its references file or file lists, for the manifest."""
 
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def listed_skipped_count(value: int | str | None) -> int | None:
 
 
 def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
-    """Every ``{"key", "reason"}`` entry of the skipped list (none when there is no list).
+    """Every ``{"key", "reason"}`` entry (with ``size`` when known) of the skipped list (none when
+    there is no list).
 
     A missing or unreadable list gives no entries, so the manifest's ``skipped_listed`` check fails
     rather than the objects disappearing silently.
@@ -41,7 +42,11 @@ def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
                     continue
                 item = json.loads(line)
                 if isinstance(item, dict) and isinstance(item.get("key"), str):
-                    entries.append({"key": item["key"], "reason": str(item.get("reason", ""))})
+                    entry: dict[str, Any] = {"key": item["key"], "reason": str(item.get("reason", ""))}
+                    size = item.get("size")
+                    if isinstance(size, int) and not isinstance(size, bool):
+                        entry["size"] = size
+                    entries.append(entry)
     except (FileNotFoundError, ValueError):
         return entries
     return entries

@@ -14,13 +14,29 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypedDict
 
-from include.roboflow_batch.ingest.local_files import LocalFile, discover_files, resolve_directory
+from include.roboflow_batch.ingest.local_files import (
+    DirectoryScan,
+    LocalFile,
+    SkippedEntry,
+    resolve_directory,
+    scan_directory,
+)
 from include.roboflow_batch.media import has_media_extension, validate_media_type
 from include.roboflow_batch.references.window import SelectionWindow
 
-__all__ = ["FileListChunk", "FileListError", "local_files_to_send", "read_file_list", "write_file_lists"]
+__all__ = [
+    "FileListChunk",
+    "FileListError",
+    "local_files_to_send",
+    "read_file_list",
+    "skipped_list_path",
+    "write_file_lists",
+    "write_skipped_list",
+]
 
 LIST_STEM = "files"
+# The same name and line format as a bucket listing's ``<refs>.skipped.jsonl``: one reader for both.
+SKIPPED_LIST = f"{LIST_STEM}.skipped.jsonl"
 
 
 class FileListChunk(TypedDict):
@@ -36,6 +52,32 @@ class FileListError(ValueError):
 def _list_path(directory: Path, index: int, total: int) -> Path:
     name = f"{LIST_STEM}.jsonl" if total == 1 else f"{LIST_STEM}.chunk-{index:04d}.jsonl"
     return directory / name
+
+
+def _write_lines(path: Path, lines: Sequence[str]) -> None:
+    """Write ``lines`` to a temporary file and rename it: the file is either complete or absent."""
+    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(handle, "w", encoding="utf-8") as out:
+        out.writelines(lines)
+    os.replace(scratch, path)
+
+
+def skipped_list_path(directory: Path) -> Path:
+    return directory / SKIPPED_LIST
+
+
+def write_skipped_list(skipped: Sequence[SkippedEntry], directory: Path) -> str | None:
+    """Write one ``{"key", "reason", "size"}`` line per skipped entry beside the file lists.
+
+    Returns its ``file://`` URI, or None (and no file: an older one is removed) when nothing was skipped.
+    """
+    path = skipped_list_path(directory)
+    if not skipped:
+        path.unlink(missing_ok=True)
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    _write_lines(path, [json.dumps(entry.to_dict()) + "\n" for entry in skipped])
+    return path.as_uri()
 
 
 def write_file_lists(
@@ -59,10 +101,7 @@ def write_file_lists(
     for index in range(total):
         part = files[index * max_per_list : (index + 1) * max_per_list]
         path = _list_path(directory, index, total)
-        handle, scratch = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.")
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.writelines(json.dumps(item.name) + "\n" for item in part)
-        os.replace(scratch, path)
+        _write_lines(path, [json.dumps(item.name) + "\n" for item in part])
         chunks.append(FileListChunk(index=index, references_uri=path.as_uri(), count=len(part)))
     return chunks
 
@@ -95,9 +134,10 @@ def read_file_list(list_uri: str, source: Path, media_type: str) -> list[LocalFi
 
 def local_files_to_send(
     local_directory: str, media_type: str, window: SelectionWindow, file_list: str | None
-) -> tuple[Path, list[LocalFile]]:
-    """The directory and the files to send: those of ``file_list``, else the window's files."""
+) -> tuple[Path, DirectoryScan]:
+    """The directory and the files to send: those of ``file_list`` (whose listing accounted for the
+    rest), else the window's files with the entries skipped."""
     directory = resolve_directory(local_directory)
     if file_list:
-        return directory, read_file_list(file_list, directory, media_type)
-    return directory, discover_files(directory, media_type, window)
+        return directory, DirectoryScan(files=read_file_list(file_list, directory, media_type))
+    return directory, scan_directory(directory, media_type, window)

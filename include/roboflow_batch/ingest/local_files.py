@@ -1,20 +1,37 @@
-"""Finding the images or videos of a local directory to ingest.
+"""Finding the images or videos of a local directory to ingest, and accounting for the rest.
 
 Like the official client, only top-level files are taken, chosen by extension (any letter case).
-Files are returned sorted by name so that every attempt groups them the same way.
+Files are returned sorted by name so that every attempt groups them the same way. Every other
+entry of the window is reported with the reason it is not sent (``scan_directory``): a file of
+another type, empty, over the size limit or unreadable, a subdirectory (not read), or something
+that is not a regular file. Hidden entries (a name starting with ``.``) without a media extension
+stay invisible: in-progress copies (``rsync`` temporaries), ``.DS_Store`` and the like.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import stat as stat_mode
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from include.roboflow_batch.media import has_media_extension, validate_media_type
+from include.roboflow_batch.media import MediaType, has_media_extension, rejection_reason, validate_media_type
 from include.roboflow_batch.references.window import SelectionWindow
 
-__all__ = ["LocalFile", "discover_files", "resolve_directory"]
+__all__ = [
+    "DirectoryScan",
+    "LocalFile",
+    "SkippedEntry",
+    "discover_files",
+    "resolve_directory",
+    "scan_directory",
+]
+
+SKIP_UNREADABLE = "unreadable-file"
+SKIP_SUBDIRECTORY = "subdirectory-not-read"
+SKIP_NOT_A_FILE = "not-a-regular-file"
 
 _REMOTE_PREFIXES = ("s3://", "gs://", "gcs://", "az://", "azure://", "http://", "https://")
 
@@ -28,6 +45,26 @@ class LocalFile:
     @property
     def name(self) -> str:
         return self.path.name
+
+
+@dataclass(frozen=True)
+class SkippedEntry:
+    """An entry of the window that is not sent: its name (``name/`` for a folder), size and reason."""
+
+    key: str
+    reason: str
+    size: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {"key": self.key, "reason": self.reason, "size": self.size}
+
+
+@dataclass
+class DirectoryScan:
+    """The window's files to send and the entries skipped, each sorted by name."""
+
+    files: list[LocalFile] = field(default_factory=list)
+    skipped: list[SkippedEntry] = field(default_factory=list)
 
 
 def resolve_directory(local_directory: str | os.PathLike[str]) -> Path:
@@ -51,28 +88,75 @@ def arrival_time(stat: os.stat_result) -> float:
     return max(stat.st_mtime, stat.st_ctime)
 
 
+def _is_hidden_non_media(name: str, kind: MediaType) -> bool:
+    return name.startswith(".") and not has_media_extension(name, kind)
+
+
+def _entry_stat(entry: os.DirEntry[str]) -> os.stat_result | None:
+    """The entry's own stat (the link's when it points nowhere), None when it vanished meanwhile."""
+    try:
+        return entry.stat()
+    except OSError:
+        try:
+            return entry.stat(follow_symlinks=False)
+        except OSError:
+            return None
+
+
+def _skip_reason(entry: os.DirEntry[str], info: os.stat_result, kind: MediaType) -> tuple[str, str | None]:
+    """The key the entry is reported under and why it is not sent (None: it is sent)."""
+    if stat_mode.S_ISDIR(info.st_mode):
+        return f"{entry.name}/", SKIP_SUBDIRECTORY
+    if not stat_mode.S_ISREG(info.st_mode):
+        return entry.name, SKIP_NOT_A_FILE
+    reason = rejection_reason(entry.name, info.st_size, kind)
+    if reason is None and not os.access(entry.path, os.R_OK):
+        reason = SKIP_UNREADABLE
+    return entry.name, reason
+
+
+def scan_directory(
+    directory: Path,
+    media_type: str,
+    window: SelectionWindow | None = None,
+    ignore: Collection[Path] = (),
+) -> DirectoryScan:
+    """The top-level files of ``directory`` to send, and every other entry with its reason.
+
+    With a ``window`` only entries that arrived in its ``[start, end)`` are seen: arrival is the later
+    of the modification and the change time, because a copy that keeps its timestamps (``cp -p``,
+    ``rsync -t``) has an old modification time but a change time of when it was made. ``ignore``:
+    folders of this project's own (a state directory placed inside the source).
+    """
+    kind = validate_media_type(media_type)
+    ignored = {path.resolve() for path in ignore}
+    scan = DirectoryScan()
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if _is_hidden_non_media(entry.name, kind):
+                continue
+            info = _entry_stat(entry)
+            if info is None:
+                continue
+            if window is not None and not window.contains(datetime.fromtimestamp(arrival_time(info), UTC)):
+                continue
+            key, reason = _skip_reason(entry, info, kind)
+            if reason == SKIP_SUBDIRECTORY and Path(entry.path).resolve() in ignored:
+                continue
+            if reason is not None:
+                size = info.st_size if stat_mode.S_ISREG(info.st_mode) else None
+                scan.skipped.append(SkippedEntry(key=key, reason=reason, size=size))
+            else:
+                scan.files.append(LocalFile(path=Path(entry.path), size=info.st_size, mtime=info.st_mtime))
+    scan.files.sort(key=lambda item: item.name)
+    scan.skipped.sort(key=lambda item: item.key)
+    return scan
+
+
 def discover_files(
     directory: Path,
     media_type: str,
     window: SelectionWindow | None = None,
 ) -> list[LocalFile]:
-    """Top-level files of ``directory`` with an extension of ``media_type``, sorted by name.
-
-    With a ``window`` only files that arrived in its ``[start, end)`` are kept: arrival is the later
-    of the modification and the change time, because a copy that keeps its timestamps (``cp -p``,
-    ``rsync -t``) has an old modification time but a change time of when it was made.
-    """
-    kind = validate_media_type(media_type)
-    found: list[LocalFile] = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if not entry.is_file():
-                continue
-            if not has_media_extension(entry.name, kind):
-                continue
-            stat = entry.stat()
-            if window is not None and not window.contains(datetime.fromtimestamp(arrival_time(stat), UTC)):
-                continue
-            found.append(LocalFile(path=Path(entry.path), size=stat.st_size, mtime=stat.st_mtime))
-    found.sort(key=lambda item: item.name)
-    return found
+    """The files of ``directory`` to send (see ``scan_directory``), sorted by name."""
+    return scan_directory(directory, media_type, window).files

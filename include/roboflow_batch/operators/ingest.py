@@ -14,6 +14,7 @@ local uploads skip what the task state store or the batch already holds.
 from __future__ import annotations
 
 import tempfile
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -90,7 +91,10 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     Returns ``{"batch_id", "media_type", "mode", "expected_count", "ingest_ids", "duplicated_chunks",
     "sent_count", "already_sent_count", "rejected_count", "rejected"}``; ``expected_count`` is what
     the readiness sensor waits for. ``rejected`` lists (first 100) single uploads the service refused
-    (e.g. over 20 MiB): logged, reported, not expected in the batch. Skips when there is nothing to send.
+    (e.g. over 20 MiB): logged, reported, not expected in the batch. A local directory read without a
+    file list also returns ``skipped_count`` and ``skipped`` ({reason: count}): its entries that are not
+    sent (another type, empty, oversize, unreadable, a subdirectory), each logged. Skips when there is
+    nothing to send.
     """
 
     # Not ``references_url``: a signed URL is a bearer secret, and rendered fields are stored and shown.
@@ -339,11 +343,15 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     ) -> dict[str, Any]:
         window = self._window(context)
         try:
-            directory, files = local_files_to_send(
+            directory, scan = local_files_to_send(
                 self.local_directory or "", self.media_type, window, self.local_file_list
             )
         except ValueError as exc:  # a missing directory or a damaged file list: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
+        files, by_reason = scan.files, Counter(entry.reason for entry in scan.skipped)
+        scan_skipped, skipped = len(scan.skipped), dict(sorted(by_reason.items()))
+        for entry in scan.skipped[:REJECTED_EXAMPLES_LIMIT]:
+            self.log.warning("Not sending %s from %s: %s", entry.key, directory, entry.reason)
         if not files:
             scope = "" if window.selects_all else f" modified in {window.describe()}"
             raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")
@@ -388,4 +396,6 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
             already_sent_count=outcome.already_sent_count,
             rejected_count=len(outcome.rejected),
             rejected=outcome.rejected[:REJECTED_EXAMPLES_LIMIT],
+            # With a file list its listing accounted for the rest of the directory.
+            **({} if self.local_file_list else {"skipped_count": scan_skipped, "skipped": skipped}),
         )

@@ -70,6 +70,7 @@ class _ReferencesOperator(BaseOperator):
         shorten_to_credentials: bool = False,
         page_size: int = 1000,
         max_objects_per_file: int | None = None,
+        skip_when_all_skipped: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -86,6 +87,7 @@ class _ReferencesOperator(BaseOperator):
         self.shorten_to_credentials = shorten_to_credentials
         self.page_size = page_size
         self.max_objects_per_file = max_objects_per_file
+        self.skip_when_all_skipped = skip_when_all_skipped
 
     # Store-specific parts -------------------------------------------------------------------
 
@@ -156,7 +158,8 @@ class _ReferencesOperator(BaseOperator):
         else:
             summary = self._write_chunks(destination, expiry, common)
         self._log_summary(summary)
-        if summary.count == 0:
+        # Objects that were all skipped still need their window's manifest, when a later step writes it.
+        if summary.count == 0 and (summary.skipped_count == 0 or self.skip_when_all_skipped):
             raise AirflowSkipException(
                 f"no new {media_type} under {self.source_uri} in {window.describe()}"
                 + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
@@ -225,8 +228,12 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param page_size: objects per listing page (at most 1000).
     :param max_objects_per_file: split the references into files of at most this many lines (one
         staging batch each), at most ``[core] max_map_length`` files; ``None`` writes one file.
+    :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
+        oversize, unsupported type), skip the task (the default) or, with ``False``, return the
+        summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
-        "skipped_examples", "expires_at", "expiry_seconds"}``; skipped when nothing new is found.
+        "skipped_examples", "skipped_uri", "expires_at", "expiry_seconds"}``; skipped when nothing new
+        is found.
         With ``max_objects_per_file`` also ``"chunks"``: ``[{"index", "references_uri", "count"}]``;
         ``references_uri`` is then None when there are several files.
     """

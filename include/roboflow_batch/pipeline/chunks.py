@@ -51,10 +51,12 @@ def chunk_destination(destination: str, index: int, chunk_count: int) -> str:
 
 def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
     chunks = listing.get("chunks")
-    if not isinstance(chunks, list) or not chunks:
+    if not isinstance(chunks, list):
         raise ChunkPlanError(
             "list_new_objects returned no 'chunks' list: it must run with max_objects_per_file"
         )
+    if not chunks and listing.get("count") != 0:
+        raise ChunkPlanError(f"the listing counted {listing.get('count')!r} objects but wrote no chunk")
     for position, chunk in enumerate(chunks):
         if not isinstance(chunk, dict) or chunk.get("index") != position:
             raise ChunkPlanError(f"chunks[{position}]: expected index {position}, got {chunk!r}")
@@ -72,7 +74,11 @@ def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec]:
-    """One ``ChunkSpec`` per references file of ``listing`` (the references task's summary)."""
+    """One ``ChunkSpec`` per references file of ``listing`` (the references task's summary).
+
+    A window whose objects were all skipped has none: the mapped steps then run zero times (no
+    batch, no job) and ``reconcile`` writes the window's manifest of skipped objects.
+    """
     chunks = _checked_chunks(listing)
     total = len(chunks)
     specs: list[ChunkSpec] = []
@@ -144,7 +150,13 @@ def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
 def local_export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
     # The file list is not a references file: the export checks against ingest's expected count.
     spec, started = chunk
-    return {"job_id": started["job_id"], "batch_id": spec["batch_id"], "destination": spec["destination"]}
+    return {
+        "job_id": started["job_id"],
+        "batch_id": spec["batch_id"],
+        "destination": spec["destination"],
+        "skipped_list": spec.get("skipped_list"),
+        "skipped_count": spec.get("skipped_count"),
+    }
 
 
 def same_chunk(task_id: str, key: str) -> str:

@@ -2,7 +2,12 @@
 
 With one chunk, that chunk's ``manifest.json`` (in the run's export folder) is the window's manifest
 and is only checked against the listing. With several, each chunk's manifest stays in its
-``chunk-NNNN/`` folder and a combined ``manifest.json`` is written to the run's export folder.
+``chunk-NNNN/`` folder and a combined ``manifest.json`` is written to the run's export folder. With
+none (every object of the window was skipped while listing, so nothing was ingested and no job ran),
+the window's ``manifest.json`` lists the skipped objects: seen = skipped, processed = 0.
+
+The task runs unless an upstream step failed (``none_failed``): mapped steps over zero chunks are
+skipped, and it still has to write that manifest. A window with nothing at all skips it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,12 @@ from typing import Any
 
 from include.roboflow_batch.export.combined import ChunkManifestError, chunk_entry, combine_manifests
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
+from include.roboflow_batch.export.ownership import skipped_only_manifest_problem
 from include.roboflow_batch.export.results_asset import emit_results_event
+from include.roboflow_batch.export.skipped import read_skipped
+
+#: Runs after mapped steps that were skipped for want of chunks, never after a failure.
+RECONCILE_TRIGGER_RULE = "none_failed"
 
 
 def _read_manifest(uri: str, conn_id: str | None, index: int) -> dict[str, Any]:
@@ -32,23 +42,26 @@ def _read_manifest(uri: str, conn_id: str | None, index: int) -> dict[str, Any]:
 
 def reconcile_chunks(
     plan: dict[str, Any],
-    listing: dict[str, Any],
-    chunks: Sequence[dict[str, Any]],
-    exports: Sequence[dict[str, Any]],
+    listing: dict[str, Any] | None,
+    chunks: Sequence[dict[str, Any]] | None,
+    exports: Sequence[dict[str, Any]] | None,
     destination_conn_id: str | None = None,
     started: Sequence[dict[str, Any]] | None = None,
     task: Any = None,
     outlet_events: Any = None,
+    skipped_conn_id: str | None = None,
 ) -> dict[str, Any]:
-    """Check (and for several chunks, write) the window's manifest; fail when it does not add up.
+    """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``started``: what each chunk's start_job returned (its job id). ``task`` and ``outlet_events``
-    come from the Airflow context: the window's results Asset event
-    (among the task's outlets) gets the manifest's summary.
+    ``started``: what each chunk's start_job returned (its job id). ``skipped_conn_id`` reads the
+    listing's skipped list. ``task`` and ``outlet_events`` come from the Airflow context: the window's
+    results Asset event (among the task's outlets) gets the manifest's summary.
     """
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    specs, summaries = list(chunks), list(exports)
+    if listing is None or chunks is None:
+        raise AirflowSkipException("nothing was listed in this window: there is nothing to account for")
+    specs, summaries = list(chunks), list(exports or [])
     if started is not None:
         # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
         specs = [{**spec, "job_id": job["job_id"]} for spec, job in zip(specs, list(started), strict=True)]
@@ -74,6 +87,7 @@ def reconcile_chunks(
         window={"start": plan["window_start"], "end": plan["window_end"], "select": plan["select"]},
         skipped=listing.get("skipped") or {},
         skipped_list=listing.get("skipped_uri"),
+        skipped_files=read_skipped(listing.get("skipped_uri"), skipped_conn_id),
     )
     # The folder as the export names it (a lone chunk's export, else the window's own).
     if len(specs) == 1:
@@ -81,6 +95,14 @@ def reconcile_chunks(
         manifest_uri = summaries[0]["manifest_uri"]
     else:
         destination = Destination(plan["destination"], destination_conn_id)
+        if not specs:
+            problem = skipped_only_manifest_problem(
+                destination.read_text(MANIFEST_FILE),
+                uri=destination.uri_of(MANIFEST_FILE),
+                window=manifest["window"],
+            )
+            if problem is not None:
+                raise AirflowFailException(problem)
         destination.put_text(MANIFEST_FILE, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
         folder, manifest_uri = destination.uri, destination.uri_of(MANIFEST_FILE)
     if not manifest["reconciled"]:
@@ -97,6 +119,7 @@ def reconcile_chunks(
         "ingested": manifest["ingested"]["count"],
         "failed": manifest["failed"]["count"],
         "result_rows": manifest["results"]["rows"],
+        "skipped": manifest["objects"]["skipped"],
         "reconciled": True,
     }
     if task is not None and outlet_events is not None:

@@ -3,7 +3,8 @@
 Each DAG is ``plan -> [list_new_objects -> plan_chunks] -> ingest -> wait_for_batch -> start_job ->
 wait_for_job -> export [-> reconcile]``: ``plan`` fixes the window and derives the batch id, job id
 and locations from it (so re-runs and backfills are idempotent); ``list_new_objects`` skips the run
-when nothing new arrived. S3 and GCS windows are split into chunks of at most ``max_batch_objects``
+when nothing new arrived (a window whose objects were all skipped goes on with zero chunks, so that
+``reconcile`` writes its manifest). S3 and GCS windows are split into chunks of at most ``max_batch_objects``
 and the steps from ``ingest`` to ``export`` are mapped over them (``pipeline/fan_out.py``).
 """
 
@@ -248,6 +249,8 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "media_type": source.media,
         "expiry": source.url_expiry,
         "max_objects_per_file": pipeline.batch_object_limit,
+        # A window of skipped objects only goes on to reconcile, which writes its manifest.
+        "skip_when_all_skipped": False,
         **_window_kwargs(plan),
     }
     if isinstance(source, S3Source):

@@ -4,7 +4,9 @@
 references files or file lists of at most ``max_batch_objects``;
 ``plan_chunks`` names a batch, a job and an export folder for each; ``ingest`` ... ``export`` are
 mapped over those chunks (dynamic task mapping, one task instance per chunk and step), and
-``reconcile`` checks that the chunks together account for every object listed.
+``reconcile`` checks that the chunks together account for every object listed. A window whose
+objects were all skipped has zero chunks: the mapped steps are skipped (no batch, no job) and
+``reconcile`` writes its manifest of skipped objects.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from include.roboflow_batch.pipeline.chunks import (
     same_chunk_json,
     start_job_kwargs,
 )
-from include.roboflow_batch.pipeline.combine_task import reconcile_chunks
+from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
 from include.roboflow_batch.pipeline.connections import export_conn_id, references_conn_id
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
@@ -108,11 +110,13 @@ def fan_out_steps(
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
     chunk_list: Any = chunks
     export_list: Any = export.output
-    # One results event per window, once the window's manifest is known to reconcile.
+    # One results event per window, once the window's manifest is known to reconcile (also for a
+    # window of skipped objects only: its manifest landed, with no rows).
     reconcile = task(
         task_id="reconcile",
         doc_md="One manifest across every chunk of the window.",
         outlets=[results_asset(pipeline.id)],
+        trigger_rule=RECONCILE_TRIGGER_RULE,
     )(reconcile_chunks)(
         plan=plan,
         listing=listing,
@@ -120,5 +124,6 @@ def fan_out_steps(
         exports=export_list,
         started=started,
         destination_conn_id=export_conn_id(pipeline),
+        skipped_conn_id=read_from.get("references_conn_id"),
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]

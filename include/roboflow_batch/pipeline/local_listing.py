@@ -4,12 +4,18 @@ It plays for a local directory the part ``list_new_objects`` plays for a bucket:
 (``count``, ``media_type``, ``chunks``) feeds ``plan_chunks``, and each chunk's ``references_uri``
 is a file list the mapped ``ingest`` reads. The lists live under the pipeline's state directory,
 in a folder named after the run's batch id, so a re-run of the window rewrites the same lists.
+Every entry of the window that is not sent is listed with its reason in ``files.skipped.jsonl``
+beside them (``skipped_uri``), in the format of a bucket listing's skipped list, for the manifest.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
+
+# As many examples as a bucket listing returns: the full list is in the file, not in XCom.
+MAX_SKIPPED_EXAMPLES = 20
 
 
 class LocalListingSpec(TypedDict):
@@ -31,11 +37,15 @@ def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
 
 
 def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, Any]:
-    """Write the window's file lists; skip the run when the window holds no file."""
+    """Write the window's file lists and skipped list; skip the run when the window holds nothing.
+
+    A window whose entries were all skipped returns ``count`` 0 and no chunk: nothing is processed,
+    and the window's manifest still accounts for every entry.
+    """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from include.roboflow_batch.ingest.file_lists import FileListError, write_file_lists
-    from include.roboflow_batch.ingest.local_files import discover_files, resolve_directory
+    from include.roboflow_batch.ingest.file_lists import FileListError, write_file_lists, write_skipped_list
+    from include.roboflow_batch.ingest.local_files import resolve_directory, scan_directory
     from include.roboflow_batch.operators.references import max_map_length
 
     try:
@@ -43,17 +53,25 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
         window = _window(spec, plan)
     except ValueError as exc:
         raise AirflowFailException(str(exc)) from None
-    files = discover_files(directory, spec["media_type"], window)
-    if not files:
+    state = Path(spec["state_directory"])
+    scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
+    if not scan.files and not scan.skipped:
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
-    lists_dir = Path(spec["state_directory"]) / plan["batch_id"]
+    lists_dir = state / plan["batch_id"]
     try:
-        chunks = write_file_lists(files, lists_dir, spec["max_per_list"], max_map_length())
+        chunks = write_file_lists(scan.files, lists_dir, spec["max_per_list"], max_map_length())
     except FileListError as exc:
         raise AirflowFailException(str(exc)) from None
+    skipped_uri = write_skipped_list(scan.skipped, lists_dir)
     return {
         "source": directory.as_uri(),
         "media_type": spec["media_type"],
-        "count": len(files),
+        "count": len(scan.files),
         "chunks": chunks,
+        "skipped_count": len(scan.skipped),
+        "skipped": dict(sorted(Counter(entry.reason for entry in scan.skipped).items())),
+        "skipped_examples": [
+            {"key": entry.key, "reason": entry.reason} for entry in scan.skipped[:MAX_SKIPPED_EXAMPLES]
+        ],
+        "skipped_uri": skipped_uri,
     }

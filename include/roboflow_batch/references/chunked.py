@@ -107,8 +107,8 @@ def write_chunked_references(
             summary.on_skip = None
             for writer in writers:
                 writer.abort_unless_committed()
-        # With nothing selected the run is skipped and writes nothing: no export will read the list.
-        if summary.skipped_count and summary.count:
+        # Kept even when nothing was selected: a window of skipped objects only still accounts for them.
+        if summary.skipped_count:
             summary.skipped_uri = skips.commit()
         else:
             skips.abort()

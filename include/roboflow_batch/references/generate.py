@@ -18,17 +18,14 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from include.roboflow_batch.media import MediaType, has_media_extension, size_limit
+from include.roboflow_batch.media import MediaType, rejection_reason
 from include.roboflow_batch.references.expiry import EffectiveExpiry
 from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
 from include.roboflow_batch.references.naming import NameTooLongError, name_for_key
 from include.roboflow_batch.references.objects import Signer, StoredObject
 from include.roboflow_batch.references.window import SelectionWindow
 
-SKIP_TOO_LARGE = "file-size-limit-exceeded"
-SKIP_EMPTY = "empty-file"
 SKIP_NAME_TOO_LONG = "name-too-long"
-SKIP_UNSUPPORTED = "unsupported-file-type"
 SKIPPED_SUFFIX = ".skipped.jsonl"
 MAX_SKIPPED_EXAMPLES = 20
 
@@ -56,19 +53,18 @@ class ReferencesSummary:
     skipped_examples: list[dict[str, str]] = field(default_factory=list)
     skipped_uri: str | None = None
     # Receives every skipped entry (the full list goes to a file, never to XCom).
-    on_skip: Callable[[dict[str, str]], None] | None = field(default=None, repr=False, compare=False)
+    on_skip: Callable[[dict[str, Any]], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def skipped_count(self) -> int:
         return sum(self.skipped.values())
 
-    def skip(self, key: str, reason: str) -> None:
+    def skip(self, key: str, reason: str, size: int | None = None) -> None:
         self.skipped[reason] += 1
-        entry = {"key": key, "reason": reason}
         if len(self.skipped_examples) < MAX_SKIPPED_EXAMPLES:
-            self.skipped_examples.append(entry)
+            self.skipped_examples.append({"key": key, "reason": reason})
         if self.on_skip is not None:
-            self.on_skip(entry)
+            self.on_skip({"key": key, "reason": reason, "size": size})
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,24 +89,18 @@ def select_objects(
     summary: ReferencesSummary,
 ) -> Iterable[tuple[str, str]]:
     """(key, name) of the listed objects to reference; records the ones skipped on ``summary``."""
-    limit = size_limit(media_type)
     contains = window.contains
     for obj in objects:
         if obj.key.endswith("/") or not contains(obj.last_modified):
             continue
-        if not has_media_extension(obj.key, media_type):
-            summary.skip(obj.key, SKIP_UNSUPPORTED)
-            continue
-        if obj.size == 0:
-            summary.skip(obj.key, SKIP_EMPTY)
-            continue
-        if limit is not None and obj.size > limit:
-            summary.skip(obj.key, SKIP_TOO_LARGE)
+        reason = rejection_reason(obj.key, obj.size, media_type)
+        if reason is not None:
+            summary.skip(obj.key, reason, obj.size)
             continue
         try:
             name = _name(obj.key)
         except NameTooLongError:
-            summary.skip(obj.key, SKIP_NAME_TOO_LONG)
+            summary.skip(obj.key, SKIP_NAME_TOO_LONG, obj.size)
             continue
         yield obj.key, name
 
@@ -165,8 +155,8 @@ def write_references(
             writer.write({"name": names.popleft(), "url": url})
             summary.count += 1
         summary.on_skip = None
-        # With nothing selected the run is skipped and writes nothing: no export will read the list.
-        if summary.skipped_count and summary.count:
+        # Kept even when nothing was selected: a window of skipped objects only still accounts for them.
+        if summary.skipped_count:
             summary.skipped_uri = skips.commit()
         else:
             skips.abort()

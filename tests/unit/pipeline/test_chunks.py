@@ -110,7 +110,7 @@ def test_each_mapped_step_gets_its_own_arguments_of_the_chunk() -> None:
     ("listing_value", "message"),
     [
         ({"count": 3}, "no 'chunks' list"),
-        ({"count": 3, "chunks": []}, "no 'chunks' list"),
+        ({"count": 3, "chunks": []}, "counted 3 objects but wrote no chunk"),
         ({**listing(2, 1), "count": 4}, "hold 3 references but the listing counted 4"),
         ({"count": 3, "chunks": [{"index": 1, "references_uri": "s3://a/b", "count": 3}]}, r"chunks\[0\]"),
         ({"count": 3, "chunks": [{"index": 0, "references_uri": "refs", "count": 3}]}, "not a URI"),

@@ -66,7 +66,7 @@ def test_the_window_accounts_for_skipped_objects_and_emits_one_results_event(tmp
 
     plan, listing, specs, exports = window(tmp_path, 15, 5)
     listing.update(
-        skipped={"empty": 2, "too_large": 1}, skipped_count=3, skipped_uri="file:///refs.skipped.jsonl"
+        skipped_list(tmp_path, [("a.jpg", "empty-file"), ("b.jpg", "empty-file"), ("c.jpg", "big")])
     )
     asset = results_asset("fleet")
     events: defaultdict[Any, SimpleNamespace] = defaultdict(lambda: SimpleNamespace(extra={}))
@@ -77,7 +77,9 @@ def test_the_window_accounts_for_skipped_objects_and_emits_one_results_event(tmp
 
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest["objects"] == {"seen": 23, "processed": 20, "failed": 0, "skipped": 3}
-    assert manifest["skipped"]["list"] == "file:///refs.skipped.jsonl"
+    assert manifest["skipped"]["list"] == listing["skipped_uri"]
+    assert [entry["key"] for entry in manifest["skipped"]["files"]] == ["a.jpg", "b.jpg", "c.jpg"]
+    assert manifest["checks"]["skipped_listed"] is True
     assert list(events) == [asset]
     extra = events[asset].extra
     assert extra["objects"] == {"processed": 20, "failed": 0, "skipped": 3}
@@ -87,6 +89,78 @@ def test_the_window_accounts_for_skipped_objects_and_emits_one_results_event(tmp
         2,
     )
     assert extra["job_ids"] == [spec["job_id"] for spec in specs] and extra["job_id"] is None
+
+
+def skipped_list(tmp_path: Path, entries: list[tuple[str, str]]) -> dict[str, Any]:
+    """The skipped fields of a listing whose skipped list holds ``entries`` (key, reason)."""
+    path = tmp_path / "refs.skipped.jsonl"
+    path.write_text(
+        "".join(json.dumps({"key": key, "reason": reason, "size": 0}) + "\n" for key, reason in entries)
+    )
+    reasons: dict[str, int] = {}
+    for _key, reason in entries:
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return {"skipped": reasons, "skipped_count": len(entries), "skipped_uri": path.as_uri()}
+
+
+def test_a_skipped_list_that_lost_entries_does_not_reconcile(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 5)
+    listing.update(skipped_list(tmp_path, [("a.jpg", "empty-file")]))
+    listing.update(skipped={"empty-file": 2}, skipped_count=2)
+
+    with pytest.raises(AirflowFailException, match="do not reconcile: skipped_listed"):
+        reconcile_chunks(plan, listing, specs, exports)
+
+
+def test_a_window_of_skipped_objects_only_gets_a_manifest_without_batch_or_job(tmp_path: Path) -> None:
+    from collections import defaultdict
+    from types import SimpleNamespace
+
+    from include.roboflow_batch.export.results_asset import results_asset
+
+    plan, listing, specs, exports = window(tmp_path)
+    listing.update(skipped_list(tmp_path, [("notes.txt", "unsupported-file-type"), ("e.jpg", "empty-file")]))
+    asset = results_asset("fleet")
+    events: defaultdict[Any, SimpleNamespace] = defaultdict(lambda: SimpleNamespace(extra={}))
+
+    summary = reconcile_chunks(
+        plan, listing, specs, exports, started=[], task=SimpleNamespace(outlets=[asset]), outlet_events=events
+    )
+
+    assert specs == [] and exports == []
+    assert summary["manifest_uri"] == f"file://{tmp_path}/out/manifest.json"
+    assert (summary["chunks"], summary["result_rows"], summary["skipped"]) == (0, 0, 2)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["reconciled"] is True and all(manifest["checks"].values())
+    assert manifest["objects"] == {"seen": 2, "processed": 0, "failed": 0, "skipped": 2}
+    assert sorted((e["key"], e["reason"]) for e in manifest["skipped"]["files"]) == [
+        ("e.jpg", "empty-file"),
+        ("notes.txt", "unsupported-file-type"),
+    ]
+    assert manifest["job_ids"] == [] and manifest["chunks"] == []
+    extra = events[asset].extra
+    assert extra["objects"] == {"processed": 0, "failed": 0, "skipped": 2}
+    assert (extra["rows"], extra["job_id"], extra["batch_id"], extra["chunks"]) == (0, None, None, 0)
+
+    # The same window again rewrites its own manifest.
+    assert reconcile_chunks(plan, listing, specs, exports)["reconciled"] is True
+
+
+def test_a_window_of_skipped_objects_only_never_replaces_a_manifest_with_results(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 12)
+    before = (tmp_path / "out" / "manifest.json").read_text()
+    listing.update(skipped_list(tmp_path, [("notes.txt", "unsupported-file-type")]), count=0, chunks=[])
+
+    with pytest.raises(AirflowFailException, match=r"already holds the results of job\(s\) \['fleet-"):
+        reconcile_chunks(plan, listing, [], [])
+    assert (tmp_path / "out" / "manifest.json").read_text() == before
+
+
+def test_a_window_with_nothing_listed_is_skipped() -> None:
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    with pytest.raises(AirflowSkipException, match="nothing to account for"):
+        reconcile_chunks({}, None, None, None)
 
 
 def test_one_chunk_keeps_its_own_manifest_as_the_windows(tmp_path: Path) -> None:

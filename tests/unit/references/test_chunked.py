@@ -77,10 +77,25 @@ def test_a_window_within_the_limit_keeps_the_configured_file_name(tmp_path: Path
     assert sorted(p.name for p in (tmp_path / "refs").iterdir()) == ["window.jsonl", "window.skipped.jsonl"]
 
 
-def test_nothing_selected_publishes_nothing(tmp_path: Path) -> None:
+def test_nothing_selected_publishes_no_references_but_the_skipped_list(tmp_path: Path) -> None:
     summary = run(tmp_path, listing(0), per_file=15)
 
     assert summary.count == 0 and summary.chunks == [] and summary.references_uri is None
+    # The readme is all the window holds: it is still accounted for.
+    skipped = tmp_path / "refs" / "window.skipped.jsonl"
+    assert [p for p in (tmp_path / "refs").rglob("*") if p.is_file()] == [skipped]
+    assert summary.skipped_uri == skipped.as_uri()
+    assert json.loads(skipped.read_text()) == {
+        "key": "cams/readme.txt",
+        "reason": "unsupported-file-type",
+        "size": 10,
+    }
+
+
+def test_an_empty_window_publishes_nothing(tmp_path: Path) -> None:
+    summary = run(tmp_path, iter([]), per_file=15)
+
+    assert summary.count == 0 and summary.skipped_uri is None
     assert not [p for p in (tmp_path / "refs").rglob("*") if p.is_file()]
 
 

@@ -104,14 +104,17 @@ def test_summary_holds_no_url_and_reports_the_expiry(tmp_path: Path) -> None:
     }
 
 
-def test_nothing_selected_leaves_the_destination_untouched(tmp_path: Path) -> None:
+def test_nothing_selected_leaves_the_references_untouched_and_lists_what_was_skipped(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "refs.jsonl").write_text("previous run\n")
     summary, path = run(tmp_path, [obj("notes.txt"), obj("late.jpg", at=END)])
     assert summary.count == 0
     assert summary.references_uri is None
     assert path.read_text() == "previous run\n"
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["refs.jsonl"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["refs.jsonl", "refs.skipped.jsonl"]
+    assert [(e["key"], e["reason"]) for e in read_lines(path.with_name("refs.skipped.jsonl"))] == [
+        ("notes.txt", "unsupported-file-type")
+    ]
 
 
 def test_a_failure_midway_leaves_no_partial_file(tmp_path: Path) -> None:
