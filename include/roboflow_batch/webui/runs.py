@@ -201,7 +201,8 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
     """One run's view from its tasks' return values and states (pure: no DB)."""
     plan, listing, ingest = (
         _dict(returned.get("plan")),
-        _dict(returned.get("list_new_objects")),
+        # A bucket's listing or a local directory's: both count what they found and skipped.
+        _dict(returned.get("list_new_objects")) or _dict(returned.get("list_local_files")),
         _dict(returned.get("ingest")),
     )
     ready, start, export = (
@@ -242,7 +243,12 @@ def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:
     """The job's state as far as Airflow knows it (live stage/progress come from Roboflow)."""
     start, wait = task_states.get("start_job"), task_states.get("wait_for_job")
     if start == "skipped":
-        return "skipped: nothing new"
+        # A window whose objects were all skipped still ends with a manifest (reconcile), but no job.
+        return (
+            "none: nothing to process"
+            if task_states.get("reconcile") == "success"
+            else "skipped: nothing new"
+        )
     if start != "success":
         return "failed to start" if start == "failed" else "not started"
     if wait == "success":

@@ -118,6 +118,31 @@ def assert_accounted_without_processing(
     plan, state = run.value("plan"), roboflow_emulator.state()
     assert plan["batch_id"] not in state["batches"]
     assert plan["job_id"] not in state["jobCreations"]
+    assert_the_roboflow_view_shows_it(run, manifest_path, len(skipped))
+
+
+def assert_the_roboflow_view_shows_it(run: PipelineRun, manifest_path: Path, skipped: int) -> None:
+    """The Roboflow view reads the run from the metadata DB: its manifest, its skipped count, no job."""
+    from airflow.utils.session import create_session
+
+    from include.roboflow_batch.webui.app import read_manifest
+    from include.roboflow_batch.webui.pages import overview_page, run_page
+    from include.roboflow_batch.webui.runs import one_run
+
+    with create_session() as session:
+        view = one_run(session, run.dag_run.dag_id, run.dag_run.run_id)
+    assert view is not None
+    assert (view.found, view.skipped, view.job_id, view.job_state) == (
+        skipped,
+        skipped,
+        None,
+        "none: nothing to process",
+    )
+    assert (view.manifest_uri, view.result_rows, view.reconciled) == (manifest_path.as_uri(), 0, True)
+    assert read_manifest(view)["objects"]["skipped"] == skipped
+    assert "manifest.json" in run_page("/roboflow-ui", view, []) + overview_page(
+        "/roboflow-ui", {view.dag_id: [view]}, [], 1.0
+    )
 
 
 def test_a_local_window_of_skipped_files_only_ends_with_a_manifest_and_no_job(

@@ -61,6 +61,39 @@ def test_job_state_follows_the_steps() -> None:
     assert job_state({"start_job": "success", "wait_for_job": "success"}, {"succeeded": True}) == "succeeded"
 
 
+def test_a_window_of_skipped_objects_only_shows_its_manifest_and_no_job() -> None:
+    returned = {
+        "plan": RETURNED["plan"],
+        "list_local_files": {"count": 0, "chunks": [], "skipped_count": 2, "skipped": {"empty-file": 2}},
+        "plan_chunks": [],
+        "reconcile": {
+            "destination": "file:///out",
+            "manifest_uri": "file:///out/manifest.json",
+            "chunks": 0,
+            "result_rows": 0,
+            "skipped": 2,
+            "reconciled": True,
+        },
+    }
+    states = {
+        "plan": "success",
+        "list_local_files": "success",
+        "plan_chunks": "success",
+        "reconcile": "success",
+    }
+    states.update(
+        dict.fromkeys(("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"), "skipped")
+    )
+
+    view = build_view(ROW, returned, states)
+
+    assert (view.found, view.skipped, view.staged, view.job_id) == (2, 2, None, None)
+    assert view.job_state == "none: nothing to process"
+    assert (view.manifest_uri, view.result_rows, view.reconciled) == ("file:///out/manifest.json", 0, True)
+    html = overview_page("/roboflow-ui", {ROW.dag_id: [view]}, [], 1.0) + run_page("/roboflow-ui", view, [])
+    assert "manifest.json" in html and "none: nothing to process" in html
+
+
 def test_a_run_that_is_still_listing_shows_no_numbers_yet() -> None:
     view = build_view(ROW, {"plan": RETURNED["plan"]}, {"plan": "success", "list_new_objects": "running"})
 
