@@ -147,7 +147,7 @@ def test_a_window_of_skipped_objects_only_gets_a_manifest_without_batch_or_job(t
 
 
 def test_a_window_of_skipped_objects_only_never_replaces_a_manifest_with_results(tmp_path: Path) -> None:
-    plan, listing, specs, exports = window(tmp_path, 12)
+    plan, listing, _specs, _exports = window(tmp_path, 12)
     before = (tmp_path / "out" / "manifest.json").read_text()
     listing.update(skipped_list(tmp_path, [("notes.txt", "unsupported-file-type")]), count=0, chunks=[])
 

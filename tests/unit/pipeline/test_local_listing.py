@@ -97,3 +97,43 @@ def test_more_lists_than_can_be_mapped_fails(
 
     with pytest.raises(AirflowFailException, match="max_map_length allows \\(2\\)"):
         list_local_files(spec(drop, tmp_path), PLAN)
+
+
+def test_entries_not_sent_are_listed_beside_the_file_lists(drop: Path, tmp_path: Path) -> None:
+    (drop / "notes.txt").write_text("text")
+    (drop / "empty.jpg").write_bytes(b"")
+    for name in ("notes.txt", "empty.jpg"):
+        os.utime(drop / name, (START.timestamp(), START.timestamp()))
+
+    summary = list_local_files(spec(drop, tmp_path, max_per_list=10), PLAN)
+
+    assert (summary["count"], summary["skipped_count"]) == (5, 2)
+    assert summary["skipped"] == {"empty-file": 1, "unsupported-file-type": 1}
+    assert summary["skipped_examples"] == [
+        {"key": "empty.jpg", "reason": "empty-file"},
+        {"key": "notes.txt", "reason": "unsupported-file-type"},
+    ]
+    assert summary["skipped_uri"] == (tmp_path / "state" / "b-1" / "files.skipped.jsonl").as_uri()
+
+
+def test_a_window_of_skipped_entries_only_returns_no_chunk_instead_of_skipping(tmp_path: Path) -> None:
+    drop = tmp_path / "only-text"
+    drop.mkdir()
+    (drop / "notes.txt").write_text("text")
+
+    summary = list_local_files(spec(drop, tmp_path, select="all"), PLAN)
+
+    assert (summary["count"], summary["chunks"], summary["skipped_count"]) == (0, [], 1)
+    assert read_skipped_keys(summary["skipped_uri"]) == ["notes.txt"]
+
+
+def test_a_state_directory_inside_the_source_is_not_reported(drop: Path, tmp_path: Path) -> None:
+    summary = list_local_files(spec(drop, tmp_path, state_directory=str(drop / "state"), select="all"), PLAN)
+
+    assert summary["skipped_count"] == 0 and summary["skipped_uri"] is None
+
+
+def read_skipped_keys(uri: str) -> list[str]:
+    from include.roboflow_batch.export.skipped import read_skipped
+
+    return [entry["key"] for entry in read_skipped(uri, None)]

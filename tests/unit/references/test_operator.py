@@ -101,6 +101,33 @@ def test_videos_are_selected_by_their_own_extensions(tmp_path: Path) -> None:
         operator(tmp_path, media_type="videos", select="all").execute({})
 
 
+@pytest.mark.usefixtures("bucket")
+def test_a_window_of_skipped_objects_only_can_be_returned_for_its_manifest(tmp_path: Path) -> None:
+    op = operator(
+        tmp_path, media_type="videos", select="all", skip_when_all_skipped=False, max_objects_per_file=5
+    )
+
+    result = op.execute({})
+
+    assert (result["count"], result["chunks"], result["references_uri"]) == (0, [], None)
+    assert result["skipped"] == {"unsupported-file-type": 3}
+    skipped = [json.loads(line) for line in (tmp_path / "refs.skipped.jsonl").read_text().splitlines()]
+    assert result["skipped_uri"] == f"file://{tmp_path}/refs.skipped.jsonl"
+    assert sorted((entry["key"], entry["size"]) for entry in skipped) == [
+        ("in/a.jpg", 10),
+        ("in/deep/b.PNG", 10),
+        ("in/readme.txt", 4),
+    ]
+    assert not (tmp_path / "refs.jsonl").exists()
+
+
+@pytest.mark.usefixtures("bucket")
+def test_a_window_with_no_object_is_skipped_whatever_the_option(tmp_path: Path) -> None:
+    past = {"data_interval_start": NOW - timedelta(days=2), "data_interval_end": NOW - timedelta(days=1)}
+    with pytest.raises(AirflowSkipException, match="no new images"):
+        operator(tmp_path, skip_when_all_skipped=False).execute(past)
+
+
 def test_templated_fields_are_kept_verbatim_until_execute(tmp_path: Path) -> None:
     op = operator(
         tmp_path,
