@@ -55,6 +55,14 @@ def combine(
     )
 
 
+SKIPPED_FILES = [
+    {"key": "cams/a.jpg", "reason": "file-size-limit-exceeded", "size": 30_000_000},
+    {"key": "cams/b.jpg", "reason": "file-size-limit-exceeded", "size": 21_000_000},
+    {"key": "cams/c.jpg", "reason": "file-size-limit-exceeded", "size": 25_000_000},
+    {"key": "cams/d.jpg", "reason": "empty-file", "size": 0},
+]
+
+
 def test_chunks_that_account_for_every_listed_object_reconcile_with_totals() -> None:
     plan = specs(*COUNTS)
     manifests = [chunk_manifest(plan[0]), chunk_manifest(plan[1], failed=2), chunk_manifest(plan[2])]
@@ -65,6 +73,7 @@ def test_chunks_that_account_for_every_listed_object_reconcile_with_totals() -> 
         listed=40,
         skipped={"file-size-limit-exceeded": 3, "empty-file": 1},
         skipped_list="s3://refs/window.skipped.jsonl",
+        skipped_files=SKIPPED_FILES,
     )
 
     assert manifest["reconciled"] is True, manifest["checks"]
@@ -72,6 +81,7 @@ def test_chunks_that_account_for_every_listed_object_reconcile_with_totals() -> 
         "count": 4,
         "reasons": {"empty-file": 1, "file-size-limit-exceeded": 3},
         "list": "s3://refs/window.skipped.jsonl",
+        "files": SKIPPED_FILES,
     }
     # Every object seen in the window is processed, failed at ingest or skipped while listing.
     assert manifest["objects"] == {"seen": 44, "processed": 38, "failed": 2, "skipped": 4}
@@ -152,3 +162,26 @@ def test_a_damaged_chunk_manifest_is_named(damage: Any, message: str) -> None:
 
     with pytest.raises(ChunkManifestError, match=rf"chunk 0 manifest file:///m.json: {message}"):
         chunk_entry(spec, manifest, "file:///m.json")
+
+
+def test_skipped_objects_missing_from_the_list_do_not_reconcile() -> None:
+    plan = specs(*COUNTS)
+    manifests = [chunk_manifest(spec) for spec in plan]
+
+    manifest = combine(plan, manifests, listed=40, skipped={"empty-file": 2}, skipped_files=SKIPPED_FILES[3:])
+
+    assert manifest["checks"]["skipped_listed"] is False and manifest["reconciled"] is False
+
+
+def test_no_chunk_and_only_skipped_objects_reconcile_as_seen_equals_skipped() -> None:
+    manifest = combine(
+        [],
+        [],
+        listed=0,
+        skipped={"file-size-limit-exceeded": 3, "empty-file": 1},
+        skipped_files=SKIPPED_FILES,
+    )
+
+    assert manifest["reconciled"] is True, manifest["checks"]
+    assert manifest["objects"] == {"seen": 4, "processed": 0, "failed": 0, "skipped": 4}
+    assert (manifest["chunks"], manifest["job_ids"], manifest["results"]) == ([], [], {"rows": 0})
