@@ -138,6 +138,7 @@ def create_view_app() -> FastAPI:
             ("Ingested", (data.get("ingested") or {}).get("count")),
             ("Failed to ingest", (data.get("failed") or {}).get("count")),
             ("Failed in processing", (data.get("processing_failed") or {}).get("count")),
+            ("Skipped while listing", (data.get("skipped") or {}).get("count")),
             ("Result rows", (data.get("results") or {}).get("rows")),
             ("Reconciled", data.get("reconciled")),
             *((f"check: {k}", v) for k, v in sorted((data.get("checks") or {}).items())),

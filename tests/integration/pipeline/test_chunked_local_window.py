@@ -26,6 +26,8 @@ def test_local_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_m
 ) -> None:
     images = sample_images(FILES, prefix="bay", seed=81)
     write_files(tmp_path / "drop", images)
+    (tmp_path / "drop" / "notes.txt").write_text("not an image")
+    (tmp_path / "drop" / "empty.png").write_bytes(b"")
     pipeline = {
         "id": "it_local_fleet",
         "source": {"kind": "local", "directory": str(tmp_path / "drop"), "state_directory": "state"},
@@ -66,6 +68,12 @@ def test_local_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_m
     manifest = json.loads(manifest_path.read_text())
     assert manifest["reconciled"] is True and all(manifest["checks"].values()), manifest["checks"]
     assert manifest["inputs"] == {"listed": FILES, "expected": FILES}
+    # The entries not sent are counted once for the window, not once per chunk.
+    assert manifest["objects"] == {"seen": FILES + 2, "processed": FILES, "failed": 0, "skipped": 2}
+    assert sorted((e["key"], e["reason"]) for e in manifest["skipped"]["files"]) == [
+        ("empty.png", "empty-file"),
+        ("notes.txt", "unsupported-file-type"),
+    ]
     assert manifest["results"]["rows"] == FILES
     assert [chunk["batch_id"] for chunk in manifest["chunks"]] == batch_ids
     names = sorted(row["file_name"] for row in result_rows(manifest_path.parent))
