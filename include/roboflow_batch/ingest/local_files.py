@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import os
 import stat as stat_mode
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from include.roboflow_batch.media import MediaType, has_media_extension, rejection_reason, validate_media_type
 from include.roboflow_batch.references.window import SelectionWindow
@@ -65,6 +67,11 @@ class DirectoryScan:
 
     files: list[LocalFile] = field(default_factory=list)
     skipped: list[SkippedEntry] = field(default_factory=list)
+
+    def skipped_summary(self) -> dict[str, Any]:
+        """``{"skipped_count", "skipped": {reason: count}}``: small enough for XCom."""
+        by_reason = Counter(entry.reason for entry in self.skipped)
+        return {"skipped_count": len(self.skipped), "skipped": dict(sorted(by_reason.items()))}
 
 
 def resolve_directory(local_directory: str | os.PathLike[str]) -> Path:

@@ -14,7 +14,6 @@ local uploads skip what the task state store or the batch already holds.
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -348,8 +347,7 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
             )
         except ValueError as exc:  # a missing directory or a damaged file list: retrying cannot help
             raise AirflowFailException(str(exc)) from exc
-        files, by_reason = scan.files, Counter(entry.reason for entry in scan.skipped)
-        scan_skipped, skipped = len(scan.skipped), dict(sorted(by_reason.items()))
+        files = scan.files
         for entry in scan.skipped[:REJECTED_EXAMPLES_LIMIT]:
             self.log.warning("Not sending %s from %s: %s", entry.key, directory, entry.reason)
         if not files:
@@ -397,5 +395,5 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
             rejected_count=len(outcome.rejected),
             rejected=outcome.rejected[:REJECTED_EXAMPLES_LIMIT],
             # With a file list its listing accounted for the rest of the directory.
-            **({} if self.local_file_list else {"skipped_count": scan_skipped, "skipped": skipped}),
+            **({} if self.local_file_list else scan.skipped_summary()),
         )

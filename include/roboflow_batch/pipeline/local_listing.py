@@ -10,7 +10,6 @@ beside them (``skipped_uri``), in the format of a bucket listing's skipped list,
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -68,8 +67,7 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
         "media_type": spec["media_type"],
         "count": len(scan.files),
         "chunks": chunks,
-        "skipped_count": len(scan.skipped),
-        "skipped": dict(sorted(Counter(entry.reason for entry in scan.skipped).items())),
+        **scan.skipped_summary(),
         "skipped_examples": [
             {"key": entry.key, "reason": entry.reason} for entry in scan.skipped[:MAX_SKIPPED_EXAMPLES]
         ],

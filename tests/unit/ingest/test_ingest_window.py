@@ -131,6 +131,19 @@ def test_select_and_window_are_rendered_from_templates(client: mock.MagicMock, d
     assert uploaded(client) == ["old.jpg"]
 
 
+def test_without_a_file_list_the_entries_not_sent_are_reported(client: mock.MagicMock, drop: Path) -> None:
+    (drop / "empty.jpg").write_bytes(b"")
+    (drop / "notes.txt").write_text("text")
+
+    summary = ingest(drop, select="all").execute(make_context(interval=INTERVAL))
+
+    assert uploaded(client) == ["new.jpg", "old.jpg"]  # the empty image is not uploaded to be refused
+    assert (summary["skipped_count"], summary["skipped"]) == (
+        2,
+        {"empty-file": 1, "unsupported-file-type": 1},
+    )
+
+
 def test_a_file_list_sends_exactly_its_files_whatever_the_window(
     client: mock.MagicMock, drop: Path, tmp_path: Path
 ) -> None:
@@ -142,6 +155,7 @@ def test_a_file_list_sends_exactly_its_files_whatever_the_window(
 
     assert uploaded(client) == ["old.jpg"]
     assert summary["expected_count"] == 1
+    assert "skipped_count" not in summary  # the listing that wrote the list accounted for the rest
 
 
 def test_a_damaged_file_list_fails_without_sending_anything(
