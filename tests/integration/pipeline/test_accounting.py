@@ -18,6 +18,7 @@ from include.devstack.run_results import local_path
 from include.devstack.sample_media import sample_images, seed_s3, write_files
 from include.roboflow_batch.media import MAX_IMAGE_BYTES
 from tests.integration.pipeline.conftest import PipelineRun, object_store_pipeline
+from tests.integration.pipeline.test_results_asset_event import results_events
 
 pytestmark = pytest.mark.integration
 
@@ -176,3 +177,23 @@ def test_a_bucket_window_of_skipped_objects_only_ends_with_a_manifest_and_no_job
         [("cams/empty.png", "empty-file"), ("cams/notes.txt", "unsupported-file-type")],
     )
     assert run.value("list_new_objects")["count"] == 0
+    # The window's manifest landed: one results event, with no rows and no job.
+    [event] = results_events("it_s3_only_skipped")
+    assert event["task"] == "reconcile"
+    assert event["extra"]["objects"] == {"processed": 0, "failed": 0, "skipped": 2}
+    assert (event["extra"]["rows"], event["extra"]["job_id"], event["extra"]["chunks"]) == (0, None, 0)
+
+
+def test_a_window_with_no_object_at_all_stays_a_plain_skip(
+    run_pipeline: Callable[..., PipelineRun], tmp_path: Path
+) -> None:
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / ".DS_Store").write_bytes(b"\0")  # hidden: not part of the source
+
+    run = run_pipeline(local_pipeline("it_local_nothing", tmp_path))
+
+    assert run.state == "success", run.tasks
+    assert run.task_state("list_local_files") == "skipped"
+    assert run.task_state("reconcile") == "skipped"
+    assert not (tmp_path / "results").exists()
+    assert results_events("it_local_nothing") == []
