@@ -118,7 +118,9 @@ def manifest_entries(manifest: dict[str, Any]) -> list[str]:
         return [entry.get("name") or entry["source_key"] for entry in manifest["objects"]]
     entries = [source["name"] for source in manifest["sources"]]
     for section in ("failed", "processing_failed", "skipped"):
-        entries += [entry["file_name"] for entry in (manifest.get(section) or {}).get("files", [])]
+        # Failed entries name the object by "file_name", skipped ones (from the listing) by "key".
+        files = (manifest.get(section) or {}).get("files", [])
+        entries += [entry.get("file_name") or entry["key"] for entry in files]
     return entries
 
 
