@@ -17,7 +17,13 @@ from airflow.sdk import ObjectStoragePath
 
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.references.expiry import EffectiveExpiry
-from include.roboflow_batch.references.generate import ReferencesSummary, select_objects, skipped_path
+from include.roboflow_batch.references.generate import (
+    ReferencesSummary,
+    closing_signer,
+    select_objects,
+    signed_references,
+    skipped_path,
+)
 from include.roboflow_batch.references.jsonl import AtomicJSONLWriter
 from include.roboflow_batch.references.objects import Signer, StoredObject
 from include.roboflow_batch.references.window import SelectionWindow
@@ -99,7 +105,7 @@ def write_chunked_references(
     summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     writers: list[_ChunkWriter] = []
     # Skipped objects are listed once for the whole window, next to the configured name.
-    with AtomicJSONLWriter(skipped_path(destination)) as skips:
+    with AtomicJSONLWriter(skipped_path(destination)) as skips, closing_signer(sign):
         summary.on_skip = skips.write
         try:
             _write_chunks(objects, sign, destination, writers, summary, max_per_file, max_files, window)
@@ -127,7 +133,8 @@ def _write_chunks(
     window: SelectionWindow,
 ) -> None:
     media_type, source = summary.media_type, summary.source
-    for key, name in select_objects(objects, media_type=media_type, window=window, summary=summary):
+    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    for name, url in signed_references(selected, sign):
         if summary.count % max_per_file == 0:
             if len(writers) == max_files:
                 raise TooManyChunksError(
@@ -142,7 +149,7 @@ def _write_chunks(
             writer = _ChunkWriter(chunk_path(destination, len(writers)))
             writer.__enter__()
             writers.append(writer)
-        writers[-1].write({"name": name, "url": sign(key)})
+        writers[-1].write({"name": name, "url": url})
         summary.count += 1
     if len(writers) == 1:
         writers[0].destination = destination

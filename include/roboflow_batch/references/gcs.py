@@ -9,7 +9,8 @@ from typing import Any
 import google.auth.credentials
 import google.auth.transport.requests
 
-from include.roboflow_batch.references.gcs_parallel import ParallelGCSSigner, signing_key_of
+from include.roboflow_batch.references.gcs_parallel import ParallelGCSSigner
+from include.roboflow_batch.references.gcs_v4 import TemplateSigner, checked_template, signing_key_of
 from include.roboflow_batch.references.objects import StoredObject
 from include.roboflow_batch.references.prefetch import prefetched
 
@@ -17,18 +18,40 @@ from include.roboflow_batch.references.prefetch import prefetched
 _TOKEN_MARGIN = timedelta(minutes=5)
 
 
+# Only what a reference needs: smaller pages from GCS, and less JSON to parse.
+LISTING_FIELDS = "items(name,size,updated),nextPageToken"
+
+
 def iter_gcs_objects(
     client: Any, bucket: str, prefix: str = "", *, page_size: int = 1000, prefetch: int = 2
 ) -> Iterator[StoredObject]:
-    """Every object under ``prefix``, page by page, never holding the whole listing."""
+    """Every object under ``prefix``, page by page, never holding the whole listing.
+
+    Objects are read from each page's JSON, not built into ``Blob`` objects (which costs more
+    than parsing the page itself).
+    """
 
     def pages() -> Iterator[list[StoredObject]]:
-        blobs = client.list_blobs(bucket, prefix=prefix or None, page_size=page_size)
+        blobs = client.list_blobs(bucket, prefix=prefix or None, page_size=page_size, fields=LISTING_FIELDS)
         for page in blobs.pages:
-            yield [StoredObject(b.name, int(b.size or 0), b.updated) for b in page]
+            yield [_stored_object(item) for item in page.raw_page.get("items", ())]
 
     for page in prefetched(pages(), depth=prefetch):
         yield from page
+
+
+def _stored_object(item: dict[str, Any]) -> StoredObject:
+    name = item.get("name")
+    if not isinstance(name, str):
+        raise ValueError(f"GCS listing returned an object without a name: {str(item)[:200]}")
+    try:
+        updated = datetime.fromisoformat(item["updated"])
+        size = int(item.get("size") or 0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"GCS listing returned object {name!r} without a valid size and updated time"
+        ) from exc
+    return StoredObject(name, size, updated if updated.tzinfo else updated.replace(tzinfo=UTC))
 
 
 class GCSGetUrlSigner:
@@ -70,10 +93,21 @@ class GCSGetUrlSigner:
                     "set service_account_email to the service account to sign as"
                 )
 
+        # With a local key, URLs are made from a template the library's own URL checked; the
+        # library signs each key itself only when that check fails (an unusual endpoint).
         self._parallel: ParallelGCSSigner | None = None
+        self._local: TemplateSigner | None = None
         key = None if self.uses_sign_blob else signing_key_of(credentials)
-        if key is not None:
-            self._parallel = ParallelGCSSigner(key, self._bucket.name, expiry, client.api_endpoint)
+        template = (
+            None if key is None else checked_template(key, self._bucket.name, expiry, client.api_endpoint)
+        )
+        if key is not None and template is not None:
+            self._local = TemplateSigner(key, template)
+            self._parallel = ParallelGCSSigner(key, template)
+
+    @property
+    def signs_in_parallel(self) -> bool:
+        return self._parallel is not None
 
     def sign_many(self, keys: Iterable[str]) -> Iterator[str]:
         """URLs for ``keys`` in order: on every core with a local key, else one by one (signBlob is I/O)."""
@@ -96,6 +130,8 @@ class GCSGetUrlSigner:
         self._credentials.refresh(google.auth.transport.requests.Request())
 
     def __call__(self, key: str) -> str:
+        if self._local is not None:
+            return self._local(key)
         blob = self._bucket.blob(key)
         if not self.uses_sign_blob:
             return blob.generate_signed_url(

@@ -1,70 +1,37 @@
 """Signing GCS V4 URLs on every core.
 
 RSA signing in ``cryptography`` holds the GIL, so threads do not help: worker processes (spawned,
-never forked from a task that runs threads) each rebuild the signing credentials from the private
-key and sign chunks of keys with the storage library's own V4 helper. While the workers start, and
-whenever they are all busy, the calling process signs the next chunk itself, so no core waits.
-URLs come back in the order of the keys. At most a few chunks are in flight, so memory stays flat.
+never forked from a task that runs threads) each load the private key and sign chunks of keys with
+the checked V4 template (``gcs_v4``). The calling process keeps to the light work (listing, writing)
+and signs only while no worker has started yet. URLs come back in the order of the keys; at most a
+few chunks are in flight, so memory stays flat.
+
+A spawned worker normally re-runs the parent's ``__main__`` file first: in an Airflow task process
+that is the ``airflow`` console script, which imports all of Airflow (seconds of CPU per worker).
+The workers need none of it, so they are started without it (see ``_without_main_script``).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
+import threading
+import types
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from datetime import timedelta
-from typing import Any
-from urllib.parse import quote
+from contextlib import contextmanager
+
+from include.roboflow_batch.references.gcs_v4 import SigningKey, TemplateSigner, V4Template
 
 CHUNK_SIZE = 256
-_worker: dict[str, Any] = {}
+_worker: dict[str, TemplateSigner] = {}
+_main_swap = threading.Lock()
 
 
-class SigningKey:
-    """What a worker needs to sign as the service account: picklable, and never logged."""
-
-    def __init__(self, private_key_pem: bytes, email: str, universe_domain: str) -> None:
-        self.private_key_pem = private_key_pem
-        self.email = email
-        self.universe_domain = universe_domain
-
-    def __repr__(self) -> str:
-        return f"SigningKey(email={self.email!r})"
-
-    def credentials(self) -> Any:
-        from google.auth.crypt import RSASigner
-        from google.oauth2 import service_account
-
-        signer = RSASigner.from_string(self.private_key_pem)
-        return service_account.Credentials(  # type: ignore[no-untyped-call]
-            signer, self.email, "", universe_domain=self.universe_domain
-        )
-
-
-def signing_key_of(credentials: Any) -> SigningKey | None:
-    """The private key of service-account credentials that sign locally; None for any other kind."""
-    from cryptography.hazmat.primitives import serialization
-
-    key = getattr(getattr(credentials, "signer", None), "_key", None)
-    email = getattr(credentials, "signer_email", None) or getattr(credentials, "service_account_email", None)
-    if key is None or not hasattr(key, "private_bytes") or not email:
-        return None
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    return SigningKey(pem, email, getattr(credentials, "universe_domain", "googleapis.com"))
-
-
-def _start_worker(key: SigningKey, bucket: str, expiry_seconds: float, endpoint: str) -> None:
-    _worker.update(
-        credentials=key.credentials(),
-        bucket=bucket,
-        expiry=timedelta(seconds=expiry_seconds),
-        endpoint=endpoint,
-    )
-    _worker["universe"] = key.universe_domain
+def _start_worker(key: SigningKey, template: V4Template) -> None:
+    _worker["sign"] = TemplateSigner(key, template)
 
 
 def _ready() -> None:
@@ -72,20 +39,8 @@ def _ready() -> None:
 
 
 def _sign_chunk(keys: list[str]) -> list[str]:
-    from google.cloud.storage._signing import generate_signed_url_v4
-
-    state = _worker
-    return [
-        generate_signed_url_v4(
-            state["credentials"],
-            resource=f"/{state['bucket']}/{quote(key, safe=b'/~')}",
-            expiration=state["expiry"],
-            api_access_endpoint=state["endpoint"],
-            method="GET",
-            universe_domain=state["universe"],
-        )
-        for key in keys
-    ]
+    sign = _worker["sign"]
+    return [sign(key) for key in keys]
 
 
 def _chunks(keys: Iterable[str], size: int) -> Iterator[list[str]]:
@@ -99,15 +54,32 @@ def _chunks(keys: Iterable[str], size: int) -> Iterator[list[str]]:
         yield chunk
 
 
+@contextmanager
+def _without_main_script() -> Iterator[None]:
+    """Spawn children that do not re-run this process's ``__main__`` script.
+
+    ``multiprocessing`` tells a spawned child to re-import the parent's main module; a stand-in
+    main without a file gives it nothing to import. The workers' code lives in this package.
+    """
+    with _main_swap:
+        real = sys.modules["__main__"]
+        sys.modules["__main__"] = types.ModuleType("__main__")
+        try:
+            yield
+        finally:
+            sys.modules["__main__"] = real
+
+
 class ParallelGCSSigner:
     """``sign_many(keys)`` yields the V4 GET URL of each key, in order, signed on every core."""
 
-    def __init__(
-        self, key: SigningKey, bucket: str, expiry: timedelta, endpoint: str, workers: int | None = None
-    ) -> None:
-        self._args = (key, bucket, expiry.total_seconds(), endpoint)
+    def __init__(self, key: SigningKey, template: V4Template, workers: int | None = None) -> None:
+        self._key = key
+        self._template = template
         self._workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self._started: list[Future[None]] = []
+        self._local: TemplateSigner | None = None
 
     def __enter__(self) -> ParallelGCSSigner:
         return self
@@ -121,22 +93,26 @@ class ParallelGCSSigner:
             self._pool = None
 
     def _sign_here(self, chunk: list[str]) -> list[str]:
-        if not _worker:
-            _start_worker(*self._args)
-        return _sign_chunk(chunk)
+        if self._local is None:
+            self._local = TemplateSigner(self._key, self._template)
+        return [self._local(key) for key in chunk]
 
     def start(self) -> ProcessPoolExecutor:
-        """Spawn every worker now (each imports the signing libraries), without waiting for them."""
+        """Spawn every worker now (each loads the key), without waiting for them."""
         if self._pool is None:
             self._pool = ProcessPoolExecutor(
                 max_workers=self._workers,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_worker,
-                initargs=self._args,
+                initargs=(self._key, self._template),
             )
-            for _ in range(self._workers):
-                self._pool.submit(_ready)  # one process is spawned per submit until all exist
+            with _without_main_script():
+                # One process is spawned per submit until all exist.
+                self._started = [self._pool.submit(_ready) for _ in range(self._workers)]
         return self._pool
+
+    def _workers_up(self) -> bool:
+        return any(started.done() for started in self._started)
 
     def sign_many(self, keys: Iterable[str]) -> Iterator[str]:
         # Not a generator itself: the workers start before the first key is listed, so their
@@ -152,8 +128,8 @@ class ParallelGCSSigner:
             return isinstance(head, list) or head.done()
 
         for chunk in _chunks(keys, CHUNK_SIZE):
-            if len(pending) >= in_flight and not head_ready():
-                pending.append(self._sign_here(chunk))  # the workers are busy: use this core too
+            if len(pending) >= in_flight and not head_ready() and not self._workers_up():
+                pending.append(self._sign_here(chunk))  # no worker has started yet: sign here
             else:
                 pending.append(pool.submit(_sign_chunk, chunk))
             while pending and (head_ready() or len(pending) > 2 * in_flight):

@@ -105,6 +105,28 @@ def select_objects(
         yield obj.key, name
 
 
+def signed_references(selected: Iterable[tuple[str, str]], sign: Signer) -> Iterator[tuple[str, str]]:
+    """``(name, url)`` of each selected ``(key, name)``, in order.
+
+    A signer that can sign many keys at once (on several cores) gets the keys as a stream while
+    the listing goes on; the names wait in a queue that holds only the keys being signed.
+    """
+    sign_many: Callable[[Iterable[str]], Iterator[str]] | None = getattr(sign, "sign_many", None)
+    if sign_many is None:
+        for key, name in selected:
+            yield name, sign(key)
+        return
+    names: deque[str] = deque()
+
+    def keys() -> Iterator[str]:
+        for key, name in selected:
+            names.append(name)
+            yield key
+
+    for url in sign_many(keys()):
+        yield names.popleft(), url
+
+
 @contextmanager
 def closing_signer(sign: Signer) -> Iterator[None]:
     """Release what a signer holds (worker processes) however the writing ends."""
@@ -133,26 +155,14 @@ def write_references(
     """
     summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
-    # A signer that can sign many keys at once (on several cores) gets the keys as a stream;
-    # the names wait in a queue that holds only the keys being signed.
-    sign_many: Callable[[Iterable[str]], Iterator[str]] = getattr(sign, "sign_many", None) or (
-        lambda keys: map(sign, keys)
-    )
-    names: deque[str] = deque()
-
-    def keys() -> Iterator[str]:
-        for key, name in selected:
-            names.append(name)
-            yield key
-
     with (
         AtomicJSONLWriter(destination) as writer,
         AtomicJSONLWriter(skipped_path(destination)) as skips,
         closing_signer(sign),
     ):
         summary.on_skip = skips.write
-        for url in sign_many(keys()):
-            writer.write({"name": names.popleft(), "url": url})
+        for name, url in signed_references(selected, sign):
+            writer.write({"name": name, "url": url})
             summary.count += 1
         summary.on_skip = None
         # Kept even when nothing was selected: a window of skipped objects only still accounts for them.

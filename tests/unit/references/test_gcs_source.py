@@ -1,5 +1,4 @@
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -9,6 +8,7 @@ from google.cloud import storage
 from google.oauth2 import service_account
 
 from include.roboflow_batch.references.gcs import GCSGetUrlSigner, iter_gcs_objects
+from tests.unit.references.gcs_listing import GCSListingStub, stub_listing
 from tests.unit.references.signatures import gcs_v4_signature_is_valid, new_service_account
 
 
@@ -70,17 +70,27 @@ def test_keyless_credentials_need_a_service_account_email() -> None:
         GCSGetUrlSigner(_client(), "bkt", timedelta(hours=1), TokenCredentials(email=None))
 
 
-def test_listing_converts_blobs_page_by_page() -> None:
-    updated = datetime(2026, 3, 1, tzinfo=UTC)
-    pages = [
-        [SimpleNamespace(name="in/a.jpg", size=3, updated=updated)],
-        [SimpleNamespace(name="in/b.png", size=None, updated=updated)],
-    ]
-    client = mock.Mock()
-    client.list_blobs.return_value = SimpleNamespace(pages=iter(pages))
-    objects = list(iter_gcs_objects(client, "bkt", "in/", page_size=1))
-    assert [(o.key, o.size) for o in objects] == [("in/a.jpg", 3), ("in/b.png", 0)]
-    client.list_blobs.assert_called_once_with("bkt", prefix="in/", page_size=1)
+def test_listing_reads_every_page_of_the_prefix_with_sizes_and_times() -> None:
+    client = _client()
+    stub = GCSListingStub(
+        "bkt",
+        [("in/a.jpg", 3), ("other/x.jpg", 5), ("in/b.png", 0), ("in/c d.jpg", 7)],
+        "2026-03-01T04:05:06.789Z",
+    )
+    stub_listing(client, stub)
+    objects = list(iter_gcs_objects(client, "bkt", "in/", page_size=2))
+    assert [(o.key, o.size) for o in objects] == [("in/a.jpg", 3), ("in/b.png", 0), ("in/c d.jpg", 7)]
+    assert {o.last_modified for o in objects} == {datetime(2026, 3, 1, 4, 5, 6, 789000, tzinfo=UTC)}
+    assert stub.calls == 2
+
+
+def test_a_listed_object_without_an_update_time_is_named_in_the_error() -> None:
+    client = _client()
+    stub = GCSListingStub("bkt", [("in/a.jpg", 3)])
+    stub.items = ['{"name": "in/a.jpg", "size": "3"}']
+    stub_listing(client, stub)
+    with pytest.raises(ValueError, match=r"'in/a\.jpg'"):
+        list(iter_gcs_objects(client, "bkt", "in/"))
 
 
 def test_many_keys_are_signed_in_worker_processes_in_order_and_verifiably() -> None:
