@@ -64,6 +64,27 @@ with DAG("{DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=Fal
 '''
 
 
+WARM_UP_DAG_ID = "bench_worker_slots_warm_up"
+
+# Task processes of a first run pay for the api-server's and the workers' cold start (tens of seconds
+# on a loaded machine); a run of three empty tasks first measures the sensors on a warm stack.
+WARM_UP_DAG = f'''
+from datetime import datetime
+
+from airflow.sdk import DAG, task
+
+
+@task
+def nothing() -> None:
+    return None
+
+
+with DAG("{WARM_UP_DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), catchup=False):
+    for n in range(3):
+        nothing.override(task_id=f"nothing_{{n}}")()
+'''
+
+
 @contextmanager
 def patched_env(values: Mapping[str, str]) -> Iterator[None]:
     """``values`` in this process's environment for the block (the job is started from here)."""
@@ -102,23 +123,33 @@ def start_job(emulator: EmulatorHandle, images: str) -> str:
     return str(outcome["job_id"])
 
 
-def wait_for_dag(api: AirflowAPI, timeout: float = 300) -> None:
+def wait_for_dag(api: AirflowAPI, dag_id: str = DAG_ID, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            api.get(f"/api/v2/dags/{DAG_ID}")
+            api.get(f"/api/v2/dags/{dag_id}")
             return
         except AirflowAPIError:
             time.sleep(1)
-    raise RuntimeError(f"{DAG_ID} never appeared: {api.get('/api/v2/importErrors')}")
+    raise RuntimeError(f"{dag_id} never appeared: {api.get('/api/v2/importErrors')}")
 
 
-def wait_for_run(api: AirflowAPI, run_id: str, timeout: float = 600) -> dict[str, str]:
+def trigger(api: AirflowAPI, dag_id: str, conf: dict[str, Any]) -> str:
+    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    run_id = f"slots__{uuid.uuid4().hex[:8]}"
+    api.post(
+        f"/api/v2/dags/{dag_id}/dagRuns",
+        {"dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": conf},
+    )
+    return run_id
+
+
+def wait_for_run(api: AirflowAPI, run_id: str, dag_id: str = DAG_ID, timeout: float = 600) -> dict[str, str]:
     """Poll until the run ends; the final state of each task instance."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ended = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"] in ("success", "failed")
-        instances = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
+        ended = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")["state"] in ("success", "failed")
+        instances = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
         states = {ti["task_id"]: ti["state"] or "none" for ti in instances}
         if ended:
             return states
@@ -173,22 +204,22 @@ def measure(workdir: Path) -> tuple[dict[str, list[float]], dict[str, str], floa
         dags = workdir / "dags"
         dags.mkdir()
         (dags / "worker_slots.py").write_text(DAG_FILE)
+        (dags / "worker_slots_warm_up.py").write_text(WARM_UP_DAG)
         home = workdir / "airflow-home"
         home.mkdir()
         env = airflow_env(home, dags_folder=dags, connections={"roboflow_default": connection})
         migrate_db(env)
         with running_stack(home, env) as stack:
             api = stack.api()
+            wait_for_dag(api, WARM_UP_DAG_ID)
+            warm_up = wait_for_run(api, trigger(api, WARM_UP_DAG_ID, {}), WARM_UP_DAG_ID)
+            if set(warm_up.values()) != {"success"}:
+                raise RuntimeError(f"the warm-up run did not succeed: {warm_up}")
             wait_for_dag(api)
             with patched_env(connection_env("roboflow_default", connection)):
                 job_id = start_job(emulator, images)
             job_started = time.monotonic()
-            logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-            run_id = f"slots__{uuid.uuid4().hex[:8]}"
-            api.post(
-                f"/api/v2/dags/{DAG_ID}/dagRuns",
-                {"dag_run_id": run_id, "logical_date": logical_date.isoformat(), "conf": {"job_id": job_id}},
-            )
+            run_id = trigger(api, DAG_ID, {"job_id": job_id})
             states = wait_for_run(api, run_id)
             run_seconds = time.monotonic() - job_started
             load = os.getloadavg()[0]

@@ -61,6 +61,10 @@ def airflow_env(
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
+        # A freshly started api-server on a busy 2-core machine can take tens of seconds to answer a
+        # task's first "start" call. The default 5 s gives up, and its retry is refused because the
+        # first call did mark the task running: the task fails before it starts.
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "90",
         "PYTHONPATH": str(REPO_ROOT),
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     }
@@ -156,7 +160,16 @@ def stop_pids(pids: list[int], timeout: float = 5.0) -> None:
             process = psutil.Process(pid)
             process.terminate()
             alive.append(process)
-    _, lingering = psutil.wait_procs(alive, timeout=timeout)
+    deadline = time.monotonic() + timeout
+    lingering = []
+    for process in alive:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except psutil.TimeoutExpired:
+            lingering.append(process)
+        except (psutil.NoSuchProcess, OSError):
+            # Gone (and possibly reaped by its parent) between the signal and the wait.
+            continue
     for process in lingering:
         with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
