@@ -25,7 +25,7 @@ from contextlib import contextmanager
 
 from include.roboflow_batch.references.gcs_v4 import SigningKey, TemplateSigner, V4Template
 
-CHUNK_SIZE = 256
+CHUNK_SIZE = 128
 _worker: dict[str, TemplateSigner] = {}
 _main_swap = threading.Lock()
 

@@ -117,3 +117,47 @@ def test_a_listing_that_breaks_off_leaves_no_file_behind(tmp_path: Path) -> None
 def test_limits_must_be_positive(tmp_path: Path, per_file: int, max_files: int) -> None:
     with pytest.raises(ValueError, match="must be >= 1"):
         run(tmp_path, listing(3), per_file=per_file, max_files=max_files)
+
+
+class ManyAtOnceSigner:
+    """A signer that signs streams of keys (as the GCS key-file signer does on every core)."""
+
+    def __init__(self) -> None:
+        self.streamed: list[str] = []
+        self.closed = False
+
+    def __call__(self, key: str) -> str:
+        raise AssertionError("a signer that signs many at once is not asked one key at a time")
+
+    def sign_many(self, keys: Iterator[str]) -> Iterator[str]:
+        for key in keys:
+            self.streamed.append(key)
+            yield f"https://signed.example/{key}?sig=1"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_chunked_windows_stream_their_keys_to_a_signer_that_signs_many(tmp_path: Path) -> None:
+    signer = ManyAtOnceSigner()
+    summary = write_chunked_references(
+        listing(40),
+        signer,
+        ObjectStoragePath(f"file://{tmp_path}/refs/window.jsonl"),
+        max_per_file=15,
+        max_files=1024,
+        source="gs://b/cams/",
+        media_type="images",
+        window=SelectionWindow(),
+        expiry=EXPIRY,
+    )
+    assert summary.count == 40 and len(summary.chunks) == 3
+    assert signer.streamed == [f"cams/frame-{i:03d}.jpg" for i in range(40)]
+    assert signer.closed  # its worker processes are released when the window is written
+    lines = [
+        json.loads(line) for line in (tmp_path / "refs" / "window.chunk-0002.jsonl").read_text().splitlines()
+    ]
+    assert lines[0] == {
+        "name": "cams__frame-030.jpg",
+        "url": "https://signed.example/cams/frame-030.jpg?sig=1",
+    }
