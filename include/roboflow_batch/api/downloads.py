@@ -9,6 +9,7 @@ returning it to the pool. The URL (a bearer secret) never appears in an error.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -41,6 +42,8 @@ _URLLIB3_REQUESTS = logging.getLogger("urllib3.connectionpool")
 if not any(isinstance(existing, _RedactSignedURLs) for existing in _URLLIB3_REQUESTS.filters):
     _URLLIB3_REQUESTS.addFilter(_RedactSignedURLs())
 
+# Characters that may stand in a request target as they are; anything else needs percent-encoding.
+_NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
 _NOT_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
 
 
@@ -67,9 +70,14 @@ class SignedUrlDownloads:
             retries=False,
             timeout=urllib3.Timeout(connect=min(timeout, MAX_CONNECT_TIMEOUT), read=timeout),
         )
+        # The pool manager's own pools by (scheme, host:port): a many-file export skips its URL
+        # parsing and key normalisation per request. More hosts than ``num_pools`` only cost the
+        # long way again (a pool it evicted is closed and looked up anew).
+        self._host_pools: dict[tuple[str, str], urllib3.HTTPConnectionPool] = {}
 
     def close(self) -> None:
         self._pool.clear()
+        self._host_pools.clear()
 
     def stream(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
         """GET ``url``, hand its body as it arrives to ``consume``; a retryable failure starts over."""
@@ -77,9 +85,21 @@ class SignedUrlDownloads:
             raise ValueError("a signed URL must be an http(s) URL")
         return Retrying(**retry_arguments(Retry.SAFE, self._policy))(self._attempt, url, consume)
 
+    def _open(self, url: str) -> urllib3.BaseHTTPResponse:
+        """GET through the URL host's pool, found by a dict look-up; anything unusual goes the long way."""
+        parts = urlsplit(url)
+        target = f"{parts.path or '/'}?{parts.query}" if parts.query else parts.path or "/"
+        pool = self._host_pools.get((parts.scheme, parts.netloc))
+        if pool is None or pool.pool is None or _NEEDS_ENCODING.search(target):
+            # The pool manager parses (and percent-encodes) the URL; remember the host's pool.
+            pool = self._pool.connection_from_url(url)
+            self._host_pools[(parts.scheme, parts.netloc)] = pool
+            return self._pool.request("GET", url, preload_content=False, redirect=False)
+        return pool.urlopen("GET", target, preload_content=False, redirect=False)
+
     def _attempt(self, url: str, consume: Callable[[Iterator[bytes]], T]) -> T:
         try:
-            response = self._pool.request("GET", url, preload_content=False, redirect=False)
+            response = self._open(url)
         except urllib3.exceptions.HTTPError as error:
             raise _transport_error(error, url) from None
         finished = False

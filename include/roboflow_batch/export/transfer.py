@@ -7,6 +7,7 @@ the same bytes as they pass, so nothing is downloaded to a scratch folder, copie
 
 from __future__ import annotations
 
+import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -91,15 +92,19 @@ class SourceTransfer:
     def _consume(self, source: SourceFile, chunks: Iterator[bytes]) -> SourceResult:
         # Built afresh per attempt: a retried download starts from a clean result.
         result = SourceResult()
-        body = ChunkStream(chunks)
         if not is_archive(source.file_name):
-            single = self.dest.stage(source.relpath(source.file_name))
+            relpath = source.relpath(source.file_name)
+            single = self.dest.stage(relpath)
             try:
-                self._write(single, body, result)
+                if result_format(relpath):
+                    self._write(single, ChunkStream(chunks), result)
+                else:
+                    self._write_plain(single, chunks, result)
                 single.commit()
             finally:
                 single.discard()
             return result
+        body = ChunkStream(chunks)
         written: dict[str, dict[str, Any]] = {}
         staged: list[Staged] = []
 
@@ -154,6 +159,23 @@ class SourceTransfer:
         result.files.append(entry)
         result.written += 1
         return entry
+
+    @staticmethod
+    def _write_plain(staged: Staged, chunks: Iterator[bytes], result: SourceResult) -> None:
+        """Write a file that needs no parsing chunk by chunk, hashing on the way (not committed yet).
+
+        Most exported files are small images: one chunk each, so no stream layers in between.
+        """
+        digest = hashlib.sha256()
+        write = staged.handle.write
+        size = 0
+        for chunk in chunks:
+            write(chunk)
+            digest.update(chunk)
+            size += len(chunk)
+        staged.done_writing()
+        result.files.append({"path": staged.relpath, "size": size, "sha256": digest.hexdigest()})
+        result.written += 1
 
     def _count_existing(self, relpath: str, result: SourceResult) -> None:
         fmt = result_format(relpath)

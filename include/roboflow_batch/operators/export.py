@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from include.roboflow_batch.export.listing import DuplicateSourceError, list_sou
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
+from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
 from include.roboflow_batch.export.progress import ProgressLog, load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
@@ -222,26 +223,26 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         self, client: RoboflowClient, todo: list[SourceFile], dest: Destination
     ) -> list[SourceResult]:
         """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
-        results: list[SourceResult] = []
         progress = ProgressLog(dest)
         transfer = SourceTransfer(dest, progress, self.name_field)
         every = max(1, len(todo) // 20)
+
+        def report(done: int) -> None:
+            if done % every == 0 or done == len(todo):
+                self.log.info("Exported %d/%d source files.", done, len(todo))
+
         try:
-            with ThreadPoolExecutor(
-                max_workers=self.max_concurrency, thread_name_prefix="roboflow-export"
-            ) as pool:
-                futures = {pool.submit(transfer, client, s): s for s in todo}
-                try:
-                    for future in as_completed(futures):
-                        results.append(self._outcome(future, futures[future]))
-                        if len(results) % every == 0 or len(results) == len(todo):
-                            self.log.info("Exported %d/%d source files.", len(results), len(todo))
-                finally:
-                    for future in futures:
-                        future.cancel()
+            return run_parallel(
+                todo,
+                lambda source: transfer(client, source),
+                min(self.max_concurrency, max(1, len(todo))),
+                on_done=report,
+                name="roboflow-export",
+            )
+        except ItemFailedError as failure:
+            raise self._failure(failure.__cause__, failure.item) from None
         finally:
             progress.flush()  # what completed before a failure is not transferred again
-        return results
 
     def _transfer_all(
         self, client: RoboflowClient, sources: list[SourceFile], dest: Destination, batch_ids: list[str]
@@ -266,19 +267,14 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         )
         return self._run_transfers(client, todo, dest), complete, known
 
-    def _outcome(self, future: Future[SourceResult], source: SourceFile) -> SourceResult:
-        try:
-            return future.result()
-        except (UnsafeNameError, UnreadableResultError) as exc:
-            raise AirflowFailException(str(exc)) from exc
-        except AirflowException:
-            raise
-        except Exception as exc:
-            # The signed URL is a bearer secret whatever its parameter names are.
-            secrets = (source.download_url, urlsplit(source.download_url).query)
-            raise AirflowException(
-                redact(f"Exporting {source.key} of job {self.job_id} failed: {exc}", secrets)
-            ) from None
+    def _failure(self, exc: BaseException | None, source: SourceFile) -> BaseException:
+        if isinstance(exc, (UnsafeNameError, UnreadableResultError)):
+            return AirflowFailException(str(exc))
+        if isinstance(exc, AirflowException) or not isinstance(exc, Exception):
+            return exc or AirflowException(f"Exporting {source.key} of job {self.job_id} failed.")
+        # The signed URL is a bearer secret whatever its parameter names are.
+        secrets = (source.download_url, urlsplit(source.download_url).query)
+        return AirflowException(redact(f"Exporting {source.key} of job {self.job_id} failed: {exc}", secrets))
 
     # -- main ---------------------------------------------------------------------------------------
 
