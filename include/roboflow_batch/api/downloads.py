@@ -63,7 +63,8 @@ class SignedUrlDownloads:
     def __init__(self, timeout: float, policy: RetryPolicy, max_connections: int = 32) -> None:
         if timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self._policy = policy
+        # One retry controller for every download: tenacity keeps each call's state per thread.
+        self._retrying = Retrying(**retry_arguments(Retry.SAFE, policy))
         self._pool = urllib3.PoolManager(
             num_pools=16,
             maxsize=max_connections,
@@ -83,7 +84,7 @@ class SignedUrlDownloads:
         """GET ``url``, hand its body as it arrives to ``consume``; a retryable failure starts over."""
         if not isinstance(url, str) or not url.startswith(("https://", "http://")):
             raise ValueError("a signed URL must be an http(s) URL")
-        return Retrying(**retry_arguments(Retry.SAFE, self._policy))(self._attempt, url, consume)
+        return self._retrying(self._attempt, url, consume)
 
     def _open(self, url: str) -> urllib3.BaseHTTPResponse:
         """GET through the URL host's pool, found by a dict look-up; anything unusual goes the long way."""
