@@ -100,7 +100,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         references_conn_id: str | None = None,
         skipped_list: str | None = None,
         skipped_count: int | str | None = None,
-        max_concurrency: int = 8,
+        max_concurrency: int = 16,
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
         on_mismatch: str = "fail",

@@ -209,7 +209,7 @@ class ExportConfig(StrictModel):
     destination: UriTemplate
     conn_id: str | None = None
     stage: str = "export"
-    max_concurrency: int = Field(default=8, ge=1, le=64)
+    max_concurrency: int = Field(default=16, ge=1, le=64)
 
     @field_validator("destination")
     @classmethod
