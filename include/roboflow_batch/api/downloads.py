@@ -42,6 +42,7 @@ _URLLIB3_REQUESTS = logging.getLogger("urllib3.connectionpool")
 if not any(isinstance(existing, _RedactSignedURLs) for existing in _URLLIB3_REQUESTS.filters):
     _URLLIB3_REQUESTS.addFilter(_RedactSignedURLs())
 
+_POOLED_HOSTS = 16
 # Characters that may stand in a request target as they are; anything else needs percent-encoding.
 _NEEDS_ENCODING = re.compile(r"[^A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]")
 _NOT_SENT = (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
@@ -66,14 +67,14 @@ class SignedUrlDownloads:
         # One retry controller for every download: tenacity keeps each call's state per thread.
         self._retrying = Retrying(**retry_arguments(Retry.SAFE, policy))
         self._pool = urllib3.PoolManager(
-            num_pools=16,
+            num_pools=_POOLED_HOSTS,
             maxsize=max_connections,
             retries=False,
             timeout=urllib3.Timeout(connect=min(timeout, MAX_CONNECT_TIMEOUT), read=timeout),
         )
         # The pool manager's own pools by (scheme, host:port): a many-file export skips its URL
-        # parsing and key normalisation per request. More hosts than ``num_pools`` only cost the
-        # long way again (a pool it evicted is closed and looked up anew).
+        # parsing and key normalisation per request. Bounded like the manager's; a closed pool
+        # (after close()) is looked up anew.
         self._host_pools: dict[tuple[str, str], urllib3.HTTPConnectionPool] = {}
 
     def close(self) -> None:
@@ -93,8 +94,9 @@ class SignedUrlDownloads:
         pool = self._host_pools.get((parts.scheme, parts.netloc))
         if pool is None or pool.pool is None or _NEEDS_ENCODING.search(target):
             # The pool manager parses (and percent-encodes) the URL; remember the host's pool.
-            pool = self._pool.connection_from_url(url)
-            self._host_pools[(parts.scheme, parts.netloc)] = pool
+            if len(self._host_pools) >= _POOLED_HOSTS:
+                self._host_pools.clear()  # the manager owns the pools: forget, never close, them here
+            self._host_pools[(parts.scheme, parts.netloc)] = self._pool.connection_from_url(url)
             return self._pool.request("GET", url, preload_content=False, redirect=False)
         return pool.urlopen("GET", target, preload_content=False, redirect=False)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.server
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ class Server:
     def __init__(self) -> None:
         self.requests = 0
         self.connections: set[tuple[str, int]] = set()
+        self.paths: list[str] = []
         self.truncate_first = False
         self.status = 200
         owner = self
@@ -30,6 +32,7 @@ class Server:
 
             def do_GET(self) -> None:
                 owner.requests += 1
+                owner.paths.append(self.path)
                 owner.connections.add(self.client_address)
                 if owner.status != 200:
                     body = b"<Error><Code>AccessDenied</Code></Error>"
@@ -118,3 +121,39 @@ def test_consumer_errors_are_not_retried(server: Server) -> None:
     with pytest.raises(ValueError, match="unsafe member"):
         SignedUrlDownloads(10, FAST_RETRIES).stream(server.url, broken)
     assert calls == [1]
+
+
+def test_the_request_target_is_sent_as_signed_and_unusual_characters_are_encoded(server: Server) -> None:
+    downloads = SignedUrlDownloads(10, FAST_RETRIES)
+    base = server.url.split("/blob.bin")[0]
+    for _ in range(2):  # the host's first request and a later one take the same path
+        downloads.stream(f"{base}/out/cam__01.png?X-Goog-Signature=ab%2Fcd&X-Goog-Expires=60", collect)
+    downloads.stream(f"{base}/out/cam 02 é.png?X-Goog-Signature=ab", collect)
+    assert server.paths == [
+        "/out/cam__01.png?X-Goog-Signature=ab%2Fcd&X-Goog-Expires=60",
+        "/out/cam__01.png?X-Goog-Signature=ab%2Fcd&X-Goog-Expires=60",
+        "/out/cam%2002%20%C3%A9.png?X-Goog-Signature=ab",
+    ]
+
+
+def test_many_threads_share_one_downloader_and_each_gets_its_whole_body(server: Server) -> None:
+    server.truncate_first = True  # one thread's first attempt is cut short and retried
+    downloads = SignedUrlDownloads(10, FAST_RETRIES)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        bodies = list(pool.map(lambda _: downloads.stream(server.url, collect), range(40)))
+    assert bodies == [BODY] * 40
+    assert server.requests == 41
+
+
+def test_more_hosts_than_pooled_ones_are_all_served() -> None:
+    servers = [Server() for _ in range(18)]  # the pool manager keeps 16 hosts' pools
+    try:
+        downloads = SignedUrlDownloads(10, FAST_RETRIES)
+        for _ in range(2):
+            for each in servers:
+                assert downloads.stream(each.url, collect) == BODY
+        assert all(each.requests == 2 for each in servers)
+    finally:
+        for each in servers:
+            each.http.shutdown()
+            each.http.server_close()
