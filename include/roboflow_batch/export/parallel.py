@@ -54,23 +54,23 @@ def run_parallel(
             return False, None
 
     def loop() -> None:
-        while True:
-            found, item = next_item()
-            if not found:
-                return
-            try:
+        item: Item | None = None
+        try:
+            while True:
+                found, item = next_item()
+                if not found:
+                    return
                 outcome = work(item)  # type: ignore[arg-type]
-            except BaseException as exc:
-                failure: ItemFailedError[Item] = ItemFailedError(item)  # type: ignore[arg-type]
-                failure.__cause__ = exc
                 with lock:
-                    failures.append(failure)
-                stop.set()
-                return
+                    outcomes.append(outcome)
+                    if on_done is not None:
+                        on_done(len(outcomes))
+        except BaseException as exc:
+            failure: ItemFailedError[Item] = ItemFailedError(item)  # type: ignore[arg-type]
+            failure.__cause__ = exc
             with lock:
-                outcomes.append(outcome)
-                if on_done is not None:
-                    on_done(len(outcomes))
+                failures.append(failure)
+            stop.set()
 
     threads = [threading.Thread(target=loop, name=f"{name}-{n}", daemon=True) for n in range(workers)]
     for thread in threads:
