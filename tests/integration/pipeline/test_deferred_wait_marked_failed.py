@@ -64,7 +64,7 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
         },
     }
     # Long stages: the wait is deferred for tens of seconds, time to mark it failed.
-    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "12"])
+    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "20"])
     home = tmp_path / "airflow-home"
     home.mkdir()
     pipelines_file = home / "astro.yaml"
@@ -88,6 +88,11 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
             trigger(api, DAG_ID, run_id, logical_date)
 
             wait_until(lambda: task_state(api, run_id, WAIT) == "deferred", 240, "the deferred wait")
+            # Marked failed before the triggerer picked the trigger up, there is no trigger to cancel
+            # (the job then keeps running, and the cleared wait re-attaches to it).
+            wait_until(
+                lambda: "starting" in trigger_log_text(home, DAG_ID, run_id, WAIT), 60, "the trigger to run"
+            )
             job_id = returned(api, DAG_ID, run_id, "start_job", map_index=0)["job_id"]
             assert client.get_job(job_id).is_terminal is False
             api.patch(
