@@ -106,21 +106,15 @@ class RoboflowJobSensor(RoboflowWaitSensor):
             restart_options=self.restart_options,
         )
 
-    def _result(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """The return value of a terminal event; a failure is remembered as reported, then raised."""
-        if isinstance(event, dict) and event.get("status") == "failed":
-            self._recovery(context).report(str(event.get("job_id", self.job_id)))
-        return result_of_event(event, timeout_exception=AirflowSensorTimeout)
-
     def _recover_at_try_start(self, context: Context, watcher: JobWatcher) -> None:
-        """A new try that finds the job failed or aborted restarts it, if this is not the try that
-        should report the failure (see ``sensors.job_recovery``)."""
+        """A later try (a retry or a clear) that finds the job failed or aborted restarts it, once
+        per try; the first try reports the failure instead (see ``sensors.job_recovery``)."""
         recovery = self._recovery(context)
         recovery.publish()
-        if not recovery.starts_try():
+        if not recovery.may_restart() or not recovery.starts_try():
             return
         event = watcher.poll()
-        if event is None or event["status"] != "failed" or not recovery.may_restart(watcher.job_id):
+        if event is None or event["status"] != "failed":
             return
         with roboflow_errors(f"restart of Roboflow job {watcher.job_id}", self.roboflow_conn_id):
             recovery.restart(watcher.client, watcher.job_id, str(event.get("message", "")), self.log)
@@ -129,7 +123,9 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         event = self.watcher.poll()
         if event is None:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._result(context, event))
+        return PokeReturnValue(
+            is_done=True, xcom_value=result_of_event(event, timeout_exception=AirflowSensorTimeout)
+        )
 
     def execute(self, context: Context) -> Any:
         watcher = self.watcher
@@ -146,7 +142,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         # Poke once: a job that already finished needs no triggerer round-trip.
         event = watcher.poll()
         if event is not None:
-            return self._result(context, event)
+            return result_of_event(event, timeout_exception=AirflowSensorTimeout)
         now = time.time()
         self.defer(
             trigger=RoboflowJobTrigger(
@@ -164,11 +160,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = (
-            self._result(context, event)
-            if isinstance(event, dict)
-            else result_of_event(event, timeout_exception=AirflowSensorTimeout)
-        )
+        result = result_of_event(event, timeout_exception=AirflowSensorTimeout)
         self.log.info(
             "Roboflow job %s succeeded; output batches: %s", result["job_id"], result["output_batches"]
         )

@@ -33,8 +33,6 @@ if TYPE_CHECKING:
 
 RESTARTS_STATE_KEY = "roboflow_job_restarts"
 HISTORY_STATE_KEY = "roboflow_job_history"
-#: The failure this task reported last: ``{"job_id", "restarts"}`` (restarts known at the time).
-REPORTED_STATE_KEY = "roboflow_job_reported_failure"
 #: The try (task instance id) whose start was already checked; reschedule mode re-enters each poke.
 CHECKED_TRY_STATE_KEY = "roboflow_job_checked_try"
 
@@ -77,20 +75,9 @@ class JobWaitRecovery:
         self.store.set(CHECKED_TRY_STATE_KEY, marker, retention=NEVER_EXPIRE)
         return True
 
-    def may_restart(self, job_id: str) -> bool:
-        """A later try, or the failure this task already reported (a re-created run starts at try 1)."""
-        reported = {"job_id": job_id, "restarts": self.restarts_known(job_id)}
-        return (
-            int(getattr(self.ti, "try_number", 1) or 1) > 1 or self.store.get(REPORTED_STATE_KEY) == reported
-        )
-
-    def report(self, job_id: str) -> None:
-        """Remember that this task failed on this failure of the job (the next try may restart it)."""
-        self.store.set(
-            REPORTED_STATE_KEY,
-            {"job_id": job_id, "restarts": self.restarts_known(job_id)},
-            retention=NEVER_EXPIRE,
-        )
+    def may_restart(self) -> bool:
+        """Only a later try restarts: the first try of the wait reports the failure it sees."""
+        return int(getattr(self.ti, "try_number", 1) or 1) > 1
 
     def restart(self, client: JobsClient, job_id: str, failure: str, log: TaskLog) -> None:
         """Restart the failed job within the budget, or fail naming the budget and the job's reason.

@@ -15,7 +15,6 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, merge_histories, restarts_by_others
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from include.roboflow_batch.sensors.job import RoboflowJobSensor
-from include.roboflow_batch.sensors.job_recovery import REPORTED_STATE_KEY
 from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context
 
 JOB = "pipeline-base-job-01"
@@ -58,7 +57,6 @@ def test_the_first_try_that_sees_the_failure_reports_it_without_restarting(jobs:
     with pytest.raises(AirflowFailException, match="Job aborted by the user"):
         sensor().execute(try_context(store, 1))
     assert "restart_job" not in jobs.call_names()
-    assert store.values[REPORTED_STATE_KEY] == {"job_id": JOB, "restarts": 0}
 
 
 def test_a_retried_or_cleared_wait_restarts_the_job_with_the_options_asked_for_now(jobs: FakeJobs) -> None:
@@ -106,19 +104,6 @@ def test_reschedule_mode_restarts_once_per_try_then_reports_the_next_failure(job
     jobs.script(JOB, aborted())  # it fails again while this try waits
     with pytest.raises(AirflowFailException, match="Job aborted by the user"):
         sensor(deferrable=False).execute(try_context(store, 2))
-    assert jobs.call_names().count("restart_job") == 1
-
-
-def test_a_re_created_run_restarts_the_failure_its_first_try_reported(jobs: FakeJobs) -> None:
-    """``airflow dags test`` re-creates the run: every try is the first, the state store is kept."""
-    store = FakeStateStore()
-    jobs.script(JOB, aborted())
-    with pytest.raises(AirflowFailException):
-        sensor().execute(try_context(store, 1))
-    again = try_context(store, 1)
-    again["ti"].id = "ti-recreated"
-    with pytest.raises(TaskDeferred):
-        sensor().execute(again)
     assert jobs.call_names().count("restart_job") == 1
 
 
