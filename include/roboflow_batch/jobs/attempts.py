@@ -42,12 +42,16 @@ def job_state(job: ExistingJob) -> str:
 
 
 def history_event(
-    decision: Decision, attempts: Sequence[ExistingJob] = (), overrides: dict[str, Any] | None = None
+    decision: Decision,
+    attempts: Sequence[ExistingJob] = (),
+    overrides: dict[str, Any] | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
     """One line of the interval's job history (kept in the task state and written to the manifest).
 
     ``seen`` lists every job of the interval as the server showed it before the decision, so each
-    event records all attempts, even those of runs whose task state is gone.
+    event records all attempts, even those of runs whose task state is gone. ``by`` names the task
+    that acted (restarts count against one budget, whichever task made them).
     """
     event: dict[str, Any] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -61,6 +65,8 @@ def history_event(
         event["changed"] = list(decision.differences)
     if overrides:
         event["overrides"] = overrides
+    if by:
+        event["by"] = by
     return event
 
 
@@ -72,6 +78,7 @@ def carry_out(
     overrides: RestartOverrides,
     log: TaskLog,
     name: str | None = None,
+    by: str | None = None,
 ) -> dict[str, Any]:
     """Create, restart or re-attach as decided; returns the history event of what was done.
 
@@ -83,7 +90,7 @@ def carry_out(
         log.info(
             "Started Roboflow job %s (attempt %d): %s.", decision.job_id, decision.attempt, decision.reason
         )
-        return history_event(decision, attempts)
+        return history_event(decision, attempts, by=by)
     if decision.action == "restart":
         restart_body = overrides.to_body()
         try:
@@ -91,7 +98,7 @@ def carry_out(
         except ConflictError as exc:
             log.info("Roboflow job %s is running again (%s): re-attaching.", decision.job_id, exc.message)
             return history_event(
-                Decision("reattach", decision.job_id, decision.attempt, "restarted elsewhere")
+                Decision("reattach", decision.job_id, decision.attempt, "restarted elsewhere"), by=by
             )
         log.info(
             "Restarted Roboflow job %s (%s) with overrides %s.",
@@ -99,7 +106,7 @@ def carry_out(
             decision.reason,
             restart_body,
         )
-        return history_event(decision, attempts, restart_body)
+        return history_event(decision, attempts, restart_body, by=by)
     if decision.differences:
         log.warning(
             "Re-attaching to Roboflow job %s (%s) although its definition differs in %s: a job's definition "
@@ -114,4 +121,4 @@ def carry_out(
             decision.job_id,
             decision.reason,
         )
-    return history_event(decision, attempts)
+    return history_event(decision, attempts, by=by)

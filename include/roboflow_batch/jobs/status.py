@@ -130,10 +130,11 @@ def failure_message(job: JobMetadata, error_logs: list[str]) -> str:
     message = f"Roboflow job {job.job_id} failed: {reason}"
     if error_logs:
         message += "\nFirst error logs:\n" + "\n".join(f"  - {line}" for line in error_logs)
-    # The way out from Airflow: start_job restarts a failed or aborted job (jobs.recovery).
+    # The way out from Airflow: the next try of the wait, or a re-run of start_job, restarts the job.
     message += (
-        "\nTo try again, re-run the interval from its start-job task (clear it with its downstream "
-        "tasks): the job is restarted with the options the pipeline asks for then."
+        "\nTo try again, clear the task that waits for the job, or re-run the interval from its "
+        "start-job task (clear it with its downstream tasks): the job is restarted with the options "
+        "the pipeline asks for then."
     )
     return redact(message)
 

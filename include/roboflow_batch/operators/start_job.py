@@ -20,6 +20,12 @@ from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
+from include.roboflow_batch.jobs.ledger import (
+    JOB_HISTORY_XCOM_KEY,
+    history_entries,
+    merge_histories,
+    restarts_by_others,
+)
 from include.roboflow_batch.jobs.recovery import (
     DEFAULT_MAX_RESTARTS,
     ON_CHANGED_DEFINITION_CHOICES,
@@ -40,8 +46,7 @@ JOB_ID_STATE_KEY = "roboflow_job_id"
 JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
 JOB_RESTARTS_STATE_KEY = "roboflow_job_restarts"
 JOB_HISTORY_STATE_KEY = "roboflow_job_history"
-#: XCom key of the job history (the export writes it into the manifest).
-JOB_HISTORY_XCOM_KEY = "job_history"
+__all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
@@ -76,7 +81,11 @@ class RoboflowStartJobOperator(BaseOperator):
         re-attached to).
     :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a changed definition does to an
         interval whose job failed or was aborted.
-    :param max_restarts: restarts of one failed or aborted job by this task instance.
+    :param max_restarts: restarts of one failed or aborted job in this run, by this task and by the
+        task that waits for the job together.
+    :param known_job_history: the interval's job history as the task that waits for the job last
+        published it (a list, or its JSON text; templated): its restarts count against ``max_restarts``
+        and its events join this task's history.
     :return: ``{"job_id", "job_url", "batch_id", "workflow_id", "attempt"}`` (+ ``"output_batches"``
         after a wait).
     """
@@ -90,6 +99,7 @@ class RoboflowStartJobOperator(BaseOperator):
         "job_name",
         *JOB_OPTION_FIELDS,
         "on_changed_definition",
+        "known_job_history",
     )
     template_fields_renderers = {"workflow_parameters": "json", "images_metadata_inputs_mapping": "json"}
     operator_extra_links = (RoboflowJobLink(),)
@@ -128,6 +138,7 @@ class RoboflowStartJobOperator(BaseOperator):
         abort_on_timeout: bool = False,
         on_changed_definition: str = "new_job",
         max_restarts: int = DEFAULT_MAX_RESTARTS,
+        known_job_history: list[dict[str, Any]] | str | None = None,
         **kwargs: Any,
     ) -> None:
         options = {name: value for name, value in locals().items() if name in JOB_OPTION_FIELDS}
@@ -148,6 +159,7 @@ class RoboflowStartJobOperator(BaseOperator):
         self.abort_on_timeout = abort_on_timeout
         self.on_changed_definition = on_changed_definition
         self.max_restarts = max_restarts
+        self.known_job_history = known_job_history
         # Set once this task created or re-attached to a job: only then may on_kill abort it.
         self._attached_job_id: str | None = None
         self._client: JobsClient | None = None
@@ -241,6 +253,9 @@ class RoboflowStartJobOperator(BaseOperator):
 
         attempts = fetch_attempts(client, base_job_id)
         restarts = dict(store.get(JOB_RESTARTS_STATE_KEY) or {})
+        known = merge_histories(
+            history_entries(store.get(JOB_HISTORY_STATE_KEY)), history_entries(self.known_job_history)
+        )
         latest = attempts[-1].job_id if attempts else base_job_id
         try:
             decision = decide(
@@ -248,7 +263,8 @@ class RoboflowStartJobOperator(BaseOperator):
                 attempts,
                 body,
                 on_changed_definition=str(self.on_changed_definition),
-                restarts_done=int(restarts.get(latest, 0)),
+                # This task's restarts (counted before each call) and the waiting task's.
+                restarts_done=int(restarts.get(latest, 0)) + restarts_by_others(known, latest, self.task_id),
                 max_restarts=self.max_restarts,
             )
         except RecoveryRefused as exc:
@@ -259,14 +275,21 @@ class RoboflowStartJobOperator(BaseOperator):
             store.set(JOB_RESTARTS_STATE_KEY, restarts, retention=NEVER_EXPIRE)
         try:
             event = carry_out(
-                client, decision, attempts, body, self.restart_overrides(), self.log, name=self.job_name
+                client,
+                decision,
+                attempts,
+                body,
+                self.restart_overrides(),
+                self.log,
+                name=self.job_name,
+                by=self.task_id,
             )
         except ConflictError as exc:
             raise AirflowFailException(
                 f"Roboflow job {decision.job_id} exists with another definition ({exc}); it was created "
                 "outside this pipeline. Give this pipeline another job_id."
             ) from exc
-        history = [*(store.get(JOB_HISTORY_STATE_KEY) or []), event]
+        history = [*known, event]
         store.set(JOB_HISTORY_STATE_KEY, history, retention=NEVER_EXPIRE)
         self._history = history
         return decision

@@ -112,8 +112,8 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
         f"- **Recovery**: a failed or aborted job is restarted (at most {pipeline.job.max_restarts} "
-        f"times per run) when the run is re-run; a changed workflow, parameters or batch: "
-        f"`{pipeline.job.on_changed_definition}`.",
+        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a changed "
+        f"workflow, parameters or batch: `{pipeline.job.on_changed_definition}`.",
         "",
         RUN_PARAMS_DOC,
     ]

@@ -51,10 +51,12 @@ def fan_out_steps(
     ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
     that directory instead of references files.
     """
+    from include.roboflow_batch.api.jobs import RestartOverrides
     from include.roboflow_batch.export.results_asset import results_asset
+    from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.start_job import JOB_HISTORY_XCOM_KEY, RoboflowStartJobOperator
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
 
@@ -87,6 +89,8 @@ def fan_out_steps(
             f"{{{{ params.on_changed_definition or '{pipeline.job.on_changed_definition}' }}}}"
         ),
         max_restarts=pipeline.job.max_restarts,
+        # Restarts made by the wait count against the same budget.
+        known_job_history=same_chunk_json("wait_for_job", JOB_HISTORY_XCOM_KEY),
         **job_options,
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
@@ -94,6 +98,12 @@ def fan_out_steps(
     started: Any = start_job.output
     wait_for_job = RoboflowJobSensor.partial(
         task_id="wait_for_job",
+        # A retried or cleared wait restarts a failed job itself, with what a restart can carry.
+        max_restarts=pipeline.job.max_restarts,
+        job_history=same_chunk_json("start_job", JOB_HISTORY_XCOM_KEY),
+        restart_options={
+            name: job_options[name] for name in RestartOverrides.model_fields if name in job_options
+        },
         **job_wait_options(pipeline),
         **roboflow,
     ).expand_kwargs(started.map(job_wait_kwargs))
@@ -101,7 +111,8 @@ def fan_out_steps(
         task_id="export",
         expected_count=same_chunk("ingest", "expected_count"),
         references_conn_id=read_from.get("references_conn_id"),
-        job_history=same_chunk_json("start_job", JOB_HISTORY_XCOM_KEY),
+        # The wait publishes the whole history: the start task's events and its own restarts.
+        job_history=same_chunk_json("wait_for_job", JOB_HISTORY_XCOM_KEY),
         **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +13,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
+from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
+from include.roboflow_batch.sensors.job_recovery import JobWaitRecovery
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
 from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
@@ -32,16 +34,26 @@ class RoboflowJobSensor(RoboflowWaitSensor):
     The task log shows the stage and tasks done/total whenever they change. On failure the exception
     carries the job's last notification and its first error logs.
 
+    The try that sees the job fail reports it and fails. A later try (a retry, or "Clear" of this
+    task) that finds the job still failed or aborted restarts it with ``restart_options`` and waits
+    again, at most ``max_restarts`` times per run together with the start-job task's restarts (see
+    ``sensors.job_recovery``). XCom ``job_history`` holds the interval's job history for the export.
+
     :param job_id: the job to watch (templated).
     :param roboflow_conn_id: Airflow connection of the Roboflow API.
     :param deferrable: poke once, then hand the wait to the triggerer (default). With ``False`` the
         sensor runs in reschedule mode: no worker slot while waiting, pokes at least 60 s apart.
     :param abort_on_kill: abort the job when the task is killed (also while deferred).
     :param abort_on_timeout: abort the job when ``timeout`` expires.
+    :param max_restarts: restarts of one failed or aborted job per run, shared with the start task.
+    :param job_history: the start task's published job history (list or JSON text; templated).
+    :param restart_options: the restartable options asked for now (``RestartOverrides`` fields:
+        ``machine_type``, ``workers_per_machine``, ``max_parallel_tasks``,
+        ``processing_timeout_seconds``, ``max_image_failure_rate``).
     :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}}``
     """
 
-    template_fields: Sequence[str] = ("job_id",)
+    template_fields: Sequence[str] = ("job_id", "job_history")
     operator_extra_links = (RoboflowJobLink(),)
     ui_color = "#8b5cf6"
 
@@ -53,12 +65,18 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         timeout: float | timedelta = DEFAULT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
+        max_restarts: int = DEFAULT_MAX_RESTARTS,
+        job_history: list[dict[str, Any]] | str | None = None,
+        restart_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
         self.job_id = job_id
         self.abort_on_kill = abort_on_kill
         self.abort_on_timeout = abort_on_timeout
+        self.max_restarts = max_restarts
+        self.job_history = job_history
+        self.restart_options = dict(restart_options or {})
         self._watcher: JobWatcher | None = None
         self._job_url: str | None = None
 
@@ -80,6 +98,27 @@ class RoboflowJobSensor(RoboflowWaitSensor):
                 self._job_url = hook.job_url(job_id)
         return self._watcher
 
+    def _recovery(self, context: Context) -> JobWaitRecovery:
+        return JobWaitRecovery(
+            context,
+            published_history=self.job_history,
+            max_restarts=self.max_restarts,
+            restart_options=self.restart_options,
+        )
+
+    def _recover_at_try_start(self, context: Context, watcher: JobWatcher) -> None:
+        """A later try (a retry or a clear) that finds the job failed or aborted restarts it, once
+        per try; the first try reports the failure instead (see ``sensors.job_recovery``)."""
+        recovery = self._recovery(context)
+        recovery.publish()
+        if not recovery.may_restart() or not recovery.starts_try():
+            return
+        event = watcher.poll()
+        if event is None or event["status"] != "failed":
+            return
+        with roboflow_errors(f"restart of Roboflow job {watcher.job_id}", self.roboflow_conn_id):
+            recovery.restart(watcher.client, watcher.job_id, str(event.get("message", "")), self.log)
+
     def poke(self, context: Context) -> bool | PokeReturnValue:
         event = self.watcher.poll()
         if event is None:
@@ -92,6 +131,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         watcher = self.watcher
         # The "Roboflow job" link works for the sensor too (XComs are cleared on each new try).
         context["ti"].xcom_push(key=JOB_URL_XCOM_KEY, value=self._job_url)
+        self._recover_at_try_start(context, watcher)
         if not self.deferrable:
             try:
                 return super().execute(context)

@@ -1,4 +1,5 @@
-"""A worker killed (SIGKILL) while its job runs, then retried, leaves exactly one job on the emulator."""
+"""A task killed while its job runs: SIGKILL then a retry leaves exactly one job; SIGTERM aborts the
+job (the task's on_kill) and the next run of the interval restarts it and finishes."""
 
 from __future__ import annotations
 
@@ -34,10 +35,12 @@ def slow_emulator() -> Iterator[EmulatorHandle]:
         service.stop()
 
 
-def start_worker(dag_id: str, batch_id: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def start_worker(
+    dag_id: str, batch_id: str, env: dict[str, str], log: Path, wait: str = "deferred"
+) -> subprocess.Popen[bytes]:
     with log.open("ab") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.jobs.start_job_dag_run", dag_id, batch_id],
+            [sys.executable, "-m", "tests.integration.jobs.start_job_dag_run", dag_id, batch_id, wait],
             cwd=REPO_ROOT,
             env=env,
             stdout=sink,
@@ -68,22 +71,27 @@ def wait_for(condition: Any, timeout: float, what: str, log: Path, worker: subpr
     )
 
 
-def test_killed_worker_then_retry_leaves_exactly_one_job(
-    slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
-) -> None:
-    staged = stage_batch(slow_emulator, image_server, f"kill-{uuid.uuid4().hex[:10]}")
-    dag_id = f"kill_test_{uuid.uuid4().hex[:8]}"
+def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO_ROOT),
         "AIRFLOW_CONN_ROBOFLOW_DEFAULT": roboflow_connection(
-            slow_emulator.base_url, slow_emulator.api_key, slow_emulator.workspace
+            emulator.base_url, emulator.api_key, emulator.workspace
         ),
     }
     if env.pop("PYTHONDONTWRITEBYTECODE", None):
         # Bytecode caching is off in this environment: give the two workers a private cache, so the
         # retry does not compile Airflow all over again.
         env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
+    return env
+
+
+def test_killed_worker_then_retry_leaves_exactly_one_job(
+    slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
+) -> None:
+    staged = stage_batch(slow_emulator, image_server, f"kill-{uuid.uuid4().hex[:10]}")
+    dag_id = f"kill_test_{uuid.uuid4().hex[:8]}"
+    env = worker_env(slow_emulator, tmp_path)
     db = airflow_db / "airflow.db"
     log = tmp_path / "worker.log"
 
@@ -126,3 +134,53 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
     # The "Roboflow job" extra link was stored by the real task runner, pointing at the one job.
     assert job_id in str(xcoms["_link_RoboflowJobLink"])
     assert job_id in str(xcoms["job_url"])
+
+
+@pytest.mark.parametrize("wait", ["polled", "sensor-poke"])
+def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
+    wait: str, slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
+) -> None:
+    """SIGTERM (a worker shutting down, a task marked failed) reaches the task runner's handler, which
+    calls on_kill: the job is aborted, not left running unwatched; the next run restarts that job."""
+    staged = stage_batch(slow_emulator, image_server, f"term-{uuid.uuid4().hex[:10]}")
+    dag_id = f"term_test_{uuid.uuid4().hex[:8]}"
+    created_before = set(slow_emulator.state()["jobCreations"])
+    env = worker_env(slow_emulator, tmp_path)
+    db = airflow_db / "airflow.db"
+    log = tmp_path / "worker.log"
+
+    worker = start_worker(dag_id, staged.batch_id, env, log, wait)
+    try:
+        job_id = wait_for(
+            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+        )
+        wait_for(
+            lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
+        )
+        if wait == "sensor-poke":
+            wait_for(lambda: "wait_for_job" in log.read_text(errors="replace"), 120, "the wait", log, worker)
+        time.sleep(1.0)  # let the wait poll a few times
+        assert worker.poll() is None, "the worker finished before it could be terminated"
+        os.kill(worker.pid, signal.SIGTERM)
+        returncode = worker.wait(timeout=60)
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+            worker.wait(timeout=10)
+    output = log.read_text(errors="replace")
+    assert returncode == 1, output[-4000:]  # the run failed: the task saw its job aborted
+
+    with RoboflowClient(
+        slow_emulator.base_url, slow_emulator.api_key, workspace=slow_emulator.workspace
+    ) as client:
+        killed = client.get_job(job_id)
+        assert (killed.is_terminal, killed.error) == (True, True), "on_kill did not abort the job"
+        assert "aborted" in str(killed.last_notification).lower()
+
+        rerun = start_worker(dag_id, staged.batch_id, env, log, wait)
+        assert rerun.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+        finished = client.get_job(job_id)
+    assert (finished.is_terminal, finished.error) == (True, False)
+    creations = slow_emulator.state()["jobCreations"]
+    assert {job: count for job, count in creations.items() if job not in created_before} == {job_id: 1}
+    assert f"Restarted Roboflow job {job_id}" in log.read_text(errors="replace")

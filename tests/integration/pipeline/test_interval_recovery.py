@@ -141,3 +141,57 @@ def test_failed_job_with_a_changed_workflow_gets_a_new_attempt_or_a_clear_failur
     assert [(event["action"], event["attempt"]) for event in history] == [("create", 2)]
     assert "processingSpecification.workflowId" in history[0]["changed"]
     assert len(result_rows(second.destination)) == len(images)
+
+
+def pipeline_dag(pipeline: dict[str, Any], tmp_path: Path) -> Any:
+    """The pipeline's DAG as the dags/ folder builds it from the astro.yaml ``run_pipeline`` wrote."""
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.integration.pipeline.conftest import REPO_ROOT, TEST_DEFAULTS
+
+    (tmp_path / "astro.yaml").write_text(
+        yaml.safe_dump({"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}, sort_keys=False)
+    )
+    return DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(f"roboflow_{pipeline['id']}")
+
+
+def test_clearing_only_the_wait_restarts_the_aborted_job_and_finishes_the_interval(
+    run_pipeline: Callable[..., PipelineRun], slow_emulator: EmulatorHandle, tmp_path: Path
+) -> None:
+    from include.devstack.run_results import task_results
+    from tests.integration.pipeline.resume import clear_and_resume
+
+    images = sample_images(3, prefix="clear", seed=73)
+    write_files(tmp_path / "drop", images)
+    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    time.sleep(1)
+    pipeline = local_pipeline("it_clear_wait", tmp_path, "bright-spot-detector", max_parallel_tasks=1)
+
+    aborter = abort_when_running(slow_emulator)
+    first = run_pipeline(pipeline, logical_date)
+    aborter.join(timeout=5)
+    assert not aborter.is_alive(), "the job was never started, so it could not be aborted"
+    # The try that saw the abort fails with the server's reason; nothing was restarted yet.
+    assert first.task_state("wait_for_job") == "failed"
+    job_id = first.value("start_job")["job_id"]
+    assert job_of(slow_emulator, job_id).error is True
+
+    pipeline["job"]["max_parallel_tasks"] = 2  # what the pipeline asks for now
+    dag = pipeline_dag(pipeline, tmp_path)
+    final = clear_and_resume(dag, first.dag_run.run_id, ["wait_for_job", "export", "reconcile"])
+
+    tasks = task_results(first.dag_run.dag_id, first.dag_run.run_id)
+    assert final == "success", tasks
+    assert tasks["start_job"]["state"] == "success"  # start_job did not run again
+    assert slow_emulator.state()["jobCreations"] == {job_id: 1}
+    restarted = job_of(slow_emulator, job_id)
+    assert restarted.succeeded
+    assert restarted.restart_parameters_override[-1]["maxParallelTasks"] == 2
+    second = PipelineRun(first.dag_run, tasks)
+    history = second.manifest["job_history"]
+    assert [(event["action"], event["job_id"], event.get("by")) for event in history] == [
+        ("create", job_id, "start_job"),
+        ("restart", job_id, "wait_for_job"),
+    ]
+    assert len(result_rows(second.destination)) == len(images)

@@ -35,6 +35,7 @@ SEED = 20261130
 INTERVALS = 8
 IMAGES_PER_WINDOW = 3
 FAULT_RATE = 0.3
+FAULT_STATUSES = [429, 500, 502, 503]
 ABORTED_INTERVAL = 2
 CHANGED_INTERVAL = 5
 
@@ -125,7 +126,11 @@ def manifest_entries(manifest: dict[str, Any]) -> list[str]:
 
 
 def abort_when_created(emulator: EmulatorHandle, known: set[str]) -> threading.Thread:
-    """Abort the next job the emulator creates, as a user would from the Roboflow app."""
+    """Abort the next job the emulator creates, as a user would from the Roboflow app.
+
+    The user's click is not under test: faults pause for it, or a faulted abort retried past the
+    job's processing stage (the only stage a job can be aborted in) would leave nothing aborted.
+    """
 
     def abort() -> None:
         client = RoboflowClient(emulator.base_url, "test-api-key", workspace="demo-workspace", max_retries=8)
@@ -133,7 +138,11 @@ def abort_when_created(emulator: EmulatorHandle, known: set[str]) -> threading.T
         while time.monotonic() < deadline:
             new = set(emulator.state()["jobCreations"]) - known
             if new:
-                client.abort_job(new.pop())
+                emulator.set_faults(rate=0.0)
+                try:
+                    client.abort_job(new.pop())
+                finally:
+                    emulator.set_faults(rate=FAULT_RATE, statuses=FAULT_STATUSES, seed=SEED)
                 return
             time.sleep(0.05)
 
@@ -156,7 +165,7 @@ def test_soak_eight_intervals_with_faults_an_abort_and_a_changed_definition(
 ) -> None:
     drop, out = tmp_path / "drop", tmp_path / "results"
     windows = write_windows(drop)
-    faulty_emulator.set_faults(rate=FAULT_RATE, statuses=[429, 500, 502, 503], seed=SEED)
+    faulty_emulator.set_faults(rate=FAULT_RATE, statuses=FAULT_STATUSES, seed=SEED)
     monitor = LiveJobMonitor(faulty_emulator)
     sampler = threading.Thread(target=monitor.run, daemon=True)
     sampler.start()

@@ -86,7 +86,7 @@ def test_failed_job_fails_with_reason_and_error_logs(jobs: FakeJobs) -> None:
     assert "Processing timed out" in str(failure.value)
     assert "OOM on worker 3" in str(failure.value)
     # The way out: a re-run of the interval's start-job task restarts the job.
-    assert "re-run the interval from its start-job task" in str(failure.value)
+    assert "clear the task that waits for the job" in str(failure.value)
 
 
 def test_execute_complete_returns_output_batches_on_success(jobs: FakeJobs) -> None:

@@ -256,16 +256,28 @@ def test_unreadable_file_registers_nothing_and_is_reported_once(tmp_path: Path) 
 
 
 def test_mapped_steps_keep_the_job_recovery_options(pipeline: dict[str, Any]) -> None:
-    pipeline["job"] = {"on_changed_definition": "fail", "max_restarts": 3}
+    pipeline["job"] = {
+        "on_changed_definition": "fail",
+        "max_restarts": 3,
+        "max_parallel_tasks": 4,
+        "aggregation_format": "jsonl",
+    }
 
     dag = build_dag(config(pipeline), Path("/project"))
 
     start_job = dag.task_dict["start_job"].partial_kwargs
     assert start_job["max_restarts"] == 3
     assert "params.on_changed_definition or 'fail'" in start_job["on_changed_definition"]
-    # Each chunk's export pulls the history its own start_job pushed, not every chunk's.
+    # The start task counts the wait's restarts; the wait restarts within the same budget, with
+    # only what a restart can carry.
+    assert "task_ids='wait_for_job', key='job_history'" in start_job["known_job_history"]
+    wait = dag.task_dict["wait_for_job"].partial_kwargs
+    assert wait["max_restarts"] == 3
+    assert wait["restart_options"] == {"max_parallel_tasks": 4}
+    assert "task_ids='start_job', key='job_history', map_indexes=ti.map_index" in wait["job_history"]
+    # Each chunk's export pulls the whole history its own wait published, not every chunk's.
     history = dag.task_dict["export"].partial_kwargs["job_history"]
-    assert "key='job_history', map_indexes=ti.map_index" in history
+    assert "task_ids='wait_for_job', key='job_history', map_indexes=ti.map_index" in history
 
 
 def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[str, Any]) -> None:
