@@ -4,6 +4,9 @@ an archive-heavy batch (stage ``export``: ``.tar.gz`` per shard and part) and a 
 (stage ``processing``: one file per image plus result files), for 10,000 and 20,000 input images.
 Runs alternate (CLI first, then ours first); the CLI runs from a warm fork server, so its Python
 imports are not counted. The exported content is compared by sha256 (multiset of file digests).
+For archives, a third contender in the same alternation extracts in the download threads instead of
+worker processes (``extract_processes=0``): wall time and CPU seconds (this process and its workers).
+``BENCH_EXPORT_STAGES`` (default ``export,processing``) picks the batches to measure.
 """
 
 from __future__ import annotations
@@ -31,7 +34,10 @@ from include.roboflow_emulator.testing import EmulatorHandle
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_EXPORT_IMAGES", "10000,20000").split(","))
 REPEATS = int(os.environ.get("BENCH_EXPORT_REPEATS", "2"))
 CHUNK = 100  # references per ingest request: one shard, so one archive per part, per 100 images
-STAGES = {"export": "archives", "processing": "raw files"}
+KINDS = {"export": "archives", "processing": "raw files"}
+STAGES = {
+    stage: KINDS[stage] for stage in os.environ.get("BENCH_EXPORT_STAGES", "export,processing").split(",")
+}
 OWN_FILES = ("manifest.json", "_progress/", ".export_log.jsonl")
 
 
@@ -122,10 +128,12 @@ def run_cli(cli: Any, batch_id: str, target: Path) -> float:
     return float(reply.duration)
 
 
-def run_ours(job_id: str, stage: str, target: Path, count: int) -> float:
+def run_ours(job_id: str, stage: str, target: Path, count: int, processes: int | None) -> tuple[float, float]:
+    """Wall seconds, and CPU seconds of this process and of the extraction workers it started."""
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from tests.unit.jobs.fakes import make_context
 
+    before = os.times()
     started = time.perf_counter()
     summary = RoboflowExportOperator(
         task_id="export",
@@ -134,39 +142,72 @@ def run_ours(job_id: str, stage: str, target: Path, count: int) -> float:
         destination=f"file://{target}",
         expected_count=count,
         on_mismatch="warn",
+        extract_processes=processes,
     ).execute(make_context())
     elapsed = time.perf_counter() - started
+    after = os.times()
     if not summary["reconciled"]:
         raise RuntimeError(f"export of {job_id}/{stage} did not reconcile: {summary}")
-    return elapsed
+    cpu = sum(after[:4]) - sum(before[:4])  # user + system, own and reaped children
+    return elapsed, cpu
 
 
 def measure(cli: Any, job_id: str, batch_id: str, stage: str, count: int, workdir: Path) -> dict[str, Any]:
-    cli_times, our_times, loads = [], [], []
+    contenders = ["cli", "ours", "threads"] if stage == "export" else ["cli", "ours"]
+    times: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
+    loads: list[float] = []
     same_content = True
     for repeat in range(REPEATS):
-        order = ("cli", "ours") if repeat % 2 == 0 else ("ours", "cli")
+        order = contenders if repeat % 2 == 0 else contenders[::-1]
         targets = {name: workdir / f"{stage}-{count}-{repeat}-{name}" for name in order}
         for name in order:
             loads.append(os.getloadavg()[0])
             if name == "cli":
-                cli_times.append(run_cli(cli, batch_id, targets[name]))
+                times[name].append(run_cli(cli, batch_id, targets[name]))
             else:
-                our_times.append(run_ours(job_id, stage, targets[name], count))
-        ours, theirs = digests(targets["ours"]), digests(targets["cli"])
-        same_content = same_content and ours == theirs and sum(ours.values()) > 0
-        files = sum(ours.values())
+                processes = 0 if name == "threads" else None
+                elapsed, used = run_ours(job_id, stage, targets[name], count, processes)
+                times[name].append(elapsed)
+                cpu[name].append(used)
+        theirs = digests(targets["cli"])
+        for name in contenders[1:]:
+            ours = digests(targets[name])
+            same_content = same_content and ours == theirs and sum(ours.values()) > 0
+        files = sum(theirs.values())
         for target in targets.values():
             shutil.rmtree(target, ignore_errors=True)
     return {
-        "cli": statistics.median(cli_times),
-        "ours": statistics.median(our_times),
+        "cli": statistics.median(times["cli"]),
+        "ours": statistics.median(times["ours"]),
         "same": same_content,
         "files": files,
         "load": f"{min(loads):.1f}-{max(loads):.1f}",
-        "cli_runs": cli_times,
-        "our_runs": our_times,
+        "cli_runs": times["cli"],
+        "our_runs": times["ours"],
+        "our_cpu": cpu["ours"],
+        "threads_runs": times.get("threads", []),
+        "threads_cpu": cpu.get("threads", []),
     }
+
+
+def processes_vs_threads(kind: str, count: int, m: dict[str, Any]) -> dict[str, Any]:
+    threads = statistics.median(m["threads_runs"])
+    return result(
+        "export_extract_processes",
+        f"export, {kind}, {count:,} images: s with extraction in worker processes (lower is better)",
+        m["ours"],
+        "s",
+        baseline=threads,
+        baseline_name="extraction in the download threads",
+        ratio=threads / m["ours"],
+        detail=(
+            f"runs processes {[round(t, 2) for t in m['our_runs']]} (CPU s "
+            f"{[round(t, 2) for t in m['our_cpu']]}), threads {[round(t, 2) for t in m['threads_runs']]} "
+            f"(CPU s {[round(t, 2) for t in m['threads_cpu']]}); "
+            f"1-min load {m['load']} on {os.cpu_count()} cores"
+        ),
+    )
 
 
 def run() -> list[dict[str, Any]]:
@@ -206,12 +247,15 @@ def run() -> list[dict[str, Any]]:
                             target=">= 2x faster",
                             met=m["cli"] / m["ours"] >= 2 and m["same"],
                             detail=(
-                                f"runs ours {[round(t, 2) for t in m['our_runs']]}, CLI "
+                                f"runs ours {[round(t, 2) for t in m['our_runs']]} (CPU s "
+                                f"{[round(t, 2) for t in m['our_cpu']]}), CLI "
                                 f"{[round(t, 2) for t in m['cli_runs']]}; same sha256 content: {m['same']}; "
                                 f"1-min load {m['load']} on {os.cpu_count()} cores"
                             ),
                         )
                     )
+                    if m["threads_runs"]:
+                        rows.append(processes_vs_threads(kind, count, m))
             small, large = min(SIZES), max(SIZES)
             if small != large:
                 for stage, kind in STAGES.items():

@@ -81,7 +81,7 @@ def member_path(archive_name: str, name: str) -> str:
         raise UnsafeArchiveError(f"Refusing to extract {archive_name}: {exc}") from None
 
 
-def _link_target(archive_name: str, member: tarfile.TarInfo, path: str) -> str:
+def link_target(archive_name: str, member: tarfile.TarInfo, path: str) -> str:
     target = member.linkname
     if member.issym():
         target = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
@@ -103,7 +103,7 @@ def extract_stream(
                 if member.isdir():
                     continue
                 if member.issym() or member.islnk():
-                    links.append(ArchiveLink(path, _link_target(archive_name, member, path)))
+                    links.append(ArchiveLink(path, link_target(archive_name, member, path)))
                     continue
                 reader = archive.extractfile(member)
                 if reader is None:  # pragma: no cover - regular files always have a reader

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -91,6 +91,16 @@ class Destination:
         if self.local_folder is not None:
             return self.local_folder.stage(relpath)
         return StagedFile(self, relpath)
+
+    def write_files(self, files: Sequence[tuple[str, memoryview]]) -> None:
+        """Write each ``(relpath, bytes)``; none becomes visible before all of them were written."""
+        if self.local_folder is not None:
+            self.local_folder.write_files(files)
+            return
+        for relpath, body in files:
+            # An object appears only once its upload completed: the bytes in hand need no spool.
+            with self._object(relpath).open("wb") as sink:
+                sink.write(body)
 
     @contextmanager
     def open_atomic(self, relpath: str) -> Iterator[BinaryIO]:

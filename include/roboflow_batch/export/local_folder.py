@@ -11,10 +11,12 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from include.roboflow_batch.export.streams import CHUNK_SIZE
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
 
 
 class LocalStagedFile:
@@ -59,15 +61,45 @@ class LocalFolder:
     def path_of(self, relpath: str) -> str:
         return os.path.join(self.root, relpath)
 
-    def stage(self, relpath: str) -> LocalStagedFile:
+    def _temporary_for(self, relpath: str) -> tuple[str, str]:
         # Plain string paths: this runs once per exported file.
         target = self.path_of(relpath)
         folder, name = os.path.split(target)
         if folder not in self._made_dirs:
             os.makedirs(folder, exist_ok=True)
             self._made_dirs.add(folder)
-        temporary = os.path.join(folder, f".{name}.{self._run}{next(self._serial)}.part")
+        return os.path.join(folder, f".{name}.{self._run}{next(self._serial)}.part"), target
+
+    def stage(self, relpath: str) -> LocalStagedFile:
+        temporary, target = self._temporary_for(relpath)
         return LocalStagedFile(relpath, temporary, target)
+
+    def write_files(self, files: Sequence[tuple[str, memoryview]]) -> None:
+        """Write each ``(relpath, bytes)`` under a hidden name, then rename all of them into place.
+
+        None is visible before all were written; on a failure the hidden files are removed. One
+        open/write/close per file, without buffered file objects: most exported files are tiny.
+        """
+        pending: list[tuple[str, str]] = []
+        renamed = 0
+        try:
+            for relpath, body in files:
+                temporary, target = self._temporary_for(relpath)
+                fd = os.open(temporary, _NEW_FILE, 0o666)
+                pending.append((temporary, target))
+                try:
+                    view = memoryview(body)
+                    while view:
+                        view = view[os.write(fd, view) :]
+                finally:
+                    os.close(fd)
+            for done, (temporary, target) in enumerate(pending, start=1):
+                os.replace(temporary, target)
+                renamed = done
+        finally:
+            for temporary, _target in pending[renamed:]:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(temporary)
 
     def copy_within(self, source: str, target: str) -> None:
         """Copy one file of the folder to another path of it (atomically)."""

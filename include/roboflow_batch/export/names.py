@@ -44,3 +44,8 @@ def check_relative_name(name: object, what: str) -> str:
     if problem:
         raise UnsafeNameError(f"Refusing {what} {name!r} from the server: it {problem}.")
     return name  # type: ignore[return-value]
+
+
+def destination_path(folder: str, name: str) -> str:
+    """``name`` (a file or member path) inside ``folder``, both relative to the destination, checked."""
+    return check_relative_name(f"{folder}/{name}" if folder else name, "destination path")

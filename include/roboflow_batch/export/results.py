@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -12,6 +13,10 @@ from typing import Any
 RESULT_FORMATS = {".jsonl": "jsonl", ".csv": "csv"}
 #: Columns that name the input file of a result row, tried in this order when ``name_field`` is not set.
 NAME_FIELD_CANDIDATES = ("file_name", "fileName", "image_name", "input_name", "image", "name", "filename")
+
+
+class UnreadableResultError(ValueError):
+    """A result file (CSV/JSONL) could not be parsed; the message names the file and line."""
 
 
 def result_format(path: str) -> str | None:
@@ -33,6 +38,15 @@ class ResultCount:
         self.rows += other.rows
         self.rows_by_name.update(other.rows_by_name)
         self.unnamed_rows += other.unnamed_rows
+
+
+@dataclass
+class SourceResult:
+    """What one transferred source produced: its files (path, size, sha256) and their result rows."""
+
+    files: list[dict[str, Any]] = field(default_factory=list)
+    written: int = 0
+    counts: ResultCount = field(default_factory=ResultCount)
 
 
 def _row_name(row: Mapping[str, Any], name_field: str | None) -> str | None:
@@ -72,3 +86,15 @@ def _jsonl_rows(lines: Iterable[str], source: str) -> Iterable[Mapping[str, Any]
         except json.JSONDecodeError as exc:
             raise ValueError(f"{source}, line {number}: not valid JSON ({exc.msg})") from exc
         yield row if isinstance(row, Mapping) else {}
+
+
+def count_result_bytes(
+    content: bytes | memoryview, fmt: str, relpath: str, name_field: str | None
+) -> ResultCount:
+    """Rows of a result file held in memory; an unreadable one is an :class:`UnreadableResultError`."""
+    try:
+        # newline="": lines end where the streamed reader ends them, CSV's quoted line breaks kept.
+        lines = io.StringIO(bytes(content).decode("utf-8"), newline="")
+        return count_results(lines, fmt, relpath, name_field)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise UnreadableResultError(f"Unreadable result file {relpath}: {exc}") from exc

@@ -1,30 +1,40 @@
 """Moving one listed source file (raw result or archive) from its signed URL to the destination in one pass.
 
-The response body is streamed straight to the final place: a raw file into its atomic writer, an
-archive member by member into theirs. The sha256 and size are computed and result rows counted from
-the same bytes as they pass, so nothing is downloaded to a scratch folder, copied or read again.
+The response body is streamed straight to the final place: a raw file into its atomic writer. An
+archive up to :data:`MAX_IN_MEMORY_ARCHIVE` is held in memory and extracted at once (in a worker
+process for a local destination, see :mod:`include.roboflow_batch.export.extract_workers`); a larger
+one is read as a tar stream, member by member into their writers. The sha256 and size are computed
+and result rows counted from the same bytes, so nothing is downloaded to a scratch folder, copied or
+read again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
 
+from include.roboflow_batch.export.archive_extraction import extract_in_memory
+from include.roboflow_batch.export.archive_memory import MAX_IN_MEMORY_ARCHIVE, TooBigForMemory
 from include.roboflow_batch.export.archives import ArchiveLink, extract_stream, is_archive
-from include.roboflow_batch.export.names import check_relative_name
-from include.roboflow_batch.export.results import ResultCount, count_results, result_format
+from include.roboflow_batch.export.names import destination_path
+from include.roboflow_batch.export.results import (
+    ResultCount,
+    SourceResult,
+    UnreadableResultError,
+    count_results,
+    result_format,
+)
 from include.roboflow_batch.export.streams import CHUNK_SIZE, ChunkStream, TeeReader
 
-
-class UnreadableResultError(ValueError):
-    """A result file (CSV/JSONL) could not be parsed; the message names the file and line."""
-
-
 if TYPE_CHECKING:
+    from include.roboflow_batch.export.extract_workers import ArchiveWorkers
     from include.roboflow_batch.export.progress import ProgressLog
+
+__all__ = ["SourceFile", "SourceResult", "SourceTransfer", "UnreadableResultError", "archive_workers"]
 
 
 class StreamingClient(Protocol):
@@ -44,6 +54,7 @@ class Target(Protocol):
     """Where transferred files go: a :class:`Destination` or a :class:`LocalFolder`."""
 
     def stage(self, relpath: str) -> Any: ...
+    def write_files(self, files: Sequence[tuple[str, memoryview]]) -> None: ...
     def copy_within(self, source: str, target: str) -> None: ...
     def iter_lines(self, relpath: str) -> Iterator[str]: ...
 
@@ -58,14 +69,33 @@ class SourceFile:
     folder: str
 
     def relpath(self, name: str) -> str:
-        return check_relative_name(f"{self.folder}/{name}" if self.folder else name, "destination path")
+        return destination_path(self.folder, name)
 
 
-@dataclass
-class SourceResult:
-    files: list[dict[str, Any]] = field(default_factory=list)
-    written: int = 0
-    counts: ResultCount = field(default_factory=ResultCount)
+def archive_workers(dest: Any, sources: Sequence[SourceFile], processes: int | None) -> ArchiveWorkers | None:
+    """Worker processes for the archives among ``sources``, when the destination is a local folder.
+
+    Object stores are written over the network from the download threads: their uploads, not the
+    extraction, set the pace. ``processes``: None for one per core, 0 for none.
+    """
+    local = getattr(dest, "local_folder", None)
+    if processes == 0 or local is None or not any(is_archive(s.file_name) for s in sources):
+        return None
+    from include.roboflow_batch.export.extract_workers import ArchiveWorkers
+
+    return ArchiveWorkers(local.root, processes)
+
+
+def _held(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[bytes]]:
+    """The whole body when it is at most ``limit`` bytes; else None and the chunks, none lost."""
+    held: list[bytes] = []
+    size = 0
+    for chunk in chunks:
+        held.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None, itertools.chain(held, chunks)
+    return b"".join(held), iter(())
 
 
 class SourceTransfer:
@@ -76,10 +106,12 @@ class SourceTransfer:
         dest: Target,
         progress: ProgressLog | None,
         name_field: str | None = None,
+        workers: ArchiveWorkers | None = None,
     ) -> None:
         self.dest = dest
         self.progress = progress
         self.name_field = name_field
+        self.workers = workers
 
     def __call__(self, client: StreamingClient, source: SourceFile) -> SourceResult:
         result: SourceResult = client.stream_download(
@@ -104,7 +136,21 @@ class SourceTransfer:
             finally:
                 single.discard()
             return result
-        body = ChunkStream(chunks)
+        data, chunks = _held(chunks, MAX_IN_MEMORY_ARCHIVE)
+        if data is not None:
+            try:
+                return self._extract_held(source, data)
+            except TooBigForMemory:
+                chunks = iter((data,))  # expands too far to hold: streamed below instead
+        return self._extract_streamed(source, ChunkStream(chunks))
+
+    def _extract_held(self, source: SourceFile, data: bytes) -> SourceResult:
+        if self.workers is not None:
+            return self.workers.extract(source.folder, source.file_name, data, self.name_field)
+        return extract_in_memory(self.dest, source.folder, source.file_name, data, self.name_field)
+
+    def _extract_streamed(self, source: SourceFile, body: ChunkStream) -> SourceResult:
+        result = SourceResult()
         written: dict[str, dict[str, Any]] = {}
         staged: list[Staged] = []
 

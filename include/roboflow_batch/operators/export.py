@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -32,6 +33,7 @@ from include.roboflow_batch.export.transfer import (
     SourceResult,
     SourceTransfer,
     UnreadableResultError,
+    archive_workers,
 )
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
@@ -68,6 +70,8 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         references operators), joined into the manifest; read with ``references_conn_id``.
     :param skipped_count: how many objects the listing skipped (``skipped_count``), checked against it.
     :param name_field: result column naming the input file (default: detected).
+    :param extract_processes: worker processes extracting archives for a ``file://`` destination
+        (default: one per core; ``0``: in the download threads, as for object stores).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
         task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
     :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
@@ -105,6 +109,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         name_field: str | None = None,
         on_mismatch: str = "fail",
         job_history: list[dict[str, Any]] | str | None = None,
+        extract_processes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -123,6 +128,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
         self.on_mismatch = on_mismatch
+        self.extract_processes = extract_processes
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
@@ -140,6 +146,10 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
             raise AirflowFailException(
                 f"max_concurrency must be a positive integer, got {self.max_concurrency!r}"
             )
+        if self.extract_processes is not None and (
+            not isinstance(self.extract_processes, int) or self.extract_processes < 0
+        ):
+            raise AirflowFailException(f"extract_processes must be 0 or more, got {self.extract_processes!r}")
         if self.on_mismatch not in MISMATCH_POLICIES:
             raise AirflowFailException(
                 f"on_mismatch must be one of {MISMATCH_POLICIES}, got {self.on_mismatch!r}"
@@ -224,7 +234,8 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     ) -> list[SourceResult]:
         """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
         progress = ProgressLog(dest)
-        transfer = SourceTransfer(dest, progress, self.name_field)
+        workers = archive_workers(dest, todo, self.extract_processes)
+        transfer = SourceTransfer(dest, progress, self.name_field, workers)
         every = max(1, len(todo) // 20)
 
         def report(done: int) -> None:
@@ -232,13 +243,14 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
                 self.log.info("Exported %d/%d source files.", done, len(todo))
 
         try:
-            return run_parallel(
-                todo,
-                lambda source: transfer(client, source),
-                min(self.max_concurrency, max(1, len(todo))),
-                on_done=report,
-                name="roboflow-export",
-            )
+            with workers or nullcontext():
+                return run_parallel(
+                    todo,
+                    lambda source: transfer(client, source),
+                    min(self.max_concurrency, max(1, len(todo))),
+                    on_done=report,
+                    name="roboflow-export",
+                )
         except ItemFailedError as failure:
             raise self._failure(failure.__cause__, failure.item) from None
         finally:
