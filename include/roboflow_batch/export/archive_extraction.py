@@ -3,7 +3,7 @@
 Free of Airflow, so that worker processes can run it for a local destination (see
 :mod:`include.roboflow_batch.export.extract_workers`); download threads run it for object stores.
 Nothing is written until every member was found safe and every result file readable, and the
-members become visible together (see ``write_files`` of the targets).
+members become visible together (see ``write_folder`` of the targets).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from include.roboflow_batch.export.results import SourceResult, count_result_byt
 
 
 class FilesTarget(Protocol):
-    def write_files(self, files: Sequence[tuple[str, memoryview]]) -> None: ...
+    def write_folder(self, folder: str, files: Sequence[tuple[str, memoryview]]) -> None: ...
 
 
 def extract_in_memory(
@@ -41,6 +41,6 @@ def extract_in_memory(
         fmt = result_format(relpath)
         if fmt:
             result.counts.add(count_result_bytes(body, fmt, relpath, name_field))
-    target.write_files(list(planned.items()))
+    target.write_folder(folder, list(planned.items()))
     result.written = len(result.files)
     return result

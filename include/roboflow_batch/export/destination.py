@@ -92,10 +92,11 @@ class Destination:
             return self.local_folder.stage(relpath)
         return StagedFile(self, relpath)
 
-    def write_files(self, files: Sequence[tuple[str, memoryview]]) -> None:
-        """Write each ``(relpath, bytes)``; none becomes visible before all of them were written."""
+    def write_folder(self, folder: str, files: Sequence[tuple[str, memoryview]]) -> None:
+        """Write each ``(relpath, bytes)`` (all inside ``folder``); each file appears complete or not at all,
+        and on a local folder none appears before all of them were written."""
         if self.local_folder is not None:
-            self.local_folder.write_files(files)
+            self.local_folder.write_folder(folder, files)
             return
         for relpath, body in files:
             # An object appears only once its upload completed: the bytes in hand need no spool.

@@ -7,6 +7,7 @@ complete (atomic on one filesystem), so nothing half-written ever carries a fina
 from __future__ import annotations
 
 import contextlib
+import errno
 import itertools
 import os
 import shutil
@@ -17,6 +18,17 @@ from typing import BinaryIO
 from include.roboflow_batch.export.streams import CHUNK_SIZE
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+
+
+def _write_new(path: str, body: memoryview) -> None:
+    """Create ``path`` (it must not exist) holding ``body``: one open, write and close, no file object."""
+    fd = os.open(path, _NEW_FILE, 0o666)
+    try:
+        view = memoryview(body)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
 
 
 class LocalStagedFile:
@@ -85,14 +97,8 @@ class LocalFolder:
         try:
             for relpath, body in files:
                 temporary, target = self._temporary_for(relpath)
-                fd = os.open(temporary, _NEW_FILE, 0o666)
                 pending.append((temporary, target))
-                try:
-                    view = memoryview(body)
-                    while view:
-                        view = view[os.write(fd, view) :]
-                finally:
-                    os.close(fd)
+                _write_new(temporary, body)
             for done, (temporary, target) in enumerate(pending, start=1):
                 os.replace(temporary, target)
                 renamed = done
@@ -100,6 +106,51 @@ class LocalFolder:
             for temporary, _target in pending[renamed:]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(temporary)
+
+    def write_folder(self, folder: str, files: Sequence[tuple[str, memoryview]]) -> None:
+        """Write ``files`` (all inside ``folder``) so that the folder appears complete, in one rename.
+
+        The files are written into a hidden folder beside ``folder``, which is then renamed into
+        place: one directory operation per file instead of two. When ``folder`` exists already (an
+        earlier run, or another archive of the same name), its files are renamed into it one by one.
+        """
+        final = self.path_of(folder)
+        prefix = f"{folder}/"
+        if not folder or os.path.lexists(final) or not all(p.startswith(prefix) for p, _b in files):
+            self.write_files(files)
+            return
+        parent, name = os.path.split(final)
+        if parent not in self._made_dirs:
+            os.makedirs(parent, exist_ok=True)
+            self._made_dirs.add(parent)
+        hidden = os.path.join(parent, f".{name}.{self._run}{next(self._serial)}.part")
+        os.mkdir(hidden)
+        inner = [(relpath[len(prefix) :], body) for relpath, body in files]
+        try:
+            made = {hidden}
+            for path, body in inner:
+                target = os.path.join(hidden, path)
+                sub = os.path.dirname(target)
+                if sub not in made:
+                    os.makedirs(sub, exist_ok=True)
+                    made.add(sub)
+                _write_new(target, body)
+            try:
+                os.rename(hidden, final)
+            except OSError as exc:
+                if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+                    raise
+                self._move_into(hidden, [path for path, _body in inner], folder)
+        finally:
+            if os.path.lexists(hidden):
+                shutil.rmtree(hidden, ignore_errors=True)
+
+    def _move_into(self, hidden: str, paths: list[str], folder: str) -> None:
+        """The folder appeared meanwhile (another archive of the same name): move the files in one by one."""
+        for path in paths:
+            target = self.path_of(f"{folder}/{path}")
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(os.path.join(hidden, path), target)
 
     def copy_within(self, source: str, target: str) -> None:
         """Copy one file of the folder to another path of it (atomically)."""

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
+from include.roboflow_batch.export.arguments import checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.history import job_history_entries
 from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
@@ -42,7 +43,6 @@ from include.roboflow_batch.references.naming import key_for_name
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-MISMATCH_POLICIES = ("fail", "warn")
 EXPIRY_WARNING = timedelta(days=3)
 
 
@@ -136,35 +136,16 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     # -- inputs -------------------------------------------------------------------------------------
 
     def _check_arguments(self) -> int | None:
-        from include.roboflow_batch.api.ids import validate_job_id
-
         try:
-            validate_job_id(self.job_id)
+            return checked_expected_count(
+                job_id=self.job_id,
+                max_concurrency=self.max_concurrency,
+                extract_processes=self.extract_processes,
+                on_mismatch=self.on_mismatch,
+                expected_count=self.expected_count,
+            )
         except ValueError as exc:
-            raise AirflowFailException(f"job_id: {exc}") from exc
-        if not isinstance(self.max_concurrency, int) or self.max_concurrency < 1:
-            raise AirflowFailException(
-                f"max_concurrency must be a positive integer, got {self.max_concurrency!r}"
-            )
-        if self.extract_processes is not None and (
-            not isinstance(self.extract_processes, int) or self.extract_processes < 0
-        ):
-            raise AirflowFailException(f"extract_processes must be 0 or more, got {self.extract_processes!r}")
-        if self.on_mismatch not in MISMATCH_POLICIES:
-            raise AirflowFailException(
-                f"on_mismatch must be one of {MISMATCH_POLICIES}, got {self.on_mismatch!r}"
-            )
-        if self.expected_count in (None, ""):
-            return None
-        try:
-            expected = int(self.expected_count)
-        except (TypeError, ValueError):
-            raise AirflowFailException(
-                f"expected_count must be a whole number, got {self.expected_count!r}"
-            ) from None
-        if expected < 0:
-            raise AirflowFailException(f"expected_count must not be negative, got {expected}")
-        return expected
+            raise AirflowFailException(str(exc)) from None
 
     def _listed_skipped_count(self) -> int | None:
         try:

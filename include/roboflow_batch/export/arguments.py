@@ -1,0 +1,34 @@
+"""Checks of the export operator's options, before any remote call; each message names the option."""
+
+from __future__ import annotations
+
+from typing import Any
+
+MISMATCH_POLICIES = ("fail", "warn")
+
+
+def checked_expected_count(
+    *, job_id: str, max_concurrency: Any, extract_processes: Any, on_mismatch: Any, expected_count: Any
+) -> int | None:
+    """The expected input count (None when not given); ``ValueError`` naming the first bad option."""
+    from include.roboflow_batch.api.ids import validate_job_id
+
+    try:
+        validate_job_id(job_id)
+    except ValueError as exc:
+        raise ValueError(f"job_id: {exc}") from None
+    if not isinstance(max_concurrency, int) or max_concurrency < 1:
+        raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
+    if extract_processes is not None and (not isinstance(extract_processes, int) or extract_processes < 0):
+        raise ValueError(f"extract_processes must be a whole number, 0 or more, got {extract_processes!r}")
+    if on_mismatch not in MISMATCH_POLICIES:
+        raise ValueError(f"on_mismatch must be one of {MISMATCH_POLICIES}, got {on_mismatch!r}")
+    if expected_count in (None, ""):
+        return None
+    try:
+        expected = int(expected_count)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected_count must be a whole number, got {expected_count!r}") from None
+    if expected < 0:
+        raise ValueError(f"expected_count must not be negative, got {expected}")
+    return expected
