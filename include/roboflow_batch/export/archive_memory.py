@@ -7,6 +7,9 @@ and each member's bytes are a slice of that buffer. Every member passes the same
 streamed extraction (:func:`~include.roboflow_batch.export.archives.check_member`,
 :func:`~include.roboflow_batch.export.archives.member_path`) before the caller sees any of them, so a
 hostile name fails the archive before a single byte is written.
+
+Memory stays bounded: each download thread holds at most one archive (16 MiB), each extraction
+(worker process or thread) one expanded archive (64 MiB); bigger archives are streamed.
 """
 
 from __future__ import annotations
