@@ -76,7 +76,8 @@ def archive_workers(dest: Any, sources: Sequence[SourceFile], processes: int | N
     """Worker processes for the archives among ``sources``, when the destination is a local folder.
 
     Object stores are written over the network from the download threads: their uploads, not the
-    extraction, set the pace. ``processes``: None for one per core, 0 for none.
+    extraction, set the pace. ``processes``: None for one per core, 0 for none (extraction in the
+    calling threads).
     """
     local = getattr(dest, "local_folder", None)
     if processes == 0 or local is None or not any(is_archive(s.file_name) for s in sources):
