@@ -1,11 +1,11 @@
 """Extracting archives for a local destination in worker processes (the export's ``extract_processes``).
 
-Decompression, tar parsing, hashing and the per-member file writes hold the GIL between system calls:
-download threads alone run that part on one core (their file writes themselves release it, so the
-kernel's share already spreads over the cores, which is why this is not the default). The threads hand each archive's bytes (held in memory,
-see :mod:`include.roboflow_batch.export.archive_memory`) to worker processes that write into the same
-local folder and send back the member records (path, size, sha256, result rows); the exporting
-process keeps the progress log and the manifest.
+Decompression, tar parsing and hashing hold the GIL: download threads run that part on one core.
+Their file writes release it, so the kernel's share (most of the cost for small members) already
+spreads over the cores, which is why this is not the default. Here the threads hand each archive's
+bytes (held in memory, see :mod:`include.roboflow_batch.export.archive_memory`) to worker processes
+that write into the same local folder and send back the member records (path, size, sha256, result
+rows); the exporting process keeps the progress log and the manifest.
 
 The workers are fresh interpreters running this module (``python -m``), not ``multiprocessing``
 children: a spawned child re-imports the parent's main module, which in an Airflow worker is the
