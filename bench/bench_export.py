@@ -163,6 +163,9 @@ def measure(cli: Any, job_id: str, batch_id: str, stage: str, count: int, workdi
         order = contenders if repeat % 2 == 0 else contenders[::-1]
         targets = {name: workdir / f"{stage}-{count}-{repeat}-{name}" for name in order}
         for name in order:
+            # Every contender starts with the page cache flushed: the previous run's writes and
+            # deletions are not left for it to pay.
+            os.sync()
             loads.append(os.getloadavg()[0])
             if name == "cli":
                 times[name].append(run_cli(cli, batch_id, targets[name]))
