@@ -25,10 +25,15 @@ def checked_expected_count(
         raise ValueError(f"on_mismatch must be one of {MISMATCH_POLICIES}, got {on_mismatch!r}")
     if expected_count in (None, ""):
         return None
+    return whole_count("expected_count", expected_count)
+
+
+def whole_count(option: str, value: Any) -> int:
+    """``value`` as a count (a whole number, 0 or more); ``ValueError`` naming ``option`` otherwise."""
     try:
-        expected = int(expected_count)
+        count = int(value)
     except (TypeError, ValueError):
-        raise ValueError(f"expected_count must be a whole number, got {expected_count!r}") from None
-    if expected < 0:
-        raise ValueError(f"expected_count must not be negative, got {expected}")
-    return expected
+        raise ValueError(f"{option} must be a whole number, got {value!r}") from None
+    if count < 0:
+        raise ValueError(f"{option} must not be negative, got {count}")
+    return count

@@ -11,6 +11,15 @@ import json
 from typing import Any
 
 
+def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
+    """The manifest's JSON object, or None when the text is not one (so not an export manifest)."""
+    try:
+        manifest: Any = json.loads(manifest_text)
+    except ValueError:
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
 def related_jobs(job_history: object) -> set[str]:
     """Job ids of the interval's attempts, from the start-job task's ``job_history``."""
     related: set[str] = set()
@@ -35,11 +44,8 @@ def foreign_manifest_problem(
     """
     if manifest_text is None:
         return None
-    try:
-        manifest: Any = json.loads(manifest_text)
-    except ValueError:
-        manifest = None
-    if not isinstance(manifest, dict):
+    manifest = _manifest_object(manifest_text)
+    if manifest is None:
         return f"{uri} is not an export manifest; refusing to write results next to it"
     owner_job = manifest.get("job_id")
     ingested = manifest.get("ingested")
@@ -63,11 +69,8 @@ def skipped_only_manifest_problem(
     """
     if manifest_text is None:
         return None
-    try:
-        manifest: Any = json.loads(manifest_text)
-    except ValueError:
-        manifest = None
-    if not isinstance(manifest, dict):
+    manifest = _manifest_object(manifest_text)
+    if manifest is None:
         return f"{uri} is not an export manifest; refusing to write a manifest over it"
     jobs = manifest.get("job_ids") if "job_ids" in manifest else [manifest.get("job_id")]
     if manifest.get("window") == window and not jobs:

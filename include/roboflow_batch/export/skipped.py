@@ -8,6 +8,8 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.export.arguments import whole_count
+
 # A rendered template of a missing XCom value.
 _ABSENT = ("", "None")
 
@@ -16,13 +18,7 @@ def listed_skipped_count(value: int | str | None) -> int | None:
     """The listing's skipped count, or None when there was no listing step."""
     if value is None or value in _ABSENT:
         return None
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"skipped_count must be a whole number, got {value!r}") from None
-    if count < 0:
-        raise ValueError(f"skipped_count must not be negative, got {count}")
-    return count
+    return whole_count("skipped_count", value)
 
 
 def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:

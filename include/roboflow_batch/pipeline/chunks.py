@@ -134,21 +134,12 @@ def job_wait_kwargs(started: dict[str, Any]) -> dict[str, Any]:
     return {"job_id": started["job_id"]}
 
 
-def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
-    """From the chunk and what its start_job returned (``chunks.zip(start_job.output)``)."""
-    spec, started = chunk
-    return {
-        "job_id": started["job_id"],
-        "batch_id": spec["batch_id"],
-        "destination": spec["destination"],
-        "references": spec["references"],
-        "skipped_list": spec.get("skipped_list"),
-        "skipped_count": spec.get("skipped_count"),
-    }
-
-
 def local_export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
-    # The file list is not a references file: the export checks against ingest's expected count.
+    """From the chunk and what its start_job returned (``chunks.zip(start_job.output)``).
+
+    The file list of a local upload is not a references file: the export checks against ingest's
+    expected count.
+    """
     spec, started = chunk
     return {
         "job_id": started["job_id"],
@@ -157,6 +148,12 @@ def local_export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, An
         "skipped_list": spec.get("skipped_list"),
         "skipped_count": spec.get("skipped_count"),
     }
+
+
+def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
+    """As ``local_export_kwargs``, and the chunk's references file to check the results against."""
+    spec, _started = chunk
+    return local_export_kwargs(chunk) | {"references": spec["references"]}
 
 
 def same_chunk(task_id: str, key: str) -> str:
