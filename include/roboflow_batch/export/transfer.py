@@ -99,20 +99,14 @@ def _held(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[b
     return b"".join(held), iter(())
 
 
+@dataclass(eq=False)
 class SourceTransfer:
     """Transfers sources to ``dest`` and records each completed one in ``progress``."""
 
-    def __init__(
-        self,
-        dest: Target,
-        progress: ProgressLog | None,
-        name_field: str | None = None,
-        workers: ArchiveWorkers | None = None,
-    ) -> None:
-        self.dest = dest
-        self.progress = progress
-        self.name_field = name_field
-        self.workers = workers
+    dest: Target
+    progress: ProgressLog | None
+    name_field: str | None = None
+    workers: ArchiveWorkers | None = None
 
     def __call__(self, client: StreamingClient, source: SourceFile) -> SourceResult:
         result: SourceResult = client.stream_download(
