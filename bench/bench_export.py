@@ -187,6 +187,7 @@ def measure(cli: Any, job_id: str, batch_id: str, stage: str, count: int, workdi
         "same": same_content,
         "files": files,
         "load": f"{min(loads):.1f}-{max(loads):.1f}",
+        "filesystem": filesystem_of(workdir),
         "cli_runs": times["cli"],
         "our_runs": times["ours"],
         "our_cpu": cpu["ours"],
@@ -209,9 +210,24 @@ def processes_vs_threads(kind: str, count: int, m: dict[str, Any]) -> dict[str, 
             f"runs processes {[round(t, 2) for t in m['processes_runs']]} (CPU s "
             f"{[round(t, 2) for t in m['processes_cpu']]}), threads {[round(t, 2) for t in m['our_runs']]} "
             f"(CPU s {[round(t, 2) for t in m['our_cpu']]}); "
-            f"1-min load {m['load']} on {os.cpu_count()} cores"
+            f"1-min load {m['load']} on {os.cpu_count()} cores; written to {m['filesystem']}"
         ),
     )
+
+
+def filesystem_of(path: Path) -> str:
+    """The type of the filesystem holding ``path`` (from /proc/mounts): file creation costs differ a lot."""
+    try:
+        mounts = [line.split()[1:3] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        return "unknown filesystem"
+    resolved = str(path.resolve())
+    inside = [
+        (point, kind)
+        for point, kind in mounts
+        if resolved == point or resolved.startswith(point.rstrip("/") + "/")
+    ]
+    return max(inside, key=lambda mount: len(mount[0]))[1] if inside else "unknown filesystem"
 
 
 def run() -> list[dict[str, Any]]:
@@ -254,7 +270,8 @@ def run() -> list[dict[str, Any]]:
                                 f"runs ours {[round(t, 2) for t in m['our_runs']]} (CPU s "
                                 f"{[round(t, 2) for t in m['our_cpu']]}), CLI "
                                 f"{[round(t, 2) for t in m['cli_runs']]}; same sha256 content: {m['same']}; "
-                                f"1-min load {m['load']} on {os.cpu_count()} cores"
+                                f"1-min load {m['load']} on {os.cpu_count()} cores; "
+                                f"written to {m['filesystem']}"
                             ),
                         )
                     )
