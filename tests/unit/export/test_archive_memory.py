@@ -18,24 +18,11 @@ from include.roboflow_batch.export.archives import ArchiveLink, UnsafeArchiveErr
 from include.roboflow_batch.export.local_folder import LocalFolder
 from include.roboflow_batch.export.results import UnreadableResultError
 from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
-from tests.unit.export.test_archives import device, folder, link, regular
+from tests.unit.export.test_archives import device, folder, link, regular, tar_bytes
 
 JSONL = b'{"file_name": "a.png", "v": 1}\n{"file_name": "b.png", "v": 2}\n'
 # A quoted line break inside a CSV cell is one row, not two.
 CSV = b'file_name,note\nc.png,"two\nlines"\nd.png,plain\n'
-
-
-def tar_bytes(members: list[tarfile.TarInfo], contents: dict[str, bytes], mode: str = "w:gz") -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode=mode) as archive:
-        for info in members:
-            data = contents.get(info.name)
-            if data is not None:
-                info.size = len(data)
-                archive.addfile(info, io.BytesIO(data))
-            else:
-                archive.addfile(info)
-    return buffer.getvalue()
 
 
 def sample() -> bytes:

@@ -27,9 +27,10 @@ def extract(archive: Path, name: str | None = None) -> tuple[dict[str, bytes], l
     return written, links
 
 
-def write_tar(path: Path, members: list[tarfile.TarInfo], contents: dict[str, bytes] | None = None) -> Path:
-    contents = contents or {}
-    with tarfile.open(path, "w:gz") as archive:
+def tar_bytes(members: list[tarfile.TarInfo], contents: dict[str, bytes], mode: str = "w:gz") -> bytes:
+    """A tar archive of ``members``; a member named in ``contents`` holds those bytes."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
         for info in members:
             data = contents.get(info.name)
             if data is not None:
@@ -37,6 +38,11 @@ def write_tar(path: Path, members: list[tarfile.TarInfo], contents: dict[str, by
                 archive.addfile(info, io.BytesIO(data))
             else:
                 archive.addfile(info)
+    return buffer.getvalue()
+
+
+def write_tar(path: Path, members: list[tarfile.TarInfo], contents: dict[str, bytes] | None = None) -> Path:
+    path.write_bytes(tar_bytes(members, contents or {}))
     return path
 
 

@@ -13,7 +13,16 @@ import pytest
 from airflow.sdk.exceptions import AirflowException
 
 from include.roboflow_batch.operators.export import RoboflowExportOperator
-from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStaging, Snapshot, batch, job, make_context, stage
+from tests.unit.jobs.fakes import (
+    FakeJobs,
+    FakeStaging,
+    Snapshot,
+    batch,
+    job,
+    make_context,
+    serve_through_hook,
+    stage,
+)
 
 T = TypeVar("T")
 IMAGES = {f"cam__{n:03d}.png": bytes([n]) * (3000 + 7919 * (n % 4)) for n in range(40)}
@@ -41,9 +50,7 @@ def raw_client() -> FakeStaging:
 
 @pytest.fixture
 def client(monkeypatch: pytest.MonkeyPatch) -> FakeStaging:
-    fake = raw_client()
-    monkeypatch.setattr(RoboflowExportOperator, "_hook", lambda self: FakeHook(fake))
-    return fake
+    return serve_through_hook(monkeypatch, raw_client(), RoboflowExportOperator)
 
 
 def export(dest: Path, **kwargs: Any) -> dict[str, Any]:

@@ -236,6 +236,14 @@ class FakeHook:
         return f"https://app.roboflow.example/demo-workspace/batch-processing/{job_id}"
 
 
+def serve_through_hook(monkeypatch: Any, client: T, *task_classes: type) -> T:
+    """Make every task of ``task_classes`` reach ``client`` through one :class:`FakeHook`."""
+    hook = FakeHook(client)
+    for task_class in task_classes:
+        monkeypatch.setattr(task_class, "_hook", lambda self: hook)
+    return client
+
+
 def refusal(message: str = "job can only be aborted in processing stage") -> BadRequestError:
     return BadRequestError(message, status_code=400, operation="abort job")
 

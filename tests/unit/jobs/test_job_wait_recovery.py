@@ -15,18 +15,21 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleExcept
 from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, merge_histories, restarts_by_others
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from include.roboflow_batch.sensors.job import RoboflowJobSensor
-from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context
+from tests.unit.jobs.fakes import (
+    FakeJobs,
+    FakeStateStore,
+    Snapshot,
+    job,
+    make_context,
+    serve_through_hook,
+)
 
 JOB = "pipeline-base-job-01"
 
 
 @pytest.fixture
 def jobs(monkeypatch: pytest.MonkeyPatch) -> FakeJobs:
-    fake = FakeJobs()
-    hook = FakeHook(fake)
-    monkeypatch.setattr(RoboflowJobSensor, "_hook", lambda self: hook)
-    monkeypatch.setattr(RoboflowStartJobOperator, "_hook", lambda self: hook)
-    return fake
+    return serve_through_hook(monkeypatch, FakeJobs(), RoboflowJobSensor, RoboflowStartJobOperator)
 
 
 def aborted() -> Snapshot:
