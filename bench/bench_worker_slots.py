@@ -17,17 +17,15 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from bench import result
 from bench.bench_export import image_server
+from bench.bench_references import environment
 from include.devstack.airflow_stack import (
     AirflowAPI,
-    AirflowAPIError,
     airflow_env,
     connection_env,
     migrate_db,
@@ -85,21 +83,6 @@ with DAG("{WARM_UP_DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), cat
 '''
 
 
-@contextmanager
-def patched_env(values: Mapping[str, str]) -> Iterator[None]:
-    """``values`` in this process's environment for the block (the job is started from here)."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def start_job(emulator: EmulatorHandle, images: str) -> str:
     """An indexed batch of a few images and a started (not finished) image-stats job over it."""
     from include.roboflow_batch.api.client import RoboflowClient
@@ -121,17 +104,6 @@ def start_job(emulator: EmulatorHandle, images: str) -> str:
         task_id="start_job", batch_id=batch_id, workflow_id="image-stats", job_id=f"s{uuid.uuid4().hex[:10]}"
     ).execute(make_context())
     return str(outcome["job_id"])
-
-
-def wait_for_dag(api: AirflowAPI, dag_id: str = DAG_ID, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            api.get(f"/api/v2/dags/{dag_id}")
-            return
-        except AirflowAPIError:
-            time.sleep(1)
-    raise RuntimeError(f"{dag_id} never appeared: {api.get('/api/v2/importErrors')}")
 
 
 def trigger(api: AirflowAPI, dag_id: str, conf: dict[str, Any]) -> str:
@@ -211,12 +183,12 @@ def measure(workdir: Path) -> tuple[dict[str, list[float]], dict[str, str], floa
         migrate_db(env)
         with running_stack(home, env) as stack:
             api = stack.api()
-            wait_for_dag(api, WARM_UP_DAG_ID)
+            api.wait_for_dags(WARM_UP_DAG_ID, timeout=300)
             warm_up = wait_for_run(api, trigger(api, WARM_UP_DAG_ID, {}), WARM_UP_DAG_ID)
             if set(warm_up.values()) != {"success"}:
                 raise RuntimeError(f"the warm-up run did not succeed: {warm_up}")
-            wait_for_dag(api)
-            with patched_env(connection_env("roboflow_default", connection)):
+            api.wait_for_dags(DAG_ID, timeout=300)
+            with environment(**connection_env("roboflow_default", connection)):
                 job_id = start_job(emulator, images)
             job_started = time.monotonic()
             run_id = trigger(api, DAG_ID, {"job_id": job_id})

@@ -372,3 +372,21 @@ class AirflowAPI:
 
     def patch(self, path: str, body: object) -> Any:
         return self._request("PATCH", path, body)
+
+    def wait_for_dags(self, *dag_ids: str, timeout: float = 180) -> None:
+        """Until the dag-processor has parsed every one of ``dag_ids`` and the API knows them."""
+        deadline = time.monotonic() + timeout
+        missing = list(dag_ids)
+        while time.monotonic() < deadline:
+            missing = [dag_id for dag_id in missing if not self._dag_known(dag_id)]
+            if not missing:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"DAGs never parsed: {missing}; import errors: {self.get('/api/v2/importErrors')}")
+
+    def _dag_known(self, dag_id: str) -> bool:
+        try:
+            self.get(f"/api/v2/dags/{dag_id}")
+        except AirflowAPIError:
+            return False
+        return True

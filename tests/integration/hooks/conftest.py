@@ -110,25 +110,6 @@ def _follow(api: AirflowAPI, dag_id: str, run_id: str, timeout: float = 600) -> 
     raise AssertionError(f"{dag_id} run {run_id} did not finish within {timeout:.0f}s")
 
 
-def _wait_for_dags(api: AirflowAPI, dag_ids: list[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    missing = list(dag_ids)
-    while time.monotonic() < deadline:
-        missing = [dag_id for dag_id in missing if not _dag_known(api, dag_id)]
-        if not missing:
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"DAGs never parsed: {missing}; import errors: {api.get('/api/v2/importErrors')}")
-
-
-def _dag_known(api: AirflowAPI, dag_id: str) -> bool:
-    try:
-        api.get(f"/api/v2/dags/{dag_id}")
-    except RuntimeError:
-        return False
-    return True
-
-
 @pytest.fixture(scope="package")
 def hook_checks(
     roboflow_emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
@@ -168,7 +149,7 @@ def hook_checks(
         with running_stack(home, env) as stack:
             api = stack.api()
             dag_ids = {conn_id: f"hook_check__{conn_id}" for conn_id in runs}
-            _wait_for_dags(api, list(dag_ids.values()))
+            api.wait_for_dags(*dag_ids.values(), timeout=300)
             for dag_id in dag_ids.values():
                 api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
                 api.post(f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": "check", "logical_date": None})

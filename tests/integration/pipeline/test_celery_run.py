@@ -35,7 +35,7 @@ from include.devstack.redis_server import redis_url, start_redis
 from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
 from tests.integration.pipeline.conftest import TEST_DEFAULTS
-from tests.integration.pipeline.test_scheduler_run import follow_run, returned, wait_for_dag
+from tests.integration.pipeline.test_scheduler_run import follow_run, returned
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 
@@ -180,7 +180,7 @@ def test_pipeline_run_on_two_celery_workers_sharing_no_local_files(moto_server: 
                 for name, queue in zip(("worker_a", "worker_b"), QUEUES, strict=True):
                     workers.append(start_worker(name, queue, tmp_path, stack.env))
                 api = stack.api()
-                wait_for_dag(api, DAG_ID)
+                api.wait_for_dags(DAG_ID)
                 now = datetime.now(UTC).replace(microsecond=0)
                 window = {
                     "window_start": (now - timedelta(minutes=10)).isoformat(),

@@ -29,7 +29,6 @@ from tests.integration.pipeline.test_scheduler_run import (
     returned,
     trigger,
     trigger_log_text,
-    wait_for_dag,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -81,7 +80,7 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
         ensure_pool(env)
         with running_stack(home, env) as stack:
             api = stack.api()
-            wait_for_dag(api, DAG_ID)
+            api.wait_for_dags(DAG_ID)
             logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             time.sleep(1)
             run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"

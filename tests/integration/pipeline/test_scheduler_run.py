@@ -34,19 +34,6 @@ DAG_ID = "roboflow_sched_s3"
 SENSORS = ("wait_for_batch", "wait_for_job")
 
 
-def wait_for_dag(api: AirflowAPI, dag_id: str, timeout: float = 180) -> None:
-    """Until the dag-processor has parsed the DAG file and the DAG is known to the API."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            api.get(f"/api/v2/dags/{dag_id}")
-            return
-        except AirflowAPIError:
-            time.sleep(1)
-    errors = api.get("/api/v2/importErrors")
-    raise AssertionError(f"{dag_id} never appeared; import errors: {errors}")
-
-
 def follow_run(
     api: AirflowAPI, dag_id: str, run_id: str, timeout: float = 240
 ) -> tuple[str, dict[str, set[str]]]:
@@ -115,7 +102,7 @@ def test_pipeline_run_through_scheduler_and_triggerer(moto_server: Any, tmp_path
         ensure_pool(env)
         with running_stack(home, env) as stack:
             api = stack.api()
-            wait_for_dag(api, DAG_ID)
+            api.wait_for_dags(DAG_ID)
             logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             time.sleep(1)
             run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"

@@ -19,7 +19,7 @@ from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool,
 from include.devstack.sample_media import sample_images, seed_s3
 from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
-from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger, wait_for_dag
+from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
 from tests.integration.webui.browser import missing_browser, start_chromium
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
@@ -138,8 +138,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
         ensure_pool(env)
         with running_stack(home, env, port=port) as stack:
             api = stack.api()
-            wait_for_dag(api, DAG_ID)
-            wait_for_dag(api, CONSUMER_DAG_ID)
+            api.wait_for_dags(DAG_ID, CONSUMER_DAG_ID)
             logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             time.sleep(1)
             run_id = f"ui__{logical_date:%Y%m%dT%H%M%S}"
