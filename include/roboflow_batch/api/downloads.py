@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 import urllib3
 from tenacity import Retrying
 
@@ -22,7 +21,7 @@ from include.roboflow_batch.api.errors import RoboflowAPIError, TransportError
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.api.request_spec import Retry
 from include.roboflow_batch.api.retries import RetryPolicy, retry_arguments
-from include.roboflow_batch.api.transport import MAX_CONNECT_TIMEOUT, error_from_response
+from include.roboflow_batch.api.server_errors import MAX_CONNECT_TIMEOUT, error_for_reply
 
 T = TypeVar("T")
 CHUNK_SIZE = 1024 * 1024
@@ -108,14 +107,15 @@ class SignedUrlDownloads:
         finished = False
         try:
             if response.status >= 400:
-                body = response.read()
-                failed = httpx.Response(
+                raise error_for_reply(
+                    _OPERATION,
                     response.status,
-                    headers=dict(response.headers),
-                    content=body,
-                    request=httpx.Request("GET", "/"),
+                    response.read().decode("utf-8", errors="replace"),
+                    reason=response.reason or "",
+                    retry_after=response.headers.get("Retry-After"),
+                    secrets=(url,),
+                    hint=_HINT,
                 )
-                raise error_from_response(_OPERATION, failed, secrets=(url,), hint=_HINT)
             outcome = consume(response.stream(CHUNK_SIZE))
             response.drain_conn()  # an archive's trailer may be left unread; the connection is reused
             finished = True

@@ -7,13 +7,10 @@ I/O differs. Errors are created inside ``except`` blocks but raised outside them
 
 from __future__ import annotations
 
-import email.utils
 import functools
-import json
 import logging
 import ssl
 import time
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import certifi
@@ -25,18 +22,16 @@ from include.roboflow_batch.api.errors import (
     ResponseDecodeError,
     RoboflowAPIError,
     TransportError,
-    error_class_for_status,
 )
 from include.roboflow_batch.api.redaction import install_log_redaction, redact, register_secret
 from include.roboflow_batch.api.request_spec import RequestSpec
 from include.roboflow_batch.api.retries import RetryPolicy, retry_arguments
+from include.roboflow_batch.api.server_errors import BODY_EXCERPT, MAX_CONNECT_TIMEOUT, error_for_reply
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 USER_AGENT = "roboflow-batch-airflow/0.1 (httpx)"
-_BODY_EXCERPT = 500
-MAX_CONNECT_TIMEOUT = 10.0
 
 # Failures where the request certainly never reached the server.
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -74,56 +69,17 @@ def make_timeout(seconds: float) -> httpx.Timeout:
     return httpx.Timeout(seconds, connect=min(seconds, MAX_CONNECT_TIMEOUT))
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date); None if absent/invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def server_message(response: httpx.Response) -> str:
-    """The server's explanation: ``{"error": "..."}``, ``{"error": {"message": ...}}``, or the text."""
-    text = response.text
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        payload = None
-    message: Any = None
-    if isinstance(payload, dict):
-        message = payload.get("error", payload.get("message"))
-        if isinstance(message, dict):
-            message = message.get("message") or json.dumps(message)
-    if not message:
-        message = text.strip() or response.reason_phrase or "no details"
-    message = str(message)
-    if len(message) > _BODY_EXCERPT:
-        message = message[:_BODY_EXCERPT] + "..."
-    return message
-
-
 def error_from_response(
     operation: str, response: httpx.Response, secrets: tuple[str, ...] = (), hint: str | None = None
 ) -> RoboflowAPIError:
-    status = response.status_code
-    message = redact(server_message(response), secrets)
-    if hint:
-        message = f"{message} ({hint})"
-    return error_class_for_status(status)(
-        message,
-        status_code=status,
-        operation=operation,
-        retry_after=parse_retry_after(response.headers.get("Retry-After")),
+    return error_for_reply(
+        operation,
+        response.status_code,
+        response.text,
+        reason=response.reason_phrase,
+        retry_after=response.headers.get("Retry-After"),
+        secrets=secrets,
+        hint=hint,
     )
 
 
@@ -164,7 +120,7 @@ def decode_response(spec: RequestSpec[T], response: httpx.Response, secrets: tup
     except ValueError as error:  # JSON syntax errors and decoder checks
         problem = f"response is not the expected JSON ({error})"
     if problem is not None:
-        excerpt = response.text[:_BODY_EXCERPT]
+        excerpt = response.text[:BODY_EXCERPT]
         raise ResponseDecodeError(
             redact(f"{problem}; received: {excerpt!r}", secrets),
             status_code=response.status_code,

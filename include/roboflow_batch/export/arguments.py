@@ -8,7 +8,7 @@ MISMATCH_POLICIES = ("fail", "warn")
 
 
 def checked_expected_count(
-    *, job_id: str, max_concurrency: Any, extract_processes: Any, on_mismatch: Any, expected_count: Any
+    *, job_id: str, max_concurrency: Any, transfer_processes: Any, on_mismatch: Any, expected_count: Any
 ) -> int | None:
     """The expected input count (None when not given); ``ValueError`` naming the first bad option."""
     from include.roboflow_batch.api.ids import validate_job_id
@@ -19,8 +19,8 @@ def checked_expected_count(
         raise ValueError(f"job_id: {exc}") from None
     if not isinstance(max_concurrency, int) or max_concurrency < 1:
         raise ValueError(f"max_concurrency must be a positive integer, got {max_concurrency!r}")
-    if extract_processes is not None and (not isinstance(extract_processes, int) or extract_processes < 0):
-        raise ValueError(f"extract_processes must be a whole number, 0 or more, got {extract_processes!r}")
+    if transfer_processes is not None and (not isinstance(transfer_processes, int) or transfer_processes < 0):
+        raise ValueError(f"transfer_processes must be a whole number, 0 or more, got {transfer_processes!r}")
     if on_mismatch not in MISMATCH_POLICIES:
         raise ValueError(f"on_mismatch must be one of {MISMATCH_POLICIES}, got {on_mismatch!r}")
     if expected_count in (None, ""):

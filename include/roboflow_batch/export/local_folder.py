@@ -1,4 +1,4 @@
-"""Atomic writes under a local folder, free of Airflow so that extraction worker processes can use it.
+"""Atomic writes under a local folder, free of Airflow so that the export's worker processes can use it.
 
 A file is written under a hidden temporary name beside its target and renamed into place when
 complete (atomic on one filesystem), so nothing half-written ever carries a final name.

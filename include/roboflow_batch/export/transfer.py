@@ -1,9 +1,8 @@
 """Moving one listed source file (raw result or archive) from its signed URL to the destination in one pass.
 
 The response body is streamed straight to the final place: a raw file into its atomic writer. An
-archive up to :data:`MAX_IN_MEMORY_ARCHIVE` is held in memory and extracted at once (in a worker
-process for a local destination, see :mod:`include.roboflow_batch.export.extract_workers`); a larger
-one is read as a tar stream, member by member into their writers. The sha256 and size are computed
+archive up to :data:`MAX_IN_MEMORY_ARCHIVE` is held in memory and extracted at once; a larger one is
+read as a tar stream, member by member into their writers. The sha256 and size are computed
 and result rows counted from the same bytes, so nothing is downloaded to a scratch folder, copied or
 read again.
 """
@@ -15,7 +14,7 @@ import io
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Any, BinaryIO, Protocol
+from typing import IO, Any, BinaryIO, Protocol
 
 from include.roboflow_batch.export.archive_extraction import extract_in_memory
 from include.roboflow_batch.export.archive_memory import MAX_IN_MEMORY_ARCHIVE, TooBigForMemory
@@ -30,11 +29,7 @@ from include.roboflow_batch.export.results import (
 )
 from include.roboflow_batch.export.streams import CHUNK_SIZE, ChunkStream, TeeReader
 
-if TYPE_CHECKING:
-    from include.roboflow_batch.export.extract_workers import ArchiveWorkers
-    from include.roboflow_batch.export.progress import ProgressLog
-
-__all__ = ["SourceFile", "SourceResult", "SourceTransfer", "UnreadableResultError", "archive_workers"]
+__all__ = ["SourceFile", "SourceResult", "SourceTransfer", "UnreadableResultError"]
 
 
 class StreamingClient(Protocol):
@@ -72,21 +67,6 @@ class SourceFile:
         return destination_path(self.folder, name)
 
 
-def archive_workers(dest: Any, sources: Sequence[SourceFile], processes: int | None) -> ArchiveWorkers | None:
-    """Worker processes for the archives among ``sources``, when the destination is a local folder.
-
-    Object stores are written over the network from the download threads: their uploads, not the
-    extraction, set the pace. ``processes``: None for one per core, 0 for none (extraction in the
-    calling threads).
-    """
-    local = getattr(dest, "local_folder", None)
-    if processes == 0 or local is None or not any(is_archive(s.file_name) for s in sources):
-        return None
-    from include.roboflow_batch.export.extract_workers import ArchiveWorkers
-
-    return ArchiveWorkers(local.root, processes)
-
-
 def _held(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[bytes]]:
     """The whole body when it is at most ``limit`` bytes; else None and the chunks, none lost."""
     held: list[bytes] = []
@@ -101,19 +81,15 @@ def _held(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[b
 
 @dataclass(eq=False)
 class SourceTransfer:
-    """Transfers sources to ``dest`` and records each completed one in ``progress``."""
+    """Transfers one source at a time to ``dest`` (safe to call from many threads at once)."""
 
     dest: Target
-    progress: ProgressLog | None
     name_field: str | None = None
-    workers: ArchiveWorkers | None = None
 
     def __call__(self, client: StreamingClient, source: SourceFile) -> SourceResult:
         result: SourceResult = client.stream_download(
             source.download_url, lambda chunks: self._consume(source, chunks)
         )
-        if self.progress is not None:
-            self.progress.record(source.key, result.files)
         return result
 
     def _consume(self, source: SourceFile, chunks: Iterator[bytes]) -> SourceResult:
@@ -140,8 +116,6 @@ class SourceTransfer:
         return self._extract_streamed(source, ChunkStream(chunks))
 
     def _extract_held(self, source: SourceFile, data: bytes) -> SourceResult:
-        if self.workers is not None:
-            return self.workers.extract(source.folder, source.file_name, data, self.name_field)
         return extract_in_memory(self.dest, source.folder, source.file_name, data, self.name_field)
 
     def _extract_streamed(self, source: SourceFile, body: ChunkStream) -> SourceResult:

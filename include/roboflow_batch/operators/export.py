@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -24,18 +23,13 @@ from include.roboflow_batch.export.listing import DuplicateSourceError, list_sou
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
-from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
-from include.roboflow_batch.export.progress import ProgressLog, load_progress
+from include.roboflow_batch.export.parallel import ItemFailedError
+from include.roboflow_batch.export.progress import load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
-from include.roboflow_batch.export.transfer import (
-    SourceFile,
-    SourceResult,
-    SourceTransfer,
-    UnreadableResultError,
-    archive_workers,
-)
+from include.roboflow_batch.export.transfer import SourceFile, SourceResult, UnreadableResultError
+from include.roboflow_batch.export.transfers import transfer_sources
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.references.naming import key_for_name
@@ -70,9 +64,10 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         references operators), joined into the manifest; read with ``references_conn_id``.
     :param skipped_count: how many objects the listing skipped (``skipped_count``), checked against it.
     :param name_field: result column naming the input file (default: detected).
-    :param extract_processes: worker processes extracting archives for a ``file://`` destination
-        (``None``: one per core). Default ``0``: in the download threads, whose file writes already
-        run on every core (they release the GIL); processes showed no gain on a 2-core worker.
+    :param transfer_processes: worker processes downloading and writing for a ``file://``
+        destination, each with its share of ``max_concurrency`` threads. Default ``None``: one per
+        core when there are at least 64 source files (below that, starting them costs more than a
+        second core saves); ``0``: all in this process's threads (always so for object stores).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
         task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
     :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
@@ -110,7 +105,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         name_field: str | None = None,
         on_mismatch: str = "fail",
         job_history: list[dict[str, Any]] | str | None = None,
-        extract_processes: int | None = 0,
+        transfer_processes: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -129,7 +124,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         self.roboflow_conn_id = roboflow_conn_id
         self.name_field = name_field
         self.on_mismatch = on_mismatch
-        self.extract_processes = extract_processes
+        self.transfer_processes = transfer_processes
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
@@ -141,7 +136,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
             return checked_expected_count(
                 job_id=self.job_id,
                 max_concurrency=self.max_concurrency,
-                extract_processes=self.extract_processes,
+                transfer_processes=self.transfer_processes,
                 on_mismatch=self.on_mismatch,
                 expected_count=self.expected_count,
             )
@@ -214,10 +209,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
     def _run_transfers(
         self, client: RoboflowClient, todo: list[SourceFile], dest: Destination
     ) -> list[SourceResult]:
-        """Transfer with at most ``max_concurrency`` threads; the first failure stops the rest."""
-        progress = ProgressLog(dest)
-        workers = archive_workers(dest, todo, self.extract_processes)
-        transfer = SourceTransfer(dest, progress, self.name_field, workers)
+        """Transfer with at most ``max_concurrency`` downloads at once; the first failure stops the rest."""
         every = max(1, len(todo) // 20)
 
         def report(done: int) -> None:
@@ -225,18 +217,17 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
                 self.log.info("Exported %d/%d source files.", done, len(todo))
 
         try:
-            with workers or nullcontext():
-                return run_parallel(
-                    todo,
-                    lambda source: transfer(client, source),
-                    min(self.max_concurrency, max(1, len(todo))),
-                    on_done=report,
-                    name="roboflow-export",
-                )
+            return transfer_sources(
+                client,
+                todo,
+                dest,
+                name_field=self.name_field,
+                threads=self.max_concurrency,
+                processes=self.transfer_processes,
+                on_done=report,
+            )
         except ItemFailedError as failure:
             raise self._failure(failure.__cause__, failure.item) from None
-        finally:
-            progress.flush()  # what completed before a failure is not transferred again
 
     def _transfer_all(
         self, client: RoboflowClient, sources: list[SourceFile], dest: Destination, batch_ids: list[str]

@@ -42,7 +42,9 @@ def finished_job(roboflow_emulator: Any, image_server: str) -> Iterator[tuple[st
         yield result["job_id"], staged
 
 
-def export(job_id: str, staged: StagedBatch, destination: str, conn_id: str | None = None) -> dict[str, Any]:
+def export(
+    job_id: str, staged: StagedBatch, destination: str, conn_id: str | None = None, **options: Any
+) -> dict[str, Any]:
     return RoboflowExportOperator(
         task_id="export",
         job_id=job_id,
@@ -50,6 +52,7 @@ def export(job_id: str, staged: StagedBatch, destination: str, conn_id: str | No
         destination_conn_id=conn_id,
         expected_count=staged.expected_count,
         max_concurrency=4,
+        **options,
     ).execute(make_context())
 
 
@@ -73,6 +76,23 @@ def test_local_export_resumes_without_rewriting_existing_files(
     assert lost.exists()
     assert second["reconciled"] is True
     assert json.loads((export_dir / "manifest.json").read_text())["files"] == manifest["files"]
+
+
+@pytest.mark.parametrize("stage", ["export", "processing"])
+def test_worker_processes_write_the_same_files_as_threads_and_resume(
+    finished_job: tuple[str, StagedBatch], roboflow_conn: str, tmp_path: Path, stage: str
+) -> None:
+    job_id, staged = finished_job
+    threads = export(job_id, staged, f"file://{tmp_path / 'threads'}", stage=stage, transfer_processes=0)
+    workers = export(job_id, staged, f"file://{tmp_path / 'workers'}", stage=stage, transfer_processes=2)
+    assert workers["files_written"] == threads["files_written"] > 0
+    assert workers["reconciled"] is threads["reconciled"] is True
+    in_threads = json.loads((tmp_path / "threads" / "manifest.json").read_text())
+    in_workers = json.loads((tmp_path / "workers" / "manifest.json").read_text())
+    assert in_workers["files"] == in_threads["files"]
+    assert in_workers["results"] == in_threads["results"]
+    again = export(job_id, staged, f"file://{tmp_path / 'workers'}", stage=stage, transfer_processes=2)
+    assert (again["files_written"], again["files_skipped"]) == (0, threads["files_written"])
 
 
 @pytest.fixture

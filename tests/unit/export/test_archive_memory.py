@@ -50,7 +50,7 @@ class Client:
 
 def transfer_one(root: Path, body: bytes, name: str = "shard-1.tar.gz") -> transfer.SourceResult:
     source = SourceFile(key=name, file_name=name, download_url="http://127.0.0.1/x", folder="out/shard-1")
-    return SourceTransfer(LocalFolder(str(root)), None)(Client(body), source)
+    return SourceTransfer(LocalFolder(str(root)))(Client(body), source)
 
 
 def files_under(root: Path) -> dict[str, bytes]:

@@ -146,18 +146,6 @@ def test_exports_extracts_and_writes_a_reconciled_manifest(client: FakeStaging, 
     assert not [p for p in dest.rglob("*.part")]
 
 
-def test_worker_processes_export_the_same_files_and_the_run_resumes(
-    client: FakeStaging, tmp_path: Path
-) -> None:
-    export(tmp_path / "threads")
-    summary = export(tmp_path / "processes", extract_processes=2)
-    assert summary["files_written"] == 2 and summary["reconciled"] is True
-    in_threads, in_processes = manifest_of(tmp_path / "threads"), manifest_of(tmp_path / "processes")
-    assert in_processes["files"] == in_threads["files"]
-    assert in_processes["results"] == in_threads["results"]
-    assert export(tmp_path / "processes", extract_processes=2)["files_skipped"] == 2
-
-
 def test_second_run_skips_complete_files_without_rewriting_them(client: FakeStaging, tmp_path: Path) -> None:
     dest = tmp_path / "out"
     export(dest)
@@ -360,8 +348,8 @@ def test_unfinished_job_cannot_be_exported(client: FakeStaging, tmp_path: Path) 
     [
         ({"destination": "/no/scheme"}, "destination"),
         ({"max_concurrency": 0}, "max_concurrency"),
-        ({"extract_processes": -1}, "extract_processes"),
-        ({"extract_processes": "two"}, "extract_processes"),
+        ({"transfer_processes": -1}, "transfer_processes"),
+        ({"transfer_processes": "two"}, "transfer_processes"),
         ({"on_mismatch": "ignore"}, "on_mismatch"),
         ({"expected_count": "many"}, "expected_count"),
         ({"job_id": "Not Valid"}, "job_id"),

@@ -1,0 +1,74 @@
+"""Transferring every listed source to the destination, recording each completed one.
+
+On threads of this process (object stores, few sources, or ``processes=0``), or for a local folder
+in worker processes (see :mod:`include.roboflow_batch.export.transfer_workers`). Either way the
+first failure stops handing out sources and is raised as :class:`ItemFailedError` naming the source,
+and what completed before it is in the progress log, so a re-run does not transfer it again.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+
+from include.roboflow_batch.api.client import RoboflowClient
+from include.roboflow_batch.export.destination import Destination
+from include.roboflow_batch.export.parallel import run_parallel
+from include.roboflow_batch.export.progress import ProgressLog
+from include.roboflow_batch.export.results import SourceResult
+from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+
+
+def transfer_sources(
+    client: RoboflowClient,
+    sources: Sequence[SourceFile],
+    dest: Destination,
+    *,
+    name_field: str | None,
+    threads: int,
+    processes: int | None,
+    on_done: Callable[[int], None],
+) -> list[SourceResult]:
+    """Every source transferred with at most ``threads`` downloads at once; results in completion order.
+
+    ``processes``: worker processes for a local destination, None for one per core when there are
+    enough sources to pay for starting them, 0 for none. ``on_done(count)`` follows the progress.
+    """
+    progress = ProgressLog(dest)
+    transfer = SourceTransfer(dest, name_field)
+    lock = threading.Lock()
+    finished = 0
+
+    def completed(source: SourceFile, result: SourceResult) -> None:
+        nonlocal finished
+        progress.record(source.key, result.files)
+        with lock:
+            finished += 1
+            on_done(finished)
+
+    def here(source: SourceFile) -> SourceResult:
+        result = transfer(client, source)
+        completed(source, result)
+        return result
+
+    threads = min(threads, max(1, len(sources)))
+    count = worker_count(processes, dest.local_folder is not None, len(sources))
+    try:
+        if not count:
+            return run_parallel(sources, here, threads, name="roboflow-export")
+        assert dest.local_folder is not None
+        settings = WorkerSettings(
+            root=dest.local_folder.root,
+            threads=math.ceil(threads / count),
+            timeout=client.timeout,
+            policy=client.retry_policy,
+            name_field=name_field,
+        )
+        workers = TransferWorkers(
+            settings, count, fallback=lambda source: transfer(client, source), on_result=completed
+        )
+        return workers.run(sources)
+    finally:
+        progress.flush()  # what completed before a failure is not transferred again

@@ -1,0 +1,214 @@
+"""Sources transferred by worker processes for a local folder: the same files and records as the
+exporting process's threads, failures raised there with the source named, nothing lost when a worker
+dies, and the workers gone when the run ends."""
+
+from __future__ import annotations
+
+import http.server
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from include.roboflow_batch.api.errors import NotFoundError
+from include.roboflow_batch.api.retries import RetryPolicy
+from include.roboflow_batch.export import transfer_workers
+from include.roboflow_batch.export.archives import UnsafeArchiveError
+from include.roboflow_batch.export.local_folder import LocalFolder
+from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
+from include.roboflow_batch.export.results import SourceResult
+from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+from tests.unit.export.test_archive_memory import files_under, sample
+from tests.unit.export.test_archives import regular, tar_bytes
+
+pytestmark = pytest.mark.integration
+
+SIGNATURE = "X-Goog-Signature=deadbeef"
+
+
+@pytest.fixture
+def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Serves ``files[path]`` on a free loopback port (404 for anything else); fill ``files`` freely."""
+    files: dict[str, bytes] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            body = files.get(self.path.split("?")[0])
+            self.send_response(404 if body is None else 200)
+            payload = b'{"error": "no such object"}' if body is None else body
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            return None
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def sources(base: str, files: dict[str, bytes], raw: int, archives: int) -> list[SourceFile]:
+    listed = []
+    for n in range(raw):
+        files[f"/raw/{n}.jsonl"] = f'{{"file_name": "img{n}.png", "n": {n}}}\n'.encode()
+        listed.append(SourceFile(f"raw/{n}", f"img{n}.jsonl", f"{base}/raw/{n}.jsonl?{SIGNATURE}", "raw"))
+    for n in range(archives):
+        files[f"/shards/{n}.tar.gz"] = sample()
+        url = f"{base}/shards/{n}.tar.gz?{SIGNATURE}"
+        listed.append(SourceFile(f"shard/{n}", f"{n}.tar.gz", url, f"shards/{n}"))
+    return listed
+
+
+def settings(root: Path, threads: int = 3) -> WorkerSettings:
+    policy = RetryPolicy(max_retries=1, initial_backoff=0.01, max_backoff=0.01, jitter=0)
+    return WorkerSettings(root=str(root), threads=threads, timeout=10, policy=policy, name_field=None)
+
+
+class Downloads:
+    """What the exporting process's fall-back uses: a plain urllib download, no Roboflow client."""
+
+    def stream_download(self, url: str, consume: Callable[[Iterator[bytes]], Any]) -> Any:
+        import urllib.request
+
+        with urllib.request.urlopen(url) as reply:  # loopback test server only
+            return consume(iter([reply.read()]))
+
+
+def run_workers(
+    root: Path, listed: list[SourceFile], processes: int = 2
+) -> tuple[list[SourceResult], list[str]]:
+    transfer = SourceTransfer(LocalFolder(str(root)))
+    told: list[str] = []
+    lock = threading.Lock()
+
+    def on_result(source: SourceFile, result: SourceResult) -> None:
+        with lock:
+            told.append(source.key)
+
+    workers = TransferWorkers(
+        settings(root), processes, fallback=lambda s: transfer(Downloads(), s), on_result=on_result
+    )
+    return workers.run(listed), told
+
+
+def by_paths(results: list[SourceResult]) -> list[dict[str, Any]]:
+    return sorted((entry for result in results for entry in result.files), key=lambda e: e["path"])
+
+
+def test_workers_write_the_same_files_and_records_as_threads(
+    file_server: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    base, files = file_server
+    listed = sources(base, files, raw=60, archives=12)
+    there, told = run_workers(tmp_path / "workers", listed)
+    transfer = SourceTransfer(LocalFolder(str(tmp_path / "threads")))
+    here = run_parallel(listed, lambda s: transfer(Downloads(), s), 4)
+
+    assert sorted(told) == sorted(s.key for s in listed)  # every source reported once
+    assert by_paths(there) == by_paths(here)
+    assert sum(r.counts.rows for r in there) == sum(r.counts.rows for r in here) == 60 + 12 * 4
+    assert files_under(tmp_path / "workers") == files_under(tmp_path / "threads")
+    assert len(files_under(tmp_path / "workers")) == 60 + 12 * 4
+    assert not list((tmp_path / "workers").rglob("*.part"))
+
+
+def test_hostile_member_fails_the_run_naming_source_and_member(
+    file_server: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    base, files = file_server
+    listed = sources(base, files, raw=20, archives=0)
+    files["/evil.tar.gz"] = tar_bytes([regular("../escaped.txt")], {"../escaped.txt": b"x"})
+    evil = SourceFile("evil", "evil.tar.gz", f"{base}/evil.tar.gz?{SIGNATURE}", "out")
+    with pytest.raises(ItemFailedError) as failed:
+        run_workers(tmp_path / "root", [*listed[:10], evil, *listed[10:]], processes=1)
+    assert failed.value.item == evil
+    cause = failed.value.__cause__
+    assert isinstance(cause, UnsafeArchiveError)
+    assert "evil.tar.gz" in str(cause) and "'../escaped.txt'" in str(cause)
+    assert not (tmp_path / "escaped.txt").exists()
+    assert not [p for p in files_under(tmp_path / "root") if "escaped" in p]
+
+
+def test_a_missing_file_fails_with_the_servers_status_and_no_signature(
+    file_server: tuple[str, dict[str, bytes]], tmp_path: Path
+) -> None:
+    base, _files = file_server
+    gone = SourceFile("gone", "gone.jsonl", f"{base}/gone.jsonl?{SIGNATURE}", "raw")
+    with pytest.raises(ItemFailedError) as failed:
+        run_workers(tmp_path, [gone], processes=1)
+    cause = failed.value.__cause__
+    assert isinstance(cause, NotFoundError) and cause.status_code == 404
+    assert "no such object" in str(cause)
+    assert "deadbeef" not in str(cause)
+
+
+def test_sources_of_a_dead_worker_are_transferred_by_the_exporting_process(
+    file_server: tuple[str, dict[str, bytes]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    base, files = file_server
+    listed = sources(base, files, raw=80, archives=4)
+    receive = transfer_workers._Worker.receive
+    killed: list[int] = []
+
+    def receive_then_die(worker: transfer_workers._Worker) -> Any:
+        if not killed:  # the first worker to answer is killed with sources still in flight
+            killed.append(worker.process.pid)
+            os.kill(worker.process.pid, signal.SIGKILL)
+            worker.process.wait()
+        return receive(worker)
+
+    monkeypatch.setattr(transfer_workers._Worker, "receive", receive_then_die)
+    results, told = run_workers(tmp_path, listed)
+    assert killed
+    assert "An export worker process stopped" in caplog.text
+    assert sorted(told) == sorted(s.key for s in listed)  # each exactly once
+    assert len(results) == len(listed)
+    assert len(files_under(tmp_path)) == 80 + 4 * 4
+
+
+def test_workers_exit_when_the_run_ends(
+    file_server: tuple[str, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, files = file_server
+    started: list[transfer_workers._Worker] = []
+    original = transfer_workers._Worker.__init__
+
+    def remember(worker: transfer_workers._Worker, config: WorkerSettings) -> None:
+        original(worker, config)
+        started.append(worker)
+
+    monkeypatch.setattr(transfer_workers._Worker, "__init__", remember)
+    run_workers(tmp_path, sources(base, files, raw=10, archives=1))
+    assert len(started) == 2
+    assert [worker.process.poll() for worker in started] == [0, 0]
+
+
+def test_worker_processes_only_for_a_local_folder_with_enough_sources(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    many = transfer_workers.MIN_SOURCES_FOR_WORKERS
+    assert worker_count(None, True, many) == 2
+    assert worker_count(None, True, many - 1) == 0  # starting interpreters would cost more
+    assert worker_count(None, False, 10_000) == 0  # object stores: uploads set the pace
+    assert worker_count(0, True, 10_000) == 0
+    assert worker_count(3, True, 10_000) == 3
+    assert worker_count(3, True, 2) == 2  # never more workers than sources
+    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    assert worker_count(None, True, 10_000) == 0
