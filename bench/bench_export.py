@@ -230,73 +230,73 @@ def filesystem_of(path: Path) -> str:
     return max(inside, key=lambda mount: len(mount[0]))[1] if inside else "unknown filesystem"
 
 
+def compare(cli: Any, emulator: EmulatorHandle, images: str, workdir: Path) -> list[dict[str, Any]]:
+    """Every size and kind of batch, ours against the CLI; then how our time grows with the size."""
+    rows: list[dict[str, Any]] = []
+    measured: dict[tuple[str, int], dict[str, Any]] = {}
+    for count in SIZES:
+        job_id, outputs = finished_job(emulator, images, count)
+        for stage, kind in STAGES.items():
+            (batch_id,) = outputs[stage]
+            m = measure(cli, job_id, batch_id, stage, count, workdir)
+            measured[(stage, count)] = m
+            rows.append(
+                result(
+                    "export_vs_cli",
+                    f"export, {kind}, {count:,} images ({m['files']:,} files): s (lower is better)",
+                    m["ours"],
+                    "s",
+                    baseline=m["cli"],
+                    baseline_name="inference-cli export-batch",
+                    ratio=m["cli"] / m["ours"],
+                    target=">= 2x faster",
+                    met=m["cli"] / m["ours"] >= 2 and m["same"],
+                    detail=(
+                        f"runs ours {[round(t, 2) for t in m['our_runs']]} (CPU s "
+                        f"{[round(t, 2) for t in m['our_cpu']]}), CLI "
+                        f"{[round(t, 2) for t in m['cli_runs']]}; same sha256 content: {m['same']}; "
+                        f"1-min load {m['load']} on {os.cpu_count()} cores; "
+                        f"written to {m['filesystem']}"
+                    ),
+                )
+            )
+            rows.append(processes_vs_threads(kind, count, m))
+    small, large = min(SIZES), max(SIZES)
+    if small != large:
+        for stage, kind in STAGES.items():
+            growth = measured[(stage, large)]["ours"] / measured[(stage, small)]["ours"]
+            rows.append(
+                result(
+                    "export_scaling",
+                    f"export, {kind}: time at {large:,} / time at {small:,} images",
+                    growth,
+                    "x",
+                    ratio=growth,
+                    target=f"<= {1.1 * large / small:.1f}x",
+                    met=growth <= 1.1 * large / small,
+                    detail=f"linear would be {large / small:.1f}x",
+                )
+            )
+    return rows
+
+
 def run() -> list[dict[str, Any]]:
+    from bench.bench_references import environment
     from tests.contract.cli_runner import InferenceCli, start_forkserver
     from tests.integration.jobs.staging import roboflow_connection
 
-    rows: list[dict[str, Any]] = []
     workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
     service = start_roboflow_emulator(
         extra_args=["--ingest-delay", "0", "--stage-delay", "0", "--fetch-timeout", "60"]
     )
     forkserver = start_forkserver(workdir)
-    saved = os.environ.get("AIRFLOW_CONN_ROBOFLOW_DEFAULT")
     try:
         with running(service), image_server() as images:
             emulator = EmulatorHandle(service)
-            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = roboflow_connection(
-                emulator.base_url, emulator.api_key, emulator.workspace
-            )
+            connection = roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
             cli = InferenceCli(emulator.base_url, emulator.api_key, forkserver=forkserver)
-            measured: dict[tuple[str, int], dict[str, Any]] = {}
-            for count in SIZES:
-                job_id, outputs = finished_job(emulator, images, count)
-                for stage, kind in STAGES.items():
-                    (batch_id,) = outputs[stage]
-                    m = measure(cli, job_id, batch_id, stage, count, workdir)
-                    measured[(stage, count)] = m
-                    rows.append(
-                        result(
-                            "export_vs_cli",
-                            f"export, {kind}, {count:,} images ({m['files']:,} files): s (lower is better)",
-                            m["ours"],
-                            "s",
-                            baseline=m["cli"],
-                            baseline_name="inference-cli export-batch",
-                            ratio=m["cli"] / m["ours"],
-                            target=">= 2x faster",
-                            met=m["cli"] / m["ours"] >= 2 and m["same"],
-                            detail=(
-                                f"runs ours {[round(t, 2) for t in m['our_runs']]} (CPU s "
-                                f"{[round(t, 2) for t in m['our_cpu']]}), CLI "
-                                f"{[round(t, 2) for t in m['cli_runs']]}; same sha256 content: {m['same']}; "
-                                f"1-min load {m['load']} on {os.cpu_count()} cores; "
-                                f"written to {m['filesystem']}"
-                            ),
-                        )
-                    )
-                    rows.append(processes_vs_threads(kind, count, m))
-            small, large = min(SIZES), max(SIZES)
-            if small != large:
-                for stage, kind in STAGES.items():
-                    growth = measured[(stage, large)]["ours"] / measured[(stage, small)]["ours"]
-                    rows.append(
-                        result(
-                            "export_scaling",
-                            f"export, {kind}: time at {large:,} / time at {small:,} images",
-                            growth,
-                            "x",
-                            ratio=growth,
-                            target=f"<= {1.1 * large / small:.1f}x",
-                            met=growth <= 1.1 * large / small,
-                            detail=f"linear would be {large / small:.1f}x",
-                        )
-                    )
+            with environment(AIRFLOW_CONN_ROBOFLOW_DEFAULT=connection):
+                return compare(cli, emulator, images, workdir)
     finally:
         forkserver.stop()
-        if saved is None:
-            os.environ.pop("AIRFLOW_CONN_ROBOFLOW_DEFAULT", None)
-        else:
-            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = saved
         shutil.rmtree(workdir, ignore_errors=True)
-    return rows

@@ -37,6 +37,7 @@ def until_staged(client: Any, batch_id: str, upload: Callable[[], object]) -> fl
 
 
 def run() -> list[dict[str, Any]]:
+    from bench.bench_references import environment
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from tests.contract.cli_runner import InferenceCli, start_forkserver
@@ -50,16 +51,13 @@ def run() -> list[dict[str, Any]]:
         (images / f"frame-{number:06d}.png").write_bytes(_png(number))
     service = start_roboflow_emulator(extra_args=["--ingest-delay", "0"])
     forkserver = start_forkserver(workdir)
-    saved = os.environ.get("AIRFLOW_CONN_ROBOFLOW_DEFAULT")
     cli_times: list[float] = []
     our_times: list[float] = []
     loads: list[float] = []
     try:
         with running(service):
             emulator = EmulatorHandle(service)
-            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = roboflow_connection(
-                emulator.base_url, emulator.api_key, emulator.workspace
-            )
+            connection = roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
             cli = InferenceCli(emulator.base_url, emulator.api_key, forkserver=forkserver)
             client = RoboflowClient(emulator.base_url, emulator.api_key, workspace=emulator.workspace)
 
@@ -87,7 +85,7 @@ def run() -> list[dict[str, Any]]:
                 return until_staged(client, batch_id, lambda: operator.execute(make_context()))
 
             cli.run("data-staging", "list-batches", timeout=600)  # the fork server is warm before timing
-            with client:
+            with client, environment(AIRFLOW_CONN_ROBOFLOW_DEFAULT=connection):
                 for repeat in range(REPEATS):
                     loads.append(os.getloadavg()[0])
                     if repeat % 2 == 0:
@@ -98,10 +96,6 @@ def run() -> list[dict[str, Any]]:
                         cli_times.append(theirs())
     finally:
         forkserver.stop()
-        if saved is None:
-            os.environ.pop("AIRFLOW_CONN_ROBOFLOW_DEFAULT", None)
-        else:
-            os.environ["AIRFLOW_CONN_ROBOFLOW_DEFAULT"] = saved
         shutil.rmtree(workdir, ignore_errors=True)
     cli_median, our_median = statistics.median(cli_times), statistics.median(our_times)
     return [

@@ -5,9 +5,10 @@ and for archives the decompression, tar parsing and hashing. Under the GIL one p
 core, however many download threads it runs. For a local destination, worker processes each
 download and write sources with their own threads and connections, into the same folder, and send
 back each source's file records (path, size, sha256, result rows). The exporting process hands out
-sources as the workers finish them, so a slow worker gets fewer; it keeps the progress log and
-writes the manifest. Object stores are written over the network: their uploads set the pace, and
-they stay with the exporting process's threads.
+sources as the workers finish them, so a slow worker gets fewer, and transfers sources itself while
+a worker is still starting (a fraction of a second that would otherwise be idle); it keeps the
+progress log and writes the manifest. Object stores are written over the network: their uploads set
+the pace, and they stay with the exporting process's threads.
 
 The workers are fresh interpreters running this module (``python -m``), not ``multiprocessing``
 children: a spawned child re-imports the parent's main module, which in an Airflow worker is the
@@ -24,6 +25,7 @@ import logging
 import os
 import pickle
 import queue
+import select
 import subprocess
 import sys
 import threading
@@ -131,6 +133,8 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> None:
     writer = threading.Thread(target=write, daemon=True)
     for thread in [*workers, writer]:
         thread.start()
+    replies.write(pickle.dumps([], pickle.HIGHEST_PROTOCOL))  # ready
+    replies.flush()
     try:
         while True:
             try:
@@ -171,6 +175,12 @@ class _Worker:
         assert self.process.stdout is not None
         replies: list[Reply] = pickle.load(self.process.stdout)  # from our own child
         return replies
+
+    def has_spoken(self) -> bool:
+        """Whether the worker wrote something (its first message says it is ready) or ended."""
+        assert self.process.stdout is not None
+        readable, _, _ = select.select([self.process.stdout], [], [], 0)
+        return bool(readable)
 
     def close_input(self) -> None:
         with contextlib.suppress(OSError):
@@ -271,19 +281,31 @@ class TransferWorkers:
         in_flight: dict[int, SourceFile] = {}
         try:
             if worker is not None:
+                self._transfer_here_until_ready(worker)
                 self._feed(worker, in_flight)
         except (OSError, EOFError, pickle.UnpicklingError) as exc:
             log.warning("An export worker process stopped (%s); transferring in this process.", exc)
         # No worker (any more): what it held and whatever is left is transferred here.
         leftovers = list(in_flight.values())
         while not self._stop.is_set() and (leftovers or (leftovers := [s for _, s in self._take(1)])):
-            source = leftovers.pop()
-            try:
-                result = self._fallback(source)
-            except Exception as exc:
-                self._finished(source, False, exc)
-            else:
-                self._finished(source, True, result)
+            self._transfer_here(leftovers.pop())
+
+    def _transfer_here(self, source: SourceFile) -> None:
+        try:
+            result = self._fallback(source)
+        except Exception as exc:
+            self._finished(source, False, exc)
+        else:
+            self._finished(source, True, result)
+
+    def _transfer_here_until_ready(self, worker: _Worker) -> None:
+        while not worker.has_spoken():
+            taken = self._take(1)
+            if not taken:
+                break
+            self._transfer_here(taken[0][1])
+        if worker.receive():  # its ready message (EOFError when it died starting)
+            raise pickle.UnpicklingError("an export worker sent results before it was ready")
 
     def _feed(self, worker: _Worker, in_flight: dict[int, SourceFile]) -> None:
         def send(count: int) -> None:

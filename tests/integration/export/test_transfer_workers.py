@@ -8,12 +8,13 @@ import http.server
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.export import transfer_workers
@@ -77,20 +78,24 @@ def settings(root: Path, threads: int = 3) -> WorkerSettings:
     return WorkerSettings(root=str(root), threads=threads, timeout=10, policy=policy, name_field=None)
 
 
-class Downloads:
-    """What the exporting process's fall-back uses: a plain urllib download, no Roboflow client."""
+def downloads() -> transfer_workers._SignedUrls:
+    """What the exporting process downloads with (here without a Roboflow client around it)."""
+    policy = settings(Path()).policy
+    return transfer_workers._SignedUrls(SignedUrlDownloads(10, policy))
 
-    def stream_download(self, url: str, consume: Callable[[Iterator[bytes]], Any]) -> Any:
-        import urllib.request
 
-        with urllib.request.urlopen(url) as reply:  # loopback test server only
-            return consume(iter([reply.read()]))
+@pytest.fixture
+def workers_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporting process waits for its workers instead of transferring while they start, so
+    every source goes through a worker."""
+    monkeypatch.setattr(transfer_workers._Worker, "has_spoken", lambda worker: True)
 
 
 def run_workers(
     root: Path, listed: list[SourceFile], processes: int = 2
 ) -> tuple[list[SourceResult], list[str]]:
     transfer = SourceTransfer(LocalFolder(str(root)))
+    client = downloads()
     told: list[str] = []
     lock = threading.Lock()
 
@@ -99,7 +104,7 @@ def run_workers(
             told.append(source.key)
 
     workers = TransferWorkers(
-        settings(root), processes, fallback=lambda s: transfer(Downloads(), s), on_result=on_result
+        settings(root), processes, fallback=lambda s: transfer(client, s), on_result=on_result
     )
     return workers.run(listed), told
 
@@ -115,7 +120,8 @@ def test_workers_write_the_same_files_and_records_as_threads(
     listed = sources(base, files, raw=60, archives=12)
     there, told = run_workers(tmp_path / "workers", listed)
     transfer = SourceTransfer(LocalFolder(str(tmp_path / "threads")))
-    here = run_parallel(listed, lambda s: transfer(Downloads(), s), 4)
+    client = downloads()
+    here = run_parallel(listed, lambda s: transfer(client, s), 4)
 
     assert sorted(told) == sorted(s.key for s in listed)  # every source reported once
     assert by_paths(there) == by_paths(here)
@@ -125,6 +131,7 @@ def test_workers_write_the_same_files_and_records_as_threads(
     assert not list((tmp_path / "workers").rglob("*.part"))
 
 
+@pytest.mark.usefixtures("workers_first")
 def test_hostile_member_fails_the_run_naming_source_and_member(
     file_server: tuple[str, dict[str, bytes]], tmp_path: Path
 ) -> None:
@@ -142,6 +149,7 @@ def test_hostile_member_fails_the_run_naming_source_and_member(
     assert not [p for p in files_under(tmp_path / "root") if "escaped" in p]
 
 
+@pytest.mark.usefixtures("workers_first")
 def test_a_missing_file_fails_with_the_servers_status_and_no_signature(
     file_server: tuple[str, dict[str, bytes]], tmp_path: Path
 ) -> None:
@@ -155,6 +163,7 @@ def test_a_missing_file_fails_with_the_servers_status_and_no_signature(
     assert "deadbeef" not in str(cause)
 
 
+@pytest.mark.usefixtures("workers_first")
 def test_sources_of_a_dead_worker_are_transferred_by_the_exporting_process(
     file_server: tuple[str, dict[str, bytes]],
     tmp_path: Path,
@@ -165,12 +174,15 @@ def test_sources_of_a_dead_worker_are_transferred_by_the_exporting_process(
     listed = sources(base, files, raw=80, archives=4)
     receive = transfer_workers._Worker.receive
     killed: list[int] = []
+    ready: set[int] = set()
 
     def receive_then_die(worker: transfer_workers._Worker) -> Any:
-        if not killed:  # the first worker to answer is killed with sources still in flight
-            killed.append(worker.process.pid)
-            os.kill(worker.process.pid, signal.SIGKILL)
+        pid = worker.process.pid
+        if not killed and pid in ready:  # its first answer after "ready": sources are in flight
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
             worker.process.wait()
+        ready.add(pid)
         return receive(worker)
 
     monkeypatch.setattr(transfer_workers._Worker, "receive", receive_then_die)
@@ -212,3 +224,35 @@ def test_worker_processes_only_for_a_local_folder_with_enough_sources(
     assert worker_count(3, True, 2) == 2  # never more workers than sources
     monkeypatch.setattr(os, "cpu_count", lambda: 1)
     assert worker_count(None, True, 10_000) == 0
+
+
+def test_the_exporting_process_transfers_while_its_workers_start(
+    file_server: tuple[str, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, files = file_server
+    listed = sources(base, files, raw=60, archives=6)
+    asked: dict[int, int] = {}
+    original = transfer_workers._Worker.has_spoken
+
+    def slow_to_start(worker: transfer_workers._Worker) -> bool:
+        asked[worker.process.pid] = asked.get(worker.process.pid, 0) + 1
+        return asked[worker.process.pid] > 5 and original(worker)  # 5 sources here first, each
+
+    monkeypatch.setattr(transfer_workers._Worker, "has_spoken", slow_to_start)
+    here: list[str] = []
+    transfer = SourceTransfer(LocalFolder(str(tmp_path)))
+    client = downloads()
+
+    def fallback(source: SourceFile) -> SourceResult:
+        here.append(source.key)
+        return transfer(client, source)
+
+    told: list[str] = []
+    workers = TransferWorkers(
+        settings(tmp_path), 2, fallback=fallback, on_result=lambda s, r: told.append(s.key)
+    )
+    results = workers.run(listed)
+    assert len(here) >= 10
+    assert len(here) < len(listed)  # the workers took the rest once ready
+    assert sorted(told) == sorted(s.key for s in listed) and len(results) == len(listed)
+    assert len(files_under(tmp_path)) == 60 + 6 * 4
