@@ -8,6 +8,7 @@ and what completed before it is in the progress log, so a re-run does not transf
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -19,6 +20,8 @@ from include.roboflow_batch.export.progress import ProgressLog
 from include.roboflow_batch.export.results import SourceResult
 from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
 from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+
+log = logging.getLogger(__name__)
 
 
 def transfer_sources(
@@ -59,6 +62,7 @@ def transfer_sources(
         if not count:
             return run_parallel(sources, here, threads, name="roboflow-export")
         assert dest.local_folder is not None
+        log.info("Transferring %d source files in %d worker processes.", len(sources), count)
         settings = WorkerSettings(
             root=dest.local_folder.root,
             threads=math.ceil(threads / count),

@@ -210,6 +210,7 @@ class ExportConfig(StrictModel):
     conn_id: str | None = None
     stage: str = "export"
     max_concurrency: int = Field(default=16, ge=1, le=64)
+    transfer_processes: int | None = Field(default=None, ge=0, le=64)
 
     @field_validator("destination")
     @classmethod

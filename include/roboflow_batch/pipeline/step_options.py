@@ -58,4 +58,5 @@ def export_options(pipeline: PipelineConfig) -> dict[str, Any]:
         "destination_conn_id": export_conn_id(pipeline),
         "stage": pipeline.export.stage,
         "max_concurrency": pipeline.export.max_concurrency,
+        "transfer_processes": pipeline.export.transfer_processes,
     }

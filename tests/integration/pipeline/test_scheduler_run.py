@@ -82,6 +82,7 @@ def test_pipeline_run_through_scheduler_and_triggerer(moto_server: Any, tmp_path
     images = sample_images(4, prefix="sched", seed=41)
     seed_s3(moto_server.url, "it-sched-frames", "cams/", images)
     pipeline = object_store_pipeline("sched_s3", "s3", "it-sched-frames", "cams/", tmp_path)
+    pipeline["export"]["transfer_processes"] = 2  # worker processes started from a real task
     # Slow enough stages that both sensors have to hand over to the triggerer.
     slow = start_roboflow_emulator(extra_args=["--ingest-delay", "6", "--stage-delay", "4"])
     home = tmp_path / "airflow-home"
@@ -123,4 +124,8 @@ def test_pipeline_run_through_scheduler_and_triggerer(moto_server: Any, tmp_path
     )
     assert export["reconciled"] is True
     assert len(result_rows(local_path(export["destination"]))) == len(images)
+    export_log = "\n".join(
+        path.read_text() for path in (home / "logs").rglob("*.log") if "task_id=export" in str(path)
+    )
+    assert "source files in 2 worker processes" in export_log
     assert slow.process.poll() is not None

@@ -180,6 +180,7 @@ def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
         "destination": "s3://out/{pipeline}/{interval_start:%Y%m%dT%H%M}/",
         "conn_id": "aws_out",
         "stage": "processing",
+        "transfer_processes": 0,
     }
 
     dag = build_dag(config(pipeline), Path("/project"))
@@ -189,6 +190,7 @@ def test_readiness_and_export_options(pipeline: dict[str, Any]) -> None:
     assert arg(ready, "timeout") == 1200
     assert arg(export, "destination_conn_id") == "aws_out"
     assert arg(export, "stage") == "processing"
+    assert arg(export, "transfer_processes") == 0
 
 
 def _storage_conns(dag: Any) -> dict[str, str | None]:

@@ -179,6 +179,11 @@ def test_top_level_typo_is_reported(pipeline: dict[str, Any]) -> None:
             "pipelines[demo_s3].export.max_concurrency: Input should be greater",
         ),
         (
+            ("export", "transfer_processes"),
+            -1,
+            "pipelines[demo_s3].export.transfer_processes: Input should be greater",
+        ),
+        (
             ("schedule",),
             "every hour",
             "pipelines[demo_s3].schedule: 'every hour' is neither a cron expression",
