@@ -36,6 +36,7 @@ from typing import IO, Any, TypeVar
 
 from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.retries import RetryPolicy
+from include.roboflow_batch.cores import usable_cores
 from include.roboflow_batch.export.local_folder import LocalFolder
 from include.roboflow_batch.export.parallel import ItemFailedError
 from include.roboflow_batch.export.results import SourceResult
@@ -65,11 +66,11 @@ class WorkerSettings:
 
 
 def worker_count(processes: int | None, local: bool, sources: int) -> int:
-    """How many worker processes to start: ``processes`` None means one per core when it pays off."""
+    """How many worker processes to start: ``processes`` None means one per usable core when it pays off."""
     if not local or processes == 0:
         return 0
     if processes is None:
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         return cores if cores > 1 and sources >= MIN_SOURCES_FOR_WORKERS else 0
     return min(processes, sources)
 

@@ -14,7 +14,6 @@ The workers need none of it, so they are started without it (see ``_without_main
 from __future__ import annotations
 
 import multiprocessing
-import os
 import sys
 import threading
 import types
@@ -23,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 
+from include.roboflow_batch.cores import usable_cores
 from include.roboflow_batch.references.gcs_v4 import SigningKey, TemplateSigner, V4Template
 
 CHUNK_SIZE = 128
@@ -76,7 +76,7 @@ class ParallelGCSSigner:
     def __init__(self, key: SigningKey, template: V4Template, workers: int | None = None) -> None:
         self._key = key
         self._template = template
-        self._workers = workers or os.cpu_count() or 1
+        self._workers = workers or usable_cores()
         self._pool: ProcessPoolExecutor | None = None
         self._started: list[Future[None]] = []
         self._local: TemplateSigner | None = None

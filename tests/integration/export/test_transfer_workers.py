@@ -214,7 +214,7 @@ def test_workers_exit_when_the_run_ends(
 def test_worker_processes_only_for_a_local_folder_with_enough_sources(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(transfer_workers, "usable_cores", lambda: 2)
     many = transfer_workers.MIN_SOURCES_FOR_WORKERS
     assert worker_count(None, True, many) == 2
     assert worker_count(None, True, many - 1) == 0  # starting interpreters would cost more
@@ -222,7 +222,7 @@ def test_worker_processes_only_for_a_local_folder_with_enough_sources(
     assert worker_count(0, True, 10_000) == 0
     assert worker_count(3, True, 10_000) == 3
     assert worker_count(3, True, 2) == 2  # never more workers than sources
-    monkeypatch.setattr(os, "cpu_count", lambda: 1)
+    monkeypatch.setattr(transfer_workers, "usable_cores", lambda: 1)
     assert worker_count(None, True, 10_000) == 0
 
 
