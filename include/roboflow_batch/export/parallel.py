@@ -8,7 +8,7 @@ when an export moves tens of thousands of files of a few KiB each.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
@@ -73,17 +73,25 @@ def run_parallel(
             stop.set()
 
     threads = [threading.Thread(target=loop, name=f"{name}-{n}", daemon=True) for n in range(workers)]
+    run_threads(threads, stop)
+    if failures:
+        raise failures[0]
+    return outcomes
+
+
+def run_threads(threads: Sequence[threading.Thread], stop: threading.Event) -> None:
+    """Start ``threads`` and wait for them all.
+
+    Interrupted (the task is being stopped), ``stop`` is set so that no new item starts; the running
+    items end, then the interruption is raised.
+    """
     for thread in threads:
         thread.start()
     try:
         for thread in threads:
             thread.join()
     except BaseException:
-        # Interrupted (the task is being stopped): let the running items end, start no new one.
         stop.set()
         for thread in threads:
             thread.join()
         raise
-    if failures:
-        raise failures[0]
-    return outcomes

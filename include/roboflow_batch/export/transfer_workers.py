@@ -38,7 +38,7 @@ from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.cores import usable_cores
 from include.roboflow_batch.export.local_folder import LocalFolder
-from include.roboflow_batch.export.parallel import ItemFailedError
+from include.roboflow_batch.export.parallel import ItemFailedError, run_threads
 from include.roboflow_batch.export.results import SourceResult
 from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
 
@@ -235,15 +235,8 @@ class TransferWorkers:
             threading.Thread(target=self._drive, args=(worker,), name=f"roboflow-export-{n}", daemon=True)
             for n, worker in enumerate(workers)
         ]
-        for thread in drivers:
-            thread.start()
         try:
-            for thread in drivers:
-                thread.join()
-        except BaseException:
-            # Interrupted (the task is being stopped): hand out nothing more; workers finish and exit.
-            self._stop.set()
-            raise
+            run_threads(drivers, self._stop)
         finally:
             for worker in workers:
                 if worker is not None:
