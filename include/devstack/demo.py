@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from include.devstack import connections
+from include.devstack.example_pipelines import example_pipelines_yaml
 from include.devstack.run_results import prediction_boxes, result_rows, task_results
 from include.devstack.sample_media import SampleImage, sample_images, seed_gcs, seed_s3
 from include.devstack.services import (
@@ -69,6 +70,9 @@ def local_services(log_dir: Path) -> Iterator[DemoStack]:
 
 def demo_astro_yaml(output_dir: Path, private_dir: Path) -> str:
     """The astro.yaml of the demo: the same schema a real project uses, pointed at the stand-ins."""
+    pipelines = example_pipelines_yaml(
+        "demo", ("demo_s3", "demo_gcs"), (S3_BUCKET, GCS_BUCKET), "every hour", private_dir
+    )
     return f"""\
 defaults:
   owner: demo
@@ -82,32 +86,7 @@ defaults:
   export:
     destination: {output_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-pipelines:
-  - id: demo_s3
-    description: Camera frames dropped into S3 every hour.
-    source:
-      kind: s3
-      conn_id: demo_s3
-      bucket: {S3_BUCKET}
-      prefix: cameras/
-      media: images
-      url_expiry: 2h
-      references_uri: {private_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-
-  - id: demo_gcs
-    description: Store frames dropped into GCS every hour.
-    source:
-      kind: gcs
-      conn_id: demo_gcs
-      signing_conn_id: demo_gcs_signer
-      bucket: {GCS_BUCKET}
-      prefix: stores/
-      media: images
-      url_expiry: 2h
-      references_uri: {private_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-"""
+{pipelines}"""
 
 
 def configure_environment(home: Path, stack: DemoStack, pipelines_file: Path) -> None:

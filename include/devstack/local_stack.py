@@ -28,6 +28,7 @@ from include.devstack.airflow_stack import (
     start_airflow_stack,
     stop_pids,
 )
+from include.devstack.example_pipelines import example_pipelines_yaml
 from include.devstack.services import (
     LOOPBACK,
     REPO_ROOT,
@@ -45,6 +46,9 @@ GENERATOR_PERIOD_S = 60
 
 
 def pipelines_yaml(results: Path, private: Path, webhook_url: str) -> str:
+    pipelines = example_pipelines_yaml(
+        "local", ("local_cameras", "local_stores"), (S3_BUCKET, GCS_BUCKET), "every minute", private
+    )
     return f"""\
 # Example pipelines of the local stack (make up): the same schema a deployment uses.
 defaults:
@@ -61,30 +65,7 @@ defaults:
   export:
     destination: {results}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-pipelines:
-  - id: local_cameras
-    description: Camera frames dropped into S3 (moto) every minute.
-    source:
-      kind: s3
-      conn_id: local_s3
-      bucket: {S3_BUCKET}
-      prefix: cameras/
-      url_expiry: 2h
-      references_uri: {private}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-
-  - id: local_stores
-    description: Store frames dropped into GCS (emulator) every minute.
-    source:
-      kind: gcs
-      conn_id: local_gcs
-      signing_conn_id: local_gcs_signer
-      bucket: {GCS_BUCKET}
-      prefix: stores/
-      url_expiry: 2h
-      references_uri: {private}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-"""
+{pipelines}"""
 
 
 def ui_port() -> int:
