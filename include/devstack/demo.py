@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from include.devstack import connections
-from include.devstack.example_pipelines import example_pipelines_yaml
+from include.devstack.example_pipelines import ExamplePipelines
 from include.devstack.run_results import prediction_boxes, result_rows, task_results
 from include.devstack.sample_media import SampleImage, sample_images, seed_gcs, seed_s3
 from include.devstack.services import (
@@ -35,8 +35,9 @@ from include.devstack.services import (
 )
 
 DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
-S3_BUCKET, GCS_BUCKET = "demo-camera-frames", "demo-store-frames"
-PIPELINES = ("demo_s3", "demo_gcs")
+EXAMPLE_PIPELINES = ExamplePipelines("demo", ("demo_s3", "demo_gcs"), "every hour")
+S3_BUCKET, GCS_BUCKET = EXAMPLE_PIPELINES.s3_bucket, EXAMPLE_PIPELINES.gcs_bucket
+PIPELINES = EXAMPLE_PIPELINES.pipeline_ids
 
 
 @dataclass
@@ -70,9 +71,6 @@ def local_services(log_dir: Path) -> Iterator[DemoStack]:
 
 def demo_astro_yaml(output_dir: Path, private_dir: Path) -> str:
     """The astro.yaml of the demo: the same schema a real project uses, pointed at the stand-ins."""
-    pipelines = example_pipelines_yaml(
-        "demo", ("demo_s3", "demo_gcs"), (S3_BUCKET, GCS_BUCKET), "every hour", private_dir
-    )
     return f"""\
 defaults:
   owner: demo
@@ -86,7 +84,7 @@ defaults:
   export:
     destination: {output_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-{pipelines}"""
+{EXAMPLE_PIPELINES.yaml(private_dir)}"""
 
 
 def configure_environment(home: Path, stack: DemoStack, pipelines_file: Path) -> None:

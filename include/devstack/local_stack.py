@@ -28,7 +28,7 @@ from include.devstack.airflow_stack import (
     start_airflow_stack,
     stop_pids,
 )
-from include.devstack.example_pipelines import example_pipelines_yaml
+from include.devstack.example_pipelines import ExamplePipelines
 from include.devstack.services import (
     LOOPBACK,
     REPO_ROOT,
@@ -40,15 +40,13 @@ from include.devstack.services import (
 
 STATE_DIR = REPO_ROOT / ".airflow" / "local-stack"
 PIDS_FILE = STATE_DIR / "pids.json"
-S3_BUCKET, GCS_BUCKET = "local-camera-frames", "local-store-frames"
+EXAMPLE_PIPELINES = ExamplePipelines("local", ("local_cameras", "local_stores"), "every minute")
+S3_BUCKET, GCS_BUCKET = EXAMPLE_PIPELINES.s3_bucket, EXAMPLE_PIPELINES.gcs_bucket
 PREFERRED_UI_PORT = 8080
 GENERATOR_PERIOD_S = 60
 
 
 def pipelines_yaml(results: Path, private: Path, webhook_url: str) -> str:
-    pipelines = example_pipelines_yaml(
-        "local", ("local_cameras", "local_stores"), (S3_BUCKET, GCS_BUCKET), "every minute", private
-    )
     return f"""\
 # Example pipelines of the local stack (make up): the same schema a deployment uses.
 defaults:
@@ -65,7 +63,7 @@ defaults:
   export:
     destination: {results}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-{pipelines}"""
+{EXAMPLE_PIPELINES.yaml(private)}"""
 
 
 def ui_port() -> int:
