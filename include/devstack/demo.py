@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from include.devstack import connections
+from include.devstack.example_pipelines import ExamplePipelines
 from include.devstack.run_results import prediction_boxes, result_rows, task_results
 from include.devstack.sample_media import SampleImage, sample_images, seed_gcs, seed_s3
 from include.devstack.services import (
@@ -34,8 +35,9 @@ from include.devstack.services import (
 )
 
 DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
-S3_BUCKET, GCS_BUCKET = "demo-camera-frames", "demo-store-frames"
-PIPELINES = ("demo_s3", "demo_gcs")
+EXAMPLE_PIPELINES = ExamplePipelines("demo", ("demo_s3", "demo_gcs"), "every hour")
+S3_BUCKET, GCS_BUCKET = EXAMPLE_PIPELINES.s3_bucket, EXAMPLE_PIPELINES.gcs_bucket
+PIPELINES = EXAMPLE_PIPELINES.pipeline_ids
 
 
 @dataclass
@@ -82,32 +84,7 @@ defaults:
   export:
     destination: {output_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-pipelines:
-  - id: demo_s3
-    description: Camera frames dropped into S3 every hour.
-    source:
-      kind: s3
-      conn_id: demo_s3
-      bucket: {S3_BUCKET}
-      prefix: cameras/
-      media: images
-      url_expiry: 2h
-      references_uri: {private_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-
-  - id: demo_gcs
-    description: Store frames dropped into GCS every hour.
-    source:
-      kind: gcs
-      conn_id: demo_gcs
-      signing_conn_id: demo_gcs_signer
-      bucket: {GCS_BUCKET}
-      prefix: stores/
-      media: images
-      url_expiry: 2h
-      references_uri: {private_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-"""
+{EXAMPLE_PIPELINES.yaml(private_dir)}"""
 
 
 def configure_environment(home: Path, stack: DemoStack, pipelines_file: Path) -> None:

@@ -28,6 +28,7 @@ from include.devstack.airflow_stack import (
     start_airflow_stack,
     stop_pids,
 )
+from include.devstack.example_pipelines import ExamplePipelines
 from include.devstack.services import (
     LOOPBACK,
     REPO_ROOT,
@@ -39,7 +40,8 @@ from include.devstack.services import (
 
 STATE_DIR = REPO_ROOT / ".airflow" / "local-stack"
 PIDS_FILE = STATE_DIR / "pids.json"
-S3_BUCKET, GCS_BUCKET = "local-camera-frames", "local-store-frames"
+EXAMPLE_PIPELINES = ExamplePipelines("local", ("local_cameras", "local_stores"), "every minute")
+S3_BUCKET, GCS_BUCKET = EXAMPLE_PIPELINES.s3_bucket, EXAMPLE_PIPELINES.gcs_bucket
 PREFERRED_UI_PORT = 8080
 GENERATOR_PERIOD_S = 60
 
@@ -61,30 +63,7 @@ defaults:
   export:
     destination: {results}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
-pipelines:
-  - id: local_cameras
-    description: Camera frames dropped into S3 (moto) every minute.
-    source:
-      kind: s3
-      conn_id: local_s3
-      bucket: {S3_BUCKET}
-      prefix: cameras/
-      url_expiry: 2h
-      references_uri: {private}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-
-  - id: local_stores
-    description: Store frames dropped into GCS (emulator) every minute.
-    source:
-      kind: gcs
-      conn_id: local_gcs
-      signing_conn_id: local_gcs_signer
-      bucket: {GCS_BUCKET}
-      prefix: stores/
-      url_expiry: 2h
-      references_uri: {private}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}.jsonl
-    workflow: {{id: bright-spot-detector}}
-"""
+{EXAMPLE_PIPELINES.yaml(private)}"""
 
 
 def ui_port() -> int:

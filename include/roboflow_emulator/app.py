@@ -42,7 +42,7 @@ class Emulator:
             backoff=config.webhook_backoff,
         )
         self.ingest = IngestService(self.store, config, self.fetcher, self.webhooks, self.signer)
-        self.jobs = JobService(self.store, config, self.ingest, self.webhooks)
+        self.jobs = JobService(self.ingest)
         self.router = Router(
             routes_control.routes(self)
             + routes_staging.routes(self)

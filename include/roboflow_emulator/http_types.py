@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -69,3 +70,25 @@ class Route:
     @property
     def name(self) -> str:
         return f"{self.method} {self.template}"
+
+
+class RouteTable:
+    """Routes of one kind under one prefix, each declared on its handler: ``@table.get("/jobs")``."""
+
+    def __init__(self, kind: str, prefix: str = "") -> None:
+        self.kind = kind
+        self.prefix = prefix
+        self.routes: list[Route] = []
+
+    def add(self, method: str, template: str, handler: Handler) -> Handler:
+        self.routes.append(Route(method, self.prefix + template, handler, self.kind))
+        return handler
+
+    def get(self, template: str) -> Callable[[Handler], Handler]:
+        return functools.partial(self.add, "GET", template)
+
+    def post(self, template: str) -> Callable[[Handler], Handler]:
+        return functools.partial(self.add, "POST", template)
+
+    def put(self, template: str) -> Callable[[Handler], Handler]:
+        return functools.partial(self.add, "PUT", template)

@@ -77,6 +77,8 @@ class PendingFile:
 
 
 class IngestService:
+    """Data Staging: batches, their uploads and reference ingests, shards and their indexing."""
+
     def __init__(
         self,
         store: Store,
@@ -85,19 +87,19 @@ class IngestService:
         webhooks: WebhookSender,
         signer: UrlSigner,
     ) -> None:
-        self._store = store
-        self._config = config
-        self._fetcher = fetcher
-        self._webhooks = webhooks
-        self._signer = signer
+        self.store = store
+        self.config = config
+        self.fetcher = fetcher
+        self.webhooks = webhooks
+        self.signer = signer
 
     # ---- batches -------------------------------------------------------------------------
 
     def get_batch(self, batch_id: str) -> Batch:
-        with self._store.lock:
-            batch = self._store.batches.get(batch_id)
+        with self.store.lock:
+            batch = self.store.batches.get(batch_id)
             if batch is None or batch.expiry <= utc_now():
-                raise not_found(f"Batch {batch_id!r} not found in workspace {self._config.workspace!r}.")
+                raise not_found(f"Batch {batch_id!r} not found in workspace {self.config.workspace!r}.")
             return batch
 
     def _ensure_batch(
@@ -105,17 +107,17 @@ class IngestService:
     ) -> Batch:
         """The batch to ingest into, created on first use; refuses to mix upload styles or media."""
         validate_batch_id(batch_id)
-        with self._store.lock:
-            batch = self._store.batches.get(batch_id)
+        with self.store.lock:
+            batch = self.store.batches.get(batch_id)
             if batch is None:
                 batch = Batch(
                     batch_id=batch_id,
                     display_name=display_name or batch_id,
                     batch_type=batch_type,
                     content_type=content_type,
-                    retention=timedelta(seconds=self._config.retention_seconds),
+                    retention=timedelta(seconds=self.config.retention_seconds),
                 )
-                self._store.batches[batch_id] = batch
+                self.store.batches[batch_id] = batch
                 return batch
             if batch.batch_type == MULTIPART_BATCH:
                 raise bad_request(
@@ -144,7 +146,7 @@ class IngestService:
         if failure is not None:
             raise bad_request(f"{failure.type}: {failure.reason} (file {file_name!r})")
         batch = self._ensure_batch(batch_id, display_name, SIMPLE_BATCH, "images")
-        with self._store.lock:
+        with self.store.lock:
             batch.files[("", file_name)] = StoredFile(file_name, content, "images")
 
     def request_video_upload(self, batch_id: str, file_name: str, display_name: str | None) -> dict[str, Any]:
@@ -169,20 +171,20 @@ class IngestService:
             "x-goog-content-length-range": f"0,{max_bytes}",
             "x-goog-meta-upload-token": secrets.token_hex(8),
         }
-        with self._store.lock:
-            self._store.uploads[upload_id] = {
+        with self.store.lock:
+            self.store.uploads[upload_id] = {
                 "batch_id": batch_id,
                 "kind": kind,
                 "file_name": file_name,
                 "headers": headers,
                 "max_bytes": max_bytes,
             }
-        url = self._signer.sign("PUT", f"/storage/uploads/{upload_id}", self._config.upload_url_ttl)
+        url = self.signer.sign("PUT", f"/storage/uploads/{upload_id}", self.config.upload_url_ttl)
         return {"signedURLDetails": {"uploadURL": url, "extensionHeaders": headers}}
 
     def upload_spec(self, upload_id: str) -> dict[str, Any]:
-        with self._store.lock:
-            spec = self._store.uploads.get(upload_id)
+        with self.store.lock:
+            spec = self.store.uploads.get(upload_id)
         if spec is None:
             raise ApiError(404, f"Upload {upload_id!r} is unknown (the emulator may have been reset).")
         return spec
@@ -191,12 +193,12 @@ class IngestService:
         """The PUT to a signed upload URL: a video joins its batch, a tar becomes a shard."""
         spec = self.upload_spec(upload_id)
         batch = self.get_batch(spec["batch_id"])
-        with self._store.lock:
+        with self.store.lock:
             if upload_id in batch.consumed_uploads:
                 return  # a repeated PUT of the same object changes nothing
             batch.consumed_uploads.add(upload_id)
         if spec["kind"] == "video":
-            with self._store.lock:
+            with self.store.lock:
                 batch.files[("", spec["file_name"])] = StoredFile(spec["file_name"], body, "videos")
             return
         self._ingest_tar(batch, body)
@@ -228,7 +230,7 @@ class IngestService:
             ]
         ingest_id = str(config.get("ingestId") or uuid.uuid4().hex)
         url = config.get("notificationsURL")
-        with self._store.lock:
+        with self.store.lock:
             shard = Shard(str(uuid.uuid4()), ingest_id, expected_files=len(pending))
             batch.shards.append(shard)
             # The official client writes one ingest id into every tar of a local upload: each tar
@@ -283,8 +285,8 @@ class IngestService:
         if ingest_id is not None and (not isinstance(ingest_id, str) or not ingest_id):
             raise bad_request("ingestId must be a non-empty string.")
         url, categories = self._notification_options(body)
-        with self._store.lock:
-            existing = self._store.batches.get(batch_id)
+        with self.store.lock:
+            existing = self.store.batches.get(batch_id)
             if ingest_id and existing is not None and ingest_id in existing.ingests:
                 previous = existing.ingests[ingest_id]
                 response: dict[str, Any] = {"ingestId": ingest_id, "duplicated": True}
@@ -294,9 +296,9 @@ class IngestService:
         references = self._references(body, key, limit)
         batch = self._ensure_batch(batch_id, display_name, SHARDED_BATCH, content_type)
         ingest_id = ingest_id or uuid.uuid4().hex
-        size = self._config.shard_size if content_type == "images" else 1
+        size = self.config.shard_size if content_type == "images" else 1
         shards: list[tuple[Shard, list[PendingFile]]] = []
-        with self._store.lock:
+        with self.store.lock:
             if ingest_id in batch.ingests:  # a concurrent twin of this request won the race
                 response = {"ingestId": ingest_id, "duplicated": True}
                 if content_type == "images":
@@ -366,7 +368,7 @@ class IngestService:
         if not isinstance(url, str):
             raise bad_request(f"{key}URL must be a string URL.")
         try:
-            raw = self._fetcher.fetch(f"{key}URL", url, 64 * 1024 * 1024)
+            raw = self.fetcher.fetch(f"{key}URL", url, 64 * 1024 * 1024)
         except FetchError as exc:
             raise bad_request(
                 f"{key}URL could not be read ({exc.failure.type}): {exc.failure.reason}"
@@ -413,12 +415,12 @@ class IngestService:
         ingest_id = body.get("ingestId") or uuid.uuid4().hex
         url, _ = self._notification_options(body)
         batch = self._ensure_batch(batch_id, body.get("displayName"), SHARDED_BATCH, "images")
-        with self._store.lock:
+        with self.store.lock:
             if ingest_id in batch.ingests:
                 return {"ingestId": ingest_id, "duplicated": True}
             shards = []
-            for start in range(0, max(len(files), 1), self._config.shard_size):
-                chunk = files[start : start + self._config.shard_size]
+            for start in range(0, max(len(files), 1), self.config.shard_size):
+                chunk = files[start : start + self.config.shard_size]
                 shard = Shard(str(uuid.uuid4()), ingest_id, expected_files=len(chunk))
                 batch.shards.append(shard)
                 shards.append((shard, chunk))
@@ -433,7 +435,7 @@ class IngestService:
     def _start_indexing(
         self, batch: Batch, shards: list[tuple[Shard, list[PendingFile]]], content_type: str
     ) -> None:
-        epoch = self._store.epoch
+        epoch = self.store.epoch
         started = time.monotonic()
         for shard, files in shards:
             threading.Thread(
@@ -454,7 +456,7 @@ class IngestService:
     ) -> None:
         max_bytes = MAX_IMAGE_BYTES if content_type == "images" else MAX_VIDEO_BYTES
         to_fetch = [(f.name, f.url) for f in files if f.url is not None and f.failure is None]
-        fetched = iter(self._fetcher.fetch_many(to_fetch, max_bytes) if to_fetch else [])
+        fetched = iter(self.fetcher.fetch_many(to_fetch, max_bytes) if to_fetch else [])
         good: list[StoredFile] = []
         failed: list[FailedFile] = []
         for pending in files:
@@ -473,11 +475,11 @@ class IngestService:
                 failed.append(failure)
             else:
                 good.append(StoredFile(pending.name, content or b"", content_type, shard_id=shard.shard_id))
-        remaining = self._config.ingest_delay - (time.monotonic() - started)
+        remaining = self.config.ingest_delay - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
-        with self._store.lock:
-            if self._store.epoch != epoch:
+        with self.store.lock:
+            if self.store.epoch != epoch:
                 return
             for stored in good:
                 batch.files[("", stored.file_name)] = stored
@@ -498,9 +500,9 @@ class IngestService:
         if ingest is None or not ingest.notifications_url:
             return
         if "files-status" in ingest.categories:
-            self._webhooks.send(ingest.notifications_url, self._files_status_event(batch, shard))
+            self.webhooks.send(ingest.notifications_url, self._files_status_event(batch, shard))
         if ingest_done and "ingest-status" in ingest.categories:
-            self._webhooks.send(
+            self.webhooks.send(
                 ingest.notifications_url, self._ingest_status_event(batch, ingest, ingest_shards)
             )
 

@@ -14,7 +14,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.roboflow_emulator.config import EmulatorConfig
 from include.roboflow_emulator.errors import ApiError, bad_request, conflict, not_found
 from include.roboflow_emulator.ingest import IngestService
 from include.roboflow_emulator.job_specs import (
@@ -32,12 +31,10 @@ from include.roboflow_emulator.state import (
     BatchPart,
     Job,
     Stage,
-    Store,
     StoredFile,
     Task,
 )
 from include.roboflow_emulator.timestamps import utc_now
-from include.roboflow_emulator.webhooks import WebhookSender
 from include.roboflow_emulator.workflows import FileProcessingError, Workflow, WorkflowError, resolve_workflow
 
 log = logging.getLogger(__name__)
@@ -64,28 +61,27 @@ class _TaskOutcome:
 
 
 class JobService:
-    def __init__(
-        self, store: Store, config: EmulatorConfig, ingest: IngestService, webhooks: WebhookSender
-    ) -> None:
-        self._store = store
-        self._config = config
-        self._ingest = ingest
-        self._webhooks = webhooks
+    """Batch Processing: jobs, their stages and tasks, run over the batches that ``ingest`` stages."""
+
+    def __init__(self, ingest: IngestService) -> None:
+        self.ingest = ingest
+        # Jobs read and write the same world as the staging side: one store, configuration and webhook sender.
+        self.store, self.config, self.webhooks = ingest.store, ingest.config, ingest.webhooks
 
     # ---- API operations ---------------------------------------------------------------
 
     def get_job(self, job_id: str) -> Job:
-        with self._store.lock:
-            job = self._store.jobs.get(job_id)
+        with self.store.lock:
+            job = self.store.jobs.get(job_id)
         if job is None:
-            raise not_found(f"Job {job_id!r} not found in workspace {self._config.workspace!r}.")
+            raise not_found(f"Job {job_id!r} not found in workspace {self.config.workspace!r}.")
         return job
 
     def create_job(self, job_id: str, body: Any, name: str | None) -> dict[str, Any]:
         validate_job_id(job_id)
-        validate_job_definition(body, self._config.workspace)
-        with self._store.lock:
-            existing = self._store.jobs.get(job_id)
+        validate_job_definition(body, self.config.workspace)
+        with self.store.lock:
+            existing = self.store.jobs.get(job_id)
             if existing is not None:
                 if existing.definition == body:
                     return {"status": "ok", "jobId": job_id, "duplicated": True}
@@ -97,15 +93,15 @@ class JobService:
             planned = ["compilation"] if body["type"] == TRT_JOB else ["processing", "export"]
             job = Job(job_id=job_id, name=name or job_id, definition=body, planned_stages=planned)
             job.log("info", "job-created", {"message": f"Job {job_id} accepted.", "plannedStages": planned})
-            self._store.jobs[job_id] = job
-            self._store.job_creations[job_id] += 1
+            self.store.jobs[job_id] = job
+            self.store.job_creations[job_id] += 1
             generation = job.generation
         self._start(job, generation)
         return {"status": "ok", "jobId": job_id, "duplicated": False}
 
     def _check_input(self, body: dict[str, Any]) -> None:
         job_input = body["jobInput"]
-        batch = self._ingest.get_batch(job_input["batchId"])
+        batch = self.ingest.get_batch(job_input["batchId"])
         wanted = "images" if body["type"] == IMAGE_JOB else "videos"
         part_name = job_input.get("partName")
         if part_name is not None:
@@ -137,7 +133,7 @@ class JobService:
         return part
 
     def abort(self, job_id: str) -> dict[str, Any]:
-        with self._store.lock:
+        with self.store.lock:
             job = self.get_job(job_id)
             if job.is_terminal:
                 raise conflict(f"Job {job_id!r} has already finished; there is nothing to abort.")
@@ -163,7 +159,7 @@ class JobService:
 
     def restart(self, job_id: str, body: Any) -> dict[str, Any]:
         overrides = validate_restart_overrides(body)
-        with self._store.lock:
+        with self.store.lock:
             job = self.get_job(job_id)
             if not job.is_terminal:
                 raise conflict(
@@ -211,7 +207,7 @@ class JobService:
         except _Superseded:
             return
         except Exception as exc:  # a bug must not leave a job running forever
-            with self._store.lock:
+            with self.store.lock:
                 if job.generation != generation or job.is_terminal:
                     return  # aborted, restarted or reset while this run was failing
                 log.exception("Job %s failed inside the emulator", job.job_id)
@@ -219,7 +215,7 @@ class JobService:
                 self._terminate(job, error=True, kind="job-failed", message=f"Internal error: {exc}")
 
     def _open_stage(self, job: Job, generation: int, stage_id: str, tasks: int, outputs: list[str]) -> Stage:
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
             stage = Stage(stage_id, [Task(f"{stage_id}-{i:05d}") for i in range(tasks)], outputs)
             job.stages[stage_id] = stage
@@ -234,10 +230,10 @@ class JobService:
         return stage
 
     def _close_stage(self, job: Job, generation: int, stage: Stage, started: float) -> bool:
-        remaining = self._config.stage_delay - (time.monotonic() - started)
+        remaining = self.config.stage_delay - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
             failed = sum(1 for t in stage.tasks if t.status_type != "success")
             ok = failed == 0
@@ -265,15 +261,15 @@ class JobService:
     def _units(self, job: Job) -> list[list[StoredFile]]:
         """The task inputs: one per input shard (at most `shard_size` images) or one per video."""
         job_input = job.definition["jobInput"]
-        with self._store.lock:
-            batch = self._ingest.get_batch(job_input["batchId"])
+        with self.store.lock:
+            batch = self.ingest.get_batch(job_input["batchId"])
             files = batch.sorted_files(job_input.get("partName"))
         if job.definition["type"] != IMAGE_JOB:
             return [[f] for f in files]
         groups: dict[str, list[StoredFile]] = {}
         for stored in files:
             groups.setdefault(stored.shard_id or "", []).append(stored)
-        size = self._config.shard_size
+        size = self.config.shard_size
         return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
     def _processing_stage(self, job: Job, generation: int) -> tuple[bool, list[_TaskOutcome]]:
@@ -310,11 +306,11 @@ class JobService:
                 BatchPart(IMAGES_PART, "sharded-batch", "images", "Persisted workflow image outputs.")
             )
         output = create_output_batch(
-            self._store, output_id, "mixed" if persist else "metadata", parts, self._config.retention_seconds
+            self.store, output_id, "mixed" if persist else "metadata", parts, self.config.retention_seconds
         )
         if input_error is not None or workflow is None:
             message = input_error or "Workflow could not be resolved."
-            with self._store.lock:
+            with self.store.lock:
                 self._guard(job, generation)
                 for task in stage.tasks:
                     self._set_task(task, "error", message, 0.0)  # finished, not waiting
@@ -354,7 +350,7 @@ class JobService:
         fmt = spec.get("aggregationFormat") or "jsonl"
         max_fps = spec.get("maxVideoFPS")
         where = {"stage_id": "processing", "task_id": task.task_id}
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
             self._set_task(task, "info", "Processing.", 0.0)
         started = time.monotonic()
@@ -362,8 +358,8 @@ class JobService:
         images: list[tuple[str, str, bytes]] = []
         failures = 0
         for number, stored in enumerate(files, start=1):
-            if self._config.seconds_per_image:
-                time.sleep(self._config.seconds_per_image)
+            if self.config.seconds_per_image:
+                time.sleep(self.config.seconds_per_image)
             try:
                 if stored.content_type == "videos":
                     result = workflow.process_video(stored.file_name, stored.content, max_fps)
@@ -373,13 +369,13 @@ class JobService:
                 images.extend(result.image_outputs)
             except FileProcessingError as exc:
                 failures += 1
-                with self._store.lock:
+                with self.store.lock:
                     self._guard(job, generation)
                     job.log(
                         "warning", "file-failed", {"message": str(exc), "fileName": stored.file_name}, **where
                     )
             elapsed = time.monotonic() - started
-            with self._store.lock:
+            with self.store.lock:
                 self._guard(job, generation)
                 if budget is not None and elapsed > budget:
                     message = (
@@ -403,22 +399,20 @@ class JobService:
                 if limit is not None
                 else f"{DEFAULT_MAX_FAILED_FILES_PER_SHARD} files."
             )
-            with self._store.lock:
+            with self.store.lock:
                 self._guard(job, generation)
                 self._set_task(task, "error", message, 1.0)
                 job.log("error", "task-failed", {"message": message}, **where)
             return _TaskOutcome(False, message)
         index = task.task_id.rsplit("-", 1)[1]
         results_name = f"results-{index}.{fmt}"
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
-        add_output_file(
-            self._store, output, RESULTS_PART, results_name, results_file(rows, fmt), task.task_id
-        )
+        add_output_file(self.store, output, RESULTS_PART, results_name, results_file(rows, fmt), task.task_id)
         for _, file_name, content in images:
-            add_output_file(self._store, output, IMAGES_PART, file_name, content, task.task_id)
+            add_output_file(self.store, output, IMAGES_PART, file_name, content, task.task_id)
         message = f"Processed {len(files) - failures} of {len(files)} files."
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
             self._set_task(task, "success", message, 1.0)
             job.log("info", "task-finished", {"message": message}, **where)
@@ -440,19 +434,17 @@ class JobService:
                     IMAGES_ARCHIVES_PART, "sharded-batch", "archives", "Archived image outputs.", "images"
                 )
             )
-        output = create_output_batch(
-            self._store, output_id, "archives", parts, self._config.retention_seconds
-        )
-        source = self._ingest.get_batch(source_id)
+        output = create_output_batch(self.store, output_id, "archives", parts, self.config.retention_seconds)
+        source = self.ingest.get_batch(source_id)
         for task, outcome in zip(stage.tasks, processed, strict=True):
-            with self._store.lock:
+            with self.store.lock:
                 self._guard(job, generation)
                 self._set_task(task, "info", "Archiving.", 0.0)
                 results = source.files[(RESULTS_PART, outcome.results_file or "")]
                 image_members = [(n, source.files[(IMAGES_PART, n)].content) for n in outcome.image_files]
             index = task.task_id.rsplit("-", 1)[1]
             add_output_file(
-                self._store,
+                self.store,
                 output,
                 RESULTS_ARCHIVES_PART,
                 f"results-{index}.tar.gz",
@@ -461,14 +453,14 @@ class JobService:
             )
             if image_members:
                 add_output_file(
-                    self._store,
+                    self.store,
                     output,
                     IMAGES_ARCHIVES_PART,
                     f"images-{index}.tar.gz",
                     tar_gz(image_members),
                     task.task_id,
                 )
-            with self._store.lock:
+            with self.store.lock:
                 self._guard(job, generation)
                 self._set_task(task, "success", "Archived.", 1.0)
         return self._close_stage(job, generation, stage, started)
@@ -477,14 +469,14 @@ class JobService:
         started = time.monotonic()
         devices = job.definition["compilationDevices"]
         stage = self._open_stage(job, generation, "compilation", len(devices), [])
-        with self._store.lock:
+        with self.store.lock:
             for task, device in zip(stage.tasks, devices, strict=True):
                 self._set_task(task, "success", f"Compiled {job.definition['modelId']} for {device}.", 1.0)
         if not self._close_stage(job, generation, stage, started):
             raise RuntimeError("compilation stage failed")
 
     def _finish(self, job: Job, generation: int, ok: bool, outputs: list[str]) -> None:
-        with self._store.lock:
+        with self.store.lock:
             self._guard(job, generation)
             if ok:
                 self._terminate(
@@ -508,6 +500,6 @@ class JobService:
         job.log("error" if error else "info", kind, {"message": message})
         url = job.definition.get("notificationsURL")
         if url:
-            self._webhooks.send(
+            self.webhooks.send(
                 url, {"type": JOB_EVENT, "job_id": job.job_id, "job_state": "fail" if error else "success"}
             )

@@ -5,19 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from include.roboflow_emulator.errors import bad_request
-from include.roboflow_emulator.http_types import API, CONTROL, Request, Response, Route
+from include.roboflow_emulator.http_types import API, CONTROL, Request, Response, Route, RouteTable
 
 if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
 
 
 def routes(app: Emulator) -> list[Route]:
+    control, api = RouteTable(CONTROL, "/__emulator__"), RouteTable(API)
+
+    @control.get("/health")
     def health(_: Request) -> Response:
         return Response.json({"status": "ok"})
 
+    @control.get("/state")
     def state(_: Request) -> Response:
         return Response.json({**app.store.snapshot(), "faults": app.faults.settings.to_json()})
 
+    @control.post("/faults")
     def faults(request: Request) -> Response:
         body = request.json(required=False) or {}
         if not isinstance(body, dict):
@@ -28,17 +33,13 @@ def routes(app: Emulator) -> list[Route]:
             raise bad_request(str(exc)) from exc
         return Response.json(settings.to_json())
 
+    @control.post("/reset")
     def reset(_: Request) -> Response:
         app.store.reset()
         return Response.json({"status": "ok"})
 
+    @api.get("/")
     def workspace(_: Request) -> Response:
         return Response.json({"workspace": app.config.workspace})
 
-    return [
-        Route("GET", "/__emulator__/health", health, CONTROL),
-        Route("GET", "/__emulator__/state", state, CONTROL),
-        Route("POST", "/__emulator__/faults", faults, CONTROL),
-        Route("POST", "/__emulator__/reset", reset, CONTROL),
-        Route("GET", "/", workspace, API),
-    ]
+    return control.routes + api.routes

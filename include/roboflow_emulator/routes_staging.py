@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from include.roboflow_emulator.errors import bad_request
-from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route
+from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route, RouteTable
 from include.roboflow_emulator.pagination import PageQuery
 from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, Shard, StoredFile, omit_unset
 from include.roboflow_emulator.timestamps import utc_now
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
 
 PREFIX = "/data-staging/v1/external/{workspace}"
+BATCH = "/batches/{batchId}"
 
 
 def single_file_from_multipart(request: Request) -> tuple[str | None, bytes]:
@@ -51,6 +52,7 @@ def single_file_from_multipart(request: Request) -> tuple[str | None, bytes]:
 
 def routes(app: Emulator) -> list[Route]:
     ingest = app.ingest
+    api = RouteTable(API, PREFIX)
 
     def file_json(batch: Batch, stored: StoredFile) -> dict[str, Any]:
         path = f"/storage/files/{quote(batch.batch_id)}/{quote(stored.part_name or '-', safe='')}/" + quote(
@@ -81,6 +83,7 @@ def routes(app: Emulator) -> list[Route]:
             )
         return part_name
 
+    @api.get("/batches")
     def list_batches(request: Request) -> Response:
         page = PageQuery.of(request)
         with app.store.lock:
@@ -90,20 +93,24 @@ def routes(app: Emulator) -> list[Route]:
             )
             return page.response("batches", batches, Batch.to_json)
 
+    @api.get(BATCH)
     def get_batch(request: Request) -> Response:
         with app.store.lock:
             return Response.json({"batch": ingest.get_batch(request.params["batchId"]).to_json()})
 
+    @api.get(BATCH + "/count")
     def count(request: Request) -> Response:
         with app.store.lock:
             batch = ingest.get_batch(request.params["batchId"])
             return Response.json({"count": len(batch.sorted_files(part_filter(batch, request)))})
 
+    @api.get(BATCH + "/parts")
     def parts(request: Request) -> Response:
         with app.store.lock:
             batch = ingest.get_batch(request.params["batchId"])
             return Response.json({"batchParts": [p.to_json() for p in batch.parts.values()]})
 
+    @api.get(BATCH + "/list")
     def list_files(request: Request) -> Response:
         page = PageQuery.of(request)
         with app.store.lock:
@@ -111,12 +118,14 @@ def routes(app: Emulator) -> list[Route]:
             files = batch.sorted_files(part_filter(batch, request))
         return page.response("filesMetadata", files, lambda stored: file_json(batch, stored))
 
+    @api.get(BATCH + "/shards")
     def shards(request: Request) -> Response:
         page = PageQuery.of(request)
         with app.store.lock:
             batch = ingest.get_batch(request.params["batchId"])
             return page.response("shards", batch.shards, Shard.to_json)
 
+    @api.post(BATCH + "/upload/image")
     def upload_image(request: Request) -> Response:
         file_name = request.query.get("fileName")
         if not file_name:
@@ -125,12 +134,14 @@ def routes(app: Emulator) -> list[Route]:
         ingest.upload_image(request.params["batchId"], file_name, content, request.query.get("displayName"))
         return Response.json({"status": "ok"})
 
+    @api.post(BATCH + "/upload/video")
     def upload_video(request: Request) -> Response:
         details = ingest.request_video_upload(
             request.params["batchId"], request.query.get("fileName", ""), request.query.get("displayName")
         )
         return Response.json(details)
 
+    @api.post(BATCH + "/bulk-upload/image-files")
     def bulk_image_files(request: Request) -> Response:
         return Response.json(
             ingest.request_bulk_upload(request.params["batchId"], request.query.get("displayName"))
@@ -149,24 +160,13 @@ def routes(app: Emulator) -> list[Route]:
 
         return handler
 
+    @api.post(BATCH + "/roboql-ingest")
     def roboql(request: Request) -> Response:
         body = request.json()
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object.")
         return Response.json(ingest.roboql_ingest(request.params["batchId"], body))
 
-    batch = PREFIX + "/batches/{batchId}"
-    return [
-        Route("GET", PREFIX + "/batches", list_batches, API),
-        Route("GET", batch, get_batch, API),
-        Route("GET", batch + "/count", count, API),
-        Route("GET", batch + "/parts", parts, API),
-        Route("GET", batch + "/list", list_files, API),
-        Route("GET", batch + "/shards", shards, API),
-        Route("POST", batch + "/upload/image", upload_image, API),
-        Route("POST", batch + "/upload/video", upload_video, API),
-        Route("POST", batch + "/bulk-upload/image-files", bulk_image_files, API),
-        Route("POST", batch + "/bulk-upload/image-references", references("images"), API),
-        Route("POST", batch + "/bulk-upload/video-references", references("videos"), API),
-        Route("POST", batch + "/roboql-ingest", roboql, API),
-    ]
+    api.add("POST", BATCH + "/bulk-upload/image-references", references("images"))
+    api.add("POST", BATCH + "/bulk-upload/video-references", references("videos"))
+    return api.routes

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from include.roboflow_emulator.errors import ApiError
-from include.roboflow_emulator.http_types import STORAGE, Request, Response, Route
+from include.roboflow_emulator.http_types import STORAGE, Request, Response, Route, RouteTable
 from include.roboflow_emulator.signing import SignatureError
 
 if TYPE_CHECKING:
@@ -17,12 +17,15 @@ if TYPE_CHECKING:
 
 
 def routes(app: Emulator) -> list[Route]:
+    storage = RouteTable(STORAGE, "/storage")
+
     def verify(request: Request) -> None:
         try:
             app.signer.verify(request.method, request.path, request.query)
         except SignatureError as exc:
             raise ApiError(403, f"Access denied: {exc}") from exc
 
+    @storage.put("/uploads/{uploadId}")
     def upload(request: Request) -> Response:
         verify(request)
         spec = app.ingest.upload_spec(request.params["uploadId"])
@@ -39,6 +42,7 @@ def routes(app: Emulator) -> list[Route]:
         app.ingest.receive_upload(request.params["uploadId"], request.body)
         return Response(200, b"", "text/plain")
 
+    @storage.get("/files/{batchId}/{part}/{name}")
     def download(request: Request) -> Response:
         verify(request)
         batch_id, part, name = request.params["batchId"], request.params["part"], request.params["name"]
@@ -49,7 +53,4 @@ def routes(app: Emulator) -> list[Route]:
             raise ApiError(404, f"File {name!r} is no longer in batch {batch_id!r}.")
         return Response(200, stored.content, "application/octet-stream")
 
-    return [
-        Route("PUT", "/storage/uploads/{uploadId}", upload, STORAGE),
-        Route("GET", "/storage/files/{batchId}/{part}/{name}", download, STORAGE),
-    ]
+    return storage.routes

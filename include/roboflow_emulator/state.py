@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,33 @@ MULTIPART_BATCH = "multipart-batch"
 def omit_unset(data: dict[str, Any]) -> dict[str, Any]:
     """The contract leaves optional keys out when they have no value rather than sending null."""
     return {key: value for key, value in data.items() if value is not None}
+
+
+def wire_name(key: str) -> dict[str, str]:
+    """Field metadata for a field the API sends under another name than its camelCase one."""
+    return {"wire": key}
+
+
+def _camel_case(name: str) -> str:
+    first, *rest = name.split("_")
+    return first + "".join(word.capitalize() for word in rest)
+
+
+def _wire_value(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return rfc3339(value)
+    # Copied, so that a response never aliases the live state it was made from.
+    return list(value) if isinstance(value, list) else value
+
+
+def to_wire(record: Any, *, skip: Collection[str] = ()) -> dict[str, Any]:
+    """A dataclass record as the API sends it: every field but those in ``skip`` (the emulator's own
+    bookkeeping) under its camelCase name or its ``wire_name``, times as RFC 3339 text."""
+    return {
+        item.metadata.get("wire", _camel_case(item.name)): _wire_value(getattr(record, item.name))
+        for item in fields(record)
+        if item.name not in skip
+    }
 
 
 @dataclass
@@ -84,19 +112,11 @@ class BatchPart:
     part_name: str
     part_type: str
     content_type: str
-    description: str | None = None
+    description: str | None = field(default=None, metadata=wire_name("partDescription"))
     nested_content_type: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return omit_unset(
-            {
-                "partName": self.part_name,
-                "partType": self.part_type,
-                "contentType": self.content_type,
-                "partDescription": self.description,
-                "nestedContentType": self.nested_content_type,
-            }
-        )
+        return omit_unset(to_wire(self))
 
 
 @dataclass
@@ -104,8 +124,8 @@ class Batch:
     batch_id: str
     display_name: str
     batch_type: str
-    content_type: str
-    created: datetime = field(default_factory=utc_now)
+    content_type: str = field(metadata=wire_name("batchContentType"))
+    created: datetime = field(default_factory=utc_now, metadata=wire_name("createdDate"))
     retention: timedelta = timedelta(days=7)
     # Files keyed by (part name or "", file name): a re-ingested name replaces the old file.
     files: dict[tuple[str, str], StoredFile] = field(default_factory=dict)
@@ -119,14 +139,8 @@ class Batch:
         return self.created + self.retention
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "displayName": self.display_name,
-            "batchId": self.batch_id,
-            "batchType": self.batch_type,
-            "batchContentType": self.content_type,
-            "createdDate": rfc3339(self.created),
-            "expiryDate": rfc3339(self.expiry),
-        }
+        bookkeeping = ("retention", "files", "shards", "ingests", "parts", "consumed_uploads")
+        return {**to_wire(self, skip=bookkeeping), "expiryDate": rfc3339(self.expiry)}
 
     def sorted_files(self, part_name: str | None = None) -> list[StoredFile]:
         chosen = [f for (part, _), f in self.files.items() if part_name is None or part == part_name]
@@ -176,33 +190,25 @@ class Stage:
 
 @dataclass
 class JobLog:
-    created: datetime
+    created: datetime = field(metadata=wire_name("createdAt"))
     severity: str
     log_type: str
     payload: dict[str, Any]
-    stage_id: str | None = None
+    stage_id: str | None = field(default=None, metadata=wire_name("processingStageId"))
     task_id: str | None = None
-    module: str = "batch-processing"
+    module: str = field(default="batch-processing", metadata=wire_name("reportingModule"))
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "createdAt": rfc3339(self.created),
-            "processingStageId": self.stage_id,
-            "taskId": self.task_id,
-            "severity": self.severity,
-            "reportingModule": self.module,
-            "logType": self.log_type,
-            "payload": self.payload,
-        }
+        return to_wire(self)
 
 
 @dataclass
 class Job:
     job_id: str
     name: str
-    definition: dict[str, Any]
+    definition: dict[str, Any] = field(metadata=wire_name("jobDefinition"))
     planned_stages: list[str]
-    created: datetime = field(default_factory=utc_now)
+    created: datetime = field(default_factory=utc_now, metadata=wire_name("createdAt"))
     last_update: datetime = field(default_factory=utc_now)
     current_stage: str | None = None
     error: bool = False
@@ -210,7 +216,9 @@ class Job:
     last_notification: dict[str, Any] = field(
         default_factory=lambda: {"type": "job-status-v1", "message": "Job accepted."}
     )
-    overrides: list[dict[str, Any]] = field(default_factory=list)
+    overrides: list[dict[str, Any]] = field(
+        default_factory=list, metadata=wire_name("restartParametersOverride")
+    )
     stages: dict[str, Stage] = field(default_factory=dict)
     logs: list[JobLog] = field(default_factory=list)
     # Bumped on abort/restart/reset: a runner of an older generation stops touching the job.
@@ -218,19 +226,7 @@ class Job:
     restarts: int = 0
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "jobId": self.job_id,
-            "name": self.name,
-            "jobDefinition": self.definition,
-            "currentStage": self.current_stage,
-            "plannedStages": list(self.planned_stages),
-            "error": self.error,
-            "isTerminal": self.is_terminal,
-            "lastNotification": self.last_notification,
-            "createdAt": rfc3339(self.created),
-            "lastUpdate": rfc3339(self.last_update),
-            "restartParametersOverride": list(self.overrides),
-        }
+        return to_wire(self, skip=("stages", "logs", "generation", "restarts"))
 
     def log(
         self,
@@ -249,17 +245,11 @@ class WebhookDelivery:
     event_id: str
     event_type: str
     url: str
-    attempt: int
+    attempt: int = field(metadata=wire_name("deliveryAttempt"))
     outcome: str  # HTTP status as text, or the transport error
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "eventId": self.event_id,
-            "eventType": self.event_type,
-            "url": self.url,
-            "deliveryAttempt": self.attempt,
-            "outcome": self.outcome,
-        }
+        return to_wire(self)
 
 
 class Store:

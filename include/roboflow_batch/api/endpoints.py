@@ -20,10 +20,11 @@ Retry safety (``Retry``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from include.roboflow_batch.api import models
+from include.roboflow_batch.api.collection import Collection
 from include.roboflow_batch.api.ids import validate_batch_id, validate_ingest_id
 from include.roboflow_batch.api.request_spec import (
     PageSpec,
@@ -32,10 +33,11 @@ from include.roboflow_batch.api.request_spec import (
     get_request,
     ignore_body,
     list_request,
-    path_segment,
     query_params,
     staging_path,
 )
+
+T = TypeVar("T")
 
 NOTIFICATION_CATEGORIES = ("ingest-status", "files-status")
 # Reference ingests make the server fetch and index files before answering (official client: 2x).
@@ -56,27 +58,21 @@ def workspace_lookup() -> RequestSpec[str]:
 # Data Staging --------------------------------------------------------------------------------------
 
 
-def list_batches(workspace: str, page_size: int | None = None) -> PageSpec[models.BatchMetadata]:
-    return list_request(
-        "list batches (D1)",
-        f"{staging_path(workspace)}/batches",
-        models.BatchesPage.model_validate,
-        page_size=page_size,
-    )
+def _batch_of(payload: Any) -> models.BatchMetadata:
+    return models.BatchEnvelope.model_validate(payload).batch
 
 
-def get_batch(workspace: str, batch_id: str) -> RequestSpec[models.BatchMetadata]:
-    return get_request(
-        f"get batch {batch_id!r} (D2)",
-        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}",
-        lambda payload: models.BatchEnvelope.model_validate(payload).batch,
-    )
+BATCHES = Collection(
+    "batch", "batches", ("D1", "D2"), staging_path, models.BatchesPage.model_validate, _batch_of
+)
+list_batches = BATCHES.list
+get_batch = BATCHES.get
 
 
 def count_batch(workspace: str, batch_id: str, part_name: str | None = None) -> RequestSpec[int]:
     return get_request(
         f"count batch {batch_id!r} (D3)",
-        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/count",
+        f"{BATCHES.item_path(workspace, batch_id)}/count",
         lambda payload: models.CountEnvelope.model_validate(payload).count,
         query_params(partName=part_name),
     )
@@ -85,7 +81,7 @@ def count_batch(workspace: str, batch_id: str, part_name: str | None = None) -> 
 def list_batch_parts(workspace: str, batch_id: str) -> RequestSpec[list[models.BatchPart]]:
     return get_request(
         f"list parts of batch {batch_id!r} (D4)",
-        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/parts",
+        f"{BATCHES.item_path(workspace, batch_id)}/parts",
         lambda payload: models.PartsEnvelope.model_validate(payload).batch_parts,
     )
 
@@ -98,7 +94,7 @@ def list_batch_files(
 ) -> PageSpec[models.FileMetadata]:
     return list_request(
         f"list files of batch {batch_id!r} (D5)",
-        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/list",
+        f"{BATCHES.item_path(workspace, batch_id)}/list",
         models.FilesPage.model_validate,
         page_size=page_size,
         partName=part_name,
@@ -108,7 +104,7 @@ def list_batch_files(
 def list_shards(workspace: str, batch_id: str, page_size: int | None = None) -> PageSpec[models.ShardDetails]:
     return list_request(
         f"list shards of batch {batch_id!r} (D6)",
-        f"{staging_path(workspace)}/batches/{path_segment('batch_id', batch_id)}/shards",
+        f"{BATCHES.item_path(workspace, batch_id)}/shards",
         models.ShardsPage.model_validate,
         page_size=page_size,
     )
@@ -130,7 +126,7 @@ def upload_image(
     return RequestSpec(
         operation=f"upload image {file_name!r} into batch {batch_id!r} (D7)",
         method="POST",
-        path=f"{staging_path(workspace)}/batches/{batch_id}/upload/image",
+        path=f"{BATCHES.item_path(workspace, batch_id)}/upload/image",
         params=query_params(displayName=_display_name(batch_id, display_name), fileName=file_name),
         # The official client names the multipart field after the file.
         files={file_name: (file_name, bytes(content))},
@@ -152,10 +148,35 @@ def request_video_upload(
     return RequestSpec(
         operation=f"request upload URL for video {file_name!r} in batch {batch_id!r} (D8)",
         method="POST",
-        path=f"{staging_path(workspace)}/batches/{batch_id}/upload/video",
+        path=f"{BATCHES.item_path(workspace, batch_id)}/upload/video",
         params=query_params(fileName=file_name, displayName=_display_name(batch_id, display_name)),
         decode=_signed_url,
         retry=Retry.UNAMBIGUOUS,
+    )
+
+
+def _bulk_upload(
+    workspace: str,
+    batch_id: str,
+    route: str,
+    display_name: str | None,
+    operation: str,
+    decode: Callable[[Any], T],
+    retry: Retry,
+    *,
+    json: Any = None,
+    timeout_factor: float = 1.0,
+) -> RequestSpec[T]:
+    """A POST to one of the batch's ``bulk-upload/`` routes (D9-D11), which name the batch in the query."""
+    return RequestSpec(
+        operation=operation,
+        method="POST",
+        path=f"{BATCHES.item_path(workspace, batch_id)}/bulk-upload/{route}",
+        params=query_params(displayName=_display_name(batch_id, display_name)),
+        json=json,
+        decode=decode,
+        retry=retry,
+        timeout_factor=timeout_factor,
     )
 
 
@@ -163,13 +184,9 @@ def request_bulk_image_upload(
     workspace: str, batch_id: str, display_name: str | None = None
 ) -> RequestSpec[models.SignedURLDetails]:
     validate_batch_id(batch_id)
-    return RequestSpec(
-        operation=f"request bulk upload URL for batch {batch_id!r} (D9)",
-        method="POST",
-        path=f"{staging_path(workspace)}/batches/{batch_id}/bulk-upload/image-files",
-        params=query_params(displayName=_display_name(batch_id, display_name)),
-        decode=_signed_url,
-        retry=Retry.UNAMBIGUOUS,
+    operation = f"request bulk upload URL for batch {batch_id!r} (D9)"
+    return _bulk_upload(
+        workspace, batch_id, "image-files", display_name, operation, _signed_url, Retry.UNAMBIGUOUS
     )
 
 
@@ -235,14 +252,15 @@ def ingest_references(
     body = _references_body(
         key, references, references_url, ingest_id, notifications_url, notification_categories
     )
-    return RequestSpec(
-        operation=f"ingest {key} references {ingest_id!r} into batch {batch_id!r} ({number})",
-        method="POST",
-        path=f"{staging_path(workspace)}/batches/{batch_id}/bulk-upload/{route}",
-        params=query_params(displayName=_display_name(batch_id, display_name)),
+    return _bulk_upload(
+        workspace,
+        batch_id,
+        route,
+        display_name,
+        f"ingest {key} references {ingest_id!r} into batch {batch_id!r} ({number})",
+        models.IngestResult.model_validate,
+        Retry.SAFE,
         json=body,
-        decode=models.IngestResult.model_validate,
-        retry=Retry.SAFE,
         timeout_factor=REFERENCE_INGEST_TIMEOUT_FACTOR,
     )
 
@@ -269,7 +287,7 @@ def roboql_ingest(
     return RequestSpec(
         operation=f"RoboQL ingest into batch {batch_id!r} (D12)",
         method="POST",
-        path=f"{staging_path(workspace)}/batches/{batch_id}/roboql-ingest",
+        path=f"{BATCHES.item_path(workspace, batch_id)}/roboql-ingest",
         json=body,
         decode=ignore_body,
         retry=Retry.SAFE if ingest_id is not None else Retry.UNAMBIGUOUS,

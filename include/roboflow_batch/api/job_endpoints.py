@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from include.roboflow_batch.api import models
+from include.roboflow_batch.api.collection import Collection
 from include.roboflow_batch.api.ids import validate_job_id
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.api.request_spec import (
@@ -24,21 +25,13 @@ from include.roboflow_batch.api.request_spec import (
 LOG_SEVERITIES = ("info", "error", "warning")
 
 
-def list_jobs(workspace: str, page_size: int | None = None) -> PageSpec[models.JobMetadata]:
-    return list_request(
-        "list jobs (B1)",
-        f"{processing_path(workspace)}/jobs",
-        models.JobsPage.model_validate,
-        page_size=page_size,
-    )
+def _job_of(payload: Any) -> models.JobMetadata:
+    return models.JobEnvelope.model_validate(payload).job
 
 
-def get_job(workspace: str, job_id: str) -> RequestSpec[models.JobMetadata]:
-    return get_request(
-        f"get job {job_id!r} (B2)",
-        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}",
-        lambda payload: models.JobEnvelope.model_validate(payload).job,
-    )
+JOBS = Collection("job", "jobs", ("B1", "B2"), processing_path, models.JobsPage.model_validate, _job_of)
+list_jobs = JOBS.list
+get_job = JOBS.get
 
 
 def create_job(
@@ -50,7 +43,7 @@ def create_job(
     return RequestSpec(
         operation=f"create job {job_id!r} (B3)",
         method="POST",
-        path=f"{processing_path(workspace)}/jobs/{job_id}",
+        path=JOBS.item_path(workspace, job_id),
         params=query_params(name=name),
         json=dict(body),
         decode=ignore_body,
@@ -62,7 +55,7 @@ def create_job(
 def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobStage]]:
     return get_request(
         f"list stages of job {job_id!r} (B4)",
-        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/stages",
+        f"{JOBS.item_path(workspace, job_id)}/stages",
         lambda payload: models.StagesEnvelope.model_validate(payload).stages,
     )
 
@@ -70,10 +63,7 @@ def list_job_stages(workspace: str, job_id: str) -> RequestSpec[list[models.JobS
 def list_stage_tasks(workspace: str, job_id: str, stage_id: str) -> PageSpec[models.TaskStatus]:
     return list_request(
         f"list tasks of stage {stage_id!r} of job {job_id!r} (B5)",
-        (
-            f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}"
-            f"/stages/{path_segment('stage_id', stage_id)}/tasks"
-        ),
+        f"{JOBS.item_path(workspace, job_id)}/stages/{path_segment('stage_id', stage_id)}/tasks",
         models.TasksPage.model_validate,
     )
 
@@ -82,7 +72,7 @@ def abort_job(workspace: str, job_id: str) -> RequestSpec[dict[str, Any]]:
     return RequestSpec(
         operation=f"abort job {job_id!r} (B6)",
         method="POST",
-        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/abort",
+        path=f"{JOBS.item_path(workspace, job_id)}/abort",
         decode=json_object,
         retry=Retry.SAFE,
     )
@@ -94,7 +84,7 @@ def restart_job(
     return RequestSpec(
         operation=f"restart job {job_id!r} (B7)",
         method="POST",
-        path=f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/restart",
+        path=f"{JOBS.item_path(workspace, job_id)}/restart",
         json=overrides.to_body() if overrides is not None else None,
         decode=json_object,
         retry=Retry.UNAMBIGUOUS,
@@ -106,7 +96,7 @@ def list_job_logs(workspace: str, job_id: str, severity: str | None = None) -> P
         raise ValueError(f"severity must be one of {list(LOG_SEVERITIES)}, got {severity!r}")
     return list_request(
         f"list logs of job {job_id!r} (B8)",
-        f"{processing_path(workspace)}/jobs/{path_segment('job_id', job_id)}/logs",
+        f"{JOBS.item_path(workspace, job_id)}/logs",
         models.LogsPage.model_validate,
         severity=severity,
     )

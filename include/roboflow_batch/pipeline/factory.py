@@ -19,9 +19,9 @@ from typing import Any, TypedDict
 from airflow.sdk import DAG, Param, get_parsing_context, task
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
+from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
 from include.roboflow_batch.pipeline.connections import references_conn_id
-from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.fan_out import fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
-from include.roboflow_batch.pipeline.durations import is_duration, parse_duration
+from include.roboflow_batch.durations import is_duration, parse_duration
 from include.roboflow_batch.pipeline.run_window import RunWindow, as_uri, render_uri
 from include.roboflow_batch.pipeline.schema import CRON_PRESETS, URI_SCHEMES, LocalSource, PipelineConfig
 

@@ -23,8 +23,8 @@ from pydantic import (
 )
 
 from include.roboflow_batch.api.jobs import JobTuning
+from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.media import MediaType
-from include.roboflow_batch.pipeline.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
 
 Duration = Annotated[

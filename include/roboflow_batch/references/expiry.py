@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from include.roboflow_batch.durations import timedelta_of_seconds
+
 DEFAULT_EXPIRY = timedelta(hours=24)
 MAX_EXPIRY = timedelta(days=7)
 # URLs shorter-lived than this could not survive Roboflow's ingest queue.
@@ -38,15 +40,8 @@ class EffectiveExpiry:
 
 def parse_expiry(value: object) -> timedelta:
     """A templated or literal expiry (timedelta, or seconds as int, float or digit string) as a timedelta."""
-    if isinstance(value, timedelta):
-        expiry = value
-    elif isinstance(value, bool):
-        raise ExpiryError(f"expiry must be a timedelta or a number of seconds; got {value!r}")
-    elif isinstance(value, int | float):
-        expiry = timedelta(seconds=value)
-    elif isinstance(value, str) and value.strip().isdigit():
-        expiry = timedelta(seconds=int(value.strip()))
-    else:
+    expiry = timedelta_of_seconds(value)
+    if expiry is None:
         raise ExpiryError(f"expiry must be a timedelta or a number of seconds; got {value!r}")
     if expiry < MIN_EXPIRY:
         raise ExpiryError(f"expiry must be at least {MIN_EXPIRY}; got {expiry}")

@@ -11,7 +11,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.roboflow_batch.api.ids import validate_batch_id, validate_job_id
-from include.roboflow_batch.pipeline.durations import format_duration, parse_duration
+from include.roboflow_batch.durations import format_duration, parse_duration
 from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
 from include.roboflow_batch.pipeline.run_window import RunWindow, RunWindowError, render_uri, resolve_window
 

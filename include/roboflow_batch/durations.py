@@ -1,4 +1,4 @@
-"""Human-friendly durations used in astro.yaml: ``90s``, ``15m``, ``1h``, ``1d``, ``1w`` or plain seconds."""
+"""Durations as people write them: ``90s``, ``15m``, ``1h``, ``1d``, ``1w`` (astro.yaml), or plain seconds."""
 
 from __future__ import annotations
 
@@ -14,23 +14,30 @@ def is_duration(text: str) -> bool:
     return bool(_DURATION.match(text))
 
 
+def timedelta_of_seconds(value: object) -> timedelta | None:
+    """``value`` as a timedelta if it is one or a number of seconds (int, float, digit string), else None."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, bool):  # an int to Python, but never meant as a number of seconds
+        return None
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return timedelta(seconds=int(value))
+    return None
+
+
 def parse_duration(value: object) -> timedelta:
     """A timedelta from ``"1h"``-style text, a number of seconds, or a timedelta.
 
     Raises ValueError with an example of the accepted forms.
     """
-    if isinstance(value, timedelta):
-        result = value
-    elif isinstance(value, bool):
-        raise ValueError(f"expected a duration such as '30m', '1h' or '1d', got {value!r}")
-    elif isinstance(value, int | float):
-        result = timedelta(seconds=value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
+    if isinstance(value, str) and (match := _DURATION.match(value)):
         amount, unit = match.groups()
-        result = timedelta(**{_UNITS[unit]: float(amount)})
-    elif isinstance(value, str) and value.strip().isdigit():
-        result = timedelta(seconds=int(value))
+        result: timedelta | None = timedelta(**{_UNITS[unit]: float(amount)})
     else:
+        result = timedelta_of_seconds(value)
+    if result is None:
         raise ValueError(f"expected a duration such as '30m', '1h' or '1d', got {value!r}")
     if result <= timedelta(0):
         raise ValueError(f"a duration must be positive, got {value!r}")
