@@ -25,15 +25,18 @@ class Server:
         self.paths: list[str] = []
         self.truncate_first = False
         self.status = 200
+        self.lock = threading.Lock()  # handlers run on several threads at once
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
             def do_GET(self) -> None:
-                owner.requests += 1
-                owner.paths.append(self.path)
-                owner.connections.add(self.client_address)
+                with owner.lock:
+                    owner.requests += 1
+                    number = owner.requests
+                    owner.paths.append(self.path)
+                    owner.connections.add(self.client_address)
                 if owner.status != 200:
                     body = b"<Error><Code>AccessDenied</Code></Error>"
                     self.send_response(owner.status)
@@ -44,7 +47,7 @@ class Server:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(BODY)))
                 self.end_headers()
-                if owner.truncate_first and owner.requests == 1:
+                if owner.truncate_first and number == 1:
                     self.wfile.write(BODY[:1000])
                     self.close_connection = True
                     return
