@@ -12,6 +12,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.export.destination import Destination
@@ -24,21 +25,31 @@ from include.roboflow_batch.export.transfer_workers import TransferWorkers, Work
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class TransferSettings:
+    """How sources are transferred: at most ``max_concurrency`` downloads at once; for a local
+    destination ``transfer_processes`` worker processes (None: one per core when there are enough
+    sources to pay for starting them, 0: none); result rows matched to inputs by the column
+    ``name_field`` (None: detected). Checked by ``export.arguments``."""
+
+    max_concurrency: int = 16
+    transfer_processes: int | None = None
+    name_field: str | None = None
+
+
 def transfer_sources(
     client: RoboflowClient,
     sources: Sequence[SourceFile],
     dest: Destination,
+    settings: TransferSettings,
     *,
-    name_field: str | None,
-    threads: int,
-    processes: int | None,
     on_done: Callable[[int], None],
 ) -> list[SourceResult]:
-    """Every source transferred with at most ``threads`` downloads at once; results in completion order.
+    """Every source transferred as ``settings`` say; results in completion order.
 
-    ``processes``: worker processes for a local destination, None for one per core when there are
-    enough sources to pay for starting them, 0 for none. ``on_done(count)`` follows the progress.
+    ``on_done(count)`` follows the progress.
     """
+    name_field = settings.name_field
     progress = ProgressLog(dest)
     transfer = SourceTransfer(dest, name_field)
     lock = threading.Lock()
@@ -56,14 +67,14 @@ def transfer_sources(
         completed(source, result)
         return result
 
-    threads = min(threads, max(1, len(sources)))
-    count = worker_count(processes, dest.local_folder is not None, len(sources))
+    threads = min(settings.max_concurrency, max(1, len(sources)))
+    count = worker_count(settings.transfer_processes, dest.local_folder is not None, len(sources))
     try:
         if not count:
             return run_parallel(sources, here, threads, name="roboflow-export")
         assert dest.local_folder is not None
         log.info("Transferring %d source files in %d worker processes.", len(sources), count)
-        settings = WorkerSettings(
+        worker_settings = WorkerSettings(
             root=dest.local_folder.root,
             threads=math.ceil(threads / count),
             timeout=client.timeout,
@@ -71,7 +82,7 @@ def transfer_sources(
             name_field=name_field,
         )
         workers = TransferWorkers(
-            settings, count, fallback=lambda source: transfer(client, source), on_result=completed
+            worker_settings, count, fallback=lambda source: transfer(client, source), on_result=completed
         )
         return workers.run(sources)
     finally:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from include.roboflow_batch.api.endpoints import NOTIFICATION_CATEGORIES
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
+from include.roboflow_batch.ingest.uploads import UploadSettings
 from include.roboflow_batch.media import MEDIA_TYPES
 from include.roboflow_batch.references.window import SELECT_MODES
 
@@ -41,24 +42,15 @@ class IngestOptions(Protocol):
     @property
     def notifications_url(self) -> str | None: ...
     @property
-    def simple_upload_limit(self) -> object: ...
-    @property
-    def images_per_tar(self) -> object: ...
-    @property
-    def upload_concurrency(self) -> object: ...
+    def uploads(self) -> UploadSettings: ...
 
 
-def option_problems(options: IngestOptions) -> list[str]:
-    """Every problem with these options (empty when they are fine)."""
+def _upload_problems(uploads: UploadSettings) -> list[str]:
+    # The settings come from DAG code as given: any value may still be of the wrong type.
     problems: list[str] = []
-    media_type, select = options.media_type, options.select
-    simple_upload_limit, images_per_tar = options.simple_upload_limit, options.images_per_tar
-    upload_concurrency = options.upload_concurrency
-    if media_type not in MEDIA_TYPES:
-        problems.append(f"media_type must be one of {MEDIA_TYPES}, got {media_type!r}")
-    if select not in SELECT_MODES:
-        problems.append(f"select must be one of {SELECT_MODES}, got {select!r}")
-    problems += _notification_problems(options.notification_categories, options.notifications_url)
+    simple_upload_limit: object = uploads.simple_upload_limit
+    images_per_tar: object = uploads.images_per_tar
+    upload_concurrency: object = uploads.upload_concurrency
     if not isinstance(simple_upload_limit, int) or simple_upload_limit < 0:
         problems.append(f"simple_upload_limit must be an integer >= 0, got {simple_upload_limit!r}")
     if not isinstance(images_per_tar, int) or not 1 <= images_per_tar <= MAX_IMAGES_PER_TAR:
@@ -66,3 +58,15 @@ def option_problems(options: IngestOptions) -> list[str]:
     if not isinstance(upload_concurrency, int) or upload_concurrency < 1:
         problems.append(f"upload_concurrency must be an integer >= 1, got {upload_concurrency!r}")
     return problems
+
+
+def option_problems(options: IngestOptions) -> list[str]:
+    """Every problem with these options (empty when they are fine)."""
+    problems: list[str] = []
+    media_type, select = options.media_type, options.select
+    if media_type not in MEDIA_TYPES:
+        problems.append(f"media_type must be one of {MEDIA_TYPES}, got {media_type!r}")
+    if select not in SELECT_MODES:
+        problems.append(f"select must be one of {SELECT_MODES}, got {select!r}")
+    problems += _notification_problems(options.notification_categories, options.notifications_url)
+    return problems + _upload_problems(options.uploads)

@@ -20,7 +20,7 @@ from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import LocalFile
-from include.roboflow_batch.ingest.tar_shards import build_tar, names_fingerprint
+from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR, build_tar, names_fingerprint
 from include.roboflow_batch.logs import TaskLog
 
 _BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
@@ -30,13 +30,23 @@ UploadUnit = tuple[str, Callable[[], Any]]
 
 
 @dataclass(frozen=True)
+class UploadSettings:
+    """How local images are sent: single uploads up to ``simple_upload_limit``, tars of
+    ``images_per_tar`` beyond, ``upload_concurrency`` uploads at a time (checked by ``ingest.arguments``)."""
+
+    simple_upload_limit: int = 32
+    images_per_tar: int = MAX_IMAGES_PER_TAR
+    upload_concurrency: int = 8
+
+
+@dataclass(frozen=True)
 class UploadTarget:
-    """Where and how to send: the batch, its display name, the thread count and the connection."""
+    """Where and how to send: the batch, its display name, the upload settings and the connection."""
 
     client: RoboflowClient
     batch_id: str
     display_name: str
-    concurrency: int
+    settings: UploadSettings
     conn_id: str
     log: TaskLog
 
@@ -147,14 +157,15 @@ def send_tars(
     completion: CompletionLog,
     done: set[str],
     staged: set[str],
-    images_per_tar: int,
     notifications_url: str | None,
 ) -> UploadOutcome:
-    """Upload ``files`` as tars of ``images_per_tar``; a tar is named by its position and its names, so
-    a retry recognises the tars an earlier attempt sent (``done``) and leaves out staged images."""
+    """Upload ``files`` as tars of the settings' ``images_per_tar``; a tar is named by its position and
+    its names, so a retry recognises the tars an earlier attempt sent (``done``) and leaves out staged
+    images."""
     ingest_ids: list[str] = []
     work: list[UploadUnit] = []
     already = 0
+    images_per_tar = target.settings.images_per_tar
     with tempfile.TemporaryDirectory(prefix="roboflow-tars-") as scratch:
         for index in range(0, len(files), images_per_tar):
             group = files[index : index + images_per_tar]
@@ -187,7 +198,7 @@ def send_tars(
 def run_parallel(
     target: UploadTarget, work: list[UploadUnit], completion: CompletionLog, action: str
 ) -> list[Any]:
-    """Run ``work`` on ``target.concurrency`` threads, recording each finished unit.
+    """Run ``work`` on ``upload_concurrency`` threads, recording each finished unit.
 
     Returns the non-None results (per-file refusals). On the first failure nothing new starts;
     uploads already in flight finish and are recorded, then the failure is raised (as an Airflow
@@ -197,7 +208,9 @@ def run_parallel(
     if not work:
         return results
     finished = 0
-    with ThreadPoolExecutor(max_workers=target.concurrency, thread_name_prefix="roboflow-upload") as pool:
+    with ThreadPoolExecutor(
+        max_workers=target.settings.upload_concurrency, thread_name_prefix="roboflow-upload"
+    ) as pool:
         futures: dict[Future[Any], str] = {pool.submit(fn): unit for unit, fn in work}
         try:
             outstanding: set[Future[Any]] = set(futures)

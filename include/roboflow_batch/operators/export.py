@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
-from include.roboflow_batch.export.arguments import checked_expected_count
+from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.history import job_history_entries
 from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
@@ -29,9 +29,9 @@ from include.roboflow_batch.export.results import ResultCount, count_results, re
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
 from include.roboflow_batch.export.transfer import SourceFile, SourceResult, UnreadableResultError
-from include.roboflow_batch.export.transfers import transfer_sources
+from include.roboflow_batch.export.transfers import TransferSettings, transfer_sources
 from include.roboflow_batch.hooks.errors import roboflow_errors
-from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.references.naming import key_for_name
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 EXPIRY_WARNING = timedelta(days=3)
 
 
-class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
+class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
@@ -108,26 +108,24 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         transfer_processes: int | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.job_history = job_history
+        super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
+        self.transfer = TransferSettings(
+            max_concurrency=max_concurrency,
+            transfer_processes=transfer_processes,
+            name_field=name_field,
+        )
+        # Templated fields are kept verbatim and checked in execute(), after rendering.
         self.job_id = job_id
-        self.destination = destination
-        self.destination_conn_id = destination_conn_id
         self.stage = stage
         self.batch_id = batch_id
+        self.destination = destination
+        self.destination_conn_id = destination_conn_id
+        self.reconcile = ReconcileSettings(on_mismatch=on_mismatch, references_conn_id=references_conn_id)
         self.expected_count = expected_count
         self.references = references
-        self.references_conn_id = references_conn_id
         self.skipped_list = skipped_list
         self.skipped_count = skipped_count
-        self.max_concurrency = max_concurrency
-        self.roboflow_conn_id = roboflow_conn_id
-        self.name_field = name_field
-        self.on_mismatch = on_mismatch
-        self.transfer_processes = transfer_processes
-
-    def _hook(self) -> RoboflowHook:
-        return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
+        self.job_history = job_history
 
     # -- inputs -------------------------------------------------------------------------------------
 
@@ -135,9 +133,8 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         try:
             return checked_expected_count(
                 job_id=self.job_id,
-                max_concurrency=self.max_concurrency,
-                transfer_processes=self.transfer_processes,
-                on_mismatch=self.on_mismatch,
+                transfer=self.transfer,
+                reconcile=self.reconcile,
                 expected_count=self.expected_count,
             )
         except ValueError as exc:
@@ -155,7 +152,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         if not self.references:
             self.log.warning("Neither expected_count nor references given: the input count is not checked.")
             return None, None
-        path = ObjectStoragePath(self.references, conn_id=self.references_conn_id)
+        path = ObjectStoragePath(self.references, conn_id=self.reconcile.references_conn_id)
         try:
             with path.open("r", encoding="utf-8") as handle:
                 # Count lines only: the file holds signed URLs, which must never reach a log.
@@ -202,7 +199,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
         if fmt is None:
             return ResultCount()
         try:
-            return count_results(lines, fmt, relpath, self.name_field)
+            return count_results(lines, fmt, relpath, self.transfer.name_field)
         except ValueError as exc:
             raise AirflowFailException(f"Unreadable result file {relpath}: {exc}") from exc
 
@@ -217,15 +214,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
                 self.log.info("Exported %d/%d source files.", done, len(todo))
 
         try:
-            return transfer_sources(
-                client,
-                todo,
-                dest,
-                name_field=self.name_field,
-                threads=self.max_concurrency,
-                processes=self.transfer_processes,
-                on_done=report,
-            )
+            return transfer_sources(client, todo, dest, self.transfer, on_done=report)
         except ItemFailedError as failure:
             raise self._failure(failure.__cause__, failure.item) from None
 
@@ -339,7 +328,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
             rows=counts.rows,
             rows_by_name=counts.rows_by_name,
             unnamed_rows=counts.unnamed_rows,
-            skipped=read_skipped(self.skipped_list, self.references_conn_id),
+            skipped=read_skipped(self.skipped_list, self.reconcile.references_conn_id),
             skipped_expected=self._listed_skipped_count(),
         )
         manifest = build_manifest(
@@ -375,7 +364,7 @@ class RoboflowExportOperator(ResultsEventMixin, BaseOperator):
                 f"{expected}, ingested {ingested_count}, failed {len(failed)}, result rows {counts.rows}. "
                 f"Details in {summary['manifest_uri']}."
             )
-            if self.on_mismatch == "fail":
+            if self.reconcile.on_mismatch == "fail":
                 raise AirflowFailException(message)
             self.log.warning(message)
         return summary

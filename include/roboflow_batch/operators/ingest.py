@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from airflow.sdk import BaseOperator, ObjectStoragePath
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
-from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.identity import batch_id_from_context
 from include.roboflow_batch.ingest.arguments import option_problems
 from include.roboflow_batch.ingest.completion_log import CompletionLog
@@ -44,9 +43,16 @@ from include.roboflow_batch.ingest.references_file import (
     spool_references,
 )
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR
-from include.roboflow_batch.ingest.uploads import UploadTarget, choose_mode, send_singles, send_tars
+from include.roboflow_batch.ingest.uploads import (
+    UploadSettings,
+    UploadTarget,
+    choose_mode,
+    send_singles,
+    send_tars,
+)
 from include.roboflow_batch.lineage import IngestLineageMixin
-from include.roboflow_batch.references.window import SelectionWindow, resolve_window
+from include.roboflow_batch.operators.base import RoboflowOperator, SelectionWindowMixin
+from include.roboflow_batch.references.window import SelectionWindow
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -60,7 +66,7 @@ VIDEO_REFERENCES_PER_REQUEST = 5_000
 REJECTED_EXAMPLES_LIMIT = 100
 
 
-class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
+class RoboflowIngestOperator(IngestLineageMixin, SelectionWindowMixin, RoboflowOperator):
     """Create (or extend) a staging batch from references or a local directory.
 
     :param batch_id: staging batch id (``[a-z0-9_-]``, <= 64). ``None`` derives one from the dag id,
@@ -113,8 +119,6 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     def __init__(
         self,
         *,
-        batch_id: str | None = None,
-        media_type: str = "images",
         references: str | None = None,
         references_conn_id: str | None = None,
         references_url: str | None = None,
@@ -123,7 +127,9 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
         select: str = "all",
         interval_start: datetime | str | None = None,
         interval_end: datetime | str | None = None,
+        batch_id: str | None = None,
         batch_name: str | None = None,
+        media_type: str = "images",
         notifications_url: str | None = None,
         notification_categories: Sequence[str] | None = None,
         simple_upload_limit: int = 32,
@@ -132,24 +138,20 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
         roboflow_conn_id: str = "roboflow_default",
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
-        self.batch_id = batch_id
-        self.media_type = media_type
+        super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
+        self.uploads = UploadSettings(simple_upload_limit, images_per_tar, upload_concurrency)
+        # Templated fields are kept verbatim and checked in execute(), after rendering.
         self.references = references
         self.references_conn_id = references_conn_id
         self.references_url = references_url
         self.local_directory = local_directory
         self.local_file_list = local_file_list
-        self.select = select
-        self.interval_start = interval_start
-        self.interval_end = interval_end
+        self._keep_window_fields(select, interval_start, interval_end)
+        self.batch_id = batch_id
         self.batch_name = batch_name
+        self.media_type = media_type
         self.notifications_url = notifications_url
         self.notification_categories = notification_categories
-        self.simple_upload_limit = simple_upload_limit
-        self.images_per_tar = images_per_tar
-        self.upload_concurrency = upload_concurrency
-        self.roboflow_conn_id = roboflow_conn_id
 
     # -- arguments -------------------------------------------------------------------------------
 
@@ -193,7 +195,7 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments()
         batch_id = self._resolve_batch_id(context)
-        client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
+        client = self._hook().get_client()
         try:
             if self.local_directory:
                 summary = self._ingest_local_directory(context, client, batch_id)
@@ -322,7 +324,7 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
 
     def _window(self, context: Context) -> SelectionWindow:
         try:
-            return resolve_window(self.select, context, self.interval_start, self.interval_end)
+            return self.resolve_selection(context)
         except ValueError as exc:
             raise AirflowFailException(f"{type(self).__name__} {self.task_id}: {exc}") from exc
 
@@ -355,10 +357,10 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
             raise AirflowSkipException(f"no {self.media_type}{scope} in {directory}")
         existing = self._existing_batch(client, batch_id)
         try:
-            mode = choose_mode(self.media_type, len(files), existing, self.simple_upload_limit)
+            mode = choose_mode(self.media_type, len(files), existing, self.uploads.simple_upload_limit)
         except ValueError as exc:
             raise AirflowFailException(f"batch {batch_id} {exc}") from exc
-        if existing is not None and mode == "simple" and len(files) > self.simple_upload_limit:
+        if existing is not None and mode == "simple" and len(files) > self.uploads.simple_upload_limit:
             self.log.warning(
                 "Batch %s was created with single uploads; sending %d images the same way",
                 batch_id,
@@ -372,17 +374,10 @@ class RoboflowIngestOperator(IngestLineageMixin, BaseOperator):
         done = completion.load()
         staged = self._staged_names(client, batch_id) if existing is not None else set()
         target = UploadTarget(
-            client,
-            batch_id,
-            self.batch_name or batch_id,
-            self.upload_concurrency,
-            self.roboflow_conn_id,
-            self.log,
+            client, batch_id, self.batch_name or batch_id, self.uploads, self.roboflow_conn_id, self.log
         )
         if mode == "bulk":
-            outcome = send_tars(
-                target, files, completion, done, staged, self.images_per_tar, self.notifications_url
-            )
+            outcome = send_tars(target, files, completion, done, staged, self.notifications_url)
         else:
             outcome = send_singles(target, mode, files, completion, done | staged)
         return self._summary(

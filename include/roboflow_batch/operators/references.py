@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowSkipException
 
 from include.roboflow_batch import lineage
 from include.roboflow_batch.media import validate_media_type
+from include.roboflow_batch.operators.base import SelectionWindowMixin
 from include.roboflow_batch.references.expiry import (
     DEFAULT_EXPIRY,
     EffectiveExpiry,
@@ -24,8 +25,7 @@ from include.roboflow_batch.references.expiry import (
 )
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
 from include.roboflow_batch.references.jsonl import destination_path
-from include.roboflow_batch.references.objects import Signer, StoredObject
-from include.roboflow_batch.references.window import resolve_window
+from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimits, Signer, StoredObject
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -38,7 +38,7 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
-class _ReferencesOperator(BaseOperator):
+class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
     """What S3 and GCS reference generation share: validation, selection, writing, the summary."""
 
     template_fields: Sequence[str] = (
@@ -68,7 +68,7 @@ class _ReferencesOperator(BaseOperator):
         interval_start: datetime | str | None = None,
         interval_end: datetime | str | None = None,
         shorten_to_credentials: bool = False,
-        page_size: int = 1000,
+        page_size: int = MAX_PAGE_SIZE,
         max_objects_per_file: int | None = None,
         skip_when_all_skipped: bool = True,
         **kwargs: Any,
@@ -77,17 +77,14 @@ class _ReferencesOperator(BaseOperator):
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self.bucket = bucket
         self.prefix = prefix
+        self.media_type = media_type
+        self._keep_window_fields(select, interval_start, interval_end)
+        self.limits = ListingLimits(page_size, max_objects_per_file)
+        self.skip_when_all_skipped = skip_when_all_skipped
         self.destination = destination
         self.destination_conn_id = destination_conn_id
-        self.media_type = media_type
         self.expiry = expiry
-        self.select = select
-        self.interval_start = interval_start
-        self.interval_end = interval_end
         self.shorten_to_credentials = shorten_to_credentials
-        self.page_size = page_size
-        self.max_objects_per_file = max_objects_per_file
-        self.skip_when_all_skipped = skip_when_all_skipped
 
     # Store-specific parts -------------------------------------------------------------------
 
@@ -116,17 +113,13 @@ class _ReferencesOperator(BaseOperator):
             raise ValueError(
                 f"prefix must be a key prefix relative to the bucket (no leading '/'); got {self.prefix!r}"
             )
-        if not isinstance(self.page_size, int) or not 1 <= self.page_size <= 1000:
-            raise ValueError(f"page_size must be an integer from 1 to 1000; got {self.page_size!r}")
-        limit = self.max_objects_per_file
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ValueError(f"max_objects_per_file must be an integer >= 1; got {limit!r}")
+        self.limits.check()
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._validate()
         media_type = validate_media_type(self.media_type)
         requested = parse_expiry(self.expiry)
-        window = resolve_window(self.select, context, self.interval_start, self.interval_end)
+        window = self.resolve_selection(context)
         destination = destination_path(self.destination, self.destination_conn_id)
 
         expiry = effective_expiry(
@@ -153,7 +146,7 @@ class _ReferencesOperator(BaseOperator):
             "window": window,
             "expiry": expiry,
         }
-        if self.max_objects_per_file is None:
+        if self.limits.max_objects_per_file is None:
             summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
         else:
             summary = self._write_chunks(destination, expiry, common)
@@ -179,7 +172,7 @@ class _ReferencesOperator(BaseOperator):
                 self.iter_objects(),
                 self.make_signer(expiry),
                 destination,
-                max_per_file=self.max_objects_per_file or 1,
+                max_per_file=self.limits.max_objects_per_file or 1,
                 max_files=max_map_length(),
                 **common,
             )
@@ -190,7 +183,7 @@ class _ReferencesOperator(BaseOperator):
                 "Split %d references into %d files of at most %d",
                 summary.count,
                 len(summary.chunks),
-                self.max_objects_per_file,
+                self.limits.max_objects_per_file,
             )
         return summary
 
@@ -277,7 +270,7 @@ class S3ReferencesOperator(_ReferencesOperator):
         from include.roboflow_batch.references.s3 import iter_s3_objects
 
         self._connect()
-        return iter_s3_objects(self._client, self.bucket, self.prefix, page_size=self.page_size)
+        return iter_s3_objects(self._client, self.bucket, self.prefix, page_size=self.limits.page_size)
 
     def make_signer(self, expiry: EffectiveExpiry) -> Signer:
         from include.roboflow_batch.references.sigv4 import S3GetUrlSigner
@@ -339,7 +332,9 @@ class GCSReferencesOperator(_ReferencesOperator):
     def iter_objects(self) -> Iterator[StoredObject]:
         from include.roboflow_batch.references.gcs import iter_gcs_objects
 
-        return iter_gcs_objects(self._storage_client(), self.bucket, self.prefix, page_size=self.page_size)
+        return iter_gcs_objects(
+            self._storage_client(), self.bucket, self.prefix, page_size=self.limits.page_size
+        )
 
     def make_signer(self, expiry: EffectiveExpiry) -> Signer:
         from airflow.providers.google.common.hooks.base_google import GoogleBaseHook

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missing from the sdk's stub
     NEVER_EXPIRE,
-    BaseOperator,
     conf,
 )
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -17,7 +16,6 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
-from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.ledger import (
@@ -34,8 +32,8 @@ from include.roboflow_batch.jobs.recovery import (
 from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
-from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
-from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
+from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.triggers.job import JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -50,7 +48,7 @@ __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
 DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
-class RoboflowStartJobOperator(BaseOperator):
+class RoboflowStartJobOperator(RoboflowOperator):
     """
     Start a Roboflow batch job running a Workflow over a staged batch of images or videos.
 
@@ -142,7 +140,7 @@ class RoboflowStartJobOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         options = {name: value for name, value in locals().items() if name in JOB_OPTION_FIELDS}
-        super().__init__(**kwargs)
+        super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
         self.batch_id = batch_id
         self.workflow_id = workflow_id
         self.job_id = job_id
@@ -150,13 +148,9 @@ class RoboflowStartJobOperator(BaseOperator):
         self.job_name = job_name
         for name, value in options.items():
             setattr(self, name, value)
-        self.roboflow_conn_id = roboflow_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
-        self.poll_interval = poll_interval
-        self.timeout = timeout
-        self.abort_on_kill = abort_on_kill
-        self.abort_on_timeout = abort_on_timeout
+        self.wait = JobWait(poll_interval, timeout, abort_on_timeout, abort_on_kill)
         self.on_changed_definition = on_changed_definition
         self.max_restarts = max_restarts
         self.known_job_history = known_job_history
@@ -166,13 +160,6 @@ class RoboflowStartJobOperator(BaseOperator):
         self._history: list[dict[str, Any]] = []
 
     # -- building blocks -------------------------------------------------------------------------
-
-    def _hook(self) -> RoboflowHook:
-        return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)
-
-    @property
-    def timeout_seconds(self) -> float:
-        return self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else float(self.timeout)
 
     def build_spec(self, batch_id: str) -> WorkflowJobSpec:
         """The validated job spec; bad options fail here, before any remote call, naming the field."""
@@ -343,36 +330,28 @@ class RoboflowStartJobOperator(BaseOperator):
             event = watcher.poll()
             if event is not None:
                 return self.execute_complete(context, event, summary=summary)
-            now = time.time()
             self.defer(
-                trigger=RoboflowJobTrigger(
-                    job_id=job_id,
-                    roboflow_conn_id=self.roboflow_conn_id,
-                    poll_interval=self.poll_interval,
-                    end_time=now + self.timeout_seconds,
-                    abort_on_timeout=self.abort_on_timeout,
-                    abort_on_kill=self.abort_on_kill,
-                    started_at=now,
-                ),
+                trigger=self.wait.trigger(job_id, self.roboflow_conn_id),
                 method_name="execute_complete",
                 kwargs={"summary": summary},
-                timeout=timedelta(seconds=self.timeout_seconds) + DEFERRAL_GRACE,
+                timeout=self.wait.deferral_timeout,
             )
         return self.execute_complete(context, self._poll_until_done(watcher), summary=summary)
 
     def _poll_until_done(self, watcher: JobWatcher) -> dict[str, Any]:
+        wait = self.wait
         started = time.monotonic()
         while True:
             event = watcher.poll()
             if event is not None:
                 return event
             waited = time.monotonic() - started
-            if waited >= self.timeout_seconds:
-                aborted = self.abort_on_timeout and abort_job_quietly(
+            if waited >= wait.timeout_seconds:
+                aborted = wait.abort_on_timeout and abort_job_quietly(
                     watcher.client, watcher.job_id, self.log
                 )
                 return timeout_event(watcher.job_id, waited, aborted)
-            time.sleep(min(self.poll_interval, max(self.timeout_seconds - waited, 0.0)))
+            time.sleep(min(wait.poll_interval, max(wait.timeout_seconds - waited, 0.0)))
 
     def execute_complete(
         self, context: Context, event: dict[str, Any] | None = None, summary: dict[str, Any] | None = None
@@ -385,5 +364,5 @@ class RoboflowStartJobOperator(BaseOperator):
         return {**(summary or {"job_id": result["job_id"]}), "output_batches": result["output_batches"]}
 
     def on_kill(self) -> None:
-        if self.abort_on_kill and self._attached_job_id and self._client is not None:
+        if self.wait.abort_on_kill and self._attached_job_id and self._client is not None:
             abort_job_quietly(self._client, self._attached_job_id, self.log)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,8 +17,7 @@ from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.sensors.job_recovery import JobWaitRecovery
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
-from include.roboflow_batch.triggers.events import DEFERRAL_GRACE
-from include.roboflow_batch.triggers.job import RoboflowJobTrigger, result_of_event
+from include.roboflow_batch.triggers.job import JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -143,20 +141,11 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         event = watcher.poll()
         if event is not None:
             return result_of_event(event, timeout_exception=AirflowSensorTimeout)
-        now = time.time()
+        wait = JobWait(self.poke_interval, self.timeout, self.abort_on_timeout, self.abort_on_kill)
         self.defer(
-            trigger=RoboflowJobTrigger(
-                job_id=watcher.job_id,
-                roboflow_conn_id=self.roboflow_conn_id,
-                poll_interval=self.poke_interval,
-                notification_check_interval=self.notification_check_interval,
-                end_time=now + self.timeout,
-                abort_on_timeout=self.abort_on_timeout,
-                abort_on_kill=self.abort_on_kill,
-                started_at=now,
-            ),
+            trigger=wait.trigger(watcher.job_id, self.roboflow_conn_id, self.notification_check_interval),
             method_name="execute_complete",
-            timeout=timedelta(seconds=self.timeout) + DEFERRAL_GRACE,
+            timeout=wait.deferral_timeout,
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
@@ -17,7 +18,7 @@ from include.roboflow_batch.jobs.status import error_event, judge, timeout_event
 from include.roboflow_batch.jobs.watch import ProgressLog
 from include.roboflow_batch.notifications.watch import open_watch, pause
 from include.roboflow_batch.triggers.base import RoboflowTrigger
-from include.roboflow_batch.triggers.events import EventSchema, check_event
+from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
 
 _COMMON_KEYS: dict[str, type] = {"job_id": str, "message": str}
 _EVENT_SCHEMA: EventSchema = {
@@ -114,3 +115,40 @@ class RoboflowJobTrigger(RoboflowTrigger):
         client = await self._hook().aget_client()
         async with client:
             await self._abort(client)
+
+
+@dataclass(frozen=True)
+class JobWait:
+    """How a task waits for a job, the same whether it polls or defers: ``poll_interval`` seconds
+    between checks, at most ``timeout`` (seconds or a timedelta), and whether the job is aborted when
+    the wait times out or the task is killed."""
+
+    poll_interval: float
+    timeout: float | timedelta
+    abort_on_timeout: bool = False
+    abort_on_kill: bool = True
+
+    @property
+    def timeout_seconds(self) -> float:
+        return self.timeout.total_seconds() if isinstance(self.timeout, timedelta) else float(self.timeout)
+
+    @property
+    def deferral_timeout(self) -> timedelta:
+        """The task's deferral deadline: the wait's own, plus time for the trigger to report it."""
+        return timedelta(seconds=self.timeout_seconds) + DEFERRAL_GRACE
+
+    def trigger(
+        self, job_id: str, roboflow_conn_id: str, notification_check_interval: float | None = None
+    ) -> RoboflowJobTrigger:
+        """The trigger that waits from now on."""
+        now = time.time()
+        return RoboflowJobTrigger(
+            job_id=job_id,
+            roboflow_conn_id=roboflow_conn_id,
+            poll_interval=self.poll_interval,
+            notification_check_interval=notification_check_interval,
+            end_time=now + self.timeout_seconds,
+            abort_on_timeout=self.abort_on_timeout,
+            abort_on_kill=self.abort_on_kill,
+            started_at=now,
+        )

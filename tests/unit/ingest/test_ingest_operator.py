@@ -40,7 +40,7 @@ def client() -> Iterator[mock.MagicMock]:
     fake.request_video_upload.return_value = SignedURLDetails(
         upload_url="http://up/video", extension_headers={}
     )
-    with mock.patch("include.roboflow_batch.operators.ingest.RoboflowHook") as hook_cls:
+    with mock.patch("include.roboflow_batch.operators.base.RoboflowHook") as hook_cls:
         hook_cls.return_value.get_client.return_value = fake
         yield fake
 

@@ -27,7 +27,7 @@ LAST_WEEK = (INTERVAL[0] - timedelta(days=7), INTERVAL[0] - timedelta(days=6))
 def client() -> Iterator[mock.MagicMock]:
     fake = mock.create_autospec(RoboflowClient, instance=True)
     fake.get_batch.side_effect = NotFoundError("no such batch", status_code=404)
-    with mock.patch("include.roboflow_batch.operators.ingest.RoboflowHook") as hook_cls:
+    with mock.patch("include.roboflow_batch.operators.base.RoboflowHook") as hook_cls:
         hook_cls.return_value.get_client.return_value = fake
         yield fake
 

@@ -44,7 +44,7 @@ def test_the_listing_splits_the_window_at_the_limit(pipeline: dict[str, Any]) ->
 
     dag = build_dag(config, Path("/project"))
 
-    assert dag.task_dict["list_new_objects"].max_objects_per_file == 15
+    assert dag.task_dict["list_new_objects"].limits.max_objects_per_file == 15
     for task_id in ("ingest", "wait_for_batch", "start_job", "wait_for_job", "export"):
         assert dag.task_dict[task_id].is_mapped, task_id
 
