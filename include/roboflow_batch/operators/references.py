@@ -75,12 +75,12 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
+        self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
         self.prefix = prefix
         self.media_type = media_type
-        self._keep_window_fields(select, interval_start, interval_end)
-        self.limits = ListingLimits(page_size, max_objects_per_file)
         self.skip_when_all_skipped = skip_when_all_skipped
+        self.limits = ListingLimits(page_size, max_objects_per_file)
         self.destination = destination
         self.destination_conn_id = destination_conn_id
         self.expiry = expiry
