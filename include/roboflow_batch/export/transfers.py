@@ -73,7 +73,11 @@ def transfer_sources(
         if not count:
             return run_parallel(sources, here, threads, name="roboflow-export")
         assert dest.local_folder is not None
-        log.info("Transferring %d source files in %d worker processes.", len(sources), count)
+        log.info(
+            "Transferring %d source file(s) in %d worker process(es) for this local destination.",
+            len(sources),
+            count,
+        )
         worker_settings = WorkerSettings(
             root=dest.local_folder.root,
             threads=math.ceil(threads / count),
