@@ -13,13 +13,11 @@ seconds (this process and the workers it started).
 from __future__ import annotations
 
 import hashlib
-import http.server
 import io
 import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
@@ -31,6 +29,7 @@ from typing import Any
 from bench import result
 from include.devstack.services import running, start_roboflow_emulator
 from include.roboflow_emulator.testing import EmulatorHandle
+from tests.loopback import serving_bodies
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_EXPORT_IMAGES", "10000,20000").split(","))
 # Archive exports take a second or two and swing with the disk's state: more alternating pairs.
@@ -60,26 +59,10 @@ def image_server() -> Iterator[str]:
     """Serves a small PNG for any path (50 distinct images), on a free loopback port."""
     images = [_png(seed) for seed in range(50)]
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = images[int(hashlib.md5(self.path.encode()).hexdigest(), 16) % len(images)]
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_bodies(
+        lambda path: images[int(hashlib.md5(path.encode()).hexdigest(), 16) % len(images)], "image/png"
+    ) as base:
+        yield base
 
 
 def finished_job(emulator: EmulatorHandle, images: str, count: int) -> tuple[str, dict[str, list[str]]]:

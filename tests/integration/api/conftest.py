@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from PIL import Image
 
 from include.roboflow_batch.api import RetryPolicy
 from include.roboflow_emulator.testing import EmulatorHandle
+from tests.loopback import serving_folder
 from tests.unit.api.client_drivers import CLIENT_KINDS, ClientDriver, make_client
 
 # Short waits keep the suite fast; many attempts keep 30 % fault rates from exhausting a call.
@@ -64,24 +61,13 @@ def mp4(frames: int = 3, size: int = 16) -> bytes:
     return buffer.getvalue()
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def file_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     """A static file server on loopback (a trusted domain for the emulator): (base URL, root dir)."""
     root = tmp_path / "served"
     root.mkdir()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(root) as base:
+        yield base, root
 
 
 async def wait_for(

@@ -4,7 +4,6 @@ dies, and the workers gone when the run ends."""
 
 from __future__ import annotations
 
-import http.server
 import os
 import signal
 import threading
@@ -24,6 +23,7 @@ from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
 from include.roboflow_batch.export.results import SourceResult
 from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
 from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+from tests.loopback import serving_bodies
 from tests.unit.export.test_archive_memory import files_under, sample
 from tests.unit.export.test_archives import regular, tar_bytes
 
@@ -36,29 +36,8 @@ SIGNATURE = "X-Goog-Signature=deadbeef"
 def file_server() -> Iterator[tuple[str, dict[str, bytes]]]:
     """Serves ``files[path]`` on a free loopback port (404 for anything else); fill ``files`` freely."""
     files: dict[str, bytes] = {}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:
-            body = files.get(self.path.split("?")[0])
-            self.send_response(404 if body is None else 200)
-            payload = b'{"error": "no such object"}' if body is None else body
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", files
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_bodies(files.get) as base:
+        yield base, files
 
 
 def sources(base: str, files: dict[str, bytes], raw: int, archives: int) -> list[SourceFile]:

@@ -7,11 +7,8 @@ names that map back to storage keys.
 
 from __future__ import annotations
 
-import functools
-import http.server
 import io
 import json
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +19,7 @@ import pytest
 
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.references.naming import name_for_key
+from tests.loopback import serving_folder
 
 SOURCE_KEYS = ["cams/front/a.png", "cams/front/b.png", "cams/back/c.png", "cams/back/d.png"]
 MISSING_KEY = "cams/back/missing.png"
@@ -53,20 +51,8 @@ def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png(seed))
 
-    class QuietHandler(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args: Any) -> None:
-            return None
-
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(root))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_folder(root) as base:
+        yield base
 
 
 def roboflow_connection(base_url: str, api_key: str, workspace: str) -> str:
