@@ -243,9 +243,15 @@ def test_job_webhook_is_redelivered_after_a_time_out(
     webhook_receiver.stalls_before_success = 1
     stage_images(api, "slow-hook", {"a.png": png()})
     api.post(f"{BP}/jobs/slow-hook", json=job_body("slow-hook", notificationsURL=webhook_receiver.url))
-    api.wait_for(lambda: len(webhook_receiver.events()) == 2)
+
+    def outcomes() -> list[str]:
+        deliveries = api.http.get("/__emulator__/state").json()["webhookDeliveries"]
+        return [d["outcome"] for d in deliveries]
+
+    # The emulator records a delivery once the receiver has answered: after the receiver saw it.
+    api.wait_for(lambda: len(webhook_receiver.events()) == 2 and len(outcomes()) == 2)
     first, second = webhook_receiver.events()
     assert first["event_id"] == second["event_id"]
     assert [first["delivery_attempt"], second["delivery_attempt"]] == [1, 2]
-    outcomes = [d["outcome"] for d in api.http.get("/__emulator__/state").json()["webhookDeliveries"]]
-    assert "timed out" in outcomes[0] and outcomes[1] == "204"
+    recorded = outcomes()
+    assert "timed out" in recorded[0] and recorded[1] == "204"
