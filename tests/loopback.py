@@ -6,7 +6,7 @@ import functools
 import http.server
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ class QuietFiles(http.server.SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serving(handler: Any) -> Iterator[str]:
+def serving(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
     """``handler`` (a request handler class or factory) served on loopback; yields the base URL."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -31,14 +31,14 @@ def serving(handler: Any) -> Iterator[str]:
         server.server_close()
 
 
-def serving_folder(root: Path) -> Any:
+def serving_folder(root: Path) -> AbstractContextManager[str]:
     """The files under ``root`` served on loopback (a context manager yielding the base URL)."""
     return serving(functools.partial(QuietFiles, directory=str(root)))
 
 
 def serving_bodies(
     body_for: Callable[[str], bytes | None], content_type: str = "application/octet-stream"
-) -> Any:
+) -> AbstractContextManager[str]:
     """``body_for(path)`` served on loopback (404 when it returns None), over kept-alive connections;
     a context manager yielding the base URL. The path has its query removed."""
 
