@@ -370,7 +370,8 @@ def resolve_workflow(
         )
     if workflow_id not in WORKFLOWS:
         raise WorkflowError(
-            f"Workflow {workflow_id!r} not found in the workspace; built-in workflows: {', '.join(WORKFLOWS)}."
+            f"Workflow {workflow_id!r} not found in the workspace; "
+            f"built-in workflows: {', '.join(WORKFLOWS)}."
         )
     function, image_outputs = WORKFLOWS[workflow_id]
     if workflow_id in SPOT_WORKFLOWS:

@@ -20,6 +20,7 @@ LAYERS = {
     "jobs": 3,
     "export": 3,
     "references": 3,
+    "results_table": 3,
     "hooks": 2,
     "api": 1,
 }

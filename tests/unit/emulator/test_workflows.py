@@ -22,7 +22,9 @@ def run(workflow_id: str, content: bytes, **params: Any) -> dict[str, Any]:
     return row["predictions"]
 
 
-@pytest.mark.parametrize("workflow_id", ["bright-spot-detector", "bright-spot-segmenter", "bright-spot-keypoints"])
+@pytest.mark.parametrize(
+    "workflow_id", ["bright-spot-detector", "bright-spot-segmenter", "bright-spot-keypoints"]
+)
 def test_spot_workflows_share_one_box_per_bright_region(workflow_id: str) -> None:
     output = run(workflow_id, SPOT_IMAGE)
 
@@ -58,7 +60,7 @@ def test_the_classifier_labels_images_by_brightness(colour: tuple[int, int, int]
 
     assert output["top"] == top and output["prediction_type"] == "classification"
     assert output["confidence"] == output["predictions"][0]["confidence"] > 0.5
-    assert [p["class"] for p in output["predictions"]][0] == top
+    assert output["predictions"][0]["class"] == top
     assert sorted(p["class_id"] for p in output["predictions"]) == [0, 1, 2]
     assert abs(sum(p["confidence"] for p in output["predictions"]) - 1) < 1e-3
 
