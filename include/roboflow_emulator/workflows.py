@@ -248,13 +248,14 @@ def _brightness_class(
     brightness = _band_means(image.convert("L"))[0]
     weights = [math.exp(-abs(brightness - centre) / 32) for _, centre in BRIGHTNESS_CLASSES]
     total = sum(weights)
-    scored = sorted(
+    ranked = sorted(
         (
-            {"class": name, "class_id": index, "confidence": round(weight / total, 4)}
+            (round(weight / total, 4), index, name)
             for index, ((name, _), weight) in enumerate(zip(BRIGHTNESS_CLASSES, weights, strict=True))
         ),
-        key=lambda p: (-p["confidence"], p["class_id"]),
+        key=lambda entry: (-entry[0], entry[1]),
     )
+    scored = [{"class": name, "class_id": index, "confidence": score} for score, index, name in ranked]
     top = scored[0]
     output = {
         "image": {"width": image.width, "height": image.height},

@@ -28,3 +28,12 @@ def references_conn_id(pipeline: PipelineConfig) -> str | None:
 
 def export_conn_id(pipeline: PipelineConfig) -> str | None:
     return pipeline.export.conn_id or _source_conn_for(pipeline, pipeline.export.destination)
+
+
+def table_conn_id(pipeline: PipelineConfig) -> str | None:
+    """The results table's connection: the export's when the table is on the same storage, else the
+    source's when it is on the source's kind of storage."""
+    root = pipeline.export.results_table_root
+    if "://" in root and root.split("://", 1)[0] == pipeline.export.destination.split("://", 1)[0]:
+        return export_conn_id(pipeline)
+    return _source_conn_for(pipeline, root)

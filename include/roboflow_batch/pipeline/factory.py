@@ -26,6 +26,7 @@ from include.roboflow_batch.pipeline.fan_out import fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
 from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
+from include.roboflow_batch.pipeline.results_table_task import table_spec
 from include.roboflow_batch.pipeline.run_window import resolve_path
 from include.roboflow_batch.pipeline.schema import (
     CRON_PRESETS,
@@ -100,7 +101,9 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         f"- **Schedule**: `{schedule}` ({pipeline.timezone}), one run per data interval; "
         "a run with nothing new is skipped, not failed.",
         f"- **Results**: `{pipeline.export.destination}` (stage `{pipeline.export.stage}`), with a "
-        "`manifest` that reconciles inputs, staged files, failures and result rows.",
+        "`manifest` that reconciles inputs, staged files, failures and result rows; every window's "
+        f"predictions and failed objects also land in the Parquet table under "
+        f"`{pipeline.export.results_table_root}`.",
         f"- **Job options**: `{job or 'service defaults'}`",
         f"- **Batches**: at most {pipeline.batch_object_limit:,} objects per staging batch and job; "
         "a larger window fans out into several, reconciled by one manifest."
@@ -208,6 +211,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 roboflow=roboflow,
                 job_options=_start_job_kwargs(pipeline),
                 local_directory=local_directory,
+                table=table_spec(pipeline, base_dir),
             ),
         ]
         for upstream, downstream in itertools.pairwise(steps):

@@ -33,6 +33,7 @@ from include.roboflow_batch.pipeline.connections import export_conn_id, referenc
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
+    from include.roboflow_batch.pipeline.results_table_task import TableSpec
     from include.roboflow_batch.pipeline.schema import GCSSource, LocalSource, PipelineConfig, S3Source
 
 
@@ -45,11 +46,13 @@ def fan_out_steps(
     roboflow: Mapping[str, Any],
     job_options: Mapping[str, Any],
     local_directory: str | None = None,
+    table: TableSpec | None = None,
 ) -> list[Any]:
     """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``.
 
     ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
-    that directory instead of references files.
+    that directory instead of references files. ``table``: where ``reconcile`` writes the window's
+    results table.
     """
     from include.roboflow_batch.api.jobs import RestartOverrides
     from include.roboflow_batch.export.results_asset import results_asset
@@ -136,5 +139,6 @@ def fan_out_steps(
         started=started,
         destination_conn_id=export_conn_id(pipeline),
         skipped_conn_id=read_from.get("references_conn_id"),
+        table=table,
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]
