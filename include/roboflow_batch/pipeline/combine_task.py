@@ -125,6 +125,8 @@ def reconcile_chunks(
         "failed": manifest["failed"]["count"],
         "result_rows": manifest["results"]["rows"],
         "skipped": manifest["objects"]["skipped"],
+        "batch_ids": manifest["ingested"]["batch_ids"],
+        "job_ids": manifest["job_ids"],
         "reconciled": True,
     }
     if table is not None:

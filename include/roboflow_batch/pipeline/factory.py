@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
 
-from airflow.sdk import DAG, Param, get_parsing_context, task
+from airflow.sdk import DAG, Param, get_parsing_context
 
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
@@ -36,6 +36,7 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+from include.roboflow_batch.pipeline.step_lineage import local_listing_lineage, plan_lineage, step_task
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -191,9 +192,9 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     )
     with dag:
         # An XComArg: its items are resolved at run time into the operators' str parameters.
-        plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
-            spec=_plan_spec(pipeline, base_dir)
-        )
+        plan: Any = step_task(
+            task_id="plan", doc_md="Window, ids and locations of this run.", lineage_of=plan_lineage
+        )(plan_run)(spec=_plan_spec(pipeline, base_dir))
         if isinstance(source, S3Source | GCSSource):
             listing: Any = _references_task(pipeline, source, plan)
             listing_output, local_directory = listing.output, None
@@ -227,9 +228,11 @@ def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any
         state_directory=str(resolve_path(source.state_directory, base_dir)),
         max_per_list=pipeline.batch_object_limit,
     )
-    return task(task_id="list_local_files", doc_md="The window's files, one list per batch.")(
-        list_local_files
-    )(spec=spec, plan=plan)
+    return step_task(
+        task_id="list_local_files",
+        doc_md="The window's files, one list per batch.",
+        lineage_of=local_listing_lineage(spec["directory"]),
+    )(list_local_files)(spec=spec, plan=plan)
 
 
 def _window_kwargs(plan: Any) -> dict[str, Any]:

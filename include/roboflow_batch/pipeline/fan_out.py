@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import task
-
 from include.roboflow_batch.pipeline.chunks import (
     batch_ready_kwargs,
     export_kwargs,
@@ -30,6 +28,7 @@ from include.roboflow_batch.pipeline.chunks import (
 )
 from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
 from include.roboflow_batch.pipeline.connections import export_conn_id, references_conn_id
+from include.roboflow_batch.pipeline.step_lineage import chunks_lineage, reconcile_lineage, step_task
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
@@ -63,9 +62,9 @@ def fan_out_steps(
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
 
-    chunks = task(task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.")(
-        plan_chunks_task
-    )(plan=plan, listing=listing)
+    chunks = step_task(
+        task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.", lineage_of=chunks_lineage
+    )(plan_chunks_task)(plan=plan, listing=listing)
     if local_directory is None:
         read_from: dict[str, Any] = {"references_conn_id": references_conn_id(pipeline)}
     else:
@@ -126,11 +125,12 @@ def fan_out_steps(
     export_list: Any = export.output
     # One results event per window, once the window's manifest is known to reconcile (also for a
     # window of skipped objects only: its manifest landed, with no rows).
-    reconcile = task(
+    reconcile = step_task(
         task_id="reconcile",
-        doc_md="One manifest across every chunk of the window.",
+        doc_md="One manifest across every chunk of the window, and the window's results table.",
         outlets=[results_asset(pipeline.id)],
         trigger_rule=RECONCILE_TRIGGER_RULE,
+        lineage_of=reconcile_lineage(table["root"] if table is not None else None),
     )(reconcile_chunks)(
         plan=plan,
         listing=listing,
