@@ -127,6 +127,7 @@ def reconcile_chunks(
         "skipped": manifest["objects"]["skipped"],
         "batch_ids": manifest["ingested"]["batch_ids"],
         "job_ids": manifest["job_ids"],
+        "destination_conn_id": destination_conn_id,
         "reconciled": True,
     }
     if table is not None:

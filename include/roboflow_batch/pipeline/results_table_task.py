@@ -62,7 +62,7 @@ def write_results_table(
     """Write the window's table; ``exports``: ``(chunk spec, export summary, its manifest)`` per chunk.
 
     Returns what was written (``WrittenTable.to_dict()``) plus ``table_uri``, the predictions
-    table's root (one path for every window of every pipeline).
+    table's root (one path for every window of every pipeline), and the table's ``conn_id``.
     """
     from include.roboflow_batch.results_table.location import PREDICTIONS_TABLE
     from include.roboflow_batch.results_table.writer import (
@@ -90,4 +90,5 @@ def write_results_table(
         ],
         skipped_files,
     )
-    return {**written.to_dict(), "table_uri": f"{written.root}{PREDICTIONS_TABLE}/"}
+    table_uri = f"{written.root}{PREDICTIONS_TABLE}/"
+    return {**written.to_dict(), "table_uri": table_uri, "conn_id": table["conn_id"]}
