@@ -121,8 +121,13 @@ def page(title: str, body: str, style: str = "") -> str:
 
 
 def overview_page(
-    base: str, pipelines: Mapping[str, list[RunView]], notifications: list[dict[str, Any]], elapsed_ms: float
+    base: str,
+    pipelines: Mapping[str, list[RunView]],
+    notifications: list[dict[str, Any]],
+    elapsed_ms: float,
+    trends: bool = True,
 ) -> str:
+    """Every pipeline's recent runs, with its trend charts unless ``trends`` is off."""
     head = "".join(f"<th>{h}</th>" for h in RUN_HEADERS)
     sections = []
     for dag_id, runs in pipelines.items():
@@ -131,7 +136,7 @@ def overview_page(
         )
         sections.append(
             f'<section class="pipeline" data-dag-id="{escape(dag_id)}"><h2>{escape(dag_id)}</h2>'
-            f"{trend_strip(runs)}"
+            f"{trend_strip(runs) if trends else ''}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>"
         )
     if not sections:

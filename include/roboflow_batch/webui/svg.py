@@ -45,20 +45,23 @@ def _label(prediction: Mapping[str, Any]) -> str:
     return f"{name} {confidence:.2f}" if confidence is not None else name
 
 
-def _shape(prediction: Mapping[str, Any], stroke: float) -> str:
-    """One prediction's marks: its box and label, outline polygon, keypoints."""
+def _shape(prediction: Mapping[str, Any], stroke: float, image_width: int) -> str:
+    """One prediction's marks: its box and label (kept inside the image), outline polygon, keypoints."""
     colour = class_colour(prediction.get("class_name"))
     parts = []
     x, y = _number(prediction.get("x")), _number(prediction.get("y"))
     width, height = _number(prediction.get("width")), _number(prediction.get("height"))
     if x is not None and y is not None and width is not None and height is not None:
         left, top = x - width / 2, y - height / 2
+        label = _label(prediction)
+        # About 0.6 em per character: a label that would run off the right edge ends at it instead.
+        text_x = max(0.0, min(left, image_width - 0.6 * stroke * 5 * len(label)))
         parts.append(
             f'<rect class="box" x="{_n(left)}" y="{_n(top)}" width="{_n(width)}" height="{_n(height)}" '
             f'fill="none" stroke="{colour}" stroke-width="{_n(stroke)}"/>'
-            f'<text x="{_n(left)}" y="{_n(max(top - stroke, stroke * 4))}" fill="{colour}" '
+            f'<text x="{_n(text_x)}" y="{_n(max(top - stroke, stroke * 4))}" fill="{colour}" '
             f'font-size="{_n(stroke * 5)}" paint-order="stroke" stroke="#fff" '
-            f'stroke-width="{_n(stroke / 2)}">{escape(_label(prediction))}</text>'
+            f'stroke-width="{_n(stroke / 2)}">{escape(label)}</text>'
         )
     points = prediction.get("points") or []
     if points:
@@ -91,7 +94,7 @@ def overlay(
 ) -> str:
     """The image at ``href`` (this view's own media route) with every prediction drawn in its pixels."""
     stroke = max(1.0, min(width, height) / 120)
-    shapes = "".join(_shape(p, stroke) for p in predictions)
+    shapes = "".join(_shape(p, stroke, width) for p in predictions)
     # Classes without a box (classification) as labels in the top-left corner, one under the other.
     labels = [p for p in predictions if _number(p.get("x")) is None and p.get("class_name") is not None]
     size = stroke * 8
@@ -131,7 +134,8 @@ def sparkline(series: TrendSeries, width: int = 180, height: int = 40) -> str:
         x, y = x_of(index), y_of(value)
         segments[-1].append(f"{_n(x)},{_n(y)}")
         points.append(
-            f'<circle class="point" cx="{_n(x)}" cy="{_n(y)}" r="2.5" data-run-id="{escape(run_id)}">'
+            f'<circle class="point" cx="{_n(x)}" cy="{_n(y)}" r="2.5" fill="#2563eb" '
+            f'data-run-id="{escape(run_id)}">'
             f"<title>{escape(run_id)}: {escape(format_value(value, series.unit))}</title></circle>"
         )
     lines = "".join(
@@ -143,6 +147,7 @@ def sparkline(series: TrendSeries, width: int = 180, height: int = 40) -> str:
         f'<svg class="sparkline" data-series="{escape(series.key)}" data-points="{len(points)}" '
         f'width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
         f'xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{escape(series.label)}">'
+        f'<rect x="0.5" y="0.5" width="{width - 1}" height="{height - 1}" fill="#f8fafc" stroke="#e5e7eb"/>'
         f"{lines}{''.join(points)}</svg>"
     )
 
