@@ -8,16 +8,12 @@ under 1 s.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import result
-from include.devstack.services import REPO_ROOT
+from bench.children import child_result, fresh_airflow_env
 
 IMAGES = 40
 TARGET_MS = 1000.0
@@ -25,28 +21,8 @@ TARGET_MS = 1000.0
 
 def run() -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-gallery-") as workdir:
-        home = Path(workdir) / "airflow-home"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True",
-            "PYTHONPATH": str(REPO_ROOT),
-        }
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.gallery_child", workdir, str(IMAGES)],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=str(REPO_ROOT),
-        ).stdout
-    measured = json.loads(out.strip().splitlines()[-1])
+        env = fresh_airflow_env(Path(workdir))
+        measured = child_result("bench.gallery_child", workdir, IMAGES, env=env)
     detail = (
         f"{IMAGES} images of 640x480 in the window, {measured['images']} shown; the tab alone "
         f"{measured['page_ms']:.0f} ms; sequential requests in-process (a browser fetches in parallel); "

@@ -9,29 +9,19 @@ other. Targets: the table costs at most a few times the raw files, and its memor
 
 from __future__ import annotations
 
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from typing import Any
 
 from bench import result
-from include.devstack.services import REPO_ROOT
+from bench.children import child_result
 
 SIZES = (10_000, 100_000)
 REPEATS = 3
 
 
 def child(mode: str, rows: int, folder: str) -> dict[str, Any]:
-    out = subprocess.run(
-        [sys.executable, "-m", "bench.results_table_child", mode, str(rows), folder],
-        check=True,
-        capture_output=True,
-        text=True,
-        cwd=str(REPO_ROOT),
-    ).stdout
-    return dict(json.loads(out.strip().splitlines()[-1]))
+    return child_result("bench.results_table_child", mode, rows, folder)
 
 
 def measure(rows: int) -> dict[str, Any]:

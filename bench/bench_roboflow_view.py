@@ -12,16 +12,12 @@ within 1.5x.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import result
-from include.devstack.services import REPO_ROOT
+from bench.children import child_result, fresh_airflow_env
 
 PIPELINES = 50
 RUNS = (1, 20)  # per pipeline: 50 and 1,000 runs
@@ -31,25 +27,8 @@ TRENDS_TARGET = 1.5
 
 def measure(runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-view-") as workdir:
-        home = Path(workdir) / "airflow-home"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "PYTHONPATH": str(REPO_ROOT),
-        }
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.view_history", str(PIPELINES), str(runs), workdir],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=str(REPO_ROOT),
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        env = fresh_airflow_env(Path(workdir))
+        return child_result("bench.view_history", PIPELINES, runs, workdir, env=env)
 
 
 def run() -> list[dict[str, Any]]:

@@ -8,9 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 import sys
-import time
 from datetime import UTC, datetime, timedelta
 from html import unescape
 from pathlib import Path
@@ -63,21 +61,12 @@ def run_window(workdir: Path, images: int) -> Any:
     return dag_run, (moto, emulator)
 
 
-def timed(fn: Any, repeats: int = 5) -> float:
-    fn()  # warm: the manifest's keys, the filesystems, the page's imports
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000
-
-
 def main(workdir: str, images: int) -> None:
     from airflow.api_fastapi.core_api.security import get_user
     from airflow.sdk import ObjectStoragePath
     from fastapi.testclient import TestClient
 
+    from bench.view_history import timed
     from include.roboflow_batch.webui import app as view
 
     dag_run, services = run_window(Path(workdir), images)
@@ -105,11 +94,12 @@ def main(workdir: str, images: int) -> None:
             for key in keys:
                 ObjectStoragePath(f"s3://{BUCKET}/{key}", conn_id="bench_s3").read_bytes()
 
-        page_only = timed(lambda: client.get(tab))
+        # Each warmed once first: the manifest's keys, the filesystems, the page's imports.
+        page_only = timed(lambda: client.get(tab), repeats=5)
         print(json.dumps({
-            "gallery_ms": timed(gallery),
+            "gallery_ms": timed(gallery, repeats=5),
             "page_ms": page_only,
-            "bucket_ms": timed(straight_from_the_bucket),
+            "bucket_ms": timed(straight_from_the_bucket, repeats=5),
             "images": len(hrefs),
         }))  # fmt: skip
     finally:

@@ -19,32 +19,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from include.roboflow_batch.results_table import schema
+
 GALLERY_SIZE = 24
 MAX_GALLERY_SIZE = 96
 HISTOGRAM_BINS = 10
 #: A window file larger than this is not read by the view (its numbers stay in the table).
 MAX_TABLE_FILE_BYTES = 512 * 1024 * 1024
+# What the gallery reads of the predictions table: all but the window's and the chunk's columns.
 PREDICTION_COLUMNS = [
-    "source_key",
-    "source_name",
-    "frame_number",
-    "output_name",
-    "output_kind",
-    "class_name",
-    "class_id",
-    "confidence",
-    "x",
-    "y",
-    "width",
-    "height",
-    "detection_id",
-    "points",
-    "keypoints",
-    "image_width",
-    "image_height",
-    "raw_json",
-    "result_file",
-    "result_line",
+    name
+    for name in schema.PREDICTIONS.names
+    if name not in ("window_start", "window_end", "frame_timestamp", "batch_id", "job_id")
 ]
 
 MOST_CONFIDENT = "most confident"

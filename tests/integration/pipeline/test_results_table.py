@@ -195,6 +195,11 @@ def test_detection_and_classification_windows_read_back_exactly_with_duckdb(
         )
         assert got == expected and len(got) == 3
 
+    # The Roboflow view draws both windows' galleries from their tables and streams their images
+    # from the pipelines' own buckets (S3 and GCS), reading manifests through the export connections.
+    check_view(first, "tbl_det", {f"cams/{image.name}" for image in images}, 2, {"bright-spot": 4})
+    check_view(classified, "tbl_cls", {f"shelves/s-00{i}.png" for i in range(3)}, 0, {"dark": 3})
+
     # The window's results Asset event names the table and its rows.
     extra = results_event_extras("tbl_det")[-1]
     assert extra["table"]["uri"] == table["table_uri"]
@@ -210,6 +215,34 @@ def test_detection_and_classification_windows_read_back_exactly_with_duckdb(
     assert counted == [
         {"date": d, "class": "bright-spot", "detections": n} for d, n in sorted(per_day.items())
     ]
+
+
+def check_view(
+    run: PipelineRun, pipeline_id: str, keys: set[str], failures: int, classes: dict[str, int]
+) -> None:
+    """The run's gallery (as a user who may read its DAG) and one of its images, sent by the view."""
+    from airflow.api_fastapi.core_api.security import get_user
+    from fastapi.testclient import TestClient
+
+    from include.roboflow_batch.webui import app as view
+
+    dag_id = f"roboflow_{pipeline_id}"
+    original = view.readable_dag_ids
+    view.readable_dag_ids = lambda user: {dag_id}
+    try:
+        application = view.create_view_app()
+        application.dependency_overrides[get_user] = lambda: object()
+        with TestClient(application) as client:
+            gallery = client.get(f"/api/runs/{dag_id}/{run.dag_run.run_id}/gallery").json()
+            assert {i["source_key"] for i in gallery["items"] if not i["failure"]} == keys
+            assert (gallery["failures"], gallery["class_counts"]) == (failures, classes)
+            key = sorted(keys)[0]
+            image = client.get(f"/runs/{dag_id}/{run.dag_run.run_id}/media", params={"key": key})
+            assert image.status_code == 200 and image.content.startswith(b"\x89PNG")
+            page = client.get(f"/runs/{dag_id}/{run.dag_run.run_id}/image", params={"key": key})
+            assert page.status_code == 200 and "Raw prediction" in page.text
+    finally:
+        view.readable_dag_ids = original
 
 
 def results_event_extras(pipeline_id: str) -> list[dict[str, Any]]:

@@ -7,17 +7,10 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-# Tasks that know a batch or a job, and so carry the roboflow facet on COMPLETE.
-FACET_TASKS = (
-    "plan",
-    "plan_chunks",
-    "ingest",
-    "wait_for_batch",
-    "start_job",
-    "wait_for_job",
-    "export",
-    "reconcile",
-)
+from include.roboflow_batch.webui.runs import STEP_TASKS
+
+# Tasks that know a batch or a job, and so carry the roboflow facet on COMPLETE: all but the listings.
+FACET_TASKS = [task for task in STEP_TASKS if task not in ("list_new_objects", "list_local_files")]
 
 
 def transport_settings(path: Path) -> dict[str, str]:

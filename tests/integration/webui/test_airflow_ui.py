@@ -20,6 +20,7 @@ from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool,
 from include.devstack.run_results import local_path, result_rows
 from include.devstack.sample_media import SampleImage, sample_images, seed_s3
 from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
+from include.roboflow_batch.webui.runs import STEP_TASKS
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
 from tests.integration.pipeline.test_results_table import docs_example_dag
 from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
@@ -187,8 +188,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
             browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path, images, rows)
 
     # Every task of the run reported START and COMPLETE with final datasets and the roboflow facet.
-    task_ids = ["plan", "list_new_objects", "plan_chunks", "ingest", "wait_for_batch", "start_job",
-                "wait_for_job", "export", "reconcile"]  # fmt: skip
+    task_ids = [task for task in STEP_TASKS if task != "list_local_files"]
     check_lineage(
         lineage_file,
         DAG_ID,

@@ -143,3 +143,21 @@ def test_media_refuses_a_run_that_does_not_say_where_its_objects_are(tmp_path: P
         open_media({}, "a.png", frozenset({"a.png"}), limit=10_000)
 
     assert refusal.value.status == 404
+
+
+def test_a_video_shows_its_detections_frame_by_frame() -> None:
+    from include.roboflow_batch.webui.svg import timeline
+
+    rows = [
+        {"source_key": "clip.mp4", "frame_number": 0, "class_name": "car", "confidence": 0.9, "x": 1.0},
+        {"source_key": "clip.mp4", "frame_number": 0, "class_name": "car", "confidence": 0.8, "x": 2.0},
+        {"source_key": "clip.mp4", "frame_number": 5, "class_name": "bus", "confidence": 0.7, "x": 3.0},
+        {"source_key": "clip.mp4", "frame_number": 10},  # a frame where nothing was found
+    ]
+    gallery = build_gallery(predictions_table(rows), failures_table([]), 1)
+
+    [item] = gallery.items
+    assert item.is_video and item.last_frame() == 10
+    assert item.frames_by_class() == {"car": [(0, 2), (5, 0), (10, 0)], "bus": [(0, 0), (5, 1), (10, 0)]}
+    drawn = timeline(item.frames_by_class(), item.last_frame())
+    assert drawn.count('class="frames"') == 2 and 'data-class="bus"' in drawn
