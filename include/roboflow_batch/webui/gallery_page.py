@@ -71,21 +71,29 @@ def _visual(base: str, run: RunView, item: GalleryItem, css_class: str) -> str:
         if not frames:
             return '<div class="placeholder">video: nothing found in its frames</div>'
         return svg.timeline(frames, item.last_frame(), width=480)
-    listing_failure = item.failure is not None and item.failure.get("stage") == "listing"
-    if listing_failure or not _shows_as_image(item.source_key):
+    if _never_sent(item) or not _shows_as_image(item.source_key):
         return f'<div class="placeholder">{escape("no image to show")}</div>'
     size = item.size or (640, 480)
     return svg.overlay(media_href(base, run, item.source_key), size[0], size[1], item.predictions, css_class)
 
 
-def gallery_section(base: str, run: RunView, gallery: Gallery) -> str:
-    cards = "".join(
+def _never_sent(item: GalleryItem) -> bool:
+    """Skipped while listing: not in the run's manifest as processed or failed, so it has no page."""
+    return item.failure is not None and item.failure.get("stage") == "listing"
+
+
+def _card(base: str, run: RunView, item: GalleryItem) -> str:
+    visual = _visual(base, run, item, "thumb")
+    if not _never_sent(item):
+        visual = f'<a class="item-link" href="{escape(image_href(base, run, item.source_key))}">{visual}</a>'
+    return (
         f'<figure class="item" data-key="{escape(item.source_key)}" data-why="{escape(item.reason)}" '
-        f'data-predictions="{len(item.predictions)}">'
-        f'<a class="item-link" href="{escape(image_href(base, run, item.source_key))}">'
-        f"{_visual(base, run, item, 'thumb')}</a>{_caption(item)}</figure>"
-        for item in gallery.items
+        f'data-predictions="{len(item.predictions)}">{visual}{_caption(item)}</figure>'
     )
+
+
+def gallery_section(base: str, run: RunView, gallery: Gallery) -> str:
+    cards = "".join(_card(base, run, item) for item in gallery.items)
     classes = (
         svg.bars(gallery.class_counts) if gallery.class_counts else '<p class="muted">no class found</p>'
     )

@@ -161,3 +161,25 @@ def test_a_video_shows_its_detections_frame_by_frame() -> None:
     assert item.frames_by_class() == {"car": [(0, 2), (5, 0), (10, 0)], "bus": [(0, 0), (5, 1), (10, 0)]}
     drawn = timeline(item.frames_by_class(), item.last_frame())
     assert drawn.count('class="frames"') == 2 and 'data-class="bus"' in drawn
+
+
+def test_cards_link_to_their_page_except_objects_never_sent() -> None:
+    from types import SimpleNamespace
+
+    from include.roboflow_batch.webui.gallery_page import gallery_section
+
+    rows = [{"source_key": "cams/a<b>.png", "class_name": "car", "confidence": 0.9, "x": 5.0, "y": 5.0,
+             "width": 2.0, "height": 2.0, "image_width": 10, "image_height": 10}]  # fmt: skip
+    failures = [
+        {"source_key": "cams/empty.png", "stage": "listing", "reason_type": "empty-file"},
+        {"source_key": "cams/broken.png", "stage": "processing", "reason": "cannot decode"},
+    ]
+    gallery = build_gallery(predictions_table(rows), failures_table(failures), 3)
+    run = SimpleNamespace(dag_id="roboflow_cams", run_id="manual__1")
+
+    html = gallery_section("/roboflow-ui", run, gallery)  # type: ignore[arg-type]
+
+    assert "a<b>" not in html and "cams/a&lt;b&gt;.png" in html
+    assert html.count('class="item-link"') == 2  # the drawn image and the failed one, not the empty one
+    assert "media?key=cams%2Fa%3Cb%3E.png" in html
+    assert "empty-file" in html and "cannot decode" in html
