@@ -375,3 +375,35 @@ def test_error_message_lists_every_problem(pipeline: dict[str, Any], write_astro
     message = str(error.value)
     assert "2 problems" in message
     assert "did you mean 'bucket'?" in message
+
+
+def test_the_results_table_sits_beside_the_export_folders_unless_set(pipeline: dict[str, Any]) -> None:
+    from include.roboflow_batch.pipeline.connections import table_conn_id
+
+    [default] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
+    pipeline["export"]["table_root"] = "gs://lake/roboflow"
+    [chosen] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
+
+    assert default.export.results_table_root == "s3://results/tables/"
+    assert table_conn_id(default) == "aws_default"  # the export's storage: the source's connection
+    assert chosen.export.results_table_root == "gs://lake/roboflow/"
+    assert table_conn_id(chosen) is None
+
+
+@pytest.mark.parametrize(
+    ("export", "fragment"),
+    [
+        ({"table_root": "s3://lake/{pipeline}/"}, "takes no placeholder"),
+        ({"table_root": "ftp://lake/t/"}, "unsupported URI scheme"),
+        ({"table_root": "s3://results/demo_s3/"}, "overlap"),  # the exports would land in the table
+        ({"destination": "s3://{pipeline}-out/{interval_start:%Y%m%dT%H%M}/"}, "bucket is a placeholder"),
+    ],
+)
+def test_a_table_root_that_cannot_work_is_refused_naming_the_field(
+    pipeline: dict[str, Any], export: dict[str, Any], fragment: str
+) -> None:
+    pipeline["export"].update(export)
+
+    [problem] = single(pipeline)
+
+    assert "export.table_root" in problem and fragment in problem
