@@ -27,7 +27,6 @@ _EVENT_SCHEMA: EventSchema = {
     "timeout": _COMMON_KEYS,
     "error": _COMMON_KEYS,
 }
-EVENT_STATUSES = frozenset(_EVENT_SCHEMA)
 
 
 def validate_event(event: Any) -> dict[str, Any]:
