@@ -18,6 +18,7 @@ from typing import Any, TypedDict
 
 from airflow.sdk import DAG, Param, get_parsing_context, task
 
+from include.roboflow_batch import task_ids
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
@@ -188,7 +189,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     )
     with dag:
         # An XComArg: its items are resolved at run time into the operators' str parameters.
-        plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
+        plan: Any = task(task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.")(plan_run)(
             spec=_plan_spec(pipeline, base_dir)
         )
         if isinstance(source, S3Source | GCSSource):
@@ -223,7 +224,7 @@ def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any
         state_directory=str(resolve_path(source.state_directory, base_dir)),
         max_per_list=pipeline.batch_object_limit,
     )
-    return task(task_id="list_local_files", doc_md="The window's files, one list per batch.")(
+    return task(task_id=task_ids.LIST_LOCAL_FILES, doc_md="The window's files, one list per batch.")(
         list_local_files
     )(spec=spec, plan=plan)
 
@@ -241,7 +242,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
     from include.roboflow_batch.operators.references import GCSReferencesOperator, S3ReferencesOperator
 
     common = {
-        "task_id": "list_new_objects",
+        "task_id": task_ids.LIST_NEW_OBJECTS,
         "bucket": source.bucket,
         "prefix": source.prefix,
         "destination": plan["references_uri"],

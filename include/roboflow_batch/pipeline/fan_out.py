@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
 
+from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.chunks import (
     batch_ready_kwargs,
     export_kwargs,
@@ -60,7 +61,7 @@ def fan_out_steps(
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
 
-    chunks = task(task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.")(
+    chunks = task(task_id=task_ids.PLAN_CHUNKS, doc_md="One batch, job and export folder per chunk.")(
         plan_chunks_task
     )(plan=plan, listing=listing)
     if local_directory is None:
@@ -68,20 +69,20 @@ def fan_out_steps(
     else:
         read_from = {"local_directory": local_directory}
     ingest = RoboflowIngestOperator.partial(
-        task_id="ingest",
+        task_id=task_ids.INGEST,
         media_type=source.media,
         notifications_url=pipeline.webhook_url,
         **read_from,
         **roboflow,
     ).expand_kwargs(chunks.map(ingest_kwargs if local_directory is None else local_ingest_kwargs))
     wait_for_batch = RoboflowBatchReadySensor.partial(
-        task_id="wait_for_batch",
-        expected_count=same_chunk("ingest", "expected_count"),
+        task_id=task_ids.WAIT_FOR_BATCH,
+        expected_count=same_chunk(task_ids.INGEST, "expected_count"),
         **batch_ready_options(pipeline),
         **roboflow,
     ).expand_kwargs(chunks.map(batch_ready_kwargs))
     start_job = RoboflowStartJobOperator.partial(
-        task_id="start_job",
+        task_id=task_ids.START_JOB,
         workflow_id=pipeline.workflow.id,
         media_type=source.media,
         # A manual run's param overrides astro.yaml.
@@ -90,17 +91,17 @@ def fan_out_steps(
         ),
         max_restarts=pipeline.job.max_restarts,
         # Restarts made by the wait count against the same budget.
-        known_job_history=same_chunk_json("wait_for_job", JOB_HISTORY_XCOM_KEY),
+        known_job_history=same_chunk_json(task_ids.WAIT_FOR_JOB, JOB_HISTORY_XCOM_KEY),
         **job_options,
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
     # The job start_job started or re-attached to: a new attempt has an id of its own.
     started: Any = start_job.output
     wait_for_job = RoboflowJobSensor.partial(
-        task_id="wait_for_job",
+        task_id=task_ids.WAIT_FOR_JOB,
         # A retried or cleared wait restarts a failed job itself, with what a restart can carry.
         max_restarts=pipeline.job.max_restarts,
-        job_history=same_chunk_json("start_job", JOB_HISTORY_XCOM_KEY),
+        job_history=same_chunk_json(task_ids.START_JOB, JOB_HISTORY_XCOM_KEY),
         restart_options={
             name: job_options[name] for name in RestartOverrides.model_fields if name in job_options
         },
@@ -108,11 +109,11 @@ def fan_out_steps(
         **roboflow,
     ).expand_kwargs(started.map(job_wait_kwargs))
     export = RoboflowExportOperator.partial(
-        task_id="export",
-        expected_count=same_chunk("ingest", "expected_count"),
+        task_id=task_ids.EXPORT,
+        expected_count=same_chunk(task_ids.INGEST, "expected_count"),
         references_conn_id=read_from.get("references_conn_id"),
         # The wait publishes the whole history: the start task's events and its own restarts.
-        job_history=same_chunk_json("wait_for_job", JOB_HISTORY_XCOM_KEY),
+        job_history=same_chunk_json(task_ids.WAIT_FOR_JOB, JOB_HISTORY_XCOM_KEY),
         **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(
@@ -124,7 +125,7 @@ def fan_out_steps(
     # One results event per window, once the window's manifest is known to reconcile (also for a
     # window of skipped objects only: its manifest landed, with no rows).
     reconcile = task(
-        task_id="reconcile",
+        task_id=task_ids.RECONCILE,
         doc_md="One manifest across every chunk of the window.",
         outlets=[results_asset(pipeline.id)],
         trigger_rule=RECONCILE_TRIGGER_RULE,

@@ -14,6 +14,7 @@ from include.roboflow_batch.pipeline.run_window import (
     resolve_window,
     window_key,
 )
+from include.roboflow_batch.task_ids import PLAN
 
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
 #: processes the window it first chose, even after later runs moved the latest processed window.
@@ -50,10 +51,10 @@ def latest_processed_end(context: dict[str, Any]) -> datetime | None:
         previous = _previous_success_before(dag_run.dag_id, dag_run.run_after)
     if previous is None:
         return None
-    until = ti.xcom_pull(task_ids="plan", run_id=previous.run_id, key=PROCESSED_UNTIL_XCOM_KEY)
+    until = ti.xcom_pull(task_ids=PLAN, run_id=previous.run_id, key=PROCESSED_UNTIL_XCOM_KEY)
     if isinstance(until, str) and until:
         return datetime.fromisoformat(until)
-    plan = ti.xcom_pull(task_ids="plan", run_id=previous.run_id)
+    plan = ti.xcom_pull(task_ids=PLAN, run_id=previous.run_id)
     if isinstance(plan, dict) and plan.get("window_end"):
         return datetime.fromisoformat(plan["window_end"])
     return previous.data_interval_end

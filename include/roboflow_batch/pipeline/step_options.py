@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.connections import export_conn_id
 from include.roboflow_batch.pipeline.schema import PipelineConfig
 
@@ -39,7 +40,7 @@ def batch_ready_options(pipeline: PipelineConfig) -> dict[str, Any]:
         "max_failure_rate": pipeline.readiness.max_failure_rate,
         "deferrable": pipeline.deferrable,
         "timeout": pipeline.readiness.timeout.total_seconds(),
-        **wait_interval_options(pipeline, "wait_for_batch", pipeline.readiness.poke_interval),
+        **wait_interval_options(pipeline, task_ids.WAIT_FOR_BATCH, pipeline.readiness.poke_interval),
     }
 
 
@@ -48,7 +49,7 @@ def job_wait_options(pipeline: PipelineConfig) -> dict[str, Any]:
     return {
         "deferrable": pipeline.deferrable,
         "timeout": pipeline.job.wait_timeout.total_seconds(),
-        **wait_interval_options(pipeline, "wait_for_job", pipeline.job.poke_interval),
+        **wait_interval_options(pipeline, task_ids.WAIT_FOR_JOB, pipeline.job.poke_interval),
     }
 
 
