@@ -18,15 +18,13 @@ from airflow.sdk import task
 
 from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.chunks import (
-    batch_ready_kwargs,
+    batch_wait_kwargs,
     export_kwargs,
     ingest_kwargs,
     job_wait_kwargs,
     local_export_kwargs,
     local_ingest_kwargs,
     plan_chunks_task,
-    same_chunk,
-    same_chunk_json,
     start_job_kwargs,
 )
 from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
@@ -54,7 +52,6 @@ def fan_out_steps(
     """
     from include.roboflow_batch.api.jobs import RestartOverrides
     from include.roboflow_batch.export.results_asset import results_asset
-    from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
@@ -75,12 +72,13 @@ def fan_out_steps(
         **read_from,
         **roboflow,
     ).expand_kwargs(chunks.map(ingest_kwargs if local_directory is None else local_ingest_kwargs))
+    # Each chunk's wait takes the batch and count its own ingest returned.
+    ingested: Any = ingest.output
     wait_for_batch = RoboflowBatchReadySensor.partial(
         task_id=task_ids.WAIT_FOR_BATCH,
-        expected_count=same_chunk(task_ids.INGEST, "expected_count"),
         **batch_ready_options(pipeline),
         **roboflow,
-    ).expand_kwargs(chunks.map(batch_ready_kwargs))
+    ).expand_kwargs(ingested.map(batch_wait_kwargs))
     start_job = RoboflowStartJobOperator.partial(
         task_id=task_ids.START_JOB,
         workflow_id=pipeline.workflow.id,
@@ -90,8 +88,8 @@ def fan_out_steps(
             f"{{{{ params.on_changed_definition or '{pipeline.job.on_changed_definition}' }}}}"
         ),
         max_restarts=pipeline.job.max_restarts,
-        # Restarts made by the wait count against the same budget.
-        known_job_history=same_chunk_json(task_ids.WAIT_FOR_JOB, JOB_HISTORY_XCOM_KEY),
+        # Restarts made by the wait (on an earlier try of this run) count against the same budget.
+        job_wait_task_id=task_ids.WAIT_FOR_JOB,
         **job_options,
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
@@ -101,23 +99,23 @@ def fan_out_steps(
         task_id=task_ids.WAIT_FOR_JOB,
         # A retried or cleared wait restarts a failed job itself, with what a restart can carry.
         max_restarts=pipeline.job.max_restarts,
-        job_history=same_chunk_json(task_ids.START_JOB, JOB_HISTORY_XCOM_KEY),
         restart_options={
             name: job_options[name] for name in RestartOverrides.model_fields if name in job_options
         },
         **job_wait_options(pipeline),
         **roboflow,
     ).expand_kwargs(started.map(job_wait_kwargs))
+    # The job the wait saw finish, with the whole history: the start task's events and its restarts.
+    waited: Any = wait_for_job.output
     export = RoboflowExportOperator.partial(
         task_id=task_ids.EXPORT,
-        expected_count=same_chunk(task_ids.INGEST, "expected_count"),
         references_conn_id=read_from.get("references_conn_id"),
-        # The wait publishes the whole history: the start task's events and its own restarts.
-        job_history=same_chunk_json(task_ids.WAIT_FOR_JOB, JOB_HISTORY_XCOM_KEY),
         **export_options(pipeline),
         **roboflow,
     ).expand_kwargs(
-        chunks.zip(started).map(export_kwargs if local_directory is None else local_export_kwargs)
+        chunks.zip(ingested, started, waited).map(
+            export_kwargs if local_directory is None else local_export_kwargs
+        )
     )
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
     chunk_list: Any = chunks

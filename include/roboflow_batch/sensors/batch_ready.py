@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import (
 
 from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.counts import optional_count
 from include.roboflow_batch.hooks.errors import describe_failure, is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.ingest.readiness import assess_readiness
@@ -49,23 +50,6 @@ def validate_ready_event(event: Any) -> dict[str, Any]:
     return check_event(event, source="batch-ready trigger", schema=_EVENT_SCHEMA)
 
 
-def _coerce_expected(value: Any) -> int | None:
-    """``expected_count`` may arrive rendered from XCom as text; None means 'ask the service'."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    if isinstance(value, bool):
-        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
-    try:
-        number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
-        raise AirflowFailException(
-            f"expected_count must be a whole number >= 0 or None, got {value!r}"
-        ) from None
-    if number < 0 or (isinstance(value, float) and value != number):
-        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
-    return number
-
-
 class RoboflowBatchReadySensor(RoboflowWaitSensor):
     """Ready when nothing is indexing and staged + failed files account for ``expected_count``.
 
@@ -79,8 +63,8 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
     Without a triggerer use ``deferrable=False``: reschedule mode (see ``sensors.waiting``).
 
     :param batch_id: the staging batch (templated).
-    :param expected_count: files the ingest sent (templated; the ingest operator's ``expected_count``).
-        ``None`` takes the count the service reports for the batch's shards.
+    :param expected_count: files the ingest sent (an int; templated: the ingest operator's
+        ``expected_count``). ``None`` takes the count the service reports for the batch's shards.
     :param max_failure_rate: tolerated fraction of failed files, 0.0 to 1.0.
     :param deferrable: wait on the triggerer instead of a worker slot; ``False`` reschedules the
         task between pokes (no slot held while waiting, pokes at least 60 s apart).
@@ -94,7 +78,7 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         self,
         *,
         batch_id: str,
-        expected_count: int | str | None,
+        expected_count: int | None,
         max_failure_rate: float = 0.0,
         poke_interval: float = 5,
         timeout: float | timedelta = timedelta(hours=6),
@@ -113,7 +97,10 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         rate = self.max_failure_rate
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
             raise AirflowFailException(f"max_failure_rate must be between 0.0 and 1.0, got {rate!r}")
-        return _coerce_expected(self.expected_count)
+        try:
+            return optional_count("expected_count", self.expected_count)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         expected = self._check_arguments()

@@ -61,14 +61,16 @@ def test_every_mapped_step_expands_over_the_chunk_plan_and_reads_its_own_chunk(
             upstream.task_id for upstream, _key in dag.task_dict[task_id].expand_input.value.iter_references()
         ]
 
-    for task_id in ("ingest", "wait_for_batch", "start_job"):
+    for task_id in ("ingest", "start_job"):
         assert expanded_over(task_id) == ["plan_chunks"], task_id
+    # The batch wait takes its batch and count from its own chunk's ingest, as values.
+    assert expanded_over("wait_for_batch") == ["ingest"]
     # The job wait and the export follow the job start_job chose (a new attempt has its own id).
     assert expanded_over("wait_for_job") == ["start_job"]
-    assert expanded_over("export") == ["plan_chunks", "start_job"]
+    assert expanded_over("export") == ["plan_chunks", "ingest", "start_job", "wait_for_job"]
     for task_id in ("wait_for_batch", "export"):
-        expected = dag.task_dict[task_id].partial_kwargs["expected_count"]
-        assert "task_ids='ingest', map_indexes=ti.map_index" in expected, task_id
+        # Per chunk, never a template rendered for every chunk alike.
+        assert "expected_count" not in dag.task_dict[task_id].partial_kwargs, task_id
     assert set(dag.task_dict["reconcile"].upstream_task_ids) >= {
         "export",
         "plan_chunks",
