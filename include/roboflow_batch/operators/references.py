@@ -172,7 +172,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
                 self.iter_objects(),
                 self.make_signer(expiry),
                 destination,
-                max_per_file=self.limits.max_objects_per_file or 1,
+                max_objects_per_file=self.limits.max_objects_per_file or 1,
                 max_files=max_map_length(),
                 **common,
             )

@@ -24,7 +24,7 @@ class LocalListingSpec(TypedDict):
     media_type: str
     select: str
     state_directory: str
-    max_per_list: int
+    max_objects_per_file: int
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
@@ -58,7 +58,7 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
     lists_dir = state / plan["batch_id"]
     try:
-        chunks = write_file_lists(scan.files, lists_dir, spec["max_per_list"], max_map_length())
+        chunks = write_file_lists(scan.files, lists_dir, spec["max_objects_per_file"], max_map_length())
     except FileListError as exc:
         raise AirflowFailException(str(exc)) from None
     skipped_uri = write_skipped_list(scan.skipped, lists_dir)

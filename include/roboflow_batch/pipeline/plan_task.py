@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
+from include.roboflow_batch.pipeline.run_params import WINDOW_PARAMS
 from include.roboflow_batch.pipeline.run_window import (
     NothingNewError,
     RunWindow,
@@ -19,7 +20,6 @@ from include.roboflow_batch.task_ids import PLAN
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
 #: processes the window it first chose, even after later runs moved the latest processed window.
 MANUAL_WINDOW_STATE_KEY = "manual_window"
-WINDOW_PARAMS = ("window_start", "window_end", "select_all")
 #: XCom key of the plan task: where the processed windows of the pipeline end after this run. Also
 #: pushed when a manual run finds nothing new, so the next manual run starts from there too.
 PROCESSED_UNTIL_XCOM_KEY = "processed_until"

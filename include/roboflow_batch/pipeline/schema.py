@@ -339,11 +339,6 @@ class PipelineConfig(_PipelineSettings):
     def dag_id(self) -> str:
         return f"roboflow_{self.id}"
 
-    @property
-    def batch_object_limit(self) -> int:
-        """``max_batch_objects``, or the default for the source's media (docs/astro-yaml.md)."""
-        return self.max_batch_objects or DEFAULT_MAX_BATCH_OBJECTS[self.source.media]
-
 
 def _as_datetime(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -9,6 +9,7 @@ import pytest
 
 from include.roboflow_batch.pipeline.factory import build_dag
 from include.roboflow_batch.pipeline.loader import parse_pipelines
+from include.roboflow_batch.pipeline.step_arguments import max_batch_objects
 
 
 def load(pipeline: dict[str, Any], **defaults: Any) -> Any:
@@ -20,16 +21,16 @@ def test_default_limit_follows_the_media(pipeline: dict[str, Any]) -> None:
     pipeline["source"]["media"] = "videos"
     [videos] = load(pipeline).pipelines
 
-    assert images.batch_object_limit == 100_000
-    assert videos.batch_object_limit == 1_000
+    assert max_batch_objects(images) == 100_000
+    assert max_batch_objects(videos) == 1_000
 
 
 def test_defaults_set_the_limit_and_a_pipeline_overrides_it(pipeline: dict[str, Any]) -> None:
     [inherited] = load(pipeline, max_batch_objects=5_000).pipelines
     [own] = load({**pipeline, "max_batch_objects": 250}, max_batch_objects=5_000).pipelines
 
-    assert inherited.batch_object_limit == 5_000
-    assert own.batch_object_limit == 250
+    assert max_batch_objects(inherited) == 5_000
+    assert max_batch_objects(own) == 250
 
 
 @pytest.mark.parametrize("value", [0, -3, "many"])

@@ -65,7 +65,7 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "media_type": "videos",
         "select": "all",
         "state_directory": "/project/.roboflow-state",
-        "max_per_list": 1_000,
+        "max_objects_per_file": 1_000,
     }
 
 
@@ -104,7 +104,7 @@ def test_local_pipeline_lists_the_plan_window_into_the_configured_state_director
     assert listing.op_kwargs["plan"].operator.task_id == "plan"
     assert listing.op_kwargs["spec"]["select"] == "interval"
     assert listing.op_kwargs["spec"]["state_directory"] == "/project/state"
-    assert listing.op_kwargs["spec"]["max_per_list"] == 15
+    assert listing.op_kwargs["spec"]["max_objects_per_file"] == 15
 
 
 @pytest.mark.parametrize(
