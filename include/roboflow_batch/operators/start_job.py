@@ -17,7 +17,6 @@ from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
-from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, JobHistory
 from include.roboflow_batch.jobs.ledger_store import TaskLedger
 from include.roboflow_batch.jobs.recovery import (
@@ -26,7 +25,8 @@ from include.roboflow_batch.jobs.recovery import (
     Decision,
 )
 from include.roboflow_batch.jobs.status import timeout_event
-from include.roboflow_batch.jobs.watch import JobWatcher
+from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
+from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.triggers.job import JobWait, result_of_event

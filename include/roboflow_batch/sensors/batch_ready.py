@@ -14,12 +14,10 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
 )
 
-from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.counts import optional_count
-from include.roboflow_batch.hooks.errors import describe_failure, is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.ingest.readiness import assess_readiness
+from include.roboflow_batch.ingest.readiness_watch import ReadinessWatcher
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
@@ -105,24 +103,14 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
     def poke(self, context: Context) -> bool | PokeReturnValue:
         expected = self._check_arguments()
         client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
-        action = f"readiness check of batch {self.batch_id}"
         try:
-            staged = client.count_batch(self.batch_id)
-            shards = list(client.iter_shards(self.batch_id))
-        except NotFoundError:
-            # A fresh batch may not exist until its first shard is registered.
-            staged, shards = 0, []
-        except RoboflowAPIError as exc:
-            if is_transient(exc):
-                self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, exc)
-                return False
-            raise AirflowFailException(describe_failure(action, exc, self.roboflow_conn_id)) from exc
+            snapshot = ReadinessWatcher(
+                client, self.batch_id, expected, self.log, self.roboflow_conn_id
+            ).poll()
         finally:
             # A fresh hook per poke: close its connections rather than leak one pool per poke.
             client.close()
-        snapshot = assess_readiness(self.batch_id, expected, staged, shards)
-        if not snapshot.settled:
-            self.log.info("Waiting: %s", snapshot.describe())
+        if snapshot is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._judge(snapshot.to_summary()))
 

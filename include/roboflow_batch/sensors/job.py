@@ -11,10 +11,10 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
 from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS
-from include.roboflow_batch.jobs.watch import JobWatcher
+from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
+from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.sensors.job_recovery import JobWaitRecovery
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
