@@ -1,7 +1,7 @@
 """Extracting an archive held in memory: every member checked, hashed and counted, then all written at once.
 
 Free of Airflow, so that worker processes can run it for a local destination (see
-:mod:`include.roboflow_batch.export.transfer_workers`); download threads run it for object stores.
+:mod:`include.roboflow_batch.export.worker_processes`); download threads run it for object stores.
 Nothing is written until every member was found safe and every result file readable, and the
 members become visible together (see ``write_folder`` of the targets).
 """

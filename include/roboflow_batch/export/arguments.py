@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from include.roboflow_batch.counts import optional_count
 
 if TYPE_CHECKING:
-    from include.roboflow_batch.export.transfers import TransferSettings
+    from include.roboflow_batch.export.dispatch import TransferSettings
 
 MISMATCH_POLICIES = ("fail", "warn")
 

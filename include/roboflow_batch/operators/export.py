@@ -17,21 +17,21 @@ from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
+from include.roboflow_batch.export.dispatch import TransferSettings, transfer_sources
 from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
 from include.roboflow_batch.export.listing import DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem
-from include.roboflow_batch.export.parallel import ItemFailedError
 from include.roboflow_batch.export.progress import load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
-from include.roboflow_batch.export.transfer import SourceFile, SourceResult, UnreadableResultError
-from include.roboflow_batch.export.transfers import TransferSettings, transfer_sources
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceResult, UnreadableResultError
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
 from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.parallel import ItemFailedError
 from include.roboflow_batch.references.naming import key_for_name
 
 if TYPE_CHECKING:
