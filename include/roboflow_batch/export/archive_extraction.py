@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from include.roboflow_batch.export.archive_memory import read_archive
-from include.roboflow_batch.export.names import destination_path
+from include.roboflow_batch.export.names import path_in_folder
 from include.roboflow_batch.export.results import SourceResult, count_result_bytes, result_format
 
 
@@ -32,9 +32,9 @@ def extract_in_memory(
     # By destination path: a link that repeats a member's path replaces it, as extraction would.
     planned: dict[str, memoryview] = {}
     for path, body in contents.files.items():
-        planned[destination_path(folder, path)] = body
+        planned[path_in_folder(folder, path)] = body
     for link in contents.links:
-        planned[destination_path(folder, link.name)] = contents.files[link.target]
+        planned[path_in_folder(folder, link.name)] = contents.files[link.target]
     result = SourceResult()
     for relpath, body in planned.items():
         result.files.append({"path": relpath, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})

@@ -28,11 +28,11 @@ class LocalListingSpec(TypedDict):
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
-    from include.roboflow_batch.references.window import SelectionWindow, resolve_window
+    from include.roboflow_batch.references.window import resolve_window
 
-    if spec["select"] == "all" or plan["select"] == "all":
-        return SelectionWindow()
-    return resolve_window("interval", {}, plan["window_start"], plan["window_end"])
+    # The plan's window (an aware time on each end), or every file.
+    select = "all" if "all" in (spec["select"], plan["select"]) else "interval"
+    return resolve_window(select, {}, plan["window_start"], plan["window_end"])
 
 
 def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from include.roboflow_batch.pipeline.run_window import (
     RunWindowError,
     manual_window,
     render_uri,
-    resolve_window,
+    resolve_run_window,
     window_key,
 )
+from include.roboflow_batch.references.window import dag_zone
 from include.roboflow_batch.task_ids import PLAN
 
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
@@ -117,11 +118,12 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         if _is_manual_without_params(dag_run, params):
             window = _manual_run_window(context)
         else:
-            window = resolve_window(
+            window = resolve_run_window(
                 context.get("data_interval_start"),
                 context.get("data_interval_end"),
                 params,
                 getattr(dag_run, "run_after", None),
+                dag_zone(context),
             )
     except NothingNewError as exc:
         _push_processed_until(context, exc.processed_until)
