@@ -32,5 +32,3 @@ PIPELINE_TASKS: Final = (
     EXPORT,
     RECONCILE,
 )
-#: The steps mapped over a window's chunks: one task instance per chunk.
-MAPPED_TASKS: Final = (INGEST, WAIT_FOR_BATCH, START_JOB, WAIT_FOR_JOB, EXPORT)

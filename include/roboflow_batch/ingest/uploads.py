@@ -85,7 +85,7 @@ def choose_mode(
     return "simple" if file_count <= simple_upload_limit else "bulk"
 
 
-def upload_image(
+def send_image(
     client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
 ) -> dict[str, str] | None:
     """One image (D7 single image upload); a refusal of this file is returned, not raised, so it cannot sink
@@ -97,13 +97,13 @@ def upload_image(
     return None
 
 
-def upload_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
+def send_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
     """One video: a signed upload URL (D8 video upload), then the file itself."""
     details = client.request_video_upload(batch_id, item.name, display_name=display_name)
     client.upload_file(details, item.path)
 
 
-def upload_tar(
+def send_tar(
     target: UploadTarget,
     group: list[LocalFile],
     tar_path: Path,
@@ -129,7 +129,7 @@ def send_singles(
 ) -> UploadOutcome:
     """Upload each file in ``files`` not in ``skip`` on its own (``mode`` ``"simple"`` or ``"video"``)."""
     pending = [item for item in files if item.name not in skip]
-    send = upload_video if mode == "video" else upload_image
+    send = send_video if mode == "video" else send_image
     work: list[UploadUnit] = [
         (item.name, partial(send, target.client, target.batch_id, item, target.display_name))
         for item in pending
@@ -184,7 +184,7 @@ def send_tars(
                 continue
             tar_path = Path(scratch) / f"{unit_id}.tar"
             work.append(
-                (unit_id, partial(upload_tar, target, remaining, tar_path, ingest_id, notifications_url))
+                (unit_id, partial(send_tar, target, remaining, tar_path, ingest_id, notifications_url))
             )
         send_units(target, work, completion, f"bulk upload to {target.batch_id}")
     return UploadOutcome(

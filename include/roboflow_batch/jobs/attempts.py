@@ -37,7 +37,7 @@ def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
     return found
 
 
-def job_state(job: ExistingJob) -> str:
+def attempt_state(job: ExistingJob) -> str:
     return "running" if job.live else ("succeeded" if job.succeeded else "failed or aborted")
 
 
@@ -54,7 +54,9 @@ def history_event(
         job_id=decision.job_id,
         attempt=decision.attempt,
         reason=decision.reason,
-        seen=tuple(SeenJob(job_id=job.job_id, attempt=job.attempt, state=job_state(job)) for job in attempts),
+        seen=tuple(
+            SeenJob(job_id=job.job_id, attempt=job.attempt, state=attempt_state(job)) for job in attempts
+        ),
         changed=tuple(decision.differences),
         overrides=overrides or None,
         by=by or None,

@@ -7,21 +7,13 @@ by earlier versions (a list of event objects, a ``{job id: count}`` object) read
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 from airflow.sdk import NEVER_EXPIRE  # type: ignore[attr-defined]  # missing from the sdk's stub
 
 from include.roboflow_batch.jobs.ledger import JobHistory
+from include.roboflow_batch.task_state import StateStore
 
 HISTORY_STATE_KEY = "roboflow_job_history"
 RESTARTS_STATE_KEY = "roboflow_job_restarts"
-
-
-class StateStore(Protocol):
-    """The get/set of Airflow's task state store."""
-
-    def get(self, key: str, default: Any = None) -> Any: ...
-    def set(self, key: str, value: Any, *, retention: Any = ...) -> None: ...
 
 
 class TaskLedger:

@@ -29,7 +29,7 @@ from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
 from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
-from include.roboflow_batch.triggers.job import JobWait, result_of_event
+from include.roboflow_batch.triggers.job import DEFAULT_JOB_WAIT_TIMEOUT, JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -39,7 +39,6 @@ JOB_ID_STATE_KEY = "roboflow_job_id"
 #: The attempt this task last attached to (its restarts and events: ``jobs.ledger_store``).
 JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
 __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
-DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
 class RoboflowStartJobOperator(RoboflowOperator):
@@ -124,7 +123,7 @@ class RoboflowStartJobOperator(RoboflowOperator):
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poll_interval: float = 10,
-        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        timeout: float | timedelta = DEFAULT_JOB_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         on_changed_definition: str = "new_job",

@@ -13,9 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
-# As many examples as a bucket listing returns: the full list is in the file, not in XCom.
-MAX_SKIPPED_EXAMPLES = 20
-
 
 class LocalListingSpec(TypedDict):
     """What the factory hands the task (JSON-able: it is part of the serialized DAG)."""
@@ -46,6 +43,9 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     from include.roboflow_batch.ingest.file_lists import FileListError, write_file_lists, write_skipped_list
     from include.roboflow_batch.ingest.local_files import resolve_directory, scan_directory
     from include.roboflow_batch.operators.references import max_map_length
+
+    # As many examples as a bucket listing returns: the full list is in the file, not in XCom.
+    from include.roboflow_batch.references.generate import MAX_SKIPPED_EXAMPLES
 
     try:
         directory = resolve_directory(spec["directory"])

@@ -61,6 +61,7 @@ from include.roboflow_batch.pipeline.schema import (
     LocalSource,
     PipelineConfig,
     S3Source,
+    in_pipeline_zone,
 )
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
@@ -383,8 +384,8 @@ def _dag_arguments(pipeline: PipelineConfig, per_batch: int) -> DagArguments:
         description=pipeline.description
         or f"Roboflow Workflow {pipeline.workflow.id} on {source.kind} {source.media}",
         schedule=_timetable(pipeline),
-        start_date=_as_datetime(pipeline.start_date, pipeline.timezone),
-        end_date=_as_datetime(pipeline.end_date, pipeline.timezone),
+        start_date=in_pipeline_zone(pipeline.start_date, pipeline.timezone),
+        end_date=in_pipeline_zone(pipeline.end_date, pipeline.timezone),
         catchup=pipeline.catchup,
         max_active_runs=pipeline.max_active_runs,
         tags=list(dict.fromkeys(["roboflow", source.kind, source.media, *pipeline.tags])),
@@ -410,15 +411,6 @@ def _timetable(pipeline: PipelineConfig) -> object | None:
     if is_duration(schedule):
         return DeltaDataIntervalTimetable(parse_duration(schedule))
     return CronDataIntervalTimetable(CRON_PRESETS.get(schedule, schedule), timezone=pipeline.timezone)
-
-
-def _as_datetime(value: datetime | None, timezone: str) -> datetime | None:
-    """Naive times in astro.yaml are in the pipeline's time zone."""
-    import pendulum
-
-    if value is None:
-        return None
-    return value if value.tzinfo else pendulum.instance(value, tz=timezone)
 
 
 def _source_line(pipeline: PipelineConfig) -> str:

@@ -18,12 +18,10 @@ from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.sensors.job_recovery import JobWaitRecovery
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
-from include.roboflow_batch.triggers.job import JobWait, result_of_event
+from include.roboflow_batch.triggers.job import DEFAULT_JOB_WAIT_TIMEOUT, JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-DEFAULT_TIMEOUT = timedelta(days=7)
 
 
 class RoboflowJobSensor(RoboflowWaitSensor):
@@ -64,7 +62,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         *,
         job_id: str,
         poke_interval: float = 10,
-        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        timeout: float | timedelta = DEFAULT_JOB_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         max_restarts: int = DEFAULT_MAX_RESTARTS,

@@ -117,6 +117,10 @@ class RoboflowJobTrigger(RoboflowTrigger):
             await self._abort(client)
 
 
+#: How long a task waits for a job unless told otherwise (the job itself may run longer).
+DEFAULT_JOB_WAIT_TIMEOUT = timedelta(days=7)
+
+
 @dataclass(frozen=True)
 class JobWait:
     """How a task waits for a job, the same whether it polls or defers: ``poll_interval`` seconds
