@@ -1,8 +1,9 @@
 """Fan a window out into chunks: one staging batch, one job and one export folder per references file.
 
 ``plan_chunks`` turns the listing's files into one ``ChunkSpec`` per chunk; the mapped steps take
-their arguments from it through the small ``*_kwargs`` functions (used with ``XComArg.map``, so they
-must stay plain module-level functions). Ids are a pure function of the run's ids and the chunk
+their arguments from it, and from what the previous step returned for the same chunk, through the
+small ``*_kwargs`` functions (used with ``XComArg.map``, so they must stay plain module-level
+functions). Ids are a pure function of the run's ids and the chunk
 index, so a retry or a re-run of the window re-attaches to the same batches and jobs. A window that
 fits in one chunk keeps the run's own batch id, job id and export folder.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
+from include.roboflow_batch import task_ids
 from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
 
 CHUNK_FOLDER_DIGITS = 4
@@ -53,7 +55,8 @@ def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
     chunks = listing.get("chunks")
     if not isinstance(chunks, list):
         raise ChunkPlanError(
-            "list_new_objects returned no 'chunks' list: it must run with max_objects_per_file"
+            f"the listing ({task_ids.LIST_NEW_OBJECTS} or {task_ids.LIST_LOCAL_FILES}) returned no 'chunks' "
+            "list: it must split the window (max_objects_per_file)"
         )
     if not chunks and listing.get("count") != 0:
         raise ChunkPlanError(f"the listing counted {listing.get('count')!r} objects but wrote no chunk")
@@ -149,8 +152,8 @@ def _check_one_chunk(
     spec: ChunkSpec, ingested: dict[str, Any], started: dict[str, Any], waited: dict[str, Any]
 ) -> None:
     found = {
-        "ingest": ingested.get("batch_id"),
-        "start_job": started.get("batch_id"),
+        task_ids.INGEST: ingested.get("batch_id"),
+        task_ids.START_JOB: started.get("batch_id"),
     }
     wrong = {task: batch for task, batch in found.items() if batch != spec["batch_id"]}
     if wrong or waited.get("job_id") != started.get("job_id"):

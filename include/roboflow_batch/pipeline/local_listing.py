@@ -15,7 +15,7 @@ from typing import Any, TypedDict
 
 
 class LocalListingSpec(TypedDict):
-    """What the factory hands the task (JSON-able: it is part of the serialized DAG)."""
+    """What ``step_arguments`` hands the task (JSON-able: it is part of the serialized DAG)."""
 
     directory: str
     media_type: str

@@ -27,7 +27,7 @@ PROCESSED_UNTIL_XCOM_KEY = "processed_until"
 
 
 class PlanSpec(TypedDict):
-    """What the factory hands the plan task (JSON-able: it is part of the serialized DAG)."""
+    """What ``step_arguments`` hands the plan task (JSON-able: it is part of the serialized DAG)."""
 
     pipeline_id: str
     dag_id: str
