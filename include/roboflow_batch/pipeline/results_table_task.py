@@ -1,19 +1,14 @@
 """The window's results table, written by ``reconcile`` once the window's manifest reconciles.
 
-The factory fixes a ``TableSpec`` per pipeline (where the table lives, how to read it and where the
-window's objects come from); ``reconcile`` hands it the window's exports and their manifests.
+``step_arguments`` fixes a ``TableSpec`` per pipeline (where the table lives, how to read it and where
+the window's objects come from); ``reconcile`` hands it the window's exports and their manifests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any, TypedDict
-
-from include.roboflow_batch.pipeline.connections import table_conn_id
-from include.roboflow_batch.pipeline.run_window import as_uri, resolve_path
-from include.roboflow_batch.pipeline.schema import LocalSource, PipelineConfig, S3Source
 
 
 class TableSpec(TypedDict):
@@ -26,26 +21,6 @@ class TableSpec(TypedDict):
     names_are_keys: bool
     # Where the window's objects are read from: the Roboflow view shows them from there.
     source: dict[str, Any]
-
-
-def source_location(pipeline: PipelineConfig, base_dir: Path) -> dict[str, Any]:
-    """``{"kind": "s3"|"gcs", "bucket", "prefix", "conn_id"}`` or ``{"kind": "local", "directory"}``."""
-    source = pipeline.source
-    if isinstance(source, LocalSource):
-        return {"kind": "local", "directory": str(resolve_path(source.directory, base_dir))}
-    kind = "s3" if isinstance(source, S3Source) else "gcs"
-    return {"kind": kind, "bucket": source.bucket, "prefix": source.prefix, "conn_id": source.conn_id}
-
-
-def table_spec(pipeline: PipelineConfig, base_dir: Path) -> TableSpec:
-    root = as_uri(pipeline.export.results_table_root, base_dir)
-    return TableSpec(
-        pipeline_id=pipeline.id,
-        root=root if root.endswith("/") else root + "/",
-        conn_id=table_conn_id(pipeline),
-        names_are_keys=isinstance(pipeline.source, LocalSource),
-        source=source_location(pipeline, base_dir),
-    )
 
 
 def _time(value: str | None) -> datetime | None:

@@ -378,16 +378,23 @@ def test_error_message_lists_every_problem(pipeline: dict[str, Any], write_astro
 
 
 def test_the_results_table_sits_beside_the_export_folders_unless_set(pipeline: dict[str, Any]) -> None:
-    from include.roboflow_batch.pipeline.connections import table_conn_id
+    from include.roboflow_batch.pipeline.step_arguments import pipeline_arguments
 
     [default] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
     pipeline["export"]["table_root"] = "gs://lake/roboflow"
     [chosen] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
 
-    assert default.export.results_table_root == "s3://results/tables/"
-    assert table_conn_id(default) == "aws_default"  # the export's storage: the source's connection
-    assert chosen.export.results_table_root == "gs://lake/roboflow/"
-    assert table_conn_id(chosen) is None
+    table = pipeline_arguments(default, Path(".")).reconcile.table
+    assert table["root"] == "s3://results/tables/"
+    assert table["conn_id"] == "aws_default"  # the export's storage: the source's connection
+    assert table["source"] == {
+        "kind": "s3",
+        "bucket": "raw-frames",
+        "prefix": "incoming/",
+        "conn_id": "aws_default",
+    }
+    chosen_table = pipeline_arguments(chosen, Path(".")).reconcile.table
+    assert (chosen_table["root"], chosen_table["conn_id"]) == ("gs://lake/roboflow/", None)
 
 
 @pytest.mark.parametrize(
