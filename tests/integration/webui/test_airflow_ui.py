@@ -1,6 +1,7 @@
 """Watching a pipeline in the real Airflow UI: one run through api-server, scheduler, dag-processor and
-triggerer with Roboflow webhooks, then a downstream DAG triggered by the results Asset, the Roboflow
-view and run tab read in headless Chromium, and the connection Test button."""
+triggerer with Roboflow webhooks, then downstream DAGs triggered by the results Asset (one of them the
+docs' DuckDB count), the Roboflow view, its trends and the run tab with its gallery read in headless
+Chromium, the run's OpenLineage events (file transport), and the connection Test button."""
 
 from __future__ import annotations
 
@@ -16,17 +17,23 @@ import yaml
 
 from include.devstack import connections
 from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool, migrate_db, running_stack
-from include.devstack.sample_media import sample_images, seed_s3
+from include.devstack.run_results import local_path, result_rows
+from include.devstack.sample_media import SampleImage, sample_images, seed_s3
 from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
+from include.roboflow_batch.webui.runs import STEP_TASKS
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
+from tests.integration.pipeline.test_results_table import docs_example_dag
 from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
 from tests.integration.webui.browser import missing_browser, start_chromium
+from tests.integration.webui.gallery_checks import check_gallery, check_image_page, check_trends
+from tests.integration.webui.lineage_events import check_lineage, transport_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 PIPELINE_ID = "ui_s3"
 DAG_ID = f"roboflow_{PIPELINE_ID}"
 CONSUMER_DAG_ID = "load_ui_s3_results"
+COUNTING_DAG_ID = f"count_{PIPELINE_ID}_detections"  # the docs' example, as written there
 SHOTS = REPO_ROOT / "test-output" / "ui"
 KEY = connections.DEMO_PUBLISHABLE_KEY
 
@@ -54,6 +61,10 @@ def dags_folder(root: Path) -> Path:
     for source in (REPO_ROOT / "dags").glob("*.py"):
         shutil.copy(source, folder / source.name)
     (folder / "load_results.py").write_text(CONSUMER_DAG)
+    counting = docs_example_dag().replace(
+        'PIPELINE_ID = "warehouse_cameras"', f"PIPELINE_ID = {PIPELINE_ID!r}"
+    )
+    (folder / "count_detections.py").write_text(counting)
     return folder
 
 
@@ -121,6 +132,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
     emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "10"])
     home = tmp_path / "airflow-home"
     home.mkdir()
+    lineage_file = tmp_path / "openlineage.jsonl"
     pipelines_file = home / "astro.yaml"
     pipelines_file.write_text(yaml.safe_dump({"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}))
     env = airflow_env(
@@ -130,7 +142,11 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
             "roboflow_default": connections.roboflow_connection(emulator.url, publishable_key=KEY),
             "it_s3": connections.moto_connection(moto_server.url),
         },
-        extra={"ROBOFLOW_PIPELINES_FILE": str(pipelines_file), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"},
+        extra={
+            "ROBOFLOW_PIPELINES_FILE": str(pipelines_file),
+            "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+            **transport_settings(lineage_file),
+        },
     )
 
     with running(emulator):
@@ -138,23 +154,47 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
         ensure_pool(env)
         with running_stack(home, env, port=port) as stack:
             api = stack.api()
-            api.wait_for_dags(DAG_ID, CONSUMER_DAG_ID)
+            api.wait_for_dags(DAG_ID, CONSUMER_DAG_ID, COUNTING_DAG_ID)
             logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
             time.sleep(1)
             run_id = f"ui__{logical_date:%Y%m%dT%H%M%S}"
-            trigger(api, DAG_ID, run_id, logical_date)
+            # An explicit window holding the seeded objects: the scheduler's own run of the latest
+            # hour may have taken them already when they were seeded just before the hour turned.
+            start_run(api, run_id, logical_date, logical_date - timedelta(hours=1), logical_date)
             state, seen = follow_run(api, DAG_ID, run_id, timeout=400)
-            assert state == "success", dict(seen)
+            assert state == "success", (dict(seen), returned(api, DAG_ID, run_id, "plan"))
             # The job wait handed over to the triggerer and ended on the job's notification, long before
             # its 30-minute fallback poll.
-            assert "deferred" in seen["wait_for_job"], dict(seen)
+            assert "deferred" in seen["wait_for_job"], (dict(seen), returned(api, DAG_ID, run_id, "plan"))
             export = returned(api, DAG_ID, run_id, "reconcile")  # the window's manifest
             job = returned(api, DAG_ID, run_id, "start_job", map_index=0)  # one chunk: one job
+            # A second window over the same objects: two points on the pipeline's trend charts.
+            again = f"ui2__{logical_date:%Y%m%dT%H%M%S}"
+            later = logical_date + timedelta(seconds=1)
+            start_run(api, again, later, logical_date - timedelta(hours=2), logical_date + timedelta(hours=1))
+            assert follow_run(api, DAG_ID, again, timeout=400)[0] == "success"
 
             loaded = wait_for_loaded_summary(api, export["destination"])
+            counted = wait_for_count(api)
+            rows = result_rows(local_path(export["destination"]))
 
             check_view_api(stack.base_url, api, run_id)
-            browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path)
+            browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path, images, rows)
+
+    # Every task of the run reported START and COMPLETE with final datasets and the roboflow facet.
+    task_ids = [task for task in STEP_TASKS if task != "list_local_files"]
+    check_lineage(
+        lineage_file,
+        DAG_ID,
+        run_id,
+        task_ids,
+        source=("s3://it-ui-frames", "cams/"),
+        destination=export["destination"],
+        table_root=export["table"]["root"],
+    )
+    # The docs' DAG counted this pipeline's detections per class and day from the table.
+    assert counted and {row["class"] for row in counted} == {"bright-spot"}
+    assert all(row["detections"] % len(images) == 0 and row["detections"] > 0 for row in counted)
 
     # The downstream DAG read the manifest summary from triggering_asset_events.
     assert loaded["manifest_uri"] == export["manifest_uri"]
@@ -162,6 +202,24 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
     assert loaded["objects"] == {"processed": 4, "failed": 0, "skipped": 0}
     assert loaded["job_id"] == job["job_id"]
     assert loaded["reconciled"] is True
+
+
+def start_run(api: AirflowAPI, run_id: str, logical_date: datetime, start: datetime, end: datetime) -> None:
+    """Trigger a run of the pipeline over the window ``[start, end)`` (its window params)."""
+    window = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    trigger(api, DAG_ID, run_id, logical_date, window)
+
+
+def wait_for_count(api: AirflowAPI, timeout: float = 240) -> list[dict[str, Any]]:
+    """What the docs' counting DAG returned on its first successful run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for run in api.get(f"/api/v2/dags/{COUNTING_DAG_ID}/dagRuns")["dag_runs"]:
+            assert run["state"] != "failed", run
+            if run["state"] == "success":
+                return list(returned(api, COUNTING_DAG_ID, run["dag_run_id"], "count_detections"))
+        time.sleep(1)
+    raise AssertionError(f"{COUNTING_DAG_ID} never ran")
 
 
 def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
@@ -178,7 +236,15 @@ def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
 
 
 def browse(
-    base_url: str, password: str, api: AirflowAPI, run_id: str, job: dict, emulator_url: str, tmp: Path
+    base_url: str,
+    password: str,
+    api: AirflowAPI,
+    run_id: str,
+    job: dict,
+    emulator_url: str,
+    tmp: Path,
+    images: list[SampleImage],
+    rows: list[dict[str, Any]],
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -199,6 +265,7 @@ def browse(
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
         notifications = driver.find_elements(By.CSS_SELECTOR, "table.notifications tr.notification")
         assert len(notifications) >= 2
+        check_trends(driver, DAG_ID, run_id, shot)
         row.find_element(By.CSS_SELECTOR, "a.manifest-link").click()
         wait_for(driver, "table.doc")
         assert "Reconciled" in driver.page_source and "True" in driver.page_source
@@ -214,6 +281,10 @@ def browse(
         detail = wait_for(driver, "dl.run-detail")
         assert detail.find_element(By.CSS_SELECTOR, ".found").text == "4"
         assert detail.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
+        check_gallery(driver, images, rows, shot)
+        check_image_page(driver, images[0], shot)
+        driver.find_element(By.CSS_SELECTOR, "a.back-link").click()
+        detail = wait_for(driver, "dl.run-detail")
         detail.find_element(By.CSS_SELECTOR, "a.results-link").click()
         wait_for(driver, "table.doc")
         assert "results" in driver.page_source
