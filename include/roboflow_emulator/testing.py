@@ -50,6 +50,11 @@ class EmulatorHandle:
             rate=0.0, latencyMs=0, dropRate=0.0, dropAfterWriteRate=0.0, duplicateWebhooks=False
         )
 
+    def set_delays(self, **seconds: float) -> dict[str, Any]:
+        """``ingest_delay`` and/or ``stage_delay`` from now on (a stage already running keeps its own)."""
+        wire = {_camel(name): value for name, value in seconds.items()}
+        return self._call("POST", "/__emulator__/delays", wire)
+
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/__emulator__/state")
 

@@ -7,11 +7,13 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from include.roboflow_emulator.app import Emulator
 from tests.unit.emulator.conftest import BP, DS, Api, WebhookReceiver, mp4, png
 
 
@@ -255,3 +257,23 @@ def test_job_webhook_is_redelivered_after_a_time_out(
     assert [first["delivery_attempt"], second["delivery_attempt"]] == [1, 2]
     recorded = outcomes()
     assert "timed out" in recorded[0] and recorded[1] == "204"
+
+
+def test_delays_changed_at_run_time_apply_to_jobs_started_afterwards(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    api = Api(make_emulator(stage_delay=60.0))  # two stages: two minutes per job, far past wait_job's 20 s
+    stage_images(api, "quick", {"a.png": png()})
+    changed = api.http.post("/__emulator__/delays", json={"stageDelay": 0})
+    assert changed.json() == {"ingestDelay": 0.05, "stageDelay": 0.0}
+    assert api.post(f"{BP}/jobs/quick-job", json=job_body("quick")).status_code == 200
+    assert api.wait_job("quick-job")["error"] is False
+
+
+@pytest.mark.parametrize(
+    "bad", [{"stageDelay": -1}, {"stageDelay": "5"}, {"ingestDelay": True}, {"shardSize": 3}, [1]]
+)
+def test_invalid_delays_are_refused_and_change_nothing(api: Api, bad: object) -> None:
+    response = api.http.post("/__emulator__/delays", json=bad)
+    assert response.status_code == 400 and response.json()["error"]
+    assert api.http.post("/__emulator__/delays", json={}).json() == {"ingestDelay": 0.05, "stageDelay": 0.05}
