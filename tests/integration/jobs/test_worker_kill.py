@@ -22,7 +22,9 @@ from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.jobs.staging import roboflow_connection, stage_batch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+JOB_ROUTE = "GET /batch-processing/v1/external/{workspace}/jobs/{jobId}"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +73,11 @@ def wait_for(condition: Any, timeout: float, what: str, log: Path, worker: subpr
     )
 
 
+def job_polls(emulator: EmulatorHandle) -> int:
+    """How often the job has been looked at on this emulator so far."""
+    return int(emulator.state()["requests"].get(JOB_ROUTE, 0))
+
+
 def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
@@ -98,12 +105,13 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
     worker = start_worker(dag_id, staged.batch_id, env, log)
     try:
         job_id = wait_for(
-            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+            lambda: stored_job_id(db, dag_id), 300, "the job id in task_state_store", log, worker
         )
         wait_for(
             lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
         )
-        time.sleep(1.0)  # let the deferred wait poll a few times
+        polls = job_polls(slow_emulator)
+        wait_for(lambda: job_polls(slow_emulator) >= polls + 2, 60, "the wait to poll twice", log, worker)
         assert worker.poll() is None, "the worker finished before it could be killed"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
@@ -119,7 +127,7 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
         assert client.get_job(job_id).is_terminal is False  # killed mid-wait: the job still runs remotely
 
     retry = start_worker(dag_id, staged.batch_id, env, log)
-    assert retry.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+    assert retry.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
 
     output = log.read_text(errors="replace")
     assert "re-attaching instead of starting a new one" in output
@@ -152,14 +160,15 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
     worker = start_worker(dag_id, staged.batch_id, env, log, wait)
     try:
         job_id = wait_for(
-            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+            lambda: stored_job_id(db, dag_id), 300, "the job id in task_state_store", log, worker
         )
         wait_for(
             lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
         )
         if wait == "sensor-poke":
             wait_for(lambda: "wait_for_job" in log.read_text(errors="replace"), 120, "the wait", log, worker)
-        time.sleep(1.0)  # let the wait poll a few times
+        polls = job_polls(slow_emulator)
+        wait_for(lambda: job_polls(slow_emulator) >= polls + 2, 60, "the wait to poll twice", log, worker)
         assert worker.poll() is None, "the worker finished before it could be terminated"
         os.kill(worker.pid, signal.SIGTERM)
         returncode = worker.wait(timeout=60)
@@ -178,7 +187,7 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
         assert "aborted" in str(killed.last_notification).lower()
 
         rerun = start_worker(dag_id, staged.batch_id, env, log, wait)
-        assert rerun.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+        assert rerun.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
         finished = client.get_job(job_id)
     assert (finished.is_terminal, finished.error) == (True, False)
     creations = slow_emulator.state()["jobCreations"]
