@@ -43,6 +43,7 @@ def open_session() -> Path:
     if existing and not is_controller():
         return Path(existing)
     folder = Path(tempfile.mkdtemp(prefix="roboflow-tests-"))
+    folder.chmod(0o755)  # servers running as their own user (PostgreSQL) reach their folders in it
     os.environ[SESSION_DIR_ENV] = str(folder)
     _become_subreaper()
     return folder

@@ -2,9 +2,11 @@
 
 ``migrated_home`` copies a metadata DB migrated once per session instead of running ``airflow db
 migrate`` again. The shared stack (api-server, scheduler, dag-processor and triggerer as separate
-processes; LocalExecutor, SQLite) starts the first time a test asks for it and stops when the session
-ends. Each test brings DAG files and connections of its own, under ids no other test uses, so no
-test can see another's runs. Connections are created through the REST API, as a user would, so the
+processes; LocalExecutor) starts the first time a test asks for it and stops when the session ends.
+Its metadata DB is a private PostgreSQL: on SQLite, several tests' runs writing at once fail the
+scheduler with "database is locked" (a read transaction cannot wait to become a write). Each test
+brings DAG files and connections of its own, under ids no other test uses, so no test can see
+another's runs. Connections are created through the REST API, as a user would, so the
 triggerer and the tasks get them from the API server like any stored connection.
 """
 
@@ -28,9 +30,11 @@ from include.devstack.airflow_stack import (
     AirflowAPI,
     AirflowAPIError,
     airflow_env,
+    migrate_db,
     sqlite_url,
     start_airflow_stack,
 )
+from include.devstack.postgres_server import postgres_url, start_postgres
 from tests.shared_session import shared
 
 DB_TEMPLATE = "airflow-db-template"
@@ -153,17 +157,29 @@ POOL_SLOTS = 8
 
 
 def _start_stack(folder: Path) -> dict[str, Any]:
-    home = migrated_home(folder / "home")
-    (home / "dags").mkdir()
-    env = airflow_env(home, dags_folder=home / "dags", extra=SHARED_SETTINGS)
-    stack = start_airflow_stack(home, env)
+    folder.chmod(0o755)  # the PostgreSQL server runs as its own user and needs its way in
+    database = start_postgres(folder / "postgres", "airflow")
+    try:
+        home = folder / "home"
+        (home / "dags").mkdir(parents=True)
+        url = postgres_url(database, "airflow")
+        settings = {**SHARED_SETTINGS, "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url}
+        env = airflow_env(home, dags_folder=home / "dags", extra=settings)
+        migrate_db(env)
+        stack = start_airflow_stack(home, env)
+    except BaseException:
+        database.stop()
+        raise
     try:
         _ensure_pool(stack.api())
     except BaseException:
         stack.stop()
+        database.stop()
         raise
+    components = [stack.api_server.pid, *(component.pid for component in stack.components)]
     return {
-        "pids": [stack.api_server.pid, *(component.pid for component in stack.components)],
+        # The DB last: stopped with the others, it waits for their connections to close.
+        "pids": [*components, database.pid],
         "home": str(home),
         "base_url": stack.base_url,
         "password": stack.password,

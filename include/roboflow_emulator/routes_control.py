@@ -38,7 +38,7 @@ def routes(app: Emulator) -> list[Route]:
 
     @control.post("/delays")
     def delays(request: Request) -> Response:
-        """Change the ingest and stage delays at run time (what starts afterwards uses them)."""
+        """Change the ingest and stage delays at run time, for the ingests and stages under way too."""
         body = request.json(required=False) or {}
         if not isinstance(body, dict):
             raise bad_request("The request body must be a JSON object of delays in seconds.")

@@ -51,7 +51,8 @@ class EmulatorHandle:
         )
 
     def set_delays(self, **seconds: float) -> dict[str, Any]:
-        """``ingest_delay`` and/or ``stage_delay`` from now on (a stage already running keeps its own)."""
+        """``ingest_delay`` and/or ``stage_delay`` from now on, for the ingests and stages under way too:
+        a long delay holds a job in its stage until a shorter one lets it go."""
         wire = {_camel(name): value for name, value in seconds.items()}
         return self._call("POST", "/__emulator__/delays", wire)
 

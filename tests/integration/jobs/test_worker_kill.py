@@ -29,8 +29,8 @@ JOB_ROUTE = "GET /batch-processing/v1/external/{workspace}/jobs/{jobId}"
 
 @pytest.fixture(scope="module")
 def slow_emulator() -> Iterator[EmulatorHandle]:
-    """An emulator whose job stages take seconds, so there is time to kill a worker mid-wait."""
-    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.1", "--stage-delay", "4"])
+    """An emulator whose job stages last until a test lets them go, so a worker is killed mid-wait."""
+    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.1", "--stage-delay", "600"])
     try:
         yield EmulatorHandle(service)
     finally:
@@ -96,6 +96,7 @@ def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
 def test_killed_worker_then_retry_leaves_exactly_one_job(
     slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
 ) -> None:
+    slow_emulator.set_delays(stage_delay=600)  # held in processing until the worker is killed
     staged = stage_batch(slow_emulator, image_server, f"kill-{uuid.uuid4().hex[:10]}")
     dag_id = f"kill_test_{uuid.uuid4().hex[:8]}"
     env = worker_env(slow_emulator, tmp_path)
@@ -126,6 +127,7 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
     ) as client:
         assert client.get_job(job_id).is_terminal is False  # killed mid-wait: the job still runs remotely
 
+    slow_emulator.set_delays(stage_delay=0.5)
     retry = start_worker(dag_id, staged.batch_id, env, log)
     assert retry.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
 
@@ -150,6 +152,7 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
 ) -> None:
     """SIGTERM (a worker shutting down, a task marked failed) reaches the task runner's handler, which
     calls on_kill: the job is aborted, not left running unwatched; the next run restarts that job."""
+    slow_emulator.set_delays(stage_delay=600)  # held in processing, where a job can be aborted
     staged = stage_batch(slow_emulator, image_server, f"term-{uuid.uuid4().hex[:10]}")
     dag_id = f"term_test_{uuid.uuid4().hex[:8]}"
     created_before = set(slow_emulator.state()["jobCreations"])
@@ -186,6 +189,7 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
         assert (killed.is_terminal, killed.error) == (True, True), "on_kill did not abort the job"
         assert "aborted" in str(killed.last_notification).lower()
 
+        slow_emulator.set_delays(stage_delay=0.5)
         rerun = start_worker(dag_id, staged.batch_id, env, log, wait)
         assert rerun.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
         finished = client.get_job(job_id)

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from include.devstack import connections
-from include.devstack.airflow_stack import AirflowAPI
 from include.devstack.run_results import local_path, result_rows
 from include.devstack.sample_media import sample_images, write_files
 from include.devstack.services import running, start_roboflow_emulator
@@ -25,6 +24,7 @@ from tests.integration.pipeline.file_clock import boundary
 from tests.integration.pipeline.test_scheduler_run import (
     follow_run,
     returned,
+    task_state,
     trigger,
     trigger_log_text,
 )
@@ -34,11 +34,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600
 
 DAG_ID = "roboflow_marked_failed"
 WAIT = "wait_for_job"
-
-
-def task_state(api: AirflowAPI, run_id: str, task_id: str) -> str | None:
-    tis = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
-    return next((ti["state"] for ti in tis if ti["task_id"] == task_id), None)
 
 
 def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it(
@@ -70,7 +65,7 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
         run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"
         trigger(api, DAG_ID, run_id, logical_date)
 
-        wait_until(lambda: task_state(api, run_id, WAIT) == "deferred", 240, "the deferred wait")
+        wait_until(lambda: task_state(api, DAG_ID, run_id, WAIT) == "deferred", 400, "the deferred wait")
         # Marked failed before the triggerer picked the trigger up, there is no trigger to cancel
         # (the job then keeps running, and the cleared wait re-attaches to it).
         wait_until(

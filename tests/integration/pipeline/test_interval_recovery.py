@@ -25,7 +25,7 @@ from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import PipelineRun
 from tests.integration.pipeline.file_clock import boundary
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture

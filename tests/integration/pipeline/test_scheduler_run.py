@@ -19,9 +19,10 @@ from include.devstack.airflow_stack import AirflowAPI, AirflowAPIError
 from include.devstack.run_results import local_path, result_rows
 from include.devstack.sample_media import sample_images, seed_s3
 from include.devstack.services import running, start_roboflow_emulator
+from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
 from tests.integration.pipeline.file_clock import boundary
-from tests.shared_stack import SharedStack
+from tests.shared_stack import SharedStack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(420)]
 
@@ -44,6 +45,12 @@ def follow_run(
             return state, seen
         time.sleep(0.3)
     raise AssertionError(f"run {run_id} did not finish within {timeout:.0f}s; task states seen: {dict(seen)}")
+
+
+def task_state(api: AirflowAPI, dag_id: str, run_id: str, task_id: str) -> str | None:
+    """The state of ``task_id`` in the run (of its first map index, for a mapped task)."""
+    tis = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    return next((ti["state"] for ti in tis if ti["task_id"] == task_id), None)
 
 
 def trigger(api: AirflowAPI, dag_id: str, run_id: str, logical_date: datetime | None) -> None:
@@ -83,8 +90,9 @@ def test_pipeline_run_through_scheduler_and_triggerer(
     )
     pipeline["roboflow_conn_id"] = "sched_roboflow"
     pipeline["export"]["transfer_processes"] = 2  # worker processes started from a real task
-    # Slow enough stages that both sensors have to hand over to the triggerer.
-    slow = start_roboflow_emulator(extra_args=["--ingest-delay", "6", "--stage-delay", "4"])
+    # Indexing and stages held until each sensor has handed over to the triggerer.
+    slow = start_roboflow_emulator(extra_args=["--ingest-delay", "600", "--stage-delay", "600"])
+    held = EmulatorHandle(slow)
     stack = airflow_stack
 
     with running(slow):
@@ -100,21 +108,26 @@ def test_pipeline_run_through_scheduler_and_triggerer(
         logical_date = boundary(tmp_path / "clock")  # after seeding: the images are in its hour
         run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"
         trigger(api, DAG_ID, run_id, logical_date)
+        for sensor, delay in zip(SENSORS, ("ingest_delay", "stage_delay"), strict=True):
+            wait_until(
+                lambda s=sensor: task_state(api, DAG_ID, run_id, s) == "deferred", 400, f"{sensor} to defer"
+            )
+            held.set_delays(**{delay: 0.2})
 
         state, seen = follow_run(api, DAG_ID, run_id)
 
         assert state == "success", dict(seen)
         export = returned(api, DAG_ID, run_id, "reconcile")
+        job = returned(api, DAG_ID, run_id, "start_job", map_index=0)
 
     home = stack.home
-    assert all("deferred" in seen[sensor] for sensor in SENSORS), dict(seen)
     # The triggerer writes what each trigger did next to the task's log.
     for sensor in SENSORS:
         trigger_log = trigger_log_text(home, DAG_ID, run_id, sensor)
         assert "Trigger fired event" in trigger_log, sensor
-    assert "include.roboflow_batch.triggers.job.RoboflowJobTrigger" in trigger_log_text(
-        home, DAG_ID, run_id, "wait_for_job"
-    )
+    # The job wait's trigger is the project's: its event names the job and the job's output batches.
+    job_trigger_log = trigger_log_text(home, DAG_ID, run_id, "wait_for_job")
+    assert f"'job_id': '{job['job_id']}'" in job_trigger_log and "'output_batches'" in job_trigger_log
     assert export["reconciled"] is True
     assert len(result_rows(local_path(export["destination"]))) == len(images)
     run_logs = home / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"

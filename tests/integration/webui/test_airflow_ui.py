@@ -15,11 +15,12 @@ from include.devstack import connections
 from include.devstack.airflow_stack import AirflowAPI
 from include.devstack.sample_media import sample_images, seed_s3
 from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
+from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
 from tests.integration.pipeline.file_clock import boundary
-from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
+from tests.integration.pipeline.test_scheduler_run import follow_run, returned, task_state, trigger
 from tests.integration.webui.browser import missing_browser, start_chromium
-from tests.shared_stack import SharedStack
+from tests.shared_stack import SharedStack, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -126,7 +127,8 @@ def test_watch_a_pipeline_in_the_airflow_ui(
         # Far longer than this test may take: the waits can only end in time through notifications.
         webhook_fallback_interval="30m",
     )
-    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "10"])
+    # Stages held until the job wait has handed over to the triggerer.
+    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "600"])
 
     with running(emulator):
         # The webhook receiver checks deliveries against roboflow_default's publishable key: this
@@ -144,11 +146,13 @@ def test_watch_a_pipeline_in_the_airflow_ui(
         logical_date = boundary(tmp_path / "clock")  # after seeding: the images are in its hour
         run_id = f"ui__{logical_date:%Y%m%dT%H%M%S}"
         trigger(api, DAG_ID, run_id, logical_date)
+        deferred = lambda: task_state(api, DAG_ID, run_id, "wait_for_job") == "deferred"  # noqa: E731
+        wait_until(deferred, 400, "the job wait to hand over to the triggerer")
+        EmulatorHandle(emulator).set_delays(stage_delay=0.5)
         state, seen = follow_run(api, DAG_ID, run_id, timeout=400)
+        # The job wait, deferred (above), ended on the job's notification, long before its 30-minute
+        # fallback poll.
         assert state == "success", dict(seen)
-        # The job wait handed over to the triggerer and ended on the job's notification, long before
-        # its 30-minute fallback poll.
-        assert "deferred" in seen["wait_for_job"], dict(seen)
         export = returned(api, DAG_ID, run_id, "reconcile")  # the window's manifest
         job = returned(api, DAG_ID, run_id, "start_job", map_index=0)  # one chunk: one job
 

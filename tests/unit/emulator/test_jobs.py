@@ -259,15 +259,17 @@ def test_job_webhook_is_redelivered_after_a_time_out(
     assert "timed out" in recorded[0] and recorded[1] == "204"
 
 
-def test_delays_changed_at_run_time_apply_to_jobs_started_afterwards(
+def test_a_long_stage_delay_holds_a_job_until_a_shorter_one_lets_it_go(
     make_emulator: Callable[..., Emulator],
 ) -> None:
-    api = Api(make_emulator(stage_delay=60.0))  # two stages: two minutes per job, far past wait_job's 20 s
-    stage_images(api, "quick", {"a.png": png()})
+    api = Api(make_emulator(stage_delay=600.0))
+    stage_images(api, "held", {"a.png": png()})
+    assert api.post(f"{BP}/jobs/held-job", json=job_body("held")).status_code == 200
+    job = api.get(f"{BP}/jobs/held-job").json()["job"]
+    assert (job["isTerminal"], job["currentStage"]) == (False, "processing")
     changed = api.http.post("/__emulator__/delays", json={"stageDelay": 0})
     assert changed.json() == {"ingestDelay": 0.05, "stageDelay": 0.0}
-    assert api.post(f"{BP}/jobs/quick-job", json=job_body("quick")).status_code == 200
-    assert api.wait_job("quick-job")["error"] is False
+    assert api.wait_job("held-job")["error"] is False  # within wait_job's 20 s, not 2 x 600 s
 
 
 @pytest.mark.parametrize(
