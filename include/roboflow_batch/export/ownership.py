@@ -20,27 +20,13 @@ def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def related_jobs(job_history: object) -> set[str]:
-    """Job ids of the interval's attempts, from the start-job task's ``job_history``."""
-    related: set[str] = set()
-    for event in job_history if isinstance(job_history, list) else []:
-        if not isinstance(event, dict):
-            continue
-        related.add(str(event.get("job_id")))
-        seen = event.get("seen")
-        for job in seen if isinstance(seen, list) else []:
-            if isinstance(job, dict):
-                related.add(str(job.get("job_id")))
-    return related
-
-
 def foreign_manifest_problem(
     manifest_text: str | None, *, uri: str, job_id: str, batch_id: str, related: set[str] | None = None
 ) -> str | None:
     """Why this export must not write into the destination whose manifest is ``manifest_text``, or None.
 
-    An earlier attempt of the same interval (in ``related``, same input batch) is not another job: the
-    new attempt's results replace its own.
+    An earlier attempt of the same interval (in ``related``: the job ids of the interval's job history,
+    same input batch) is not another job: the new attempt's results replace its own.
     """
     if manifest_text is None:
         return None

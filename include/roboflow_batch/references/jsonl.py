@@ -18,8 +18,9 @@ from airflow.sdk import ObjectStoragePath
 _LINES_PER_WRITE = 2000
 
 
-def destination_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
-    """The ObjectStoragePath of a destination URI (file://, s3://, gs:// or an absolute local path)."""
+def references_file_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
+    """Where a references file is written: its URI (file://, s3://, gs:// or an absolute local path)
+    as an ObjectStoragePath; the operator names the URI its ``destination``."""
     if isinstance(uri, str) and uri.startswith("/"):
         uri = f"file://{uri}"
     if not isinstance(uri, str) or "://" not in uri:
