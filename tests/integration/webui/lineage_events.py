@@ -13,15 +13,6 @@ from include.roboflow_batch.webui.runs import STEP_TASKS
 FACET_TASKS = [task for task in STEP_TASKS if task not in ("list_new_objects", "list_local_files")]
 
 
-def transport_settings(path: Path) -> dict[str, str]:
-    """Environment that makes every Airflow process write its events to ``path`` (one JSON per line)."""
-    transport = {"type": "file", "log_file_path": str(path), "append": True}
-    return {
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(transport),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "ui-test",
-    }
-
-
 def task_events(path: Path, dag_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
     """``{task_id: [events]}`` of one DAG run (task events name their DAG run in the parent facet)."""
     events: dict[str, list[dict[str, Any]]] = defaultdict(list)
