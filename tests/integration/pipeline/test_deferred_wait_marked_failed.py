@@ -81,6 +81,13 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
         assert "aborted" in str(aborted.last_notification).lower()
         assert "invoking on_kill" in trigger_log_text(home, DAG_ID, run_id, WAIT)
         EmulatorHandle(emulator).set_delays(stage_delay=0.5)
+        # As a person would: clear once the run shows the failure. Clearing while the scheduler is still
+        # applying it races the scheduler's own write of the run's state.
+        wait_until(
+            lambda: api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}")["state"] == "failed",
+            120,
+            "the run to show the failure",
+        )
 
         api.post(
             f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
