@@ -31,6 +31,8 @@ class EmulatorConfig:
     webhook_timeout: float = 2.0
     webhook_backoff: float = 0.2
     seconds_per_image: float = 0.0
+    task_start_seconds: float = 0.0
+    gpu_speedup: float = 4.0
     shard_size: int = SHARD_SIZE
     retention_seconds: float = RETENTION_SECONDS
     faults: dict[str, object] = field(default_factory=dict)

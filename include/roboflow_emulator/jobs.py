@@ -24,6 +24,7 @@ from include.roboflow_emulator.job_specs import (
     validate_job_id,
     validate_restart_overrides,
 )
+from include.roboflow_emulator.machines import MachineModel, timeout_share
 from include.roboflow_emulator.outputs import add_output_file, create_output_batch, results_file, tar_gz
 from include.roboflow_emulator.state import (
     MULTIPART_BATCH,
@@ -58,6 +59,7 @@ class _TaskOutcome:
     message: str
     results_file: str | None = None
     image_files: list[str] = field(default_factory=list)
+    timed_out: bool = False
 
 
 class JobService:
@@ -67,6 +69,13 @@ class JobService:
         self.ingest = ingest
         # Jobs read and write the same world as the staging side: one store, configuration and webhook sender.
         self.store, self.config, self.webhooks = ingest.store, ingest.config, ingest.webhooks
+        self.machines = MachineModel()
+        self.reset_machines()
+
+    def reset_machines(self) -> None:
+        """Back to the machine-time model of the command line."""
+        config = self.config
+        self.machines = MachineModel(config.seconds_per_image, config.task_start_seconds, config.gpu_speedup)
 
     # ---- API operations ---------------------------------------------------------------
 
@@ -229,7 +238,9 @@ class JobService:
             )
         return stage
 
-    def _close_stage(self, job: Job, generation: int, stage: Stage, started: float) -> bool:
+    def _close_stage(
+        self, job: Job, generation: int, stage: Stage, started: float, keep_message: bool = False
+    ) -> bool:
         remaining = self.config.stage_delay - (time.monotonic() - started)
         if remaining > 0:
             time.sleep(remaining)
@@ -238,11 +249,12 @@ class JobService:
             failed = sum(1 for t in stage.tasks if t.status_type != "success")
             ok = failed == 0
             stage.status_type = "success" if ok else "error"
-            stage.message = (
-                f"All {len(stage.tasks)} tasks succeeded."
-                if ok
-                else f"{failed} of {len(stage.tasks)} tasks failed."
-            )
+            if not keep_message:
+                stage.message = (
+                    f"All {len(stage.tasks)} tasks succeeded."
+                    if ok
+                    else f"{failed} of {len(stage.tasks)} tasks failed."
+                )
             stage.last_event = utc_now()
             job.log(
                 "info" if ok else "error",
@@ -323,7 +335,7 @@ class JobService:
                     )
             return self._close_stage(job, generation, stage, started), []
         timeout = settings["processingTimeoutSeconds"]
-        budget = timeout / len(units) if timeout else None
+        budget = timeout_share(timeout, len(units))
         parallel = settings["maxParallelTasks"] or DEFAULT_PARALLEL_TASKS
 
         def run(index: int) -> _TaskOutcome:
@@ -333,7 +345,17 @@ class JobService:
 
         with ThreadPoolExecutor(max_workers=min(parallel, len(units)), thread_name_prefix="task") as pool:
             outcomes = list(pool.map(run, range(len(units))))
-        return self._close_stage(job, generation, stage, started), outcomes
+        timed_out = sum(1 for outcome in outcomes if outcome.timed_out)
+        if timed_out:
+            with self.store.lock:
+                self._guard(job, generation)
+                message = (
+                    f"Stopped by processingTimeoutSeconds={timeout}: {timed_out} of {len(units)} tasks "
+                    f"used up their share ({budget:.2f}s each) and were stopped."
+                )
+                stage.message = message
+                job.log("error", "processing-timeout", {"message": message}, stage_id="processing")
+        return self._close_stage(job, generation, stage, started, keep_message=bool(timed_out)), outcomes
 
     def _processing_task(
         self,
@@ -349,20 +371,35 @@ class JobService:
         spec = job.definition["processingSpecification"]
         fmt = spec.get("aggregationFormat") or "jsonl"
         max_fps = spec.get("maxVideoFPS")
+        machine = settings["computeConfiguration"].get("machineType")
         where = {"stage_id": "processing", "task_id": task.task_id}
         with self.store.lock:
             self._guard(job, generation)
             self._set_task(task, "info", "Processing.", 0.0)
+            job.log("info", "task-started", {"message": "Task started.", "files": len(files)}, **where)
         started = time.monotonic()
+
+        def spend(seconds: float, done: int) -> _TaskOutcome | None:
+            """Run the machine for ``seconds``, or up to the task's share of the ceiling and stop."""
+            if budget is not None and time.monotonic() - started + seconds > budget:
+                time.sleep(max(0.0, started + budget - time.monotonic()))
+                return self._task_timeout(job, generation, task, settings, budget, done, len(files))
+            if seconds:
+                time.sleep(seconds)
+            return None
+
+        stopped = spend(self.machines.start_seconds(machine), 0)
+        if stopped is not None:
+            return stopped
         rows: list[dict[str, Any]] = []
         images: list[tuple[str, str, bytes]] = []
         failures = 0
         for number, stored in enumerate(files, start=1):
-            if self.config.seconds_per_image:
-                time.sleep(self.config.seconds_per_image)
+            frames: int | None = None
             try:
                 if stored.content_type == "videos":
                     result = workflow.process_video(stored.file_name, stored.content, max_fps)
+                    frames = len(result.rows)
                 else:
                     result = workflow.process_image(stored.file_name, stored.content)
                 rows.extend(result.rows)
@@ -374,18 +411,13 @@ class JobService:
                     job.log(
                         "warning", "file-failed", {"message": str(exc), "fileName": stored.file_name}, **where
                     )
-            elapsed = time.monotonic() - started
+            stopped = spend(self.machines.file_seconds(stored.content, frames, machine), number - 1)
+            if stopped is None and budget is not None and time.monotonic() - started > budget:
+                stopped = self._task_timeout(job, generation, task, settings, budget, number, len(files))
+            if stopped is not None:
+                return stopped
             with self.store.lock:
                 self._guard(job, generation)
-                if budget is not None and elapsed > budget:
-                    message = (
-                        f"Task exceeded its processing time share of {budget:.2f}s "
-                        f"(processingTimeoutSeconds={settings['processingTimeoutSeconds']} over "
-                        f"{len(job.stages['processing'].tasks)} tasks) after {number} of {len(files)} files."
-                    )
-                    self._set_task(task, "error", message, number / len(files))
-                    job.log("error", "task-timeout", {"message": message}, **where)
-                    return _TaskOutcome(False, message)
                 task.progress, task.event_timestamp = number / len(files), utc_now()
         limit = settings["maxImageFailureRate"]
         too_many = (
@@ -418,6 +450,31 @@ class JobService:
             job.log("info", "task-finished", {"message": message}, **where)
         return _TaskOutcome(True, message, results_name, [name for _, name, _ in images])
 
+    def _task_timeout(
+        self,
+        job: Job,
+        generation: int,
+        task: Task,
+        settings: dict[str, Any],
+        share: float,
+        done: int,
+        total: int,
+    ) -> _TaskOutcome:
+        """Stop a task that used up its share of ``processingTimeoutSeconds``: it fails, its files
+        unprocessed."""
+        message = (
+            f"Task exceeded its processing time share of {share:.2f}s "
+            f"(processingTimeoutSeconds={settings['processingTimeoutSeconds']} over "
+            f"{len(job.stages['processing'].tasks)} tasks) after {done} of {total} files."
+        )
+        with self.store.lock:
+            self._guard(job, generation)
+            self._set_task(task, "error", message, done / total if total else 0.0)
+            job.log(
+                "error", "task-timeout", {"message": message}, stage_id="processing", task_id=task.task_id
+            )
+        return _TaskOutcome(False, message, timed_out=True)
+
     def _export_stage(self, job: Job, generation: int, processed: list[_TaskOutcome]) -> bool:
         started = time.monotonic()
         source_id, output_id = f"{job.job_id}-processing", f"{job.job_id}-export"
@@ -440,6 +497,7 @@ class JobService:
             with self.store.lock:
                 self._guard(job, generation)
                 self._set_task(task, "info", "Archiving.", 0.0)
+                job.log("info", "task-started", {"message": "Task started."}, "export", task.task_id)
                 results = source.files[(RESULTS_PART, outcome.results_file or "")]
                 image_members = [(n, source.files[(IMAGES_PART, n)].content) for n in outcome.image_files]
             index = task.task_id.rsplit("-", 1)[1]
@@ -487,6 +545,9 @@ class JobService:
                     t.message for st in job.stages.values() for t in st.tasks if t.status_type == "error"
                 ]
                 first = f" First task error: {reasons[0]}" if reasons else ""
+                processing = job.stages.get("processing")
+                if processing is not None and processing.message.startswith("Stopped by processingTimeout"):
+                    first = f" {processing.message}{first}"
                 self._terminate(job, error=True, kind="job-failed", message=f"Job failed.{first}")
 
     def _terminate(

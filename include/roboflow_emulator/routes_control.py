@@ -33,9 +33,22 @@ def routes(app: Emulator) -> list[Route]:
             raise bad_request(str(exc)) from exc
         return Response.json(settings.to_json())
 
+    @control.get("/digest")
+    def digest(_: Request) -> Response:
+        return Response.json({"digest": app.store.digest()})
+
+    @control.get("/machines")
+    def machines(_: Request) -> Response:
+        return Response.json(app.jobs.machines.to_json())
+
+    @control.post("/machines")
+    def set_machines(request: Request) -> Response:
+        return Response.json(app.jobs.machines.update(request.json(required=False) or {}))
+
     @control.post("/reset")
     def reset(_: Request) -> Response:
         app.store.reset()
+        app.jobs.reset_machines()
         return Response.json({"status": "ok"})
 
     @api.get("/")

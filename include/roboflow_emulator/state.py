@@ -277,6 +277,39 @@ class Store:
             self.uploads.clear()
             self.epoch += 1
 
+    def digest(self) -> str:
+        """A sha256 of everything a client's calls can create or change: batches with their files'
+        bytes, shards, ingests and parts, jobs with their definitions, stages, tasks and logs, job
+        creations, pending uploads and webhook deliveries. Request counters are left out: reading
+        the API counts requests but changes nothing."""
+        import hashlib
+        import json
+
+        def encode(value: Any) -> Any:
+            if isinstance(value, bytes):
+                return hashlib.sha256(value).hexdigest()
+            if isinstance(value, datetime):
+                return rfc3339(value)
+            if isinstance(value, dict):
+                return {str(key): encode(item) for key, item in value.items()}
+            if isinstance(value, list | tuple | set):
+                items = [encode(item) for item in value]
+                return sorted(items, key=repr) if isinstance(value, set) else items
+            if hasattr(value, "__dataclass_fields__"):
+                return {item.name: encode(getattr(value, item.name)) for item in fields(value)}
+            return value
+
+        with self.lock:
+            world = {
+                "batches": {key: encode(batch) for key, batch in sorted(self.batches.items())},
+                "jobs": {key: encode(job) for key, job in sorted(self.jobs.items())},
+                "jobCreations": dict(sorted(self.job_creations.items())),
+                "uploads": encode(dict(sorted(self.uploads.items()))),
+                "webhookDeliveries": encode(self.webhook_deliveries),
+            }
+        text = json.dumps(world, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
+
     def snapshot(self) -> dict[str, Any]:
         """The read-only view served by `GET /__emulator__/state`."""
         with self.lock:

@@ -53,6 +53,14 @@ class EmulatorHandle:
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/__emulator__/state")
 
+    def digest(self) -> str:
+        """A hash of the emulator's whole world (batches, jobs, uploads, deliveries; not counters)."""
+        return str(self._call("GET", "/__emulator__/digest")["digest"])
+
+    def set_machines(self, **settings: float) -> dict[str, Any]:
+        """Machine-time model by wire or snake_case name: secondsPerImage, taskStartSeconds, gpuSpeedup."""
+        return self._call("POST", "/__emulator__/machines", {_camel(k): v for k, v in settings.items()})
+
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "/__emulator__/reset", {})
 
