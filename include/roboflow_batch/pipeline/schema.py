@@ -25,6 +25,7 @@ from pydantic import (
 from include.roboflow_batch.api.jobs import JobTuning
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.media import MediaType
+from include.roboflow_batch.pipeline.spend_config import CostConfig, PreflightConfig
 from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
 
 Duration = Annotated[
@@ -235,7 +236,7 @@ def _check_schedule(value: str | None) -> str | None:
     return value
 
 
-def _check_timezone(value: str) -> str:
+def check_timezone(value: str) -> str:
     import pendulum
 
     try:
@@ -282,7 +283,7 @@ class _PipelineSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -300,6 +301,8 @@ class PipelineDefaults(_PipelineSettings):
     readiness: dict[str, Any] = Field(default_factory=dict)
     export: dict[str, Any] = Field(default_factory=dict)
     workflow: dict[str, Any] = Field(default_factory=dict)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    preflight: dict[str, Any] = Field(default_factory=dict)
 
 
 class PipelineConfig(_PipelineSettings):
@@ -312,6 +315,8 @@ class PipelineConfig(_PipelineSettings):
     job: JobOptions = Field(default_factory=JobOptions)
     readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     export: ExportConfig
+    cost: CostConfig = Field(default_factory=CostConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
 
     @field_validator("id")
     @classmethod
