@@ -28,6 +28,10 @@ from include.roboflow_batch.spend.records import LedgerEntry, RecordError, Recor
 
 #: How often a reservation that lost a race with another run's is tried again.
 RESERVE_ATTEMPTS = 5
+#: How long a reservation waits after writing before it lists the ledger again. Records are judged
+#: in the order of their times, so every record stamped before this one must be visible by then:
+#: the wait is this, or twice as long as the writes took if that is longer.
+SETTLE_SECONDS = 1.0
 # Credits below this are rounding, not spending.
 _EPSILON = 1e-6
 
@@ -271,14 +275,17 @@ def reserve(
     approved_credits: float | None = None,
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
     sleep: Callable[[float], None] = time.sleep,
+    settle_seconds: float = SETTLE_SECONDS,
 ) -> list[Reservation]:
     """A reservation per chunk of ``plan``, each with its ceiling; raises ``OverBudgetError``.
 
     A chunk whose job run already holds a reservation (a retry of this step) keeps it. The run's
     allowance is the smallest of ``max_credits_per_run`` and what the day and month budgets have
-    left, or ``approved_credits`` when a person approved more. After writing, the ledger is listed
-    again: records are taken in time order, and a reservation that no longer fits (a concurrent
-    run took the budget first) is deleted and tried again with what is left.
+    left, or ``approved_credits`` when a person approved more. After writing and a settling wait
+    (``settle_seconds``, so that every record stamped earlier is visible), the ledger is listed
+    again: records are taken in the order of their times, and a reservation that no longer fits
+    (a concurrent run stamped its own first) is deleted and tried again with what is left. Every
+    run judges the same order, so two runs never both keep the last of a budget.
     """
     for attempt in range(RESERVE_ATTEMPTS):
         moment = now()
@@ -317,6 +324,7 @@ def reserve(
                 f"{bound_name}. Raise {setting} in astro.yaml or wait for the next period."
             )
         written: list[tuple[LedgerEntry, Reservation]] = []
+        moment, writing = now(), time.monotonic()
         for (chunk, run), ceiling in zip(todo, ceilings, strict=True):
             credits = (
                 policy.rates.credits(ceiling, policy.machine_type)
@@ -343,6 +351,7 @@ def reserve(
             s.day is not None or s.month is not None for s in policy.scopes
         ):
             return sorted(kept + [r for _, r in written], key=lambda r: r.index)
+        sleep(max(settle_seconds, 2 * (time.monotonic() - writing)))
         start, end = ledger_window(policy.scopes, moment)
         if _fits(ledger.entries(start, end), {e.name for e, _ in written}, policy, moment):
             return sorted(kept + [r for _, r in written], key=lambda r: r.index)

@@ -1,6 +1,6 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | spend | preflight) -> hooks -> api. A module may import its own package, a lower layer, or the shared top-level
-modules; never a higher layer. ``api`` imports no Airflow."""
+references | spend | preflight) -> hooks -> api. A module may import its own package, a lower layer, or
+the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
 
 from __future__ import annotations
 

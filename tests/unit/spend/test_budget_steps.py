@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -94,16 +95,24 @@ def test_reservations_split_the_allowance_keep_within_it_and_are_idempotent(ledg
     spend = policy(max_credits_per_run=100.0, day=60.0)
     plan = plan_window(spend, ledger, [(0, "job-a", 30), (1, "job-b", 10)], now=NOW)
     assert not plan.over_budget
-    first = reserve(spend, ledger, plan, run_id="r1", now=lambda: NOW)
+    first = reserve(spend, ledger, plan, run_id="r1", now=lambda: NOW, settle_seconds=0.0)
     assert [r.ceiling_seconds for r in first] == [45, 15]  # 60 left today, in proportion to 30:10
     assert sum(r.credits for r in first) <= 60.0
-    again = reserve(spend, ledger, plan, run_id="r1", now=lambda: NOW + timedelta(minutes=1))
+    again = reserve(
+        spend, ledger, plan, run_id="r1", now=lambda: NOW + timedelta(minutes=1), settle_seconds=0.0
+    )
     assert [(r.job_id, r.run, r.ceiling_seconds, r.reused) for r in again] == [
         ("job-a", 0, 45, True),
         ("job-b", 0, 15, True),
     ]
     with pytest.raises(OverBudgetError, match="no machine time left"):
-        reserve(spend, ledger, plan_window(spend, ledger, [(0, "job-c", 5)], now=NOW), now=lambda: NOW)
+        reserve(
+            spend,
+            ledger,
+            plan_window(spend, ledger, [(0, "job-c", 5)], now=NOW),
+            now=lambda: NOW,
+            settle_seconds=0.0,
+        )
 
 
 def test_the_user_timeout_caps_the_ceiling_and_no_budget_means_no_ceiling(ledger: SpendLedger) -> None:
@@ -113,7 +122,9 @@ def test_the_user_timeout_caps_the_ceiling_and_no_budget_means_no_ceiling(ledger
     )
     assert reservation.ceiling_seconds == 120 and reservation.credits == 120.0
     free = policy()
-    (unbounded,) = reserve(free, ledger, plan_window(free, ledger, [(0, "b", 10)], now=NOW), now=lambda: NOW)
+    (unbounded,) = reserve(
+        free, ledger, plan_window(free, ledger, [(0, "b", 10)], now=NOW), now=lambda: NOW, settle_seconds=0.0
+    )
     assert unbounded.ceiling_seconds is None and unbounded.credits == 10.0  # the estimate is held
 
 
@@ -121,7 +132,7 @@ def test_an_approved_amount_replaces_the_budgets_for_that_run(ledger: SpendLedge
     spend = policy(max_credits_per_run=10.0)
     plan = plan_window(spend, ledger, [(0, "big", 40)], now=NOW)
     assert plan.over_budget
-    (reservation,) = reserve(spend, ledger, plan, approved_credits=50.0, now=lambda: NOW)
+    (reservation,) = reserve(spend, ledger, plan, approved_credits=50.0, now=lambda: NOW, settle_seconds=0.0)
     assert reservation.ceiling_seconds == 50
     (entry,) = ledger.entries(NOW - timedelta(days=1), NOW + timedelta(days=1))
     assert ledger.read(entry).approved_credits == 50.0
@@ -136,11 +147,13 @@ def test_concurrent_runs_of_a_group_never_reserve_more_than_the_budget(tmp_path:
 
     def run(number: int) -> None:
         ledger = SpendLedger(root)  # each worker its own view of the folder
-        spend = policy(f"p{number % 4}", group=group(day=100.0))
-        plan = plan_window(spend, ledger, [(0, f"job-{number}", 30)], now=NOW)
+        spend = policy(f"p{number % 4}", group=group(day=100.0), max_credits_per_run=40.0)
+        plan = plan_window(spend, ledger, [(0, f"job-{number}", 30)])
         start.wait()
         try:
-            outcome: object = reserve(spend, ledger, plan, now=lambda: NOW, sleep=lambda s: None)
+            outcome: object = reserve(
+                spend, ledger, plan, settle_seconds=0.05, sleep=lambda s: time.sleep(min(s, 0.05))
+            )
         except OverBudgetError as exc:
             outcome = exc
         with lock:
@@ -151,16 +164,24 @@ def test_concurrent_runs_of_a_group_never_reserve_more_than_the_budget(tmp_path:
         thread.start()
     for thread in threads:
         thread.join()
-    entries = SpendLedger(root).entries(NOW - timedelta(days=1), NOW + timedelta(days=1))
+    now = datetime.now(UTC)
+    entries = SpendLedger(root).entries(now - timedelta(days=2), now + timedelta(days=1))
     assert sum(e.credits for e in current(entries)) <= 100.0 + 1e-6
-    assert any(isinstance(r, list) for r in results)  # somebody got a share
+    winners = [r for r in results if isinstance(r, list)]
+    assert winners and len(winners) + sum(isinstance(r, OverBudgetError) for r in results) == 8
 
 
 def test_accounting_replaces_the_reservation_and_a_reattach_spends_nothing(ledger: SpendLedger) -> None:
     from tests.unit.spend.test_machine_time import job_spend
 
     spend = policy(day=1000.0)
-    reserve(spend, ledger, plan_window(spend, ledger, [(0, "job-a", 10)], now=NOW), now=lambda: NOW)
+    reserve(
+        spend,
+        ledger,
+        plan_window(spend, ledger, [(0, "job-a", 10)], now=NOW),
+        now=lambda: NOW,
+        settle_seconds=0.0,
+    )
     result = account(
         spend, ledger, "job-a", job_spend(seconds=12.5), objects=10, now=NOW + timedelta(minutes=5)
     )
@@ -174,11 +195,18 @@ def test_accounting_replaces_the_reservation_and_a_reattach_spends_nothing(ledge
         ledger,
         plan_window(spend, ledger, [(0, "job-a", 10)], now=NOW),
         now=lambda: NOW + timedelta(hours=1),
+        settle_seconds=0.0,
     )
     again = account(spend, ledger, "job-a", job_spend(seconds=12.5), objects=10, now=NOW + timedelta(hours=2))
     assert again.run == 1 and again.credits == 0.0 and "re-attached" in again.note
     # A job that was never created gives its reservation back.
-    reserve(spend, ledger, plan_window(spend, ledger, [(0, "job-z", 10)], now=NOW), now=lambda: NOW)
+    reserve(
+        spend,
+        ledger,
+        plan_window(spend, ledger, [(0, "job-z", 10)], now=NOW),
+        now=lambda: NOW,
+        settle_seconds=0.0,
+    )
     released = account(spend, ledger, "job-z", None, objects=10, now=NOW)
     assert released.credits == 0.0 and "never created" in released.note
     total = sum(e.credits for e in current(ledger.entries(NOW - timedelta(days=1), NOW + timedelta(days=1))))
