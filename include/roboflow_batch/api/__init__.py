@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from include.roboflow_batch.api.errors import (
         BadRequestError,
         ConflictError,
+        CreditsExhaustedError,
         FeatureNotEnabledError,
         NotFoundError,
         RateLimitedError,
@@ -33,6 +34,7 @@ __all__ = [
     "AsyncRoboflowClient",
     "BadRequestError",
     "ConflictError",
+    "CreditsExhaustedError",
     "FeatureNotEnabledError",
     "NotFoundError",
     "RateLimitedError",
