@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from include.roboflow_batch.api.errors import ConflictError, NotFoundError
+from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, ExistingJob, attempt_job_id
@@ -35,6 +35,14 @@ def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
             )
         )
     return found
+
+
+def _exists(client: JobsClient, job_id: str) -> bool:
+    try:
+        client.get_job(job_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def job_state(job: ExistingJob) -> str:
@@ -84,9 +92,23 @@ def carry_out(
 
     A 409 on restart means the job is running again (another worker restarted it first): re-attach.
     A 409 on create means the id exists with another definition, which the caller reports.
+    Exhausted credits on create are raised unless the job exists after all: the service checks
+    credits before it checks for a duplicate id, so a creation whose answer was lost (and that the
+    client repeated) comes back as a credits error although its job runs; that job is re-attached.
     """
     if decision.action == "create":
-        client.create_job(decision.job_id, body, name=name)
+        try:
+            client.create_job(decision.job_id, body, name=name)
+        except CreditsExhaustedError as exc:
+            if not _exists(client, decision.job_id):
+                raise
+            log.info(
+                "Roboflow answered %s, but job %s exists (an earlier request created it): re-attaching.",
+                exc.message,
+                decision.job_id,
+            )
+            reason = "created by an earlier request whose answer was lost"
+            return history_event(Decision("reattach", decision.job_id, decision.attempt, reason), by=by)
         log.info(
             "Started Roboflow job %s (attempt %d): %s.", decision.job_id, decision.attempt, decision.reason
         )
