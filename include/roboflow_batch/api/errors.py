@@ -82,6 +82,11 @@ class ConflictError(RoboflowAPIError):
     """409: e.g. a job id that already exists with a different definition."""
 
 
+class ExpiredBatchIdError(ConflictError):
+    """409 on an upload or ingest into the id of a batch past its 7-day retention, when the service
+    keeps such ids reserved (told apart from other conflicts by the word "expired"); stage into a new id."""
+
+
 class RequestTimeoutError(RoboflowAPIError):
     """408: the server gave up waiting for the request; it was not processed."""
 
@@ -148,6 +153,7 @@ STATUS_ERRORS: dict[int, type[RoboflowAPIError]] = {
 #: from rate limiting (429) and from a plan without the feature (402).
 CREDITS_STATUSES = frozenset({402, 429})
 _CREDITS_WORDING = re.compile(r"\bcredits?\b", re.IGNORECASE)
+_EXPIRED_WORDING = re.compile(r"\bexpired\b", re.IGNORECASE)
 
 
 def error_class_for_status(status_code: int) -> type[RoboflowAPIError]:
@@ -161,4 +167,6 @@ def error_class_for_reply(status_code: int, message: str) -> type[RoboflowAPIErr
     """The most specific error class for an HTTP error status and the server's message."""
     if status_code in CREDITS_STATUSES and _CREDITS_WORDING.search(message):
         return CreditsExhaustedError
+    if status_code == 409 and _EXPIRED_WORDING.search(message):
+        return ExpiredBatchIdError
     return error_class_for_status(status_code)

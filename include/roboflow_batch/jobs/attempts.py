@@ -6,6 +6,7 @@ Synchronous and Airflow-free: the start-job operator wraps these calls in its er
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,8 +17,22 @@ from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, Existin
 from include.roboflow_batch.logs import TaskLog
 
 
+def results_expired(client: JobsClient, job_id: str) -> bool:
+    """Whether Roboflow has lost any output batch of the finished job ``job_id`` (it keeps them 7 days)."""
+    for stage in client.list_job_stages(job_id):
+        for batch_id in stage.output_batches or []:
+            try:
+                client.get_batch(batch_id)
+            except NotFoundError:
+                return True
+    return False
+
+
 def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
-    """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know."""
+    """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know.
+
+    The latest one, when it succeeded, is checked for expired results (two more reads per stage).
+    """
     found: list[ExistingJob] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         job_id = attempt_job_id(base_job_id, attempt)
@@ -34,6 +49,8 @@ def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
                 error=job.error,
             )
         )
+    if found and found[-1].succeeded and results_expired(client, found[-1].job_id):
+        found[-1] = replace(found[-1], results_expired=True)
     return found
 
 
@@ -46,7 +63,11 @@ def _exists(client: JobsClient, job_id: str) -> bool:
 
 
 def job_state(job: ExistingJob) -> str:
-    return "running" if job.live else ("succeeded" if job.succeeded else "failed or aborted")
+    if job.live:
+        return "running"
+    if job.succeeded:
+        return "succeeded, results expired" if job.results_expired else "succeeded"
+    return "failed or aborted"
 
 
 def history_event(

@@ -33,6 +33,7 @@ from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.retention import RERUN_ADVICE
 from include.roboflow_batch.triggers.job import JobWait, result_of_event
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ class RoboflowStartJobOperator(RoboflowOperator):
         Counters and history go to the task state before the remote call, so a crash in between
         can cost one restart of the budget but never lifts the bound.
         """
-        from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError
+        from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
         from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
         from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
 
@@ -275,6 +276,13 @@ class RoboflowStartJobOperator(RoboflowOperator):
             raise AirflowFailException(
                 f"Roboflow job {decision.job_id} exists with another definition ({exc}); it was created "
                 "outside this pipeline. Give this pipeline another job_id."
+            ) from exc
+        except NotFoundError as exc:
+            batch_id = body["jobInput"]["batchId"]
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} cannot run: its input batch {batch_id!r} does not exist "
+                f"({exc}). It was not staged, or it expired (Roboflow keeps staged data 7 days). "
+                f"{RERUN_ADVICE}"
             ) from exc
         except CreditsExhaustedError as exc:
             # Not retried: Airflow's retries would only wait, for hours, for a top-up that a person makes.

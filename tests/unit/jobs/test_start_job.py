@@ -9,7 +9,7 @@ import pytest
 from airflow.sdk import NEVER_EXPIRE
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
-from include.roboflow_batch.api.errors import CreditsExhaustedError
+from include.roboflow_batch.api.errors import CreditsExhaustedError, NotFoundError
 from include.roboflow_batch.api.ids import derive_job_id
 from include.roboflow_batch.api.jobs import WorkflowJobSpec
 from include.roboflow_batch.links import RoboflowJobLink
@@ -207,6 +207,15 @@ def test_credits_answer_to_a_creation_that_went_through_reattaches(jobs: FakeJob
     assert "answer was lost" in history[0]["reason"]
 
 
+def test_a_missing_input_batch_says_it_may_have_expired(jobs: FakeJobs) -> None:
+    jobs.create_error = NotFoundError("Batch 'batch-1' not found", status_code=404)
+    with pytest.raises(AirflowFailException) as raised:
+        make_operator().execute(make_context())
+    message = str(raised.value)
+    assert "input batch 'batch-1' does not exist" in message and "expired" in message
+    assert "Re-run this interval from its first task" in message
+
+
 def test_server_defaults_in_the_stored_definition_do_not_count_as_a_conflict(jobs: FakeJobs) -> None:
     stored = body()
     stored["computeConfiguration"]["machineType"] = "cpu"  # a default filled in by the server
@@ -220,8 +229,9 @@ def test_finished_job_is_done_without_waiting(jobs: FakeJobs) -> None:
     jobs.script(DERIVED, Snapshot(job(DERIVED, terminal=True, definition=body())))
     result = make_operator(wait_for_completion=False).execute(make_context())
     assert result["job_id"] == DERIVED
-    # Attempt 1 exists; attempt 2 is looked up once (404) to be sure no later job is live.
-    assert jobs.call_names() == ["get_job", "get_job"]
+    # Attempt 1 exists; attempt 2 is looked up once (404) to be sure no later job is live; the
+    # succeeded job's stages are read to check that its output batches have not expired.
+    assert jobs.call_names() == ["get_job", "get_job", "list_job_stages"]
 
 
 def test_finished_job_when_waiting_returns_its_output_batches_without_deferring(jobs: FakeJobs) -> None:
