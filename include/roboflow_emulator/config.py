@@ -36,6 +36,8 @@ class EmulatorConfig:
     shard_size: int = SHARD_SIZE
     retention_seconds: float = RETENTION_SECONDS
     faults: dict[str, object] = field(default_factory=dict)
+    # Initial service switches by wire name (switches.py), changed later with POST /__emulator__/switches.
+    switches: dict[str, object] = field(default_factory=dict)
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

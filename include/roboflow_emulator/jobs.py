@@ -35,12 +35,15 @@ from include.roboflow_emulator.state import (
     StoredFile,
     Task,
 )
+from include.roboflow_emulator.switches import CREDITS_MESSAGE
 from include.roboflow_emulator.timestamps import utc_now
 from include.roboflow_emulator.workflows import FileProcessingError, Workflow, WorkflowError, resolve_workflow
 
 log = logging.getLogger(__name__)
 
 JOB_EVENT = "roboflow-batch-job-notification-v1"
+# How often a job waiting for its machines checks whether it was aborted meanwhile.
+START_LATENCY_CHECK_SECONDS = 0.05
 DEFAULT_MAX_FAILED_FILES_PER_SHARD = 10  # the service's default when maxImageFailureRate is unset
 DEFAULT_PARALLEL_TASKS = 4
 RESULTS_PART = "results"
@@ -67,13 +70,10 @@ class JobService:
 
     def __init__(self, ingest: IngestService) -> None:
         self.ingest = ingest
-        # Jobs read and write the same world as the staging side: one store, configuration and webhook sender.
+        # Jobs read and write the same world as the staging side: one store, configuration, webhook
+        # sender and set of switches.
         self.store, self.config, self.webhooks = ingest.store, ingest.config, ingest.webhooks
-        self.machines = MachineModel()
-        self.reset_machines()
-
-    def reset_machines(self) -> None:
-        """Back to the machine-time model of the command line."""
+        self.switches = ingest.switches
         config = self.config
         self.machines = MachineModel(config.seconds_per_image, config.task_start_seconds, config.gpu_speedup)
 
@@ -89,6 +89,9 @@ class JobService:
     def create_job(self, job_id: str, body: Any, name: str | None) -> dict[str, Any]:
         validate_job_id(job_id)
         validate_job_definition(body, self.config.workspace)
+        if self.switches.current.credits_exhausted:
+            # Before the duplicate check: a repeat of a creation that went through meets it too.
+            raise ApiError(429, CREDITS_MESSAGE)
         with self.store.lock:
             existing = self.store.jobs.get(job_id)
             if existing is not None:
@@ -100,7 +103,13 @@ class JobService:
             if body["type"] != TRT_JOB:
                 self._check_input(body)
             planned = ["compilation"] if body["type"] == TRT_JOB else ["processing", "export"]
-            job = Job(job_id=job_id, name=name or job_id, definition=body, planned_stages=planned)
+            job = Job(
+                job_id=job_id,
+                name=name or job_id,
+                definition=body,
+                planned_stages=planned,
+                created=self.store.clock.now(),
+            )
             job.log("info", "job-created", {"message": f"Job {job_id} accepted.", "plannedStages": planned})
             self.store.jobs[job_id] = job
             self.store.job_creations[job_id] += 1
@@ -193,16 +202,38 @@ class JobService:
     # ---- the run -------------------------------------------------------------------------
 
     def _start(self, job: Job, generation: int) -> None:
+        latency = self._queue(job)
         threading.Thread(
-            target=self._run, args=(job, generation), name=f"job-{job.job_id}", daemon=True
+            target=self._run, args=(job, generation, latency), name=f"job-{job.job_id}", daemon=True
         ).start()
 
     def _guard(self, job: Job, generation: int) -> None:
         if job.generation != generation:
             raise _Superseded
 
-    def _run(self, job: Job, generation: int) -> None:
+    def _queue(self, job: Job) -> float:
+        """The job's start latency (switch ``jobStartLatencySeconds``), announced before it answers."""
+        latency = self.switches.current.job_start_latency
+        if latency:
+            with self.store.lock:
+                job.last_notification = {
+                    "type": "job-queued",
+                    "message": f"Waiting for machines: the job starts in about {latency:g} s.",
+                }
+                job.log("info", "job-queued", {"message": job.last_notification["message"]})
+        return latency
+
+    def _wait_for_machines(self, job: Job, generation: int, latency: float) -> None:
+        """No stage yet while the machines start; an abort or restart meanwhile ends the wait."""
+        deadline = time.monotonic() + latency
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, START_LATENCY_CHECK_SECONDS))
+            with self.store.lock:
+                self._guard(job, generation)
+
+    def _run(self, job: Job, generation: int, latency: float) -> None:
         try:
+            self._wait_for_machines(job, generation, latency)
             if job.definition["type"] == TRT_JOB:
                 self._compilation_stage(job, generation)
                 self._finish(job, generation, ok=True, outputs=[])

@@ -1,4 +1,8 @@
-"""Control endpoints under /__emulator__/ (no API key, never faulted) and the API root lookup."""
+"""Control endpoints under /__emulator__/ (no API key, never faulted) and the API root lookup.
+
+`/faults`, `/switches` and `/machines` change settings (kept across `/reset`); `/clock` and `/reset`
+change the world (a reset also puts the clock back to wall time). `/digest` hashes the world.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from include.roboflow_emulator.errors import bad_request
 from include.roboflow_emulator.http_types import API, CONTROL, Request, Response, Route, RouteTable
+from include.roboflow_emulator.timestamps import rfc3339
 
 if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
@@ -20,15 +25,24 @@ def routes(app: Emulator) -> list[Route]:
 
     @control.get("/state")
     def state(_: Request) -> Response:
-        return Response.json({**app.store.snapshot(), "faults": app.faults.settings.to_json()})
+        return Response.json(
+            {
+                **app.store.snapshot(),
+                "faults": app.faults.settings.to_json(),
+                "switches": app.switches.current.to_json(),
+            }
+        )
+
+    def settings_body(request: Request, what: str) -> dict[str, object]:
+        body = request.json(required=False) or {}
+        if not isinstance(body, dict):
+            raise bad_request(f"The request body must be a JSON object of {what}.")
+        return body
 
     @control.post("/faults")
     def faults(request: Request) -> Response:
-        body = request.json(required=False) or {}
-        if not isinstance(body, dict):
-            raise bad_request("The request body must be a JSON object of fault settings.")
         try:
-            settings = app.faults.update(body)
+            settings = app.faults.update(settings_body(request, "fault settings"))
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
         return Response.json(settings.to_json())
@@ -43,12 +57,35 @@ def routes(app: Emulator) -> list[Route]:
 
     @control.post("/machines")
     def set_machines(request: Request) -> Response:
-        return Response.json(app.jobs.machines.update(request.json(required=False) or {}))
+        return Response.json(app.jobs.machines.update(settings_body(request, "machine settings")))
+
+    @control.post("/switches")
+    def switches(request: Request) -> Response:
+        try:
+            current = app.switches.update(settings_body(request, "service switches"))
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+        return Response.json(current.to_json())
+
+    @control.post("/clock")
+    def clock(request: Request) -> Response:
+        body = settings_body(request, "clock settings")
+        seconds = body.get("advanceSeconds")
+        if (
+            set(body) != {"advanceSeconds"}
+            or isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+        ):
+            raise bad_request('Send {"advanceSeconds": <seconds to move the clock forward>}.')
+        try:
+            now = app.store.clock.advance(float(seconds))
+        except ValueError as exc:
+            raise bad_request(str(exc)) from exc
+        return Response.json({"now": rfc3339(now), "offsetSeconds": app.store.clock.offset.total_seconds()})
 
     @control.post("/reset")
     def reset(_: Request) -> Response:
         app.store.reset()
-        app.jobs.reset_machines()
         return Response.json({"status": "ok"})
 
     @api.get("/")

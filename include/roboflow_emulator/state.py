@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from include.roboflow_emulator.clock import EmulatorClock
 from include.roboflow_emulator.timestamps import rfc3339, utc_now
 
 SIMPLE_BATCH = "simple-batch"
@@ -263,6 +264,12 @@ class Store:
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.uploads: dict[str, dict[str, Any]] = {}
         self.epoch = 0
+        self.clock = EmulatorClock()
+
+    def live_batch(self, batch_id: str) -> Batch | None:
+        """The batch under ``batch_id`` unless it never existed or has expired (caller holds the lock)."""
+        batch = self.batches.get(batch_id)
+        return batch if batch is not None and batch.expiry > self.clock.now() else None
 
     def reset(self) -> None:
         with self.lock:
@@ -276,6 +283,7 @@ class Store:
             self.webhook_deliveries.clear()
             self.uploads.clear()
             self.epoch += 1
+            self.clock.reset()
 
     def digest(self) -> str:
         """A sha256 of everything a client's calls can create or change: batches with their files'
@@ -314,6 +322,7 @@ class Store:
         """The read-only view served by `GET /__emulator__/state`."""
         with self.lock:
             batches: dict[str, Any] = {}
+            now = self.clock.now()
             for batch in self.batches.values():
                 per_part: dict[str, int] = defaultdict(int)
                 for part, _ in batch.files:
@@ -327,6 +336,7 @@ class Store:
                     "shardsIndexing": sum(1 for s in batch.shards if s.status_type == "info"),
                     "failedFiles": sum(len(s.failed_files) for s in batch.shards),
                     "ingestIds": sorted(batch.ingests),
+                    "expired": batch.expiry <= now,
                 }
             return {
                 "jobCreations": dict(self.job_creations),
@@ -343,4 +353,5 @@ class Store:
                 "faultsInjected": dict(self.faults_injected),
                 "batches": batches,
                 "webhookDeliveries": [d.to_json() for d in self.webhook_deliveries],
+                "clock": {"now": rfc3339(now), "offsetSeconds": self.clock.offset.total_seconds()},
             }

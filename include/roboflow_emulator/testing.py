@@ -50,6 +50,19 @@ class EmulatorHandle:
             rate=0.0, latencyMs=0, dropRate=0.0, dropAfterWriteRate=0.0, duplicateWebhooks=False
         )
 
+    def set_switches(self, **switches: Any) -> dict[str, Any]:
+        """Service switches by wire name: creditsExhausted, jobStartLatencySeconds, expiredBatchIds
+        (snake_case names are accepted too)."""
+        wire = {_camel(name): value for name, value in switches.items()}
+        return self._call("POST", "/__emulator__/switches", wire)
+
+    def clear_switches(self) -> dict[str, Any]:
+        return self.set_switches(creditsExhausted=False, jobStartLatencySeconds=0, expiredBatchIds="reuse")
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the emulator's clock forward (batches expire by it); a reset puts it back."""
+        return self._call("POST", "/__emulator__/clock", {"advanceSeconds": seconds})
+
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/__emulator__/state")
 

@@ -13,13 +13,14 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.client import RoboflowClient
-from include.roboflow_batch.api.models import BatchMetadata
+from include.roboflow_batch.api.errors import NotFoundError
+from include.roboflow_batch.api.models import BatchMetadata, JobStage
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.history import job_history_entries
 from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
-from include.roboflow_batch.export.listing import DuplicateSourceError, list_sources
+from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
@@ -33,6 +34,7 @@ from include.roboflow_batch.export.transfers import TransferSettings, transfer_s
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.references.naming import key_for_name
+from include.roboflow_batch.retention import expired_input_message, expired_results_message
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -162,7 +164,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
 
     # -- listing ------------------------------------------------------------------------------------
 
-    def _stage_batches(self, client: RoboflowClient) -> list[str]:
+    def _stage(self, client: RoboflowClient) -> JobStage:
         stages = client.list_job_stages(self.job_id)
         for stage in stages:
             if self.stage in (stage.processing_stage_name, stage.processing_stage_id):
@@ -170,7 +172,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                     raise AirflowFailException(
                         f"Stage {self.stage!r} of job {self.job_id} has no output batches."
                     )
-                return list(stage.output_batches)
+                return stage
         known = ", ".join(sorted(s.processing_stage_name for s in stages)) or "none"
         raise AirflowFailException(f"Job {self.job_id} has no stage {self.stage!r} (stages: {known}).")
 
@@ -184,9 +186,13 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 str(left).split(".")[0],
             )
 
-    def _list_sources(self, client: RoboflowClient, batch_ids: list[str]) -> list[SourceFile]:
+    def _list_sources(self, client: RoboflowClient, stage: JobStage) -> list[SourceFile]:
+        batch_ids = list(stage.output_batches or [])
         try:
             return list_sources(client, batch_ids, self._warn_if_expiring)
+        except OutputBatchGoneError as exc:
+            message = expired_results_message(self.job_id, exc.batch_id, self.stage, stage.start_timestamp)
+            raise AirflowFailException(f"{message} (Roboflow answered: {exc.answer})") from None
         except UnsafeNameError as exc:
             raise AirflowFailException(f"Output of job {self.job_id}: {exc}") from None
         except DuplicateSourceError as exc:
@@ -288,8 +294,9 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         if foreign is not None:
             raise AirflowFailException(foreign)
 
-        batch_ids = self._stage_batches(client)
-        sources = self._list_sources(client, batch_ids)
+        stage = self._stage(client)
+        batch_ids = list(stage.output_batches or [])
+        sources = self._list_sources(client, stage)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
             # The input batch listing and job logs are only needed for the manifest: fetch them
             # while the files transfer.
@@ -301,7 +308,11 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 inputs.cancel()
                 unprocessed.cancel()
                 raise
-            ingested_count, ingested_names, failed = inputs.result()
+            try:
+                ingested_count, ingested_names, failed = inputs.result()
+            except NotFoundError as exc:
+                message = expired_input_message(self.job_id, batch_id, job.created_at)
+                raise AirflowFailException(f"{message} (Roboflow answered: {exc})") from None
             processing_failed = unprocessed.result()
         counts = ResultCount()
         files: list[dict[str, Any]] = []

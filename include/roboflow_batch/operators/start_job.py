@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
-from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.hooks.errors import credits_advice, roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.fetch import abort_job_quietly
 from include.roboflow_batch.jobs.ledger import (
@@ -33,6 +33,7 @@ from include.roboflow_batch.jobs.status import timeout_event
 from include.roboflow_batch.jobs.watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.retention import RERUN_ADVICE
 from include.roboflow_batch.triggers.job import JobWait, result_of_event
 
 if TYPE_CHECKING:
@@ -227,14 +228,14 @@ class RoboflowStartJobOperator(RoboflowOperator):
         return RestartOverrides(**{name: getattr(self, name) for name in RestartOverrides.model_fields})
 
     def _recover_or_create(
-        self, client: JobsClient, store: Any, base_job_id: str, body: dict[str, Any]
+        self, client: JobsClient, store: Any, base_job_id: str, body: dict[str, Any], workspace: str
     ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
         Counters and history go to the task state before the remote call, so a crash in between
         can cost one restart of the budget but never lifts the bound.
         """
-        from include.roboflow_batch.api.errors import ConflictError
+        from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
         from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
         from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
 
@@ -276,6 +277,21 @@ class RoboflowStartJobOperator(RoboflowOperator):
                 f"Roboflow job {decision.job_id} exists with another definition ({exc}); it was created "
                 "outside this pipeline. Give this pipeline another job_id."
             ) from exc
+        except NotFoundError as exc:
+            batch_id = body["jobInput"]["batchId"]
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} cannot run: its input batch {batch_id!r} does not exist "
+                f"({exc}). It was not staged, or it expired (Roboflow keeps staged data 7 days). "
+                f"{RERUN_ADVICE}"
+            ) from exc
+        except CreditsExhaustedError as exc:
+            # Not retried: Airflow's retries would only wait, for hours, for a top-up that a person makes.
+            verb = "restarted" if decision.action == "restart" else "started"
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} was not {verb} ({exc}). "
+                f"{credits_advice(self.roboflow_conn_id, workspace)}: it re-attaches to the job if "
+                "Roboflow created it after all, otherwise it starts exactly one."
+            ) from exc
         history = [*known, event]
         store.set(JOB_HISTORY_STATE_KEY, history, retention=NEVER_EXPIRE)
         self._history = history
@@ -305,7 +321,9 @@ class RoboflowStartJobOperator(RoboflowOperator):
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)
-        decision = self._recover_or_create(client, context["task_state_store"], base_job_id, body)
+        decision = self._recover_or_create(
+            client, context["task_state_store"], base_job_id, body, hook.workspace
+        )
         job_id = decision.job_id
         self._attached_job_id = job_id
 

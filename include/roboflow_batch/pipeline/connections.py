@@ -5,7 +5,7 @@ from __future__ import annotations
 from include.roboflow_batch.pipeline.schema import GCSSource, LocalSource, PipelineConfig, S3Source
 
 
-def _source_conn_for(pipeline: PipelineConfig, template: str) -> str | None:
+def source_conn_for(pipeline: PipelineConfig, template: str) -> str | None:
     """The source's connection when ``template`` is on the source's kind of storage, else None.
 
     An S3-compatible store (moto, MinIO, R2) is only reachable through the connection that names
@@ -23,8 +23,8 @@ def references_conn_id(pipeline: PipelineConfig) -> str | None:
     source = pipeline.source
     if isinstance(source, LocalSource):
         return None
-    return source.references_conn_id or _source_conn_for(pipeline, source.references_uri)
+    return source.references_conn_id or source_conn_for(pipeline, source.references_uri)
 
 
 def export_conn_id(pipeline: PipelineConfig) -> str | None:
-    return pipeline.export.conn_id or _source_conn_for(pipeline, pipeline.export.destination)
+    return pipeline.export.conn_id or source_conn_for(pipeline, pipeline.export.destination)

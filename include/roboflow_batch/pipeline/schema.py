@@ -274,6 +274,27 @@ class _PipelineSettings(StrictModel):
     )
     # With webhook_url set, the waits ask Roboflow only this often; a notification ends them sooner.
     webhook_fallback_interval: Duration = Field(default=timedelta(minutes=2))
+    state_location: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Where the pipeline keeps what every worker must see across runs (a folder per "
+        "pipeline inside it); default by source kind, see pipeline/state_location.py.",
+    )
+    state_conn_id: str | None = None
+
+    @field_validator("state_location")
+    @classmethod
+    def _state_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "{" in value or "}" in value:
+            raise ValueError(
+                "state_location is one place for every run, not a template: remove the placeholder "
+                f"in {value!r}"
+            )
+        if "://" in value and not value.startswith(URI_SCHEMES):
+            raise ValueError(f"unsupported URI scheme in {value!r}; use s3://, gs://, file:// or a path")
+        return value
 
     @field_validator("schedule")
     @classmethod
