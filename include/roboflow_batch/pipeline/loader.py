@@ -33,7 +33,6 @@ from include.roboflow_batch.pipeline.spend_config import (
     CostConfig,
     PreflightConfig,
     group_problems,
-    ledger_problems,
     parse_groups,
 )
 
@@ -180,7 +179,6 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
         own = [
             *interval_problems(config, path.parent),
             *group_problems(config, groups),
-            *ledger_problems(config),
         ]
         problems.extend(f"{label}.{field}: {message}" for field, message in own)
         if not own:

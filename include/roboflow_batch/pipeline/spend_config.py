@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from include.roboflow_batch.spend.policy import SpendPolicy
 
 GROUP_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
-LEDGER_FOLDER = "_spend/"
-LOCAL_LEDGER_FOLDER = "spend/"
+#: The ledger's folder inside the pipeline's state location (a group's ledger is its own place).
+LEDGER_FOLDER = "spend"
 _Duration = Annotated[
     timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str)
 ]
@@ -36,12 +36,12 @@ class _Strict(_BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _no_placeholder(value: str | None) -> str | None:
-    if value is not None and ("{" in value or "}" in value):
+def _no_placeholder(value: str) -> str:
+    if "{" in value or "}" in value:
         raise ValueError(
             f"a ledger location is one fixed place shared by every run; no placeholders: {value!r}"
         )
-    if value is not None and "://" in value and not value.startswith(("s3://", "gs://", "file://")):
+    if "://" in value and not value.startswith(("s3://", "gs://", "file://")):
         raise ValueError(f"unsupported URI scheme in {value!r}; use s3://, gs://, file:// or a path")
     return value
 
@@ -77,17 +77,8 @@ class CostConfig(_Strict):
     )
     on_over_budget: Literal["fail", "approve"] = "fail"
     approval_timeout: _Duration = Field(default=timedelta(hours=4))
-    ledger_uri: str | None = Field(
-        default=None, description="Where the spend records live (default: derived)."
-    )
-    ledger_conn_id: str | None = None
     cold_start_seconds_per_object: Credits | None = None
     history_jobs: int = Field(default=DEFAULT_HISTORY_JOBS, ge=1, le=200)
-
-    @field_validator("ledger_uri")
-    @classmethod
-    def _ledger(cls, value: str | None) -> str | None:
-        return _no_placeholder(value)
 
     @field_validator("approval_timeout")
     @classmethod
@@ -119,7 +110,7 @@ class BudgetGroupConfig(_Strict):
     @field_validator("ledger_uri")
     @classmethod
     def _ledger(cls, value: str) -> str:
-        return _no_placeholder(value) or value
+        return _no_placeholder(value)
 
     @field_validator("timezone")
     @classmethod
@@ -163,58 +154,13 @@ def parse_groups(raw: object) -> tuple[dict[str, BudgetGroupConfig], list[str]]:
 
 
 def group_problems(pipeline: PipelineConfig, groups: dict[str, BudgetGroupConfig]) -> list[tuple[str, str]]:
-    """``(field, message)`` for a pipeline whose ``cost.group`` is unknown or whose ledger disagrees."""
+    """``(field, message)`` for a pipeline whose ``cost.group`` names no group of ``budget_groups``."""
     name = pipeline.cost.group
     if name is None:
         return []
     if name not in groups:
         known = ", ".join(sorted(groups)) or "none"
         return [("cost.group", f"no budget group {name!r} under budget_groups (defined: {known})")]
-    if pipeline.cost.ledger_uri is not None and pipeline.cost.ledger_uri != groups[name].ledger_uri:
-        return [
-            (
-                "cost.ledger_uri",
-                f"pipelines of group {name!r} write to the group's ledger ({groups[name].ledger_uri}); "
-                "drop cost.ledger_uri or make it the same",
-            )
-        ]
-    return []
-
-
-def _static_folder(template: str) -> str | None:
-    """The fixed folder a URI template starts with (``s3://b/refs/{pipeline}/x`` -> ``s3://b/refs/``)."""
-    fixed = template.split("{", 1)[0]
-    folder = fixed[: fixed.rfind("/") + 1] if "/" in fixed else ""
-    if "://" in template:
-        scheme_end = folder.find("://") + 3 if "://" in folder else -1
-        if scheme_end < 3 or "/" not in folder[scheme_end:]:
-            return None  # a placeholder in the bucket name: no fixed place
-    return folder
-
-
-def default_ledger(pipeline: PipelineConfig) -> str | None:
-    """Next to the pipeline's own private files: ``_spend/`` in the references location's fixed
-    folder, or ``spend/`` in a local source's state directory. None when there is no fixed folder."""
-    from include.roboflow_batch.pipeline.schema import LocalSource
-
-    source = pipeline.source
-    if isinstance(source, LocalSource):
-        return source.state_directory.rstrip("/") + "/" + LOCAL_LEDGER_FOLDER
-    folder = _static_folder(source.references_uri)
-    if folder is None:
-        return None
-    return folder + LEDGER_FOLDER
-
-
-def ledger_problems(pipeline: PipelineConfig) -> list[tuple[str, str]]:
-    if pipeline.cost.group is None and pipeline.cost.ledger_uri is None and default_ledger(pipeline) is None:
-        return [
-            (
-                "cost.ledger_uri",
-                "source.references_uri has no fixed folder to keep the spend records next to; set "
-                "cost.ledger_uri to a private location every worker can read and write",
-            )
-        ]
     return []
 
 
@@ -222,8 +168,8 @@ def spend_policy(
     pipeline: PipelineConfig, groups: dict[str, BudgetGroupConfig], base_dir: Path
 ) -> dict[str, Any]:
     """The ``SpendPolicy`` (as a dict) the pipeline's tasks receive."""
-    from include.roboflow_batch.pipeline.connections import references_conn_id
     from include.roboflow_batch.pipeline.run_window import as_uri
+    from include.roboflow_batch.pipeline.state_location import state_location
     from include.roboflow_batch.spend.policy import GroupBudget
     from include.roboflow_batch.spend.policy import SpendPolicy as Policy
     from include.roboflow_batch.spend.rates import Rates
@@ -231,15 +177,15 @@ def spend_policy(
     cost = pipeline.cost
     group = groups.get(cost.group) if cost.group else None
     if group is not None:
-        ledger, conn_id = group.ledger_uri, group.ledger_conn_id
+        ledger, conn_id = as_uri(group.ledger_uri, base_dir), group.ledger_conn_id
     else:
-        ledger = cost.ledger_uri or default_ledger(pipeline) or ""
-        conn_id = cost.ledger_conn_id or (None if cost.ledger_uri else references_conn_id(pipeline))
+        state = state_location(pipeline, base_dir)
+        ledger, conn_id = state.folder(LEDGER_FOLDER), state.conn_id
     timeout = pipeline.job.processing_timeout
     policy: SpendPolicy = Policy(
         pipeline_id=pipeline.id,
         media_type=pipeline.source.media,
-        ledger_uri=as_uri(ledger, base_dir),
+        ledger_uri=ledger,
         ledger_conn_id=conn_id,
         machine_type=pipeline.job.machine_type or "cpu",
         rates=Rates(cpu=cost.rates.cpu, gpu=cost.rates.gpu),
