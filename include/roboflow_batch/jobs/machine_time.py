@@ -101,6 +101,7 @@ class JobSpend:
     job: JobMetadata
     machine_time: MachineTime
     stopped_by_ceiling: bool
+    stages: list[JobStage] = field(default_factory=list)
 
 
 def fetch_job_spend(client: JobsClient, job_id: str) -> JobSpend:
@@ -112,4 +113,4 @@ def fetch_job_spend(client: JobsClient, job_id: str) -> JobSpend:
         for stage in stages
     }
     logs = list(client.iter_job_logs(job_id))
-    return JobSpend(job, measure(stages, tasks, logs), stopped_by_ceiling(job, stages, logs))
+    return JobSpend(job, measure(stages, tasks, logs), stopped_by_ceiling(job, stages, logs), stages)

@@ -19,7 +19,15 @@ from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.history import job_history_entries
-from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
+from include.roboflow_batch.export.inputs import (
+    CEILING_STOP_STAGE,
+    CEILING_STOP_TYPE,
+    InputFiles,
+    ceiling_unprocessed,
+    input_batch_files,
+    processing_failures,
+    spend_summary,
+)
 from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
@@ -32,6 +40,8 @@ from include.roboflow_batch.export.skipped import listed_skipped_count, read_ski
 from include.roboflow_batch.export.transfer import SourceFile, SourceResult, UnreadableResultError
 from include.roboflow_batch.export.transfers import TransferSettings, transfer_sources
 from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.jobs.machine_time import fetch_job_spend
+from include.roboflow_batch.jobs.status import describe_notification
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.references.naming import key_for_name
 from include.roboflow_batch.retention import expired_input_message, expired_results_message
@@ -72,6 +82,12 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         second core saves); ``0``: all in this process's threads (always so for object stores).
     :param job_history: the interval's job creations, restarts and re-attachments (the start-job
         task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
+    :param export_when_stopped_by_ceiling: export a job that its machine-time ceiling
+        (``processingTimeoutSeconds``) stopped: the ``processing`` stage's results of the tasks that
+        finished, with every file it did not reach in ``processing_failed`` (log type
+        ``stopped-by-ceiling``) and ``stopped_by_ceiling`` in the manifest. Other failed jobs are refused.
+    :param spend: the job's estimate, ceiling and measured machine time (a dict or its JSON text;
+        templated), copied into the manifest as ``spend``.
     :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
     """
 
@@ -86,6 +102,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         "job_history",
         "skipped_list",
         "skipped_count",
+        "spend",
     )
     ui_color = "#8b5cf6"
 
@@ -108,9 +125,13 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         on_mismatch: str = "fail",
         job_history: list[dict[str, Any]] | str | None = None,
         transfer_processes: int | None = None,
+        export_when_stopped_by_ceiling: bool = False,
+        spend: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
+        self.export_when_stopped_by_ceiling = export_when_stopped_by_ceiling
+        self.spend = spend
         self.transfer = TransferSettings(
             max_concurrency=max_concurrency,
             transfer_processes=transfer_processes,
@@ -164,17 +185,15 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
 
     # -- listing ------------------------------------------------------------------------------------
 
-    def _stage(self, client: RoboflowClient) -> JobStage:
+    def _stage(self, client: RoboflowClient, name: str) -> JobStage:
         stages = client.list_job_stages(self.job_id)
         for stage in stages:
-            if self.stage in (stage.processing_stage_name, stage.processing_stage_id):
+            if name in (stage.processing_stage_name, stage.processing_stage_id):
                 if not stage.output_batches:
-                    raise AirflowFailException(
-                        f"Stage {self.stage!r} of job {self.job_id} has no output batches."
-                    )
+                    raise AirflowFailException(f"Stage {name!r} of job {self.job_id} has no output batches.")
                 return stage
         known = ", ".join(sorted(s.processing_stage_name for s in stages)) or "none"
-        raise AirflowFailException(f"Job {self.job_id} has no stage {self.stage!r} (stages: {known}).")
+        raise AirflowFailException(f"Job {self.job_id} has no stage {name!r} (stages: {known}).")
 
     def _warn_if_expiring(self, batch: BatchMetadata) -> None:
         left = batch.expiry_date - datetime.now(UTC)
@@ -191,7 +210,9 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         try:
             return list_sources(client, batch_ids, self._warn_if_expiring)
         except OutputBatchGoneError as exc:
-            message = expired_results_message(self.job_id, exc.batch_id, self.stage, stage.start_timestamp)
+            message = expired_results_message(
+                self.job_id, exc.batch_id, stage.processing_stage_name, stage.start_timestamp
+            )
             raise AirflowFailException(f"{message} (Roboflow answered: {exc.answer})") from None
         except UnsafeNameError as exc:
             raise AirflowFailException(f"Output of job {self.job_id}: {exc}") from None
@@ -236,9 +257,8 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         done = {s.key for s in complete}
         todo = [s for s in sources if s.key not in done]
         self.log.info(
-            "Job %s, stage %s: %d source files in %s; %d already complete at %s, %d to export.",
+            "Job %s: %d source files in %s; %d already complete at %s, %d to export.",
             self.job_id,
-            self.stage,
             len(sources),
             ", ".join(batch_ids),
             len(complete),
@@ -271,7 +291,21 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         client = self._hook().get_client()
 
         job = client.get_job(self.job_id)
-        if not job.is_terminal or job.error:
+        stage_name, stopped = str(self.stage), None
+        if job.is_terminal and job.error and self.export_when_stopped_by_ceiling:
+            stopped = fetch_job_spend(client, self.job_id)
+            if stopped.stopped_by_ceiling:
+                # The export stage never ran: what finished is in the processing stage's output.
+                stage_name = CEILING_STOP_STAGE
+                self.log.warning(
+                    "Roboflow job %s was stopped by its machine-time ceiling: exporting what finished "
+                    "(stage %s); the files it did not reach are listed in the manifest.",
+                    self.job_id,
+                    stage_name,
+                )
+            else:
+                stopped = None
+        if not job.is_terminal or (job.error and stopped is None):
             state = "has not finished" if not job.is_terminal else "failed"
             raise AirflowFailException(
                 f"Roboflow job {self.job_id} {state}: there is nothing complete to export."
@@ -294,7 +328,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         if foreign is not None:
             raise AirflowFailException(foreign)
 
-        stage = self._stage(client)
+        stage = self._stage(client, stage_name)
         batch_ids = list(stage.output_batches or [])
         sources = self._list_sources(client, stage)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
@@ -328,6 +362,11 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 if result_format(entry["path"]):
                     counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
 
+        if stopped is not None:
+            processing_failed = [
+                *processing_failed,
+                *ceiling_unprocessed(ingested_names, counts.rows_by_name, processing_failed),
+            ]
         expected, expected_source = self._expected_inputs(expected_arg)
         export_counts = ExportCounts(
             media_type=media_type,
@@ -345,7 +384,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         manifest = build_manifest(
             ExportRecord(
                 job_id=self.job_id,
-                stage=self.stage,
+                stage=stage_name,
                 output_batches=batch_ids,
                 destination=dest.uri,
                 batch_id=batch_id,
@@ -357,6 +396,14 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         )
         if (history := job_history_entries(self.job_history)) is not None:
             manifest["job_history"] = history
+        if stopped is not None:
+            manifest["stopped_by_ceiling"] = {
+                "machine_seconds": round(stopped.machine_time.seconds, 3),
+                "unprocessed": sum(1 for f in processing_failed if f.get("log_type") == CEILING_STOP_TYPE),
+                "message": describe_notification(stopped.job.last_notification),
+            }
+        if (spend := spend_summary(self.spend)) is not None:
+            manifest["spend"] = spend
         # One line: json's C encoder only runs without indentation (several times faster on big exports).
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
         self._manifest = manifest
@@ -368,6 +415,8 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
             "result_rows": counts.rows,
             "reconciled": manifest["reconciled"],
         }
+        if stopped is not None:
+            summary["stopped_by_ceiling"] = True
         self.log.info("Export summary: %s", summary)
         if not manifest["reconciled"]:
             message = (

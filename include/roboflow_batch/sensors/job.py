@@ -48,10 +48,16 @@ class RoboflowJobSensor(RoboflowWaitSensor):
     :param restart_options: the restartable options asked for now (``RestartOverrides`` fields:
         ``machine_type``, ``workers_per_machine``, ``max_parallel_tasks``,
         ``processing_timeout_seconds``, ``max_image_failure_rate``).
-    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}}``
+    :param restart_ceiling_seconds: ``processingTimeoutSeconds`` a restart carries (templated: the
+        machine time the pipeline's budget gave this job); overrides the one in ``restart_options``.
+    :param hand_over_ceiling_stops: a job its ceiling (``processingTimeoutSeconds``) stopped is not a
+        failure of the wait: it returns ``succeeded`` False and ``stopped_by_ceiling`` True, so that
+        what finished is exported, and the run fails later naming the budget.
+    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}}`` (+
+        ``"stopped_by_ceiling"``, ``"message"`` for a job its ceiling stopped)
     """
 
-    template_fields: Sequence[str] = ("job_id", "job_history")
+    template_fields: Sequence[str] = ("job_id", "job_history", "restart_ceiling_seconds")
     operator_extra_links = (RoboflowJobLink(),)
     ui_color = "#8b5cf6"
 
@@ -66,6 +72,8 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         max_restarts: int = DEFAULT_MAX_RESTARTS,
         job_history: list[dict[str, Any]] | str | None = None,
         restart_options: Mapping[str, Any] | None = None,
+        restart_ceiling_seconds: int | str | None = None,
+        hand_over_ceiling_stops: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -75,6 +83,8 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         self.max_restarts = max_restarts
         self.job_history = job_history
         self.restart_options = dict(restart_options or {})
+        self.restart_ceiling_seconds = restart_ceiling_seconds
+        self.hand_over_ceiling_stops = hand_over_ceiling_stops
         self._watcher: JobWatcher | None = None
         self._job_url: str | None = None
 
@@ -97,12 +107,42 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         return self._watcher
 
     def _recovery(self, context: Context) -> JobWaitRecovery:
+        options = dict(self.restart_options)
+        ceiling = str(self.restart_ceiling_seconds or "").strip()
+        if ceiling.isdigit() and int(ceiling) > 0:
+            options["processing_timeout_seconds"] = int(ceiling)
         return JobWaitRecovery(
             context,
             published_history=self.job_history,
             max_restarts=self.max_restarts,
-            restart_options=self.restart_options,
+            restart_options=options,
         )
+
+    def _result(self, event: dict[str, Any] | None) -> dict[str, Any]:
+        """The wait's return value; a job its ceiling stopped is handed over when asked to."""
+        if self.hand_over_ceiling_stops and isinstance(event, dict) and event.get("status") == "failed":
+            from include.roboflow_batch.jobs.machine_time import fetch_job_spend
+            from include.roboflow_batch.jobs.status import output_batches_of
+
+            watcher = self.watcher
+            with roboflow_errors(f"reading Roboflow job {watcher.job_id}", self.roboflow_conn_id):
+                spend = fetch_job_spend(watcher.client, watcher.job_id)
+            if spend.stopped_by_ceiling:
+                self.log.warning(
+                    "Roboflow job %s was stopped by its machine-time ceiling (processingTimeoutSeconds) "
+                    "after %.1f machine-seconds; what finished is exported. %s",
+                    watcher.job_id,
+                    spend.machine_time.seconds,
+                    event.get("message", ""),
+                )
+                return {
+                    "job_id": watcher.job_id,
+                    "succeeded": False,
+                    "stopped_by_ceiling": True,
+                    "message": str(event.get("message", "")),
+                    "output_batches": output_batches_of(spend.stages),
+                }
+        return result_of_event(event, timeout_exception=AirflowSensorTimeout)
 
     def _recover_at_try_start(self, context: Context, watcher: JobWatcher) -> None:
         """A later try (a retry or a clear) that finds the job failed or aborted restarts it, once
@@ -121,9 +161,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         event = self.watcher.poll()
         if event is None:
             return False
-        return PokeReturnValue(
-            is_done=True, xcom_value=result_of_event(event, timeout_exception=AirflowSensorTimeout)
-        )
+        return PokeReturnValue(is_done=True, xcom_value=self._result(event))
 
     def execute(self, context: Context) -> Any:
         watcher = self.watcher
@@ -140,7 +178,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         # Poke once: a job that already finished needs no triggerer round-trip.
         event = watcher.poll()
         if event is not None:
-            return result_of_event(event, timeout_exception=AirflowSensorTimeout)
+            return self._result(event)
         wait = JobWait(self.poke_interval, self.timeout, self.abort_on_timeout, self.abort_on_kill)
         self.defer(
             trigger=wait.trigger(watcher.job_id, self.roboflow_conn_id, self.notification_check_interval),
@@ -149,7 +187,9 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = result_of_event(event, timeout_exception=AirflowSensorTimeout)
+        result = self._result(event)
+        if result.get("stopped_by_ceiling"):
+            return result
         self.log.info(
             "Roboflow job %s succeeded; output batches: %s", result["job_id"], result["output_batches"]
         )
