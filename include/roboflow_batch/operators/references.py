@@ -26,6 +26,7 @@ from include.roboflow_batch.references.expiry import (
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
 from include.roboflow_batch.references.jsonl import destination_path
 from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimits, Signer, StoredObject
+from include.roboflow_batch.references.window import is_dry_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -51,6 +52,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         "select",
         "interval_start",
         "interval_end",
+        "count_only",
     )
     ui_color = "#fde68a"
     scheme = ""
@@ -71,9 +73,11 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         page_size: int = MAX_PAGE_SIZE,
         max_objects_per_file: int | None = None,
         skip_when_all_skipped: bool = True,
+        count_only: bool | str = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.count_only = count_only
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
@@ -146,6 +150,8 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
             "window": window,
             "expiry": expiry,
         }
+        if is_dry_run(self.count_only):
+            return self._count_only(common)
         if self.limits.max_objects_per_file is None:
             summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
         else:
@@ -158,6 +164,18 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
                 + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
             )
         return summary.to_dict()
+
+    def _count_only(self, common: dict[str, Any]) -> dict[str, Any]:
+        """A dry run: the window counted and its skipped objects named; nothing signed or written."""
+        from include.roboflow_batch.references.chunked import planned_chunks
+        from include.roboflow_batch.references.generate import count_references
+
+        summary = count_references(self.iter_objects(), **common)
+        self._log_summary(summary)
+        self.log.info("Dry run: nothing was signed or written.")
+        result = summary.to_dict()
+        per_file = self.limits.max_objects_per_file or max(summary.count, 1)
+        return {**result, "dry_run": True, "chunks": planned_chunks(summary.count, per_file)}
 
     def _write_chunks(
         self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
@@ -224,6 +242,9 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
         oversize, unsupported type), skip the task (the default) or, with ``False``, return the
         summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
+    :param count_only: count the window and name what it would skip, without signing or writing
+        anything (templated: a run's ``dry_run`` param); the summary then has ``dry_run`` True, no
+        ``references_uri`` and the ``chunks`` the references would fill.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
         "skipped_examples", "skipped_uri", "expires_at", "expiry_seconds"}``; skipped when nothing new
         is found.

@@ -302,6 +302,10 @@ class RoboflowStartJobOperator(RoboflowOperator):
     get_openlineage_facets_on_complete = lineage.job_facets_on_complete
 
     def execute(self, context: Context) -> dict[str, Any]:
+        # A template that found no ceiling renders "None" (or nothing): the job then has none.
+        rendered: Any = getattr(self, "processing_timeout_seconds", None)
+        if isinstance(rendered, str) and rendered.strip() in ("", "None"):
+            self.processing_timeout_seconds = None
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:
             raise AirflowFailException(
                 f"on_changed_definition must be one of {list(ON_CHANGED_DEFINITION_CHOICES)}, "

@@ -14,6 +14,8 @@ from typing import Any, NotRequired, TypedDict
 from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
 
 CHUNK_FOLDER_DIGITS = 4
+#: A dry run's chunks have no references file: their steps are skipped before any reads it.
+DRY_RUN_REFERENCES = ""
 
 
 class ChunkSpec(TypedDict):
@@ -49,7 +51,7 @@ def chunk_destination(destination: str, index: int, chunk_count: int) -> str:
     return f"{destination.rstrip('/')}/chunk-{index:0{CHUNK_FOLDER_DIGITS}d}/"
 
 
-def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
+def _checked_chunks(listing: dict[str, Any], dry_run: bool = False) -> list[dict[str, Any]]:
     chunks = listing.get("chunks")
     if not isinstance(chunks, list):
         raise ChunkPlanError(
@@ -61,7 +63,9 @@ def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(chunk, dict) or chunk.get("index") != position:
             raise ChunkPlanError(f"chunks[{position}]: expected index {position}, got {chunk!r}")
         uri, count = chunk.get("references_uri"), chunk.get("count")
-        if not isinstance(uri, str) or "://" not in uri:
+        if dry_run and uri is None:
+            pass  # a dry run counts the chunks it would write
+        elif not isinstance(uri, str) or "://" not in uri:
             raise ChunkPlanError(f"chunks[{position}].references_uri: not a URI: {uri!r}")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ChunkPlanError(f"chunks[{position}].count: expected a positive integer, got {count!r}")
@@ -77,9 +81,11 @@ def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec
     """One ``ChunkSpec`` per references file of ``listing`` (the references task's summary).
 
     A window whose objects were all skipped has none: the mapped steps then run zero times (no
-    batch, no job) and ``reconcile`` writes the window's manifest of skipped objects.
+    batch, no job) and ``reconcile`` writes the window's manifest of skipped objects. A dry run's
+    chunks have no references file (``DRY_RUN_REFERENCES``): the spend gate skips every step after it.
     """
-    chunks = _checked_chunks(listing)
+    dry_run = bool(plan.get("dry_run"))
+    chunks = _checked_chunks(listing, dry_run)
     total = len(chunks)
     specs: list[ChunkSpec] = []
     for chunk in chunks:
@@ -90,7 +96,7 @@ def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec
                 index=index,
                 batch_id=batch_id,
                 job_id=job_id,
-                references=chunk["references_uri"],
+                references=chunk["references_uri"] or DRY_RUN_REFERENCES,
                 count=chunk["count"],
                 destination=chunk_destination(plan["destination"], index, total),
                 skipped_list=listing.get("skipped_uri") if total == 1 else None,
@@ -167,3 +173,14 @@ def same_chunk_json(task_id: str, key: str) -> str:
     A plain XComArg of a mapped task resolves to every chunk's value; this pulls this chunk's only.
     """
     return f"{{{{ ti.xcom_pull(task_ids='{task_id}', key='{key}', map_indexes=ti.map_index) | tojson }}}}"
+
+
+def same_chunk_item(task_id: str, key: str, *, as_json: bool = False) -> str:
+    """A template giving this task's chunk's entry of the list ``key`` that ``task_id`` (unmapped)
+    returned; ``None`` when that task returned nothing (it was skipped)."""
+    value = (
+        f"(returned['{key}'][ti.map_index] if returned and returned.get('{key}') "
+        f"and ti.map_index < returned['{key}'] | length else none)"
+    )
+    rendered = f"{value} | tojson" if as_json else value
+    return f"{{% set returned = ti.xcom_pull(task_ids='{task_id}') %}}{{{{ {rendered} }}}}"

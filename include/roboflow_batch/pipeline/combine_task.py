@@ -50,12 +50,17 @@ def reconcile_chunks(
     task: Any = None,
     outlet_events: Any = None,
     skipped_conn_id: str | None = None,
+    gate: dict[str, Any] | None = None,
+    spend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
     ``started``: what each chunk's start_job returned (its job id). ``skipped_conn_id`` reads the
     listing's skipped list. ``task`` and ``outlet_events`` come from the Airflow context: the window's
-    results Asset event (among the task's outlets) gets the manifest's summary.
+    results Asset event (among the task's outlets) gets the manifest's summary. ``gate`` and
+    ``spend`` (the spend gate's and ``account_spend``'s return values) put the run's estimate,
+    ceiling and measured machine time into the manifest and the event; a job its ceiling stopped
+    fails the run here, after the manifest is written, naming the budget and how to raise it.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -89,6 +94,8 @@ def reconcile_chunks(
         skipped_list=listing.get("skipped_uri"),
         skipped_files=read_skipped(listing.get("skipped_uri"), skipped_conn_id),
     )
+    if spend:
+        manifest["spend"] = run_spend(spend)
     # The folder as the export names it (a lone chunk's export, else the window's own).
     if len(specs) == 1:
         folder = summaries[0].get("destination", plan["destination"])
@@ -111,6 +118,20 @@ def reconcile_chunks(
             f"the {len(specs)} chunk(s) of this window do not reconcile: {', '.join(failing)}; "
             f"details in {manifest_uri}"
         )
+    stopped = [entry for entry in entries if entry.get("stopped_by_ceiling")]
+    if stopped:
+        from include.roboflow_batch.spend.steps import ceiling_stop_message
+
+        processed = manifest["ingested"]["count"] - manifest["processing_failed"]["count"]
+        raise AirflowFailException(
+            ceiling_stop_message(
+                plan["pipeline_id"],
+                gate or {},
+                processed=processed,
+                total=manifest["inputs"]["listed"],
+                manifest_uri=manifest_uri,
+            )
+        )
     summary = {
         "destination": folder,
         "manifest_uri": manifest_uri,
@@ -122,11 +143,22 @@ def reconcile_chunks(
         "skipped": manifest["objects"]["skipped"],
         "reconciled": True,
     }
+    if spend:
+        summary["spend"] = run_spend(spend)
     if task is not None and outlet_events is not None:
         emit_results_event(
             {"outlet_events": outlet_events}, task.outlets, window_event_extra(manifest, summary)
         )
     return summary
+
+
+def run_spend(spend: dict[str, Any]) -> dict[str, Any]:
+    """The run's spend figures for the manifest, the summary and the results event."""
+    keys = ("estimate_seconds", "estimate_credits", "ceiling_seconds", "machine_seconds", "credits")
+    return {key: spend.get(key) for key in keys} | {
+        "stopped_by_ceiling": bool(spend.get("stopped_by_ceiling")),
+        "limits": list(spend.get("limits") or []),
+    }
 
 
 def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -149,4 +181,5 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "batch_ids": batch_ids,
         "chunks": summary["chunks"],
         "reconciled": summary["reconciled"],
+        "spend": summary.get("spend"),
     }

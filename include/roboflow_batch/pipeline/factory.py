@@ -11,7 +11,7 @@ and the steps from ``ingest`` to ``export`` are mapped over them (``pipeline/fan
 from __future__ import annotations
 
 import itertools
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypedDict
@@ -22,10 +22,11 @@ from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
 from include.roboflow_batch.pipeline.connections import references_conn_id
-from include.roboflow_batch.pipeline.fan_out import fan_out_steps
+from include.roboflow_batch.pipeline.fan_out import SpendWiring, fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
-from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
+from include.roboflow_batch.pipeline.plan_task import DRY_RUN_PARAM, PlanSpec, plan_run
+from include.roboflow_batch.pipeline.preflight_task import PreflightSpec, run_preflight
 from include.roboflow_batch.pipeline.run_window import resolve_path
 from include.roboflow_batch.pipeline.schema import (
     CRON_PRESETS,
@@ -35,6 +36,7 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+from include.roboflow_batch.pipeline.spend_config import BudgetGroupConfig, spend_policy
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -43,7 +45,9 @@ RUN_PARAMS_DOC = (
     "successfully processed window up to the trigger time. Params: `window_start` and `window_end` "
     "(ISO 8601) process exactly that window; `select_all: true` takes every object under the source, "
     "whatever its age; `on_changed_definition` (`new_job` or `fail`) overrides "
-    "`job.on_changed_definition` for this run."
+    "`job.on_changed_definition` for this run; `dry_run: true` lists and counts the window, runs the "
+    "pre-flight checks and the estimate, and shows the plan (task `spend_gate`, and the Roboflow view) "
+    "without staging, starting or writing anything."
 )
 
 
@@ -108,6 +112,7 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         else "- **Batches**: one staging batch and job per window.",
         f"- **Readiness**: at most {pipeline.readiness.max_failure_rate:.0%} of files may fail to stage; "
         f"wait up to {format_duration(pipeline.readiness.timeout)}.",
+        f"- **Spend**: {_spend_line(pipeline)}",
         f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
@@ -118,6 +123,22 @@ def _doc_md(pipeline: PipelineConfig) -> str:
         RUN_PARAMS_DOC,
     ]
     return "\n".join(lines)
+
+
+def _spend_line(pipeline: PipelineConfig) -> str:
+    cost = pipeline.cost
+    bounds = [
+        f"{cost.max_credits_per_run:g} credits per run" if cost.max_credits_per_run else None,
+        f"{cost.budget.day:g} per day" if cost.budget.day else None,
+        f"{cost.budget.month:g} per month" if cost.budget.month else None,
+        f"group `{cost.group}`" if cost.group else None,
+    ]
+    budget = ", ".join(b for b in bounds if b) or "no budget set"
+    return (
+        f"{budget} ({pipeline.timezone}); {cost.rates.cpu:g} / {cost.rates.gpu:g} credits per CPU / GPU "
+        f"machine-hour; over budget: `{cost.on_over_budget}`. Every job gets the machine time its budget "
+        "buys as its ceiling (see docs/costs.md)."
+    )
 
 
 def _plan_spec(pipeline: PipelineConfig, base_dir: Path) -> PlanSpec:
@@ -149,7 +170,9 @@ def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
     return kwargs
 
 
-def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
+def build_dag(
+    pipeline: PipelineConfig, base_dir: Path, budget_groups: Mapping[str, BudgetGroupConfig] | None = None
+) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
     source = pipeline.source
     tags = list(dict.fromkeys(["roboflow", source.kind, pipeline.source.media, *pipeline.tags]))
@@ -183,6 +206,11 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 enum=[None, "new_job", "fail"],
                 description="A failed job whose definition changed: start a new job, or fail",
             ),
+            DRY_RUN_PARAM: Param(
+                False,
+                type="boolean",
+                description="List, count, check and estimate the window; stage, start and write nothing",
+            ),
         },
         auto_register=False,
     )
@@ -191,6 +219,10 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
         plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
             spec=_plan_spec(pipeline, base_dir)
         )
+        policy = spend_policy(pipeline, dict(budget_groups or {}), base_dir)
+        preflight: Any = task(
+            task_id="preflight", doc_md="Checks what would only fail after spending; see docs/costs.md."
+        )(run_preflight)(spec=_preflight_spec(pipeline, base_dir, policy), plan=plan)
         if isinstance(source, S3Source | GCSSource):
             listing: Any = _references_task(pipeline, source, plan)
             listing_output, local_directory = listing.output, None
@@ -199,6 +231,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             listing = listing_output = _local_listing_task(pipeline, source, plan, base_dir)
         steps = [
             plan,
+            preflight,
             listing,
             *fan_out_steps(
                 pipeline,
@@ -208,11 +241,56 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 roboflow=roboflow,
                 job_options=_start_job_kwargs(pipeline),
                 local_directory=local_directory,
+                spend=SpendWiring(policy=policy, preflight=preflight),
             ),
         ]
         for upstream, downstream in itertools.pairwise(steps):
             upstream >> downstream
     return dag
+
+
+def _preflight_spec(pipeline: PipelineConfig, base_dir: Path, policy: dict[str, Any]) -> PreflightSpec:
+    from include.roboflow_batch.pipeline.connections import export_conn_id
+
+    source = pipeline.source
+    probe: dict[str, Any] = {}
+    if isinstance(source, S3Source):
+        probe = {
+            "kind": "s3",
+            "bucket": source.bucket,
+            "prefix": source.prefix,
+            "aws_conn_id": source.conn_id,
+            "disable_flexible_checksums": source.disable_flexible_checksums,
+        }
+    elif isinstance(source, GCSSource):
+        probe = {
+            "kind": "gcs",
+            "bucket": source.bucket,
+            "prefix": source.prefix,
+            "gcp_conn_id": source.conn_id,
+            "signing_conn_id": source.signing_conn_id,
+            "service_account_email": source.service_account_email,
+        }
+    local = isinstance(source, LocalSource)
+    return PreflightSpec(
+        pipeline_id=pipeline.id,
+        enabled=pipeline.preflight.enabled,
+        sample_urls=pipeline.preflight.sample_urls,
+        private_endpoints=pipeline.preflight.private_endpoints,
+        media_type=source.media,
+        source=probe,
+        local_directory=str(resolve_path(source.directory, base_dir))
+        if isinstance(source, LocalSource)
+        else None,
+        state_directory=str(resolve_path(source.state_directory, base_dir))
+        if isinstance(source, LocalSource)
+        else None,
+        references_conn_id=None if local else references_conn_id(pipeline),
+        destination_conn_id=export_conn_id(pipeline),
+        roboflow_conn_id=pipeline.roboflow_conn_id,
+        webhook_url=pipeline.webhook_url,
+        spend_policy=policy,
+    )
 
 
 def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path) -> Any:
@@ -251,6 +329,7 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "max_objects_per_file": pipeline.batch_object_limit,
         # A window of skipped objects only goes on to reconcile, which writes its manifest.
         "skip_when_all_skipped": False,
+        "count_only": "{{ params.dry_run }}",
         **_window_kwargs(plan),
     }
     if isinstance(source, S3Source):
@@ -276,7 +355,7 @@ def build_dags(loaded: LoadedPipelines, only_dag_id: str | None = None) -> dict[
         if only_dag_id is not None and pipeline.dag_id != only_dag_id:
             continue
         try:
-            dags[pipeline.dag_id] = build_dag(pipeline, loaded.base_dir)
+            dags[pipeline.dag_id] = build_dag(pipeline, loaded.base_dir, loaded.budget_groups)
         except (TypeError, ValueError) as exc:
             raise PipelineConfigError(
                 loaded.path, [f"pipelines[{pipeline.id}]: cannot build the DAG: {exc}"]

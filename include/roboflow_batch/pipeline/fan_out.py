@@ -12,6 +12,7 @@ objects were all skipped has zero chunks: the mapped steps are skipped (no batch
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import task
@@ -25,15 +26,25 @@ from include.roboflow_batch.pipeline.chunks import (
     local_ingest_kwargs,
     plan_chunks_task,
     same_chunk,
+    same_chunk_item,
     same_chunk_json,
     start_job_kwargs,
 )
 from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
 from include.roboflow_batch.pipeline.connections import export_conn_id, references_conn_id
+from include.roboflow_batch.pipeline.spend_tasks import ACCOUNT_TRIGGER_RULE, account_spend
 from include.roboflow_batch.pipeline.step_options import batch_ready_options, export_options, job_wait_options
 
 if TYPE_CHECKING:
     from include.roboflow_batch.pipeline.schema import GCSSource, LocalSource, PipelineConfig, S3Source
+
+
+@dataclass(frozen=True)
+class SpendWiring:
+    """What the spend steps need from the factory: the pipeline's policy and the pre-flight task."""
+
+    policy: dict[str, Any]
+    preflight: Any
 
 
 def fan_out_steps(
@@ -45,17 +56,22 @@ def fan_out_steps(
     roboflow: Mapping[str, Any],
     job_options: Mapping[str, Any],
     local_directory: str | None = None,
+    spend: SpendWiring,
 ) -> list[Any]:
-    """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``.
+    """``[plan_chunks, spend_gate, ingest, wait_for_batch, start_job, wait_for_job, account_spend,
+    export, reconcile]``.
 
     ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
-    that directory instead of references files.
+    that directory instead of references files. The spend gate estimates the window and reserves each
+    job's machine-time ceiling before anything is staged (or asks a person, or stops, or ends a dry
+    run); ``account_spend`` replaces the reservations with what the jobs measured.
     """
     from include.roboflow_batch.api.jobs import RestartOverrides
     from include.roboflow_batch.export.results_asset import results_asset
     from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
+    from include.roboflow_batch.operators.spend_gate import SpendGateOperator
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
     from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
     from include.roboflow_batch.sensors.job import RoboflowJobSensor
@@ -63,6 +79,17 @@ def fan_out_steps(
     chunks = task(task_id="plan_chunks", doc_md="One batch, job and export folder per chunk.")(
         plan_chunks_task
     )(plan=plan, listing=listing)
+    gate = SpendGateOperator(
+        task_id="spend_gate",
+        doc_md="Estimate, budgets and each job's machine-time ceiling; a person decides when over budget.",
+        policy=spend.policy,
+        chunks=chunks,
+        run_plan=plan,
+        listing=listing,
+        preflight=spend.preflight,
+    )
+    # The machine time this chunk's job may spend, as the gate reserved it ("None": no ceiling).
+    ceiling = same_chunk_item("spend_gate", "ceilings")
     if local_directory is None:
         read_from: dict[str, Any] = {"references_conn_id": references_conn_id(pipeline)}
     else:
@@ -91,7 +118,7 @@ def fan_out_steps(
         max_restarts=pipeline.job.max_restarts,
         # Restarts made by the wait count against the same budget.
         known_job_history=same_chunk_json("wait_for_job", JOB_HISTORY_XCOM_KEY),
-        **job_options,
+        **{**job_options, "processing_timeout_seconds": ceiling},
         **roboflow,
     ).expand_kwargs(chunks.map(start_job_kwargs))
     # The job start_job started or re-attached to: a new attempt has an id of its own.
@@ -104,11 +131,29 @@ def fan_out_steps(
         restart_options={
             name: job_options[name] for name in RestartOverrides.model_fields if name in job_options
         },
+        # A restart carries the ceiling too; a job the ceiling stopped goes on to the export.
+        restart_ceiling_seconds=ceiling,
+        hand_over_ceiling_stops=True,
         **job_wait_options(pipeline),
         **roboflow,
     ).expand_kwargs(started.map(job_wait_kwargs))
+    # At run time Airflow resolves these XComArgs to the values the task functions are typed for.
+    gate_output: Any = gate.output
+    chunk_list: Any = chunks
+    account = task(
+        task_id="account_spend",
+        doc_md="Each job's measured machine time replaces its reservation in the spend ledger.",
+        trigger_rule=ACCOUNT_TRIGGER_RULE,
+    )(account_spend)(
+        policy=spend.policy,
+        chunks=chunk_list,
+        gate=gate_output,
+        roboflow_conn_id=roboflow["roboflow_conn_id"],
+    )
     export = RoboflowExportOperator.partial(
         task_id="export",
+        export_when_stopped_by_ceiling=True,
+        spend=same_chunk_item("account_spend", "jobs", as_json=True),
         expected_count=same_chunk("ingest", "expected_count"),
         references_conn_id=read_from.get("references_conn_id"),
         # The wait publishes the whole history: the start task's events and its own restarts.
@@ -119,8 +164,8 @@ def fan_out_steps(
         chunks.zip(started).map(export_kwargs if local_directory is None else local_export_kwargs)
     )
     # At run time Airflow resolves these XComArgs to the lists the reconcile function is typed for.
-    chunk_list: Any = chunks
     export_list: Any = export.output
+    account_output: Any = account
     # One results event per window, once the window's manifest is known to reconcile (also for a
     # window of skipped objects only: its manifest landed, with no rows).
     reconcile = task(
@@ -136,5 +181,8 @@ def fan_out_steps(
         started=started,
         destination_conn_id=export_conn_id(pipeline),
         skipped_conn_id=read_from.get("references_conn_id"),
+        gate=gate_output,
+        spend=account_output,
     )
-    return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]
+    wait_for_job >> export  # the export follows the accounting, and only a wait that succeeded
+    return [chunks, gate, ingest, wait_for_batch, start_job, wait_for_job, account, export, reconcile]

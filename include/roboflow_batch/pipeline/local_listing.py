@@ -39,7 +39,8 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     """Write the window's file lists and skipped list; skip the run when the window holds nothing.
 
     A window whose entries were all skipped returns ``count`` 0 and no chunk: nothing is processed,
-    and the window's manifest still accounts for every entry.
+    and the window's manifest still accounts for every entry. A dry run (``plan["dry_run"]``) only
+    counts: the chunks it returns have no list behind them and nothing is written.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -56,6 +57,20 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
     if not scan.files and not scan.skipped:
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
+    examples = [{"key": entry.key, "reason": entry.reason} for entry in scan.skipped[:MAX_SKIPPED_EXAMPLES]]
+    if plan.get("dry_run"):
+        from include.roboflow_batch.references.chunked import planned_chunks
+
+        return {
+            "source": directory.as_uri(),
+            "media_type": spec["media_type"],
+            "count": len(scan.files),
+            "chunks": planned_chunks(len(scan.files), spec["max_per_list"]),
+            **scan.skipped_summary(),
+            "skipped_examples": examples,
+            "skipped_uri": None,
+            "dry_run": True,
+        }
     lists_dir = state / plan["batch_id"]
     try:
         chunks = write_file_lists(scan.files, lists_dir, spec["max_per_list"], max_map_length())
@@ -68,8 +83,6 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
         "count": len(scan.files),
         "chunks": chunks,
         **scan.skipped_summary(),
-        "skipped_examples": [
-            {"key": entry.key, "reason": entry.reason} for entry in scan.skipped[:MAX_SKIPPED_EXAMPLES]
-        ],
+        "skipped_examples": examples,
         "skipped_uri": skipped_uri,
     }

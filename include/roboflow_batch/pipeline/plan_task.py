@@ -14,11 +14,14 @@ from include.roboflow_batch.pipeline.run_window import (
     resolve_window,
     window_key,
 )
+from include.roboflow_batch.references.window import is_dry_run
 
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
 #: processes the window it first chose, even after later runs moved the latest processed window.
 MANUAL_WINDOW_STATE_KEY = "manual_window"
 WINDOW_PARAMS = ("window_start", "window_end", "select_all")
+#: A manual run's param: list, count, check and estimate, and spend and write nothing.
+DRY_RUN_PARAM = "dry_run"
 #: XCom key of the plan task: where the processed windows of the pipeline end after this run. Also
 #: pushed when a manual run finds nothing new, so the next manual run starts from there too.
 PROCESSED_UNTIL_XCOM_KEY = "processed_until"
@@ -54,6 +57,8 @@ def latest_processed_end(context: dict[str, Any]) -> datetime | None:
     if isinstance(until, str) and until:
         return datetime.fromisoformat(until)
     plan = ti.xcom_pull(task_ids="plan", run_id=previous.run_id)
+    if isinstance(plan, dict) and plan.get("dry_run"):
+        return None  # a dry run of a pipeline that had processed nothing yet processed nothing either
     if isinstance(plan, dict) and plan.get("window_end"):
         return datetime.fromisoformat(plan["window_end"])
     return previous.data_interval_end
@@ -112,6 +117,7 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
 
     dag_run = context.get("dag_run")
     params = dict(context.get("params") or {})
+    dry_run = is_dry_run(params.get(DRY_RUN_PARAM))
     try:
         if _is_manual_without_params(dag_run, params):
             window = _manual_run_window(context)
@@ -127,7 +133,13 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         raise AirflowSkipException(str(exc)) from None
     except RunWindowError as exc:
         raise AirflowFailException(str(exc)) from None
-    _push_processed_until(context, window.end)
+    if dry_run:
+        # A dry run processes nothing: the next manual run starts where the processed windows end.
+        until = latest_processed_end(context)
+        if until is not None:
+            _push_processed_until(context, until)
+    else:
+        _push_processed_until(context, window.end)
     start_key, end_key = window_key(window)
     pipeline_id = spec["pipeline_id"]
     base_dir = Path(spec["base_dir"])
@@ -147,4 +159,5 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         "job_id": derive_job_id(pipeline_id, start_key, end_key),
         "references_uri": render(spec["references_uri"]) if spec["references_uri"] else None,
         "destination": render(spec["destination"]),
+        "dry_run": dry_run,
     }

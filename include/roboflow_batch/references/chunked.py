@@ -156,3 +156,12 @@ def _write_chunks(
     for index, writer in enumerate(writers):
         count = min(max_per_file, summary.count - index * max_per_file)
         summary.chunks.append(ReferencesChunk(index, writer.commit(), count))
+
+
+def planned_chunks(count: int, max_per_file: int) -> list[dict[str, Any]]:
+    """The chunks ``count`` objects would fill, in the order they are written, with no file behind
+    them (a dry run): ``[{"index", "references_uri": None, "count"}]``."""
+    return [
+        {"index": index, "references_uri": None, "count": min(max_per_file, count - index * max_per_file)}
+        for index in range(-(-count // max_per_file) if count > 0 else 0)
+    ]

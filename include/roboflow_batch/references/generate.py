@@ -182,3 +182,18 @@ def skipped_path(references: ObjectStoragePath) -> ObjectStoragePath:
     ``refs.skipped.jsonl``."""
     stem = references.name.removesuffix(".jsonl")
     return references.with_name(stem + SKIPPED_SUFFIX)
+
+
+def count_references(
+    objects: Iterable[StoredObject],
+    *,
+    source: str,
+    media_type: MediaType,
+    window: SelectionWindow,
+    expiry: EffectiveExpiry,
+) -> ReferencesSummary:
+    """What ``write_references`` would write, counted: nothing is signed and nothing is written."""
+    summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
+    for _ in select_objects(objects, media_type=media_type, window=window, summary=summary):
+        summary.count += 1
+    return summary

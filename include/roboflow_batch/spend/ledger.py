@@ -53,8 +53,8 @@ class SpendLedger:
             folder = self._month(month)
             try:
                 children = list(folder.iterdir())
-            except FileNotFoundError:
-                continue
+            except (FileNotFoundError, NotADirectoryError):
+                continue  # no record in that month yet
             for child in children:
                 name = str(child.name)
                 if name.startswith("."):

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from include.roboflow_batch.spend.estimate import DEFAULT_HISTORY_JOBS
+from include.roboflow_batch.spend.ledger import SpendLedger
 from include.roboflow_batch.spend.limits import BudgetScope
 from include.roboflow_batch.spend.rates import DEFAULT_MACHINE, Rates
 
@@ -75,6 +76,12 @@ class SpendPolicy:
                 )
             )
         return scopes
+
+    def ledger(self) -> SpendLedger:
+        """The ledger at ``ledger_uri``, through ``ledger_conn_id``."""
+        from airflow.sdk import ObjectStoragePath
+
+        return SpendLedger(ObjectStoragePath(self.ledger_uri, conn_id=self.ledger_conn_id))
 
     @property
     def has_budget(self) -> bool:

@@ -166,6 +166,11 @@ def _limits(
     return limits, entries
 
 
+def period_status(policy: SpendPolicy, ledger: SpendLedger, now: datetime | None = None) -> list[Limit]:
+    """The day and month budgets as they stand (what is spent, what is left)."""
+    return _limits(policy, ledger, now or datetime.now(UTC))[0]
+
+
 def _fmt_seconds(seconds: float) -> str:
     return f"{seconds:,.0f} machine-seconds" if seconds >= 10 else f"{seconds:.2f} machine-seconds"
 
@@ -477,4 +482,28 @@ def account(
         stopped,
         note,
         details,
+    )
+
+
+def ceiling_stop_message(
+    pipeline: str, gate: dict[str, Any], *, processed: int, total: int, manifest_uri: str
+) -> str:
+    """What a run whose jobs a ceiling stopped says: the budget, what was processed, how to go on."""
+    plan = gate.get("plan") or {}
+    ceilings = [c for c in gate.get("ceilings") or [] if c]
+    if gate.get("decision") == "approved":
+        budget, setting = f"the {gate.get('approved_credits')} credits approved for this run", "the approval"
+    else:
+        budget = str(plan.get("binding") or "job.processing_timeout")
+        setting = str(plan.get("binding_setting") or "job.processing_timeout")
+        limits = {limit["name"]: limit for limit in plan.get("limits") or []}
+        if budget in limits:
+            limit = limits[budget]
+            budget = f"{budget} ({limit['budget']:g} credits, {limit['remaining']:.4g} left when it started)"
+    return (
+        f"pipeline {pipeline}: Roboflow stopped this run's job(s) at the machine-time ceiling the budget "
+        f"gave them ({sum(ceilings):,} machine-seconds, processingTimeoutSeconds, from {budget}). "
+        f"{processed:,} of {total:,} objects were processed and exported; the other {total - processed:,} "
+        f"are listed in {manifest_uri} as stopped-by-ceiling. To process them, raise {setting} in "
+        "astro.yaml (or let a person approve more with cost.on_over_budget: approve) and re-run this window."
     )

@@ -1,0 +1,230 @@
+"""The spend gate: before anything is staged, estimate the window, check it against the budgets, and
+reserve the machine time each job may spend, or let a person decide, or stop.
+
+Within budget: one reservation per job (``include.roboflow_batch.spend.steps.reserve``), whose
+ceiling the job is created with (``processingTimeoutSeconds``). Over budget: ``on_over_budget:
+fail`` fails here, naming the estimate, the budget and the object count; ``approve`` waits for a
+person in Airflow's human-in-the-loop "Required actions" (the estimate and the object count in the
+request): Approve reserves up to the credits the person approves, Reject, or no answer in time,
+skips every later step of the run (nothing is staged; the run ends successful, see docs/costs.md).
+A dry run reports the plan and skips every later step too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOperator
+from airflow.sdk import Param
+from airflow.sdk.exceptions import AirflowFailException
+
+from include.roboflow_batch.spend.policy import SpendPolicy
+from include.roboflow_batch.spend.steps import OverBudgetError, SpendPlan, plan_window, reserve
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+APPROVED_CREDITS_PARAM = "max_credits"
+
+
+def _approval_amount(plan: SpendPlan) -> float:
+    """What the form offers: the estimate, rounded up to two significant figures."""
+    credits = max(plan.estimate_credits, 1e-6)
+    scale = 10 ** (math.floor(math.log10(credits)) - 1)
+    return math.ceil(credits / scale) * scale
+
+
+class SpendGateOperator(ApprovalOperator):
+    """
+    Estimate, check and reserve the spending of a window (see the module docstring).
+
+    :param policy: the pipeline's ``SpendPolicy`` as a dict.
+    :param chunks: the window's chunks (``plan_chunks``' return value: ``index``, ``job_id``, ``count``).
+    :param run_plan: the ``plan`` task's return value (window, ``dry_run``).
+    :param listing: the listing's return value (counts and skipped objects, for a dry run's plan).
+    :param preflight: the pre-flight report (for a dry run's plan).
+    :return: ``{"decision", "plan", "ceilings": [seconds or None per chunk], "reservations", ...}``
+    """
+
+    template_fields: Sequence[str] = ("subject", "body", "chunks", "run_plan", "listing", "preflight")
+    ui_color = "#fca5a5"
+
+    def __init__(
+        self,
+        *,
+        policy: dict[str, Any],
+        chunks: Any,
+        run_plan: Any,
+        listing: Any = None,
+        preflight: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.policy = dict(policy)
+        spend = SpendPolicy.from_dict(self.policy)
+        # The DAG's params arrive here too; the approval form adds its own.
+        params = {**dict(kwargs.pop("params", None) or {}), APPROVED_CREDITS_PARAM: Param(1.0, type="number")}
+        super().__init__(
+            subject=f"Approve the spending of pipeline {spend.pipeline_id}?",
+            # Reject when nobody answers in time: a timeout must never spend.
+            defaults=ApprovalOperator.REJECT,
+            response_timeout=timedelta(seconds=spend.approval_timeout_seconds),
+            ignore_downstream_trigger_rules=True,
+            params=params,
+            **kwargs,
+        )
+        self.chunks = chunks
+        self.run_plan = run_plan
+        self.listing = listing
+        self.preflight = preflight
+
+    # -- the decision -----------------------------------------------------------------------------
+
+    def _plan(self) -> tuple[SpendPolicy, SpendPlan]:
+        spend = SpendPolicy.from_dict(self.policy)
+        chunks = [(int(c["index"]), str(c["job_id"]), int(c["count"])) for c in (self.chunks or [])]
+        return spend, plan_window(spend, spend.ledger(), chunks)
+
+    def execute(self, context: Context) -> Any:
+        spend, plan = self._plan()
+        self.log.info("%s", plan.message)
+        window = self.run_plan or {}
+        if window.get("dry_run"):
+            self._skip_later_steps(context)
+            return self._dry_run(plan)
+        if not plan.chunks:
+            return {
+                "decision": "nothing-to-process",
+                "plan": plan.to_dict(),
+                "ceilings": [],
+                "reservations": [],
+            }
+        if not plan.over_budget:
+            return self._reserve(context, spend, plan, "within-budget")
+        if spend.on_over_budget != "approve":
+            raise AirflowFailException(f"{plan.message} Nothing was staged.")
+        self._ask(plan, window)
+        return super().execute(context)
+
+    def _ask(self, plan: SpendPlan, window: dict[str, Any]) -> None:
+        """The request a person sees: what the window holds, what it should cost, what the budget says."""
+        amount = _approval_amount(plan)
+        self.params[APPROVED_CREDITS_PARAM] = Param(
+            amount,
+            type="number",
+            exclusiveMinimum=0,
+            description="Credits this run may spend (its jobs' machine-time ceilings come from it).",
+        )
+        limits = "\n".join(f"- {limit.describe()}" for limit in plan.limits) or "- no budget set"
+        self.subject = (
+            f"Pipeline {plan.pipeline}: {plan.objects:,} objects, estimated {plan.estimate_credits:.4g} "
+            "credits: over budget. Spend it?"
+        )
+        self.body = (
+            f"**Window** {window.get('window_start')} to {window.get('window_end')}: **{plan.objects:,} "
+            f"objects** in {len(plan.chunks)} job(s) on {plan.machine_type} machines.\n\n"
+            f"**Estimate**: {plan.estimate_seconds:,.0f} machine-seconds = **{plan.estimate_credits:.4g} "
+            f"credits** ({plan.model.describe()}).\n\n**Budgets**:\n{limits}\n\n"
+            f"**Approve** lets this run spend up to `{APPROVED_CREDITS_PARAM}` credits (offered: {amount:g}; "
+            "Roboflow stops its jobs there). **Reject**, or no answer before the deadline, ends the run "
+            "without staging anything."
+        )
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> Any:
+        answer = HITLOperator.execute_complete(self, context=context, event=event)
+        spend, plan = self._plan()
+        responder = answer.get("responded_by_user") or {}
+        who = responder.get("name") if isinstance(responder, dict) else None
+        if answer["chosen_options"] == [self.APPROVE]:
+            approved = float((answer.get("params_input") or {}).get(APPROVED_CREDITS_PARAM) or 0)
+            self.log.info("Approved by %s: up to %g credits.", who or "a person", approved)
+            return {**self._reserve(context, spend, plan, "approved", approved), "responded_by": who}
+        timed_out = bool(event.get("timedout"))
+        self.log.warning(
+            "%s: nothing is staged, every later step is skipped. %s",
+            "No answer before the deadline, which counts as Reject" if timed_out else f"Rejected by {who}",
+            plan.message,
+        )
+        self._skip_later_steps(context)
+        return {
+            "decision": "timed-out" if timed_out else "rejected",
+            "plan": plan.to_dict(),
+            "ceilings": [],
+            "reservations": [],
+            "responded_by": who,
+        }
+
+    # -- outcomes ---------------------------------------------------------------------------------
+
+    def _reserve(
+        self,
+        context: Context,
+        spend: SpendPolicy,
+        plan: SpendPlan,
+        decision: str,
+        approved: float | None = None,
+    ) -> dict[str, Any]:
+        try:
+            reservations = reserve(
+                spend,
+                spend.ledger(),
+                plan,
+                run_id=str(context.get("run_id") or ""),
+                approved_credits=approved,
+            )
+        except OverBudgetError as exc:
+            raise AirflowFailException(f"{exc} Nothing was staged.") from None
+        ceilings: list[int | None] = [None] * (max((c.index for c in plan.chunks), default=-1) + 1)
+        for item in reservations:
+            ceilings[item.index] = item.ceiling_seconds
+            self.log.info(
+                "Job %s (run %d) may spend %s machine-seconds (reserved %.4g credits).",
+                item.job_id,
+                item.run,
+                item.ceiling_seconds if item.ceiling_seconds is not None else "unlimited",
+                item.credits,
+            )
+        if spend.has_budget is False and spend.processing_timeout_seconds is None:
+            self.log.warning(
+                "Pipeline %s has no budget (cost.max_credits_per_run, cost.budget) and no "
+                "job.processing_timeout: its jobs get no machine-time ceiling.",
+                spend.pipeline_id,
+            )
+        return {
+            "decision": decision,
+            "plan": plan.to_dict(),
+            "ceilings": ceilings,
+            "reservations": [item.to_dict() for item in reservations],
+            "approved_credits": approved,
+        }
+
+    def _dry_run(self, plan: SpendPlan) -> dict[str, Any]:
+        listing = self.listing or {}
+        preflight = self.preflight or {}
+        blocked = [check["check"] for check in preflight.get("checks", []) if check.get("status") == "failed"]
+        if plan.over_budget:
+            blocked.append("budget")
+        self.log.info("Dry run: nothing was staged, ingested, started or written.")
+        return {
+            "decision": "dry-run",
+            "would_start": not blocked,
+            "blocked_by": blocked,
+            "objects": {
+                "count": listing.get("count", plan.objects),
+                "media_type": listing.get("media_type"),
+                "skipped": listing.get("skipped") or {},
+                "skipped_examples": listing.get("skipped_examples") or [],
+            },
+            "plan": plan.to_dict(),
+            "preflight": preflight,
+            "ceilings": [chunk.ceiling_seconds for chunk in plan.chunks],
+            "reservations": [],
+        }
+
+    def _skip_later_steps(self, context: Context) -> None:
+        task = context["task"]
+        later = [t for t in task.get_flat_relatives(upstream=False) if not t.is_teardown]
+        if later:
+            self.skip(ti=context["ti"], tasks=later)
