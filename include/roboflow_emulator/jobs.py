@@ -312,7 +312,7 @@ class JobService:
         groups: dict[str, list[StoredFile]] = {}
         for stored in files:
             groups.setdefault(stored.shard_id or "", []).append(stored)
-        size = self.config.shard_size
+        size = max(1, min(self.config.shard_size, self.machines.images_per_task))
         return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
     def _processing_stage(self, job: Job, generation: int) -> tuple[bool, list[_TaskOutcome]]:

@@ -9,6 +9,7 @@ against it:
 - each image costs ``seconds_per_image`` times a factor from 0.75 to 1.25 fixed by its bytes (some
   images take longer than others), each sampled video frame ``seconds_per_image``;
 - a GPU machine is ``gpu_speedup`` times faster;
+- a task takes at most ``images_per_task`` images of one shard (256, the shard size, by default);
 - a task whose machine time would pass its share of the ceiling stops at the share and fails with a
   timeout; its files are not processed.
 
@@ -22,6 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from include.roboflow_emulator.config import SHARD_SIZE
 from include.roboflow_emulator.errors import bad_request
 
 # The factor's spread around 1: the cheapest file costs 0.75, the dearest 1.25 of the nominal time.
@@ -30,6 +32,7 @@ _FIELDS = {
     "secondsPerImage": "seconds_per_image",
     "taskStartSeconds": "task_start_seconds",
     "gpuSpeedup": "gpu_speedup",
+    "imagesPerTask": "images_per_task",
 }
 
 
@@ -38,6 +41,8 @@ class MachineModel:
     seconds_per_image: float = 0.0
     task_start_seconds: float = 0.0
     gpu_speedup: float = 4.0
+    # At most this many images per processing task (the shard size caps it too).
+    images_per_task: int = SHARD_SIZE
 
     def _speed(self, machine_type: str | None) -> float:
         return self.gpu_speedup if machine_type == "gpu" else 1.0
@@ -55,7 +60,7 @@ class MachineModel:
         return nominal / self._speed(machine_type)
 
     def to_json(self) -> dict[str, float]:
-        return {wire: float(getattr(self, name)) for wire, name in _FIELDS.items()}
+        return {wire: getattr(self, name) for wire, name in _FIELDS.items()}
 
     def update(self, body: Any) -> dict[str, float]:
         """Apply ``POST /__emulator__/machines`` (any of the wire names); 400 naming a bad field."""
@@ -70,7 +75,9 @@ class MachineModel:
                 raise bad_request(f"{wire} must be a non-negative number, got {value!r}.")
             if wire == "gpuSpeedup" and value <= 0:
                 raise bad_request(f"gpuSpeedup must be positive, got {value!r}.")
-            values[_FIELDS[wire]] = float(value)
+            if wire == "imagesPerTask" and (not float(value).is_integer() or value < 1):
+                raise bad_request(f"imagesPerTask must be a whole number of at least 1, got {value!r}.")
+            values[_FIELDS[wire]] = int(value) if wire == "imagesPerTask" else float(value)
         for name, value in values.items():
             setattr(self, name, value)
         return self.to_json()

@@ -313,11 +313,13 @@ def test_a_job_over_its_ceiling_stops_each_task_at_its_share_and_says_so(make_em
 
 def test_machine_settings_are_a_control_route_kept_across_a_reset(api: Api) -> None:
     base = api.emulator.url + "/__emulator__/machines"
-    assert httpx.post(base, json={"secondsPerImage": 0.2, "gpuSpeedup": 2}).json() == {
+    assert httpx.post(base, json={"secondsPerImage": 0.2, "gpuSpeedup": 2, "imagesPerTask": 3}).json() == {
         "secondsPerImage": 0.2,
         "taskStartSeconds": 0.0,
         "gpuSpeedup": 2.0,
+        "imagesPerTask": 3,
     }
+    assert httpx.post(base, json={"imagesPerTask": 1.5}).status_code == 400
     refused = httpx.post(base, json={"secondsPerImage": -1})
     assert refused.status_code == 400 and "secondsPerImage" in refused.json()["error"]
     assert httpx.post(base, json={"cores": 2}).status_code == 400
