@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 APPROVED_CREDITS_PARAM = "max_credits"
+#: XCom key of the window's spend plan (estimate, limits, ceilings), pushed before any decision.
+SPEND_PLAN_XCOM_KEY = "spend_plan"
 
 
 def _approval_amount(plan: SpendPlan) -> float:
@@ -90,10 +92,11 @@ class SpendGateOperator(ApprovalOperator):
     def execute(self, context: Context) -> Any:
         spend, plan = self._plan()
         self.log.info("%s", plan.message)
+        # Also when the gate fails or waits: the Roboflow view shows why.
+        context["ti"].xcom_push(key=SPEND_PLAN_XCOM_KEY, value=plan.to_dict())
         window = self.run_plan or {}
         if window.get("dry_run"):
-            self._skip_later_steps(context)
-            return self._dry_run(plan)
+            return self._end_run(context, self._dry_run(plan))
         if not plan.chunks:
             return {
                 "decision": "nothing-to-process",
@@ -147,14 +150,14 @@ class SpendGateOperator(ApprovalOperator):
             "No answer before the deadline, which counts as Reject" if timed_out else f"Rejected by {who}",
             plan.message,
         )
-        self._skip_later_steps(context)
-        return {
+        result: dict[str, Any] = {
             "decision": "timed-out" if timed_out else "rejected",
             "plan": plan.to_dict(),
             "ceilings": [],
             "reservations": [],
             "responded_by": who,
         }
+        return self._end_run(context, result)
 
     # -- outcomes ---------------------------------------------------------------------------------
 
@@ -223,8 +226,14 @@ class SpendGateOperator(ApprovalOperator):
             "reservations": [],
         }
 
-    def _skip_later_steps(self, context: Context) -> None:
+    def _end_run(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
+        """Skip every later step of the run, keeping ``result`` as this task's return value.
+
+        Skipping ends the task before a return value would be pushed, so it is pushed first.
+        """
+        context["ti"].xcom_push(key="return_value", value=result)
         task = context["task"]
         later = [t for t in task.get_flat_relatives(upstream=False) if not t.is_teardown]
         if later:
             self.skip(ti=context["ti"], tasks=later)
+        return result
