@@ -24,6 +24,11 @@ class RoboflowRunFacet(RunFacet):
     batchId: str | None = None
     jobId: str | None = None
     jobUrl: str | None = None
+    # What the job was expected to cost, the most it could (processingTimeoutSeconds), and what it did.
+    estimatedMachineSeconds: float | None = None
+    ceilingSeconds: int | None = None
+    machineSeconds: float | None = None
+    credits: float | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -48,12 +53,29 @@ def source_dataset(scheme: str, bucket: str, prefix: str) -> Any:
 
 
 def roboflow_run_facets(
-    *, batch_id: str | None = None, job_id: str | None = None, job_url: str | None = None
+    *,
+    batch_id: str | None = None,
+    job_id: str | None = None,
+    job_url: str | None = None,
+    spend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"roboflow": RoboflowRunFacet}`` naming the staging batch and the batch job (when known)."""
+    """``{"roboflow": RoboflowRunFacet}`` naming the staging batch and the batch job (when known),
+    with the job's estimate, ceiling and measured machine time and credits from ``spend``."""
     if batch_id is None and job_id is None:
         return {}
-    return {ROBOFLOW_FACET: RoboflowRunFacet(batchId=batch_id, jobId=job_id, jobUrl=job_url)}
+    spend = spend or {}
+    ceiling = spend.get("ceiling_seconds")
+    return {
+        ROBOFLOW_FACET: RoboflowRunFacet(
+            batchId=batch_id,
+            jobId=job_id,
+            jobUrl=job_url,
+            estimatedMachineSeconds=spend.get("estimate_seconds"),
+            ceilingSeconds=int(ceiling) if isinstance(ceiling, int | float) else None,
+            machineSeconds=spend.get("machine_seconds"),
+            credits=spend.get("credits"),
+        )
+    }
 
 
 def operator_lineage(
@@ -92,10 +114,12 @@ def ingest_facets_on_complete(operator: Any, task_instance: Any) -> Any:
 def job_facets_on_complete(operator: Any, task_instance: Any) -> Any:
     """Start job: the batch the job reads and the job itself, as run facets."""
     summary = returned_summary(task_instance)
+    ceiling = getattr(operator, "processing_timeout_seconds", None)
     facets = roboflow_run_facets(
         batch_id=summary.get("batch_id") or operator.batch_id,
         job_id=summary.get("job_id") or operator.job_id,
         job_url=summary.get("job_url"),
+        spend={"ceiling_seconds": ceiling if isinstance(ceiling, int) else None},
     )
     return operator_lineage(run_facets=facets)
 
@@ -106,7 +130,9 @@ def export_facets_on_complete(operator: Any, task_instance: Any) -> Any:
     batch_id = operator.batch_id or (manifest.get("ingested") or {}).get("batch_id")
     return operator_lineage(
         outputs=[dataset_for_uri(manifest.get("destination") or operator.destination)],
-        run_facets=roboflow_run_facets(batch_id=batch_id, job_id=operator.job_id),
+        run_facets=roboflow_run_facets(
+            batch_id=batch_id, job_id=operator.job_id, spend=manifest.get("spend")
+        ),
     )
 
 

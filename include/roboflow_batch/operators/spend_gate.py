@@ -82,6 +82,19 @@ class SpendGateOperator(ApprovalOperator):
         self.listing = listing
         self.preflight = preflight
 
+    # -- the approval form: its one field, whatever params the DAG has -------------------------------
+
+    @property
+    def serialized_params(self) -> dict[str, dict[str, Any]]:
+        return {APPROVED_CREDITS_PARAM: self.params.get_param(APPROVED_CREDITS_PARAM).serialize()}
+
+    def validate_params_input(self, params_input: Any) -> None:
+        unknown = sorted(set(params_input) - {APPROVED_CREDITS_PARAM})
+        if unknown:
+            raise ValueError(f"the approval form has only {APPROVED_CREDITS_PARAM!r}; got {unknown}")
+        for key, value in params_input.items():
+            self.params[key] = value
+
     # -- the decision -----------------------------------------------------------------------------
 
     def _plan(self) -> tuple[SpendPolicy, SpendPlan]:

@@ -264,3 +264,49 @@ def tree(root: Path) -> dict[str, str]:
         for path in sorted(root.rglob("*"))
         if path.name != "astro.yaml"
     }
+
+
+def test_over_budget_with_approve_waits_for_a_person_and_each_answer_does_what_it_says(
+    run_pipeline: Callable[..., PipelineRun], moto_server: Any, roboflow_emulator: Any, tmp_path: Path
+) -> None:
+    from tests.integration.pipeline.approvals import answering
+
+    pipeline = spend_pipeline(
+        "spend_ask", "spend-ask", tmp_path, max_credits_per_run=1, on_over_budget="approve"
+    )
+    pipeline["cost"]["cold_start_seconds_per_object"] = 1.0  # 3 images: 3 credits, over the run's 1
+    dag_id = "roboflow_spend_ask"
+
+    seed(moto_server.url, "spend-ask", 3, 80)
+    before = roboflow_emulator.digest()
+    with answering(dag_id, "Reject") as request:
+        rejected = run_pipeline(pipeline, window_after())
+    assert request.error is None
+    assert "3 objects, estimated 3 credits: over budget" in request.subject
+    assert "**3 objects** in 1 job(s)" in request.body and "max_credits_per_run: 1 credits" in request.body
+    assert request.params["max_credits"]["value"] == 3.0
+    # Rejected: the run ends without spending, successful (a decision, not an error), later steps skipped.
+    assert rejected.state == "success"
+    assert rejected.value("spend_gate")["decision"] == "rejected"
+    assert rejected.value("spend_gate")["responded_by"] == "ops-lead"
+    assert {rejected.task_state(t) for t in ("ingest", "start_job", "export", "reconcile")} == {"skipped"}
+    assert roboflow_emulator.digest() == before
+
+    seed(moto_server.url, "spend-ask", 3, 81)
+    with answering(dag_id, "timeout") as request:
+        timed_out = run_pipeline(pipeline, window_after())
+    assert request.error is None
+    assert timed_out.state == "success" and timed_out.value("spend_gate")["decision"] == "timed-out"
+    assert timed_out.task_state("ingest") == "skipped"
+    assert roboflow_emulator.digest() == before
+
+    seed(moto_server.url, "spend-ask", 3, 82)
+    with answering(dag_id, "Approve", {"max_credits": 5}) as request:
+        approved = run_pipeline(pipeline, window_after())
+    assert request.error is None
+    assert approved.state == "success", approved.tasks
+    gate = approved.value("spend_gate")
+    assert gate["decision"] == "approved" and gate["approved_credits"] == 5.0 and gate["ceilings"] == [5]
+    job_id = approved.value("start_job")["job_id"]
+    assert job(roboflow_emulator, job_id)["jobDefinition"]["processingTimeoutSeconds"] == 5
+    assert approved.manifest["reconciled"] is True

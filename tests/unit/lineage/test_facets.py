@@ -60,3 +60,30 @@ def test_export_output_is_the_results_destination() -> None:
     assert local.get_openlineage_facets_on_complete(FakeTI("export", {})).outputs == [
         Dataset(namespace="file", name="/data/out/")
     ]
+
+
+def test_the_roboflow_facet_carries_the_ceiling_the_estimate_and_what_the_job_measured() -> None:
+    start = RoboflowStartJobOperator(
+        task_id="start_job", batch_id="cams-b1", workflow_id="wf", processing_timeout_seconds=900
+    )
+    started = start.get_openlineage_facets_on_complete(FakeTI("start_job", {"job_id": "cams-j1"}))
+    assert started.run_facets["roboflow"].ceilingSeconds == 900
+
+    export = RoboflowExportOperator(task_id="export", job_id="cams-j1", destination="file:///data/out/")
+    export._manifest = {
+        "destination": "file:///data/out/",
+        "ingested": {"batch_id": "cams-b1"},
+        "spend": {
+            "estimate_seconds": 410.0,
+            "ceiling_seconds": 900,
+            "machine_seconds": 388.5,
+            "credits": 0.108,
+        },
+    }
+    facet = export.get_openlineage_facets_on_complete(FakeTI("export", {})).run_facets["roboflow"]
+    assert (facet.estimatedMachineSeconds, facet.ceilingSeconds, facet.machineSeconds, facet.credits) == (
+        410.0,
+        900,
+        388.5,
+        0.108,
+    )
