@@ -23,16 +23,22 @@ from sqlalchemy.orm import Session
 PIPELINE_TAG = "roboflow"
 STEP_TASKS = (
     "plan",
+    "preflight",
     "list_new_objects",
     "list_local_files",
     "plan_chunks",
+    "spend_gate",
     "ingest",
     "wait_for_batch",
     "start_job",
     "wait_for_job",
+    "account_spend",
     "export",
     "reconcile",
 )
+#: The spend gate's plan, pushed before it decides (also when it fails or waits for a person).
+SPEND_PLAN_KEY = "spend_plan"
+_PLAN_OF_GATE = "spend_gate:spend_plan"
 # Counts a window's chunks (mapped ingest, wait, job and export) add up to.
 SUMMED_COUNTS = ("expected_count", "staged", "failed_count", "result_rows", "files_written")
 WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
@@ -64,6 +70,8 @@ class RunView:
     result_rows: int | None = None
     reconciled: bool | None = None
     task_states: dict[str, str] = field(default_factory=dict)
+    # What the run was expected to cost, might cost and did (see ``spend_view``); None: not known.
+    spend: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -136,16 +144,17 @@ def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
     by_id = {row.id: row for row in rows}
     # A window over several batches maps its steps over chunks: one value and state per map index.
     chunk_values: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for dag_run_id, task_id, raw in session.execute(
-        select(XComModel.dag_run_id, XComModel.task_id, XComModel.value)
+    for dag_run_id, task_id, key, raw in session.execute(
+        select(XComModel.dag_run_id, XComModel.task_id, XComModel.key, XComModel.value)
         .where(
             XComModel.dag_run_id.in_(by_id),
-            XComModel.key == "return_value",
+            XComModel.key.in_(("return_value", SPEND_PLAN_KEY)),
             XComModel.task_id.in_(STEP_TASKS),
         )
         .order_by(XComModel.map_index)
     ):
-        chunk_values[dag_run_id][task_id].append(_value(raw))
+        slot = task_id if key == "return_value" else f"{task_id}:{key}"
+        chunk_values[dag_run_id][slot].append(_value(raw))
     chunk_states: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     keys = [(row.dag_id, row.run_id) for row in rows]
     for dag_id, run_id, task_id, state in session.execute(
@@ -236,6 +245,49 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
         view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
         view.result_rows = export.get("result_rows", export.get("rows"))
         view.reconciled = export.get("reconciled")
+    view.spend = spend_view(
+        _dict(returned.get("spend_gate")),
+        _dict(returned.get(_PLAN_OF_GATE)),
+        _dict(returned.get("account_spend")),
+        task_states.get("spend_gate"),
+    )
+    return view
+
+
+def spend_view(
+    gate: Mapping[str, Any], plan: Mapping[str, Any], account: Mapping[str, Any], gate_state: str | None
+) -> dict[str, Any] | None:
+    """A run's spending: the estimate and ceilings of the gate, what the jobs measured, the budgets as
+    they stood (after the accounting when there was one), and a dry run's plan."""
+    plan = _dict(gate.get("plan")) or plan
+    if not plan:
+        return None
+    estimate = _dict(plan.get("estimate"))
+    ceilings = [c for c in gate.get("ceilings") or [] if isinstance(c, int)]
+    decision = gate.get("decision") or ("over-budget" if gate_state == "failed" else gate_state or "planned")
+    if decision == "awaiting_input":
+        decision = "waiting for approval"
+    view: dict[str, Any] = {
+        "decision": decision,
+        "objects": plan.get("objects"),
+        "estimate_seconds": estimate.get("machine_seconds"),
+        "estimate_credits": estimate.get("credits"),
+        "basis": estimate.get("model"),
+        "ceiling_seconds": sum(ceilings) if ceilings else None,
+        "approved_credits": gate.get("approved_credits"),
+        "machine_seconds": account.get("machine_seconds"),
+        "credits": account.get("credits"),
+        "stopped_by_ceiling": bool(account.get("stopped_by_ceiling")),
+        "message": plan.get("message"),
+        "limits": list(account.get("limits") or plan.get("limits") or []),
+    }
+    if decision == "dry-run":
+        view["dry_run"] = {
+            "would_start": gate.get("would_start"),
+            "blocked_by": list(gate.get("blocked_by") or []),
+            "objects": _dict(gate.get("objects")),
+            "checks": list(_dict(gate.get("preflight")).get("checks") or []),
+        }
     return view
 
 
