@@ -52,9 +52,13 @@ def follow_run(
     raise AssertionError(f"run {run_id} did not finish within {timeout:.0f}s; task states seen: {dict(seen)}")
 
 
-def trigger(api: AirflowAPI, dag_id: str, run_id: str, logical_date: datetime) -> None:
+def trigger(
+    api: AirflowAPI, dag_id: str, run_id: str, logical_date: datetime, conf: dict[str, Any] | None = None
+) -> None:
     """POST a run with an explicit id: if a timed-out first attempt did create it, 409 is fine."""
-    body = {"dag_run_id": run_id, "logical_date": logical_date.isoformat()}
+    body: dict[str, Any] = {"dag_run_id": run_id, "logical_date": logical_date.isoformat()}
+    if conf:
+        body["conf"] = conf
     try:
         api.post(f"/api/v2/dags/{dag_id}/dagRuns", body)
     except AirflowAPIError as error:

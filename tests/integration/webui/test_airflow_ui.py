@@ -117,6 +117,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
         webhook_url=f"http://127.0.0.1:{port}/roboflow/webhooks",
         # Far longer than this test may take: the waits can only end in time through notifications.
         webhook_fallback_interval="30m",
+        cost={"max_credits_per_run": 5},
     )
     emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "10"])
     home = tmp_path / "airflow-home"
@@ -153,8 +154,16 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
 
             loaded = wait_for_loaded_summary(api, export["destination"])
 
+            # A dry run of the next window: the plan it shows, nothing staged.
+            dry_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+            time.sleep(1)
+            dry_run_id = f"ui_dry__{dry_date:%Y%m%dT%H%M%S}"
+            trigger(api, DAG_ID, dry_run_id, dry_date, conf={"dry_run": True})
+            dry_state, dry_seen = follow_run(api, DAG_ID, dry_run_id, timeout=300)
+            assert dry_state == "success", dict(dry_seen)
+
             check_view_api(stack.base_url, api, run_id)
-            browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path)
+            browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path, dry_run_id)
 
     # The downstream DAG read the manifest summary from triggering_asset_events.
     assert loaded["manifest_uri"] == export["manifest_uri"]
@@ -178,7 +187,14 @@ def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
 
 
 def browse(
-    base_url: str, password: str, api: AirflowAPI, run_id: str, job: dict, emulator_url: str, tmp: Path
+    base_url: str,
+    password: str,
+    api: AirflowAPI,
+    run_id: str,
+    job: dict,
+    emulator_url: str,
+    tmp: Path,
+    dry_run_id: str,
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -195,6 +211,8 @@ def browse(
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
         assert cells == {"found": "4", "staged": "4", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
+        spend = row.find_element(By.CSS_SELECTOR, "td.spend").text
+        assert "est. 0.001111 cr" in spend and "ceiling 18,000.0 s" in spend and "used " in spend, spend
         job_link = row.find_element(By.CSS_SELECTOR, "a.job-link")
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
         notifications = driver.find_elements(By.CSS_SELECTOR, "table.notifications tr.notification")
@@ -219,6 +237,23 @@ def browse(
         assert "results" in driver.page_source
         driver.switch_to.default_content()
         shot(driver, "04-results")
+
+        # The dry run's tab: the plan, every pre-flight check, nothing started.
+        driver.get(f"{base_url}/dags/{DAG_ID}/runs/{dry_run_id}/plugin/roboflow-run")
+        frame = wait_for(driver, "iframe")
+        driver.switch_to.frame(frame)
+        wait_for(driver, "h2#dry-run")
+        assert "Dry run: would start" in driver.page_source
+        checks = {
+            check.find_elements(By.CSS_SELECTOR, "td")[0].text: check.find_element(
+                By.CSS_SELECTOR, "[data-state]"
+            ).text
+            for check in driver.find_elements(By.CSS_SELECTOR, "table.checks tr.check")
+        }
+        assert checks["signed-urls-fetchable"] == "warning" and checks["roboflow-key"] == "ok", checks
+        driver.switch_to.default_content()
+        time.sleep(1)
+        shot(driver, "06-dry-run-tab")
 
         use_the_connection_test_button(driver, base_url, api, emulator_url)
     finally:
