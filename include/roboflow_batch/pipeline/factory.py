@@ -254,22 +254,12 @@ def _preflight_spec(pipeline: PipelineConfig, base_dir: Path, policy: dict[str, 
 
     source = pipeline.source
     probe: dict[str, Any] = {}
-    if isinstance(source, S3Source):
+    if isinstance(source, S3Source | GCSSource):
         probe = {
-            "kind": "s3",
+            "kind": source.kind,
             "bucket": source.bucket,
             "prefix": source.prefix,
-            "aws_conn_id": source.conn_id,
-            "disable_flexible_checksums": source.disable_flexible_checksums,
-        }
-    elif isinstance(source, GCSSource):
-        probe = {
-            "kind": "gcs",
-            "bucket": source.bucket,
-            "prefix": source.prefix,
-            "gcp_conn_id": source.conn_id,
-            "signing_conn_id": source.signing_conn_id,
-            "service_account_email": source.service_account_email,
+            **_store_kwargs(source),
         }
     local = isinstance(source, LocalSource)
     return PreflightSpec(
@@ -332,16 +322,22 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "count_only": "{{ params.dry_run }}",
         **_window_kwargs(plan),
     }
+    operator = S3ReferencesOperator if isinstance(source, S3Source) else GCSReferencesOperator
+    return operator(**_store_kwargs(source), **common)
+
+
+def _store_kwargs(source: S3Source | GCSSource) -> dict[str, Any]:
+    """The references operator's arguments of the source's store: its connections and signing."""
     if isinstance(source, S3Source):
-        return S3ReferencesOperator(
-            aws_conn_id=source.conn_id, disable_flexible_checksums=source.disable_flexible_checksums, **common
-        )
-    return GCSReferencesOperator(
-        gcp_conn_id=source.conn_id,
-        signing_conn_id=source.signing_conn_id,
-        service_account_email=source.service_account_email,
-        **common,
-    )
+        return {
+            "aws_conn_id": source.conn_id,
+            "disable_flexible_checksums": source.disable_flexible_checksums,
+        }
+    return {
+        "gcp_conn_id": source.conn_id,
+        "signing_conn_id": source.signing_conn_id,
+        "service_account_email": source.service_account_email,
+    }
 
 
 def build_dags(loaded: LoadedPipelines, only_dag_id: str | None = None) -> dict[str, DAG]:

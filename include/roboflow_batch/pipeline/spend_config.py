@@ -98,11 +98,9 @@ class PreflightConfig(_Strict):
     private_endpoints: Literal["fail", "warn"] = "fail"
 
 
-class BudgetGroupConfig(_Strict):
+class BudgetGroupConfig(BudgetConfig):
     """A budget shared by every pipeline that names the group (one workspace, one bill)."""
 
-    day: Credits | None = None
-    month: Credits | None = None
     timezone: str = "UTC"
     ledger_uri: str = Field(min_length=1, description="Where every member pipeline writes its records.")
     ledger_conn_id: str | None = None
@@ -118,14 +116,6 @@ class BudgetGroupConfig(_Strict):
         from include.roboflow_batch.pipeline.schema import check_timezone
 
         return check_timezone(value)
-
-    @model_validator(mode="after")
-    def _day_within_month(self) -> BudgetGroupConfig:
-        if self.day is not None and self.month is not None and self.day > self.month:
-            raise ValueError(
-                f"day ({self.day:g}) is larger than month ({self.month:g}); one of them is a typo"
-            )
-        return self
 
 
 def parse_groups(raw: object) -> tuple[dict[str, BudgetGroupConfig], list[str]]:

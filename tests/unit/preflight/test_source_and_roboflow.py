@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from include.roboflow_batch.api.client import RoboflowClient
+from include.roboflow_batch.api.jobs import WorkflowJobSpec
 from include.roboflow_batch.preflight.report import PreflightReport
 from include.roboflow_batch.preflight.roboflow import check_roboflow
 from include.roboflow_batch.preflight.source import check_source
@@ -145,16 +146,7 @@ def test_credits_are_asked_with_a_repeat_of_an_earlier_job_and_nothing_is_create
     *_, first = check_roboflow(api, "roboflow_default", None)
     assert first.check == "credits" and first.status == "skipped"
     api.upload_image("b1", "a.png", _png())
-    body = {
-        "type": "simple-image-processing-v1",
-        "jobInput": {"type": "staging-batch-input-v1", "batchId": "b1"},
-        "computeConfiguration": {"type": "compute-configuration-v2"},
-        "processingSpecification": {
-            "type": "workflows-processing-specification-v1",
-            "workspace": "demo-workspace",
-            "workflowId": "image-stats",
-        },
-    }
+    body = WorkflowJobSpec(batch_id="b1", workflow_id="image-stats").to_body("demo-workspace")
     api.create_job("earlier", body)
     deadline = time.monotonic() + 20
     while not api.get_job("earlier").is_terminal and time.monotonic() < deadline:

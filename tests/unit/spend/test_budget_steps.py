@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from include.roboflow_batch.spend.ledger import SpendLedger, current
+from include.roboflow_batch.spend.policy import SpendPolicy
 from include.roboflow_batch.spend.records import RecordKey, SpendRecord, parse_name
-from include.roboflow_batch.spend.steps import OverBudgetError, account, plan_window, reserve
+from include.roboflow_batch.spend.steps import OverBudgetError, Reservation, account, plan_window, reserve
 from tests.unit.spend.conftest import group, policy
 
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
@@ -32,6 +33,14 @@ def measured(
             machine_seconds=seconds,
         )
     )
+
+
+def reserve_one(
+    spend: SpendPolicy, ledger: SpendLedger, job_id: str, objects: int, at: datetime = NOW
+) -> list[Reservation]:
+    """Plan a window of one job and reserve it at ``at`` (no settling wait: one writer)."""
+    plan = plan_window(spend, ledger, [(0, job_id, objects)], now=NOW)
+    return reserve(spend, ledger, plan, now=lambda: at, settle_seconds=0.0)
 
 
 def test_a_window_over_its_run_budget_is_refused_with_the_numbers(ledger: SpendLedger) -> None:
@@ -106,25 +115,15 @@ def test_reservations_split_the_allowance_keep_within_it_and_are_idempotent(ledg
         ("job-b", 0, 15, True),
     ]
     with pytest.raises(OverBudgetError, match="no machine time left"):
-        reserve(
-            spend,
-            ledger,
-            plan_window(spend, ledger, [(0, "job-c", 5)], now=NOW),
-            now=lambda: NOW,
-            settle_seconds=0.0,
-        )
+        reserve_one(spend, ledger, "job-c", 5)
 
 
 def test_the_user_timeout_caps_the_ceiling_and_no_budget_means_no_ceiling(ledger: SpendLedger) -> None:
     capped = policy(max_credits_per_run=1000.0, processing_timeout_seconds=120)
-    (reservation,) = reserve(
-        capped, ledger, plan_window(capped, ledger, [(0, "a", 10)], now=NOW), now=lambda: NOW
-    )
+    (reservation,) = reserve_one(capped, ledger, "a", 10)
     assert reservation.ceiling_seconds == 120 and reservation.credits == 120.0
     free = policy()
-    (unbounded,) = reserve(
-        free, ledger, plan_window(free, ledger, [(0, "b", 10)], now=NOW), now=lambda: NOW, settle_seconds=0.0
-    )
+    (unbounded,) = reserve_one(free, ledger, "b", 10)
     assert unbounded.ceiling_seconds is None and unbounded.credits == 10.0  # the estimate is held
 
 
@@ -175,13 +174,7 @@ def test_accounting_replaces_the_reservation_and_a_reattach_spends_nothing(ledge
     from tests.unit.spend.test_machine_time import job_spend
 
     spend = policy(day=1000.0)
-    reserve(
-        spend,
-        ledger,
-        plan_window(spend, ledger, [(0, "job-a", 10)], now=NOW),
-        now=lambda: NOW,
-        settle_seconds=0.0,
-    )
+    reserve_one(spend, ledger, "job-a", 10)
     result = account(
         spend, ledger, "job-a", job_spend(seconds=12.5), objects=10, now=NOW + timedelta(minutes=5)
     )
@@ -190,23 +183,11 @@ def test_accounting_replaces_the_reservation_and_a_reattach_spends_nothing(ledge
     assert entry.kind == "measured" and entry.at == NOW  # counted on the day the job started
     assert len(list((ledger.root / "2026-03").iterdir())) == 1  # the reservation is gone
     # A re-run of the window reserves the job's next run; the job had already finished: nothing new.
-    reserve(
-        spend,
-        ledger,
-        plan_window(spend, ledger, [(0, "job-a", 10)], now=NOW),
-        now=lambda: NOW + timedelta(hours=1),
-        settle_seconds=0.0,
-    )
+    reserve_one(spend, ledger, "job-a", 10, at=NOW + timedelta(hours=1))
     again = account(spend, ledger, "job-a", job_spend(seconds=12.5), objects=10, now=NOW + timedelta(hours=2))
     assert again.run == 1 and again.credits == 0.0 and "re-attached" in again.note
     # A job that was never created gives its reservation back.
-    reserve(
-        spend,
-        ledger,
-        plan_window(spend, ledger, [(0, "job-z", 10)], now=NOW),
-        now=lambda: NOW,
-        settle_seconds=0.0,
-    )
+    reserve_one(spend, ledger, "job-z", 10)
     released = account(spend, ledger, "job-z", None, objects=10, now=NOW)
     assert released.credits == 0.0 and "never created" in released.note
     total = sum(e.credits for e in current(ledger.entries(NOW - timedelta(days=1), NOW + timedelta(days=1))))
