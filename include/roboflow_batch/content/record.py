@@ -74,6 +74,23 @@ class WindowRef:
         return {"start": self.start, "end": self.end, "select": self.select}
 
     @classmethod
+    def of_run(
+        cls, select: str, start: datetime | str | None, end: datetime | str | None
+    ) -> WindowRef | None:
+        """The window a run's rendered ``select`` / ``interval_start`` / ``interval_end`` name (None
+        without an end: an operator used on its own, outside a pipeline's window)."""
+
+        def text(value: datetime | str | None) -> str | None:
+            if value is None or value in ("", "None"):
+                return None
+            return value.isoformat() if isinstance(value, datetime) else str(value)
+
+        end_text = text(end)
+        if end_text is None:
+            return None
+        return cls(None if select == "all" else text(start), end_text, select)
+
+    @classmethod
     def from_json(cls, value: Any) -> WindowRef:
         if not isinstance(value, dict) or not isinstance(value.get("end"), str):
             raise ValueError(f"not a window: {value!r}")

@@ -30,6 +30,8 @@ from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimi
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from include.roboflow_batch.content.record import RecordIndex
+
 
 def max_map_length() -> int:
     """Airflow's cap on the mapped task instances of one task (``[core] max_map_length``)."""
@@ -71,9 +73,13 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         page_size: int = MAX_PAGE_SIZE,
         max_objects_per_file: int | None = None,
         skip_when_all_skipped: bool = True,
+        processed_content: str | None = None,
+        processed_content_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.processed_content = processed_content
+        self.processed_content_conn_id = processed_content_conn_id
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
@@ -145,6 +151,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
             "media_type": media_type,
             "window": window,
             "expiry": expiry,
+            "record": self._processed_content(),
         }
         if self.limits.max_objects_per_file is None:
             summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
@@ -158,6 +165,30 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
                 + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
             )
         return summary.to_dict()
+
+    def _processed_content(self) -> RecordIndex | None:
+        """The processed-content record, when this listing leaves out content processed before."""
+        if not self.processed_content:
+            return None
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.roboflow_batch.content.record import ContentRecord, RecordError, WindowRef
+
+        record = ContentRecord(
+            ObjectStoragePath(self.processed_content, conn_id=self.processed_content_conn_id)
+        )
+        current = WindowRef.of_run(self.select, self.interval_start, self.interval_end)
+        try:
+            index = record.load(current)
+        except RecordError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        self.log.info(
+            "Content already processed: %d digests in %d segment(s) of %s",
+            index.size,
+            len(index.segments),
+            self.processed_content,
+        )
+        return index
 
     def _write_chunks(
         self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
@@ -224,9 +255,14 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
         oversize, unsupported type), skip the task (the default) or, with ``False``, return the
         summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
+    :param processed_content: folder URI of the pipeline's processed-content record
+        (``include.roboflow_batch.content.record``): objects whose content (checksum and size) another
+        window processed are skipped as ``already-processed`` with that window, and the content of
+        the objects sent is listed in ``content_uri`` for the record. ``None``: every object is sent.
+    :param processed_content_conn_id: connection for ``processed_content``.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
-        "skipped_examples", "skipped_uri", "expires_at", "expiry_seconds"}``; skipped when nothing new
-        is found.
+        "skipped_examples", "skipped_uri", "content_uri", "expires_at", "expiry_seconds"}``; skipped
+        when nothing new is found.
         With ``max_objects_per_file`` also ``"chunks"``: ``[{"index", "references_uri", "count"}]``;
         ``references_uri`` is then None when there are several files.
     """

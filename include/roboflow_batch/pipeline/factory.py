@@ -35,7 +35,10 @@ from include.roboflow_batch.pipeline.schema import (
     PipelineConfig,
     S3Source,
 )
+from include.roboflow_batch.pipeline.state_location import state_location
 
+#: The processed-content record's folder inside the pipeline's state location.
+PROCESSED_CONTENT_FOLDER = "processed-content"
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
 RUN_PARAMS_DOC = (
@@ -192,7 +195,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
             spec=_plan_spec(pipeline, base_dir)
         )
         if isinstance(source, S3Source | GCSSource):
-            listing: Any = _references_task(pipeline, source, plan)
+            listing: Any = _references_task(pipeline, source, plan, base_dir)
             listing_output, local_directory = listing.output, None
         else:
             local_directory = str(resolve_path(source.directory, base_dir))
@@ -208,6 +211,7 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
                 roboflow=roboflow,
                 job_options=_start_job_kwargs(pipeline),
                 local_directory=local_directory,
+                processed_content=processed_content_record(pipeline, base_dir),
             ),
         ]
         for upstream, downstream in itertools.pairwise(steps):
@@ -216,12 +220,15 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
 
 
 def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path) -> Any:
+    record, record_conn_id = processed_content_record(pipeline, base_dir)
     spec = LocalListingSpec(
         directory=str(resolve_path(source.directory, base_dir)),
         media_type=source.media,
         select=source.select,
         state_directory=str(resolve_path(source.state_directory, base_dir)),
         max_per_list=pipeline.batch_object_limit,
+        processed_content=record,
+        processed_content_conn_id=record_conn_id,
     )
     return task(task_id="list_local_files", doc_md="The window's files, one list per batch.")(
         list_local_files
@@ -237,7 +244,18 @@ def _window_kwargs(plan: Any) -> dict[str, Any]:
     }
 
 
-def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, plan: Any) -> Any:
+def processed_content_record(pipeline: PipelineConfig, base_dir: Path) -> tuple[str | None, str | None]:
+    """Folder URI and connection of the pipeline's processed-content record (None with
+    ``reprocess_unchanged``: every object of a window is sent, whatever was processed before)."""
+    if pipeline.reprocess_unchanged:
+        return None, None
+    state = state_location(pipeline, base_dir)
+    return state.folder(PROCESSED_CONTENT_FOLDER), state.conn_id
+
+
+def _references_task(
+    pipeline: PipelineConfig, source: S3Source | GCSSource, plan: Any, base_dir: Path
+) -> Any:
     from include.roboflow_batch.operators.references import GCSReferencesOperator, S3ReferencesOperator
 
     common = {
@@ -253,6 +271,9 @@ def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, pla
         "skip_when_all_skipped": False,
         **_window_kwargs(plan),
     }
+    common["processed_content"], common["processed_content_conn_id"] = processed_content_record(
+        pipeline, base_dir
+    )
     if isinstance(source, S3Source):
         return S3ReferencesOperator(
             aws_conn_id=source.conn_id, disable_flexible_checksums=source.disable_flexible_checksums, **common

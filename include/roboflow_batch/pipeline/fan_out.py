@@ -45,11 +45,13 @@ def fan_out_steps(
     roboflow: Mapping[str, Any],
     job_options: Mapping[str, Any],
     local_directory: str | None = None,
+    processed_content: tuple[str | None, str | None] = (None, None),
 ) -> list[Any]:
     """``[plan_chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]``.
 
     ``listing`` is the listing task's output; with ``local_directory`` its chunks are file lists of
-    that directory instead of references files.
+    that directory instead of references files. ``processed_content``: the folder URI and connection
+    of the processed-content record that ``reconcile`` adds the window's content to.
     """
     from include.roboflow_batch.api.jobs import RestartOverrides
     from include.roboflow_batch.export.results_asset import results_asset
@@ -136,5 +138,7 @@ def fan_out_steps(
         started=started,
         destination_conn_id=export_conn_id(pipeline),
         skipped_conn_id=read_from.get("references_conn_id"),
+        processed_content=processed_content[0],
+        processed_content_conn_id=processed_content[1],
     )
     return [chunks, ingest, wait_for_batch, start_job, wait_for_job, export, reconcile]

@@ -6,6 +6,8 @@ is a file list the mapped ``ingest`` reads. The lists live under the pipeline's 
 in a folder named after the run's batch id, so a re-run of the window rewrites the same lists.
 Every entry of the window that is not sent is listed with its reason in ``files.skipped.jsonl``
 beside them (``skipped_uri``), in the format of a bucket listing's skipped list, for the manifest.
+With the processed-content record, files whose bytes another window processed are among them
+(``already-processed``), and the content of the files sent is listed in ``files.content.jsonl``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, TypedDict
 
 # As many examples as a bucket listing returns: the full list is in the file, not in XCom.
 MAX_SKIPPED_EXAMPLES = 20
+CONTENT_LIST = "files.content.jsonl"
 
 
 class LocalListingSpec(TypedDict):
@@ -25,6 +28,9 @@ class LocalListingSpec(TypedDict):
     select: str
     state_directory: str
     max_per_list: int
+    # The pipeline's processed-content record (None: every file of the window is sent).
+    processed_content: str | None
+    processed_content_conn_id: str | None
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
@@ -57,6 +63,7 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     if not scan.files and not scan.skipped:
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
     lists_dir = state / plan["batch_id"]
+    scan, content_uri = _leave_out_processed(spec, plan, scan, lists_dir)
     try:
         chunks = write_file_lists(scan.files, lists_dir, spec["max_per_list"], max_map_length())
     except FileListError as exc:
@@ -72,4 +79,33 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
             {"key": entry.key, "reason": entry.reason} for entry in scan.skipped[:MAX_SKIPPED_EXAMPLES]
         ],
         "skipped_uri": skipped_uri,
+        "content_uri": content_uri,
     }
+
+
+def _leave_out_processed(
+    spec: LocalListingSpec, plan: dict[str, Any], scan: Any, lists_dir: Path
+) -> tuple[Any, str | None]:
+    """The scan without the files another window processed (added to its skipped entries), and the
+    URI of the content list of the files sent."""
+    if not spec.get("processed_content"):
+        return scan, None
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.content.local_window import leave_out_processed
+    from include.roboflow_batch.content.record import RecordError, WindowRef
+    from include.roboflow_batch.ingest.local_files import DirectoryScan
+
+    try:
+        content = leave_out_processed(
+            scan.files,
+            spec["processed_content"] or "",
+            spec.get("processed_content_conn_id"),
+            WindowRef(plan["window_start"], plan["window_end"], plan["select"]),
+            ObjectStoragePath((lists_dir / CONTENT_LIST).as_uri()),
+        )
+    except RecordError as exc:
+        raise AirflowFailException(str(exc)) from None
+    skipped = sorted([*scan.skipped, *content.processed], key=lambda entry: entry.key)
+    return DirectoryScan(files=content.files, skipped=skipped), content.content_uri

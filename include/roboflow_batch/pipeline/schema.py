@@ -280,6 +280,8 @@ class _PipelineSettings(StrictModel):
         "pipeline inside it); default by source kind, see pipeline/state_location.py.",
     )
     state_conn_id: str | None = None
+    # Off: content this pipeline already processed in another window is not sent again.
+    reprocess_unchanged: bool = False
 
     @field_validator("state_location")
     @classmethod

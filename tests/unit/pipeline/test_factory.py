@@ -49,6 +49,20 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     assert set(dag.params.keys()) == {"window_start", "window_end", "select_all", "on_changed_definition"}
 
 
+def test_the_listing_and_reconcile_share_the_processed_content_record(pipeline: dict[str, Any]) -> None:
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    record = "s3://private/roboflow-state/demo_s3/processed-content/"
+    assert arg(tasks["list_new_objects"], "processed_content") == record
+    assert arg(tasks["list_new_objects"], "processed_content_conn_id") == "aws_default"
+    reconcile = tasks["reconcile"].op_kwargs
+    assert (reconcile["processed_content"], reconcile["processed_content_conn_id"]) == (record, "aws_default")
+
+    pipeline["reprocess_unchanged"] = True
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    assert arg(tasks["list_new_objects"], "processed_content") is None
+    assert tasks["reconcile"].op_kwargs["processed_content"] is None
+
+
 def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipeline: dict[str, Any]) -> None:
     pipeline["source"] = {"kind": "local", "directory": "drop", "media": "videos", "select": "all"}
 
@@ -66,6 +80,9 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "select": "all",
         "state_directory": "/project/.roboflow-state",
         "max_per_list": 1_000,
+        # Local sources keep their processed-content record in their state directory.
+        "processed_content": "file:///project/.roboflow-state/demo_s3/processed-content/",
+        "processed_content_conn_id": None,
     }
 
 

@@ -161,3 +161,24 @@ def test_chunked_windows_stream_their_keys_to_a_signer_that_signs_many(tmp_path:
         "name": "cams__frame-030.jpg",
         "url": "https://signed.example/cams/frame-030.jpg?sig=1",
     }
+
+
+def test_a_chunked_window_lists_the_content_it_sends_once(tmp_path: Path) -> None:
+    from include.roboflow_batch.content.record import RecordIndex
+
+    objects = [StoredObject(f"cams/frame-{i:03d}.jpg", 100, START, f"s3-etag:{i:03d}") for i in range(5)]
+    summary = write_chunked_references(
+        objects,
+        lambda key: f"https://store.example/{key}?X-Signature=s",
+        ObjectStoragePath(f"file://{tmp_path}/refs/window.jsonl"),
+        max_per_file=2,
+        max_files=10,
+        source="s3://b/cams/",
+        media_type="images",
+        window=SelectionWindow(),
+        expiry=EXPIRY,
+        record=RecordIndex(),
+    )
+    assert len(summary.chunks) == 3
+    lines = (tmp_path / "refs" / "window.content.jsonl").read_text().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == [f"cams__frame-{i:03d}.jpg" for i in range(5)]
