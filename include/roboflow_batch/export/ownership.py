@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from include.roboflow_batch.export.history import job_history_entries
+
 
 def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
     """The manifest's JSON object, or None when the text is not one (so not an export manifest)."""
@@ -21,11 +23,10 @@ def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
 
 
 def related_jobs(job_history: object) -> set[str]:
-    """Job ids of the interval's attempts, from the start-job task's ``job_history``."""
+    """Job ids of the interval's attempts, from the start-job task's ``job_history`` (a list, or the
+    JSON text a mapped export's template renders)."""
     related: set[str] = set()
-    for event in job_history if isinstance(job_history, list) else []:
-        if not isinstance(event, dict):
-            continue
+    for event in job_history_entries(job_history) or []:
         related.add(str(event.get("job_id")))
         seen = event.get("seen")
         for job in seen if isinstance(seen, list) else []:
