@@ -74,7 +74,9 @@ class FileHashCache:
             return self
         except (OSError, ValueError, KeyError):
             return self  # an unreadable cache is only a slower run: every file is read again
-        for index, key in enumerate(keys.tolist()):
+        # Row by row from the raw bytes: tolist() of a bytes array drops a key's trailing zero bytes.
+        rows = np.ascontiguousarray(keys, dtype="S16").view(np.uint8).reshape(-1, 16)
+        for index, key in enumerate(bytes(row) for row in rows):
             stat = _Stat(*(int(column[index]) for column in stats))
             self._known[key] = (stat, str(hashes[index]))
         return self

@@ -22,20 +22,21 @@ them); two compactions made at once both count, which is harmless.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-import io
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from include.roboflow_batch.content.identity import DIGEST_DTYPE, Digests
 
+T = TypeVar("T")
 SEGMENTS = "segments"
 SEGMENT_SUFFIX = ".npz"
 WINDOW_PREFIX = "w-"
@@ -100,85 +101,161 @@ class WindowRef:
         )
 
 
+U64 = npt.NDArray[np.uint64]
+
+
+def halves(digests: Digests) -> tuple[U64, U64]:
+    """The two big-endian 64-bit halves of each digest: their order is the digests' byte order,
+    and integers compare many times faster than 16-byte strings."""
+    pairs = np.ascontiguousarray(digests, dtype=DIGEST_DTYPE).view(">u8").reshape(-1, 2)
+    return pairs[:, 0].astype(np.uint64), pairs[:, 1].astype(np.uint64)
+
+
+def joined(high: U64, low: U64) -> Digests:
+    """The digests whose halves are ``high`` and ``low`` (the inverse of :func:`halves`)."""
+    pairs = np.empty((len(high), 2), dtype=">u8")
+    pairs[:, 0], pairs[:, 1] = high, low
+    return pairs.reshape(-1).view(DIGEST_DTYPE)
+
+
+def sorted_unique(high: U64, low: U64) -> tuple[U64, U64]:
+    """The digests ``high``/``low`` in order, each once."""
+    order = np.lexsort((low, high))
+    high, low = high[order], low[order]
+    keep = np.ones(len(high), dtype=bool)
+    keep[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+    return high[keep], low[keep]
+
+
 @dataclass(frozen=True)
 class _Segment:
     name: str
-    digests: Digests
+    high: U64
+    low: U64
     windows: list[WindowRef]
     window_index: npt.NDArray[np.uint32] | None
     covers: frozenset[str] = frozenset()
 
+    def __len__(self) -> int:
+        return len(self.high)
+
     def window_ids(self) -> npt.NDArray[np.uint32]:
         if self.window_index is not None:
             return self.window_index
-        return np.zeros(len(self.digests), dtype=np.uint32)
+        return np.zeros(len(self), dtype=np.uint32)
 
 
 @dataclass
-class RecordIndex:
-    """The loaded record: which window, if any, already processed each content digest."""
+class _Table:
+    """Sorted digests (by halves), the window that processed each (``window_ids`` into ``windows``),
+    and which of those windows count against the listing at hand (``other``)."""
 
-    segments: list[_Segment] = field(default_factory=list)
-    current: WindowRef | None = None
+    high: U64
+    low: U64
+    window_ids: npt.NDArray[np.uint32]
+    windows: list[WindowRef]
+    other: npt.NDArray[np.bool_] = field(default_factory=lambda: np.ones(0, dtype=bool))
+
+    def __len__(self) -> int:
+        return len(self.high)
+
+    def find(self, high: U64, low: U64) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.intp]]:
+        """Whether each of the sorted digests ``high``/``low`` is here, and where."""
+        positions = np.minimum(np.searchsorted(self.high, high), len(self) - 1)
+        same_high = self.high[positions] == high
+        found = same_high & (self.low[positions] == low)
+        # Digests sharing their first 64 bits (rare at any size): look along the run of equals.
+        for index in np.flatnonzero(same_high & ~found):
+            at = int(positions[index])
+            while at < len(self) and self.high[at] == high[index]:
+                if self.low[at] == low[index]:
+                    found[index], positions[index] = True, at
+                    break
+                at += 1
+        return found, positions
+
+
+class RecordIndex:
+    """The loaded record: which window, if any, already processed each content digest.
+
+    A compaction is searched as it was read; the window segments beside it are merged into one
+    sorted table, so a lookup is a binary search in a handful of tables however many windows ran.
+    The current window's own entries never count (``current``).
+    """
+
+    def __init__(self, tables: Sequence[_Table] = (), current: WindowRef | None = None) -> None:
+        self.current = current
+        self.tables = list(tables)
+        current_key = current.key if current is not None else None
+        for table in self.tables:
+            table.other = np.array([window.key != current_key for window in table.windows], dtype=bool)
 
     @property
     def size(self) -> int:
-        return sum(len(segment.digests) for segment in self.segments)
+        return sum(len(table) for table in self.tables)
 
     def lookup(self, digests: Digests) -> list[WindowRef | None]:
         """The window that processed each of ``digests`` (None: not processed by another window)."""
         found: list[WindowRef | None] = [None] * len(digests)
+        if not len(digests):
+            return found
+        high, low = halves(digests)
+        # Searched in order: sorted queries walk a table once, several times faster.
+        order = np.lexsort((low, high))
+        high, low = high[order], low[order]
         missing = np.ones(len(digests), dtype=bool)
-        current = self.current.key if self.current is not None else None
-        for segment in self.segments:
-            if not len(segment.digests) or not missing.any():
+        for table in self.tables:
+            if not len(table) or not missing.any():
                 continue
-            positions = np.minimum(np.searchsorted(segment.digests, digests), len(segment.digests) - 1)
-            ids = segment.window_ids()[positions]
-            other = np.array([window.key != current for window in segment.windows], dtype=bool)
-            hits = missing & (segment.digests[positions] == digests) & other[ids]
+            present, positions = table.find(high, low)
+            ids = table.window_ids[positions]
+            hits = missing & present & table.other[ids]
             for index in np.flatnonzero(hits):
-                found[index] = segment.windows[int(ids[index])]
+                found[int(order[index])] = table.windows[int(ids[index])]
             missing &= ~hits
         return found
 
 
-def _segment_bytes(
-    digests: Digests, meta: dict[str, Any], window_index: npt.NDArray[np.uint32] | None
-) -> bytes:
-    arrays: dict[str, Any] = {"digests": digests, "meta": np.array(json.dumps(meta, sort_keys=True))}
-    if window_index is not None:
-        arrays["window_index"] = window_index
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
+def _meta_array(meta: dict[str, Any]) -> npt.NDArray[Any]:
+    return np.array(json.dumps(meta, sort_keys=True))
 
 
-def _parse_segment(name: str, data: bytes) -> _Segment:
-    try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            digests = archive["digests"]
-            meta = json.loads(str(archive["meta"][()]))
-            window_index = archive["window_index"] if "window_index" in archive.files else None
-        windows = [WindowRef.from_json(item) for item in meta["windows"]]
-        covers = frozenset(str(item) for item in meta.get("covers") or [])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise RecordError(f"{exc.__class__.__name__}: {exc}") from None
+def _parse_meta(archive: Any) -> tuple[dict[str, Any], list[WindowRef], frozenset[str]]:
+    meta = json.loads(str(archive["meta"][()]))
     if meta.get("version") != FORMAT_VERSION:
         raise RecordError(f"format version {meta.get('version')!r}, expected {FORMAT_VERSION}")
+    windows = [WindowRef.from_json(item) for item in meta["windows"]]
+    if not windows:
+        raise RecordError("it names no window")
+    return meta, windows, frozenset(str(item) for item in meta.get("covers") or [])
+
+
+def _parse_segment(name: str, archive: Any) -> _Segment:
+    _, windows, covers = _parse_meta(archive)
+    digests = archive["digests"]
+    window_index = archive["window_index"] if "window_index" in archive.files else None
     if digests.dtype != DIGEST_DTYPE or digests.ndim != 1:
         raise RecordError(
             f"digests are {digests.dtype} of {digests.ndim} dimension(s), expected {DIGEST_DTYPE}"
         )
-    if not windows:
-        raise RecordError("it names no window")
+    high, low = halves(digests)
+    del digests
     if window_index is not None and (
-        window_index.shape != digests.shape or (len(window_index) and int(window_index.max()) >= len(windows))
+        window_index.shape != high.shape or (len(window_index) and int(window_index.max()) >= len(windows))
     ):
         raise RecordError("its window index does not match its digests and windows")
-    if len(digests) > 1 and not bool(np.all(digests[1:] > digests[:-1])):
+    rising = (high[1:] > high[:-1]) | ((high[1:] == high[:-1]) & (low[1:] > low[:-1]))
+    if not bool(np.all(rising)):
         raise RecordError("its digests are not sorted and unique")
-    return _Segment(name, digests, windows, window_index, covers)
+    return _Segment(name, high, low, windows, window_index, covers)
+
+
+@dataclass(frozen=True)
+class _Listing:
+    """The record's segments as they stand: which are visible, and what each compaction covers."""
+
+    compactions: list[str]
+    windows: list[str]
 
 
 class ContentRecord:
@@ -206,34 +283,84 @@ class ContentRecord:
             if n.endswith(SEGMENT_SUFFIX) and n.startswith((WINDOW_PREFIX, COMPACTION_PREFIX))
         )
 
-    def _read(self, name: str) -> _Segment:
+    def _open(self, name: str, read: Callable[[Any], T]) -> T:
+        """``read(archive)`` of one segment (members are read only when asked for); a damaged
+        segment is named with what to do."""
         path = self._segments_dir / name
         try:
-            with path.open("rb") as handle:
-                data = handle.read()
-            return _parse_segment(name, data)
-        except RecordError as exc:
+            with path.open("rb") as handle, np.load(handle, allow_pickle=False) as archive:
+                return read(archive)
+        except (RecordError, OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+            reason = str(exc) if isinstance(exc, RecordError) else f"{type(exc).__name__}: {exc}"
             raise RecordError(
-                f"segment {path.as_uri()} of the processed-content record is unreadable ({exc}). Move it "
-                "away to go on (its windows' content may then be processed again), or restore it."
+                f"segment {path.as_uri()} of the processed-content record is unreadable ({reason}). Move "
+                "it away to go on (its windows' content may then be processed again), or restore it."
             ) from None
 
-    def _visible(self, names: Sequence[str]) -> list[_Segment]:
-        """Compactions no other compaction covers, then the window segments none of them covers."""
-        compactions = [self._read(n) for n in names if n.startswith(COMPACTION_PREFIX)]
-        covered = frozenset().union(*(c.covers for c in compactions))
-        visible = [c for c in compactions if c.name not in covered]
-        visible += [self._read(n) for n in names if n.startswith(WINDOW_PREFIX) and n not in covered]
-        return visible
+    def _read(self, name: str) -> _Segment:
+        return self._open(name, functools.partial(_parse_segment, name))
+
+    def _listing(self) -> _Listing:
+        """Compactions no other compaction covers, and the window segments none of them covers
+        (only the compactions' metadata is read)."""
+        names = self._names()
+        compactions = [n for n in names if n.startswith(COMPACTION_PREFIX)]
+        covers = {n: self._open(n, lambda archive: _parse_meta(archive)[2]) for n in compactions}
+        covered = frozenset().union(*covers.values())
+        return _Listing(
+            [n for n in compactions if n not in covered],
+            [n for n in names if n.startswith(WINDOW_PREFIX) and n not in covered],
+        )
 
     def load(self, current: WindowRef | None = None) -> RecordIndex:
         """Everything processed so far; ``current``'s own segments never count against it."""
-        return RecordIndex(self._visible(self._names()), current)
+        listing = self._listing()
+        tables = []
+        for name in listing.compactions:
+            segment = self._read(name)
+            tables.append(_Table(segment.high, segment.low, segment.window_ids(), segment.windows))
+        if listing.windows:
+            tables.append(_Table(*self._gather(listing.windows)))
+        return RecordIndex(tables, current)
+
+    def _gather(self, names: list[str]) -> tuple[U64, U64, npt.NDArray[np.uint32], list[WindowRef]]:
+        """The segments ``names`` (oldest first) as one sorted table, each digest once (with the first
+        window that processed it). Read one at a time into arrays sized for all of them: about 40
+        bytes a digest while it is built, 20 once it is."""
+        counts = [self._open(n, lambda archive: len(archive["digests"])) for n in names]
+        total = sum(counts)
+        high, low = np.empty(total, dtype=np.uint64), np.empty(total, dtype=np.uint64)
+        ids = np.empty(total, dtype=np.uint32)
+        windows: dict[WindowRef, int] = {}
+        at = 0
+        for name, count in zip(names, counts, strict=True):
+            segment = self._read(name)
+            if len(segment) != count:
+                raise RecordError(f"segment {name} changed while it was read; try again")
+            to_global = np.array(
+                [windows.setdefault(w, len(windows)) for w in segment.windows], dtype=np.uint32
+            )
+            high[at : at + count], low[at : at + count] = segment.high, segment.low
+            ids[at : at + count] = to_global[segment.window_ids()]
+            at += count
+            del segment
+        order = np.lexsort((low, high))  # stable: of equal digests the oldest stays first
+        high = high[order]
+        low = low[order]
+        ids = ids[order]
+        del order
+        keep = np.ones(total, dtype=bool)
+        keep[1:] = (high[1:] != high[:-1]) | (low[1:] != low[:-1])
+        if not keep.all():
+            high, low, ids = high[keep], low[keep], ids[keep]
+        return high, low, ids, list(windows)
 
     def add_window(self, window: WindowRef, digests: Digests, run_id: str | None = None) -> str:
         """Record the content ``window`` processed (its segment, then a compaction if one is due);
         returns the segment's URI."""
-        unique = np.unique(digests.astype(DIGEST_DTYPE, copy=False))
+        high, low = sorted_unique(*halves(digests))
+        unique = joined(high, low)
+        del high, low
         content_hash = hashlib.sha256(unique.tobytes()).hexdigest()[:16]
         name = f"{WINDOW_PREFIX}{window.key}-{content_hash}{SEGMENT_SUFFIX}"
         meta = {
@@ -243,55 +370,41 @@ class ContentRecord:
             "count": len(unique),
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        uri = self._publish(name, _segment_bytes(unique, meta, None))
+        uri = self._publish(name, {"digests": unique, "meta": _meta_array(meta)})
+        del unique
         self.compact_if_due()
         return uri
 
     def compact_if_due(self) -> str | None:
-        names = self._names()
-        segments = self._visible(names)
-        uncovered_windows = [s for s in segments if s.name.startswith(WINDOW_PREFIX)]
-        if len(uncovered_windows) <= COMPACT_AFTER:
+        listing = self._listing()
+        if len(listing.windows) <= COMPACT_AFTER:
             return None
-        return self._compact(segments)
+        return self._compact([*listing.compactions, *listing.windows])
 
-    def _compact(self, segments: list[_Segment]) -> str:
-        windows: dict[WindowRef, int] = {}
-        parts: list[Digests] = []
-        ids: list[npt.NDArray[np.uint32]] = []
-        for segment in segments:
-            local = np.array([windows.setdefault(w, len(windows)) for w in segment.windows], dtype=np.uint32)
-            parts.append(segment.digests)
-            ids.append(local[segment.window_ids()])
-        digests = np.concatenate(parts) if parts else np.empty(0, dtype=DIGEST_DTYPE)
-        window_index = np.concatenate(ids) if ids else np.empty(0, dtype=np.uint32)
-        del parts, ids
-        # One entry per digest: the first window that processed it (segments come oldest first).
-        order = np.argsort(digests, kind="stable")
-        digests, window_index = digests[order], window_index[order]
-        del order
-        keep = np.ones(len(digests), dtype=bool)
-        keep[1:] = digests[1:] != digests[:-1]
-        digests, window_index = digests[keep], window_index[keep]
-        covers = sorted(segment.name for segment in segments)
+    def _compact(self, names: list[str]) -> str:
+        """One compaction holding the segments ``names`` (oldest first)."""
+        high, low, ids, windows = self._gather(names)
+        digests = joined(high, low)
+        del high, low
         meta = {
             "version": FORMAT_VERSION,
             "windows": [w.to_json() for w in windows],
-            "covers": covers,
+            "covers": sorted(names),
             "count": len(digests),
             "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        covers_hash = hashlib.sha256(json.dumps(covers).encode()).hexdigest()[:16]
+        covers_hash = hashlib.sha256(json.dumps(sorted(names)).encode()).hexdigest()[:16]
         name = f"{COMPACTION_PREFIX}{covers_hash}{SEGMENT_SUFFIX}"
-        return self._publish(name, _segment_bytes(digests, meta, window_index))
+        return self._publish(name, {"digests": digests, "window_index": ids, "meta": _meta_array(meta)})
 
-    def _publish(self, name: str, data: bytes) -> str:
-        """Write ``data`` under a hidden temporary name, then move it into place: whole or absent."""
+    def _publish(self, name: str, arrays: dict[str, Any]) -> str:
+        """Write ``arrays`` under a hidden temporary name, then move it into place: whole or absent."""
         folder = self._segments_dir
         if folder.protocol in ("file", "local", ""):
             folder.mkdir(parents=True, exist_ok=True)
         final = folder / name
         temporary = folder / f".{name}.{uuid.uuid4().hex}.partial"
-        temporary.write_bytes(data)
+        with temporary.open("wb") as handle:
+            np.savez(handle, **arrays)
         temporary.rename(final)
         return str(final.as_uri())

@@ -183,9 +183,9 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         except RecordError as exc:
             raise AirflowFailException(f"{self.task_id}: {exc}") from None
         self.log.info(
-            "Content already processed: %d digests in %d segment(s) of %s",
+            "Content already processed: %d digests in %d table(s) of %s",
             index.size,
-            len(index.segments),
+            len(index.tables),
             self.processed_content,
         )
         return index

@@ -105,3 +105,17 @@ def test_a_damaged_cache_only_means_reading_again(tmp_path: Path, cache_uri: Obj
     path.write_bytes(b"x")
     cache = FileHashCache(cache_uri).load()
     assert cache.digests([local(path)]) == [expected(b"x")] and cache.reads == 1
+
+
+def test_a_path_whose_key_ends_in_zero_bytes_is_still_found(
+    tmp_path: Path, cache_uri: ObjectStoragePath, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"x")
+    monkeypatch.setattr(file_hashes, "_path_key", lambda _: b"\x01" * 14 + b"\x00\x00")
+    first = FileHashCache(cache_uri).load()
+    first.digests([local(path)])
+    first.save()
+    again = FileHashCache(cache_uri).load()
+    again.digests([local(path)])
+    assert (again.hits, again.reads) == (1, 0)

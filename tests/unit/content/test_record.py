@@ -88,7 +88,7 @@ def test_compaction_keeps_every_entry_and_the_earliest_window(
     assert len(compactions) == 2  # after the 4th and the 8th window
     index = record.load(WindowRef("2026-04-01T00:00:00+00:00", "2026-04-02T00:00:00+00:00"))
     # The newer compaction covers the older one and every window so far: one segment to read.
-    assert len(index.segments) == 1 and index.segments[0].name in compactions
+    assert len(index.tables) == 1 and len(compactions) == 2
     found = index.lookup(as_digests([digest(day) for day in range(8)] + [digest(100), digest(999)]))
     assert found == [*windows, windows[0], None]
     # A window's own content still does not count against it after compaction.
@@ -123,3 +123,12 @@ def test_temporary_and_foreign_files_are_ignored(tmp_path: Path) -> None:
     (folder / ".w-x.npz.1234.partial").write_bytes(b"half")
     (folder / "README.txt").write_text("notes")
     assert record.load(W2).lookup(as_digests([digest(1)])) == [W1]
+
+
+def test_digests_sharing_their_first_half_are_told_apart(tmp_path: Path) -> None:
+    record = record_at(tmp_path)
+    prefix = b"\x7f" * 8
+    recorded = [prefix + bytes([0] * 7 + [n]) for n in (1, 3, 5)]
+    record.add_window(W1, as_digests([*recorded, digest(1)]))
+    probe = [prefix + bytes([0] * 7 + [n]) for n in range(7)] + [digest(1)]
+    assert record.load(W2).lookup(as_digests(probe)) == [None, W1, None, W1, None, W1, None, W1]

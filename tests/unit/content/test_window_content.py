@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from airflow.sdk import ObjectStoragePath
 
 from include.roboflow_batch.content.identity import as_digests, content_digest
-from include.roboflow_batch.content.record import RecordIndex, WindowRef, _Segment
+from include.roboflow_batch.content.record import ContentRecord, RecordIndex, WindowRef
 from include.roboflow_batch.content.window_content import (
     LOOKUP_BLOCK,
     ContentFilter,
@@ -25,16 +26,19 @@ def digest(n: int) -> bytes:
     return content_digest(f"sha256:{n}", n)
 
 
-def index_of(*digests: bytes) -> RecordIndex:
-    array = as_digests(sorted(set(digests)))
-    return RecordIndex([_Segment("w-earlier.npz", array, [EARLIER], None)])
+def index_of(tmp_path: Path, *digests: bytes) -> RecordIndex:
+    record = ContentRecord(ObjectStoragePath(f"file://{tmp_path}/record"))
+    record.add_window(EARLIER, as_digests(list(digests)))
+    return record.load()
 
 
-def test_processed_objects_are_left_out_with_their_window_and_the_rest_is_noted_in_order() -> None:
+def test_processed_objects_are_left_out_with_their_window_and_the_rest_is_noted_in_order(
+    tmp_path: Path,
+) -> None:
     processed: list[tuple[str, int, WindowRef]] = []
     sent: list[tuple[str, bytes]] = []
     content = ContentFilter(
-        index_of(digest(2), digest(4)), lambda *a: processed.append(a), lambda *a: sent.append(a)
+        index_of(tmp_path, digest(2), digest(4)), lambda *a: processed.append(a), lambda *a: sent.append(a)
     )
     selected = [(f"k{n}", f"n{n}", n, digest(n)) for n in range(1, 6)] + [("k9", "n9", 9, None)]
 
@@ -45,10 +49,10 @@ def test_processed_objects_are_left_out_with_their_window_and_the_rest_is_noted_
     assert content.processed == 2
 
 
-def test_lookups_span_several_blocks() -> None:
+def test_lookups_span_several_blocks(tmp_path: Path) -> None:
     count = 2 * LOOKUP_BLOCK + 7
     content = ContentFilter(
-        index_of(*(digest(n) for n in range(0, count, 2))), lambda *a: None, lambda *a: None
+        index_of(tmp_path, *(digest(n) for n in range(0, count, 2))), lambda *a: None, lambda *a: None
     )
     kept = list(content.unprocessed((f"k{n}", f"n{n}", n, digest(n)) for n in range(count)))
     assert [key for key, _ in kept] == [f"k{n}" for n in range(1, count, 2)]
