@@ -44,6 +44,17 @@ def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+def rewrite_metadata(s3: Any, bucket: str, key: str, value: str) -> None:
+    """What ``aws s3 cp s3://b/k s3://b/k --metadata reviewed=<value>`` does: same bytes, new LastModified."""
+    s3.copy_object(
+        Bucket=bucket,
+        Key=key,
+        CopySource={"Bucket": bucket, "Key": key},
+        Metadata={"reviewed": value},
+        MetadataDirective="REPLACE",
+    )
+
+
 def windows_of(start: datetime, count: int) -> list[datetime]:
     """Logical dates of ``count`` consecutive hourly runs, the first one's window ending at ``start``."""
     return [start + timedelta(hours=n) for n in range(count)]
@@ -69,13 +80,7 @@ def test_s3_rewrites_reuploads_and_copies_are_not_sent_again(
 
     # In the next window: a metadata-only rewrite in place (same bytes, new LastModified), a re-upload
     # of identical bytes, a copy under a new key, and one new image.
-    s3.copy_object(
-        Bucket=bucket,
-        Key=prefix + a,
-        CopySource={"Bucket": bucket, "Key": prefix + a},
-        Metadata={"reviewed": "yes"},
-        MetadataDirective="REPLACE",
-    )
+    rewrite_metadata(s3, bucket, prefix + a, "yes")
     s3.put_object(Bucket=bucket, Key=prefix + b, Body=images[b].content)
     s3.copy_object(
         Bucket=bucket, Key=prefix + "copy-of-" + c, CopySource={"Bucket": bucket, "Key": prefix + c}
@@ -103,13 +108,7 @@ def test_s3_rewrites_reuploads_and_copies_are_not_sent_again(
 
     # A window holding only content processed before creates no batch and no job at all.
     jobs_before = dict(roboflow_emulator.state()["jobCreations"])
-    s3.copy_object(
-        Bucket=bucket,
-        Key=prefix + d,
-        CopySource={"Bucket": bucket, "Key": prefix + d},
-        Metadata={"reviewed": "yes"},
-        MetadataDirective="REPLACE",
-    )
+    rewrite_metadata(s3, bucket, prefix + d, "yes")
     three = run_pipeline(pipeline, third)
     assert three.state == "success", three.tasks
     assert three.value("list_new_objects")["count"] == 0
@@ -118,13 +117,7 @@ def test_s3_rewrites_reuploads_and_copies_are_not_sent_again(
     assert skipped_as_processed(window_manifest(three)) == {prefix + d: window_of(two)}
 
     # reprocess_unchanged: true sends such content again.
-    s3.copy_object(
-        Bucket=bucket,
-        Key=prefix + a,
-        CopySource={"Bucket": bucket, "Key": prefix + a},
-        Metadata={"reviewed": "twice"},
-        MetadataDirective="REPLACE",
-    )
+    rewrite_metadata(s3, bucket, prefix + a, "twice")
     four = run_pipeline({**pipeline, "reprocess_unchanged": True}, fourth)
     assert four.state == "success", four.tasks
     assert four.value("list_new_objects")["count"] == 1
