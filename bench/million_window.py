@@ -134,7 +134,7 @@ def _references(client: Any, workdir: Path, per_batch: int, record: Any = None) 
         iter_s3_objects(client, "bench-media", "bench/"),
         signer,
         ObjectStoragePath(f"file://{workdir}/refs/window.jsonl"),
-        max_per_file=per_batch,
+        max_objects_per_file=per_batch,
         max_files=max_map_length(),
         source="s3://bench-media/bench/",
         media_type="images",

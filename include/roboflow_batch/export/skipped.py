@@ -8,17 +8,12 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
-from include.roboflow_batch.export.arguments import whole_count
-
-# A rendered template of a missing XCom value.
-_ABSENT = ("", "None")
+from include.roboflow_batch.counts import optional_count
 
 
-def listed_skipped_count(value: int | str | None) -> int | None:
+def listed_skipped_count(value: int | None) -> int | None:
     """The listing's skipped count, or None when there was no listing step."""
-    if value is None or value in _ABSENT:
-        return None
-    return whole_count("skipped_count", value)
+    return optional_count("skipped_count", value)
 
 
 def _window(value: Any) -> dict[str, str | None] | None:
@@ -41,7 +36,7 @@ def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
     A missing or unreadable list gives no entries, so the manifest's ``skipped_listed`` check fails
     rather than the objects disappearing silently.
     """
-    if uri is None or uri in _ABSENT:
+    if uri is None:
         return []
     entries: list[dict[str, Any]] = []
     try:

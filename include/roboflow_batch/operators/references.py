@@ -24,7 +24,7 @@ from include.roboflow_batch.references.expiry import (
     parse_expiry,
 )
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
-from include.roboflow_batch.references.jsonl import destination_path
+from include.roboflow_batch.references.jsonl import references_file_path
 from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimits, Signer, StoredObject
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         media_type = validate_media_type(self.media_type)
         requested = parse_expiry(self.expiry)
         window = self.resolve_selection(context)
-        destination = destination_path(self.destination, self.destination_conn_id)
+        destination = references_file_path(self.destination, self.destination_conn_id)
 
         expiry = effective_expiry(
             requested, self.credentials_expire_at(), shorten_to_credentials=self.shorten_to_credentials
@@ -203,7 +203,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
                 self.iter_objects(),
                 self.make_signer(expiry),
                 destination,
-                max_per_file=self.limits.max_objects_per_file or 1,
+                max_objects_per_file=self.limits.max_objects_per_file or 1,
                 max_files=max_map_length(),
                 **common,
             )

@@ -15,30 +15,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypedDict
 
-# As many examples as a bucket listing returns: the full list is in the file, not in XCom.
-MAX_SKIPPED_EXAMPLES = 20
 CONTENT_LIST = "files.content.jsonl"
 
 
 class LocalListingSpec(TypedDict):
-    """What the factory hands the task (JSON-able: it is part of the serialized DAG)."""
+    """What ``step_arguments`` hands the task (JSON-able: it is part of the serialized DAG)."""
 
     directory: str
     media_type: str
     select: str
     state_directory: str
-    max_per_list: int
+    max_objects_per_file: int
     # The pipeline's processed-content record (None: every file of the window is sent).
     processed_content: str | None
     processed_content_conn_id: str | None
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
-    from include.roboflow_batch.references.window import SelectionWindow, resolve_window
+    from include.roboflow_batch.references.window import resolve_window
 
-    if spec["select"] == "all" or plan["select"] == "all":
-        return SelectionWindow()
-    return resolve_window("interval", {}, plan["window_start"], plan["window_end"])
+    # The plan's window (an aware time on each end), or every file.
+    select = "all" if "all" in (spec["select"], plan["select"]) else "interval"
+    return resolve_window(select, {}, plan["window_start"], plan["window_end"])
 
 
 def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, Any]:
@@ -53,6 +51,9 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     from include.roboflow_batch.ingest.local_files import resolve_directory, scan_directory
     from include.roboflow_batch.operators.references import max_map_length
 
+    # As many examples as a bucket listing returns: the full list is in the file, not in XCom.
+    from include.roboflow_batch.references.generate import MAX_SKIPPED_EXAMPLES
+
     try:
         directory = resolve_directory(spec["directory"])
         window = _window(spec, plan)
@@ -65,7 +66,7 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     lists_dir = state / plan["batch_id"]
     scan, content_uri = _leave_out_processed(spec, plan, scan, lists_dir)
     try:
-        chunks = write_file_lists(scan.files, lists_dir, spec["max_per_list"], max_map_length())
+        chunks = write_file_lists(scan.files, lists_dir, spec["max_objects_per_file"], max_map_length())
     except FileListError as exc:
         raise AirflowFailException(str(exc)) from None
     skipped_uri = write_skipped_list(scan.skipped, lists_dir)

@@ -1,4 +1,4 @@
-"""Split a listing into references files of at most ``max_per_file`` lines, one per staging batch.
+"""Split a listing into references files of at most ``max_objects_per_file`` lines, one per staging batch.
 
 Lines stream into a temporary file per chunk; only the chunk being written is buffered, so memory
 stays flat for millions of objects. Nothing is published until the listing is complete: a failure
@@ -91,7 +91,7 @@ def write_chunked_references(
     sign: Signer,
     destination: ObjectStoragePath,
     *,
-    max_per_file: int,
+    max_objects_per_file: int,
     max_files: int,
     source: str,
     media_type: MediaType,
@@ -99,13 +99,15 @@ def write_chunked_references(
     expiry: EffectiveExpiry,
     record: RecordIndex | None = None,
 ) -> ChunkedReferencesSummary:
-    """Write the selected objects as references files of at most ``max_per_file`` lines each.
+    """Write the selected objects as references files of at most ``max_objects_per_file`` lines each.
 
     Raises ``TooManyChunksError`` as soon as the listing would need more than ``max_files`` files,
     before anything is published. With ``record`` objects another window processed are skipped.
     """
-    if max_per_file < 1 or max_files < 1:
-        raise ValueError(f"max_per_file and max_files must be >= 1; got {max_per_file}, {max_files}")
+    if max_objects_per_file < 1 or max_files < 1:
+        raise ValueError(
+            f"max_objects_per_file and max_files must be >= 1; got {max_objects_per_file}, {max_files}"
+        )
     summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     writers: list[_ChunkWriter] = []
     # Skipped objects and the content sent are listed once for the whole window, next to the configured name.
@@ -117,7 +119,7 @@ def write_chunked_references(
         summary.on_skip = skips.write
         try:
             _write_chunks(
-                objects, sign, destination, writers, summary, max_per_file, max_files, window, content
+                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window, content
             )
         finally:
             summary.on_skip = None
@@ -138,7 +140,7 @@ def _write_chunks(
     destination: ObjectStoragePath,
     writers: list[_ChunkWriter],
     summary: ChunkedReferencesSummary,
-    max_per_file: int,
+    max_objects_per_file: int,
     max_files: int,
     window: SelectionWindow,
     content: ContentFilter | None,
@@ -146,11 +148,11 @@ def _write_chunks(
     media_type, source = summary.media_type, summary.source
     selected = select_objects(objects, media_type=media_type, window=window, summary=summary, content=content)
     for name, url in signed_references(selected, sign):
-        if summary.count % max_per_file == 0:
+        if summary.count % max_objects_per_file == 0:
             if len(writers) == max_files:
                 raise TooManyChunksError(
-                    f"the window holds more than {max_files} x {max_per_file:,} = "
-                    f"{max_files * max_per_file:,} {media_type} under {source}: raise "
+                    f"the window holds more than {max_files} x {max_objects_per_file:,} = "
+                    f"{max_files * max_objects_per_file:,} {media_type} under {source}: raise "
                     "max_batch_objects in astro.yaml or Airflow's [core] max_map_length "
                     f"(now {max_files}), or shorten the schedule interval"
                 )
@@ -165,5 +167,5 @@ def _write_chunks(
     if len(writers) == 1:
         writers[0].destination = destination
     for index, writer in enumerate(writers):
-        count = min(max_per_file, summary.count - index * max_per_file)
+        count = min(max_objects_per_file, summary.count - index * max_objects_per_file)
         summary.chunks.append(ReferencesChunk(index, writer.commit(), count))

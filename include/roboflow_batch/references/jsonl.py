@@ -20,8 +20,9 @@ _LINES_PER_WRITE = 2000
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
-def destination_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
-    """The ObjectStoragePath of a destination URI (file://, s3://, gs:// or an absolute local path)."""
+def references_file_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
+    """Where a references file is written: its URI (file://, s3://, gs:// or an absolute local path)
+    as an ObjectStoragePath; the operator names the URI its ``destination``."""
     if isinstance(uri, str) and uri.startswith("/"):
         uri = f"file://{uri}"
     if not isinstance(uri, str) or "://" not in uri:

@@ -20,19 +20,10 @@ from airflow.models.xcom import XComModel
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from include.roboflow_batch import task_ids
+
 PIPELINE_TAG = "roboflow"
-STEP_TASKS = (
-    "plan",
-    "list_new_objects",
-    "list_local_files",
-    "plan_chunks",
-    "ingest",
-    "wait_for_batch",
-    "start_job",
-    "wait_for_job",
-    "export",
-    "reconcile",
-)
+STEP_TASKS = task_ids.PIPELINE_TASKS
 # Counts a window's chunks (mapped ingest, wait, job and export) add up to.
 SUMMED_COUNTS = ("expected_count", "staged", "failed_count", "result_rows", "files_written")
 WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
@@ -200,16 +191,16 @@ def _dict(value: Any) -> Mapping[str, Any]:
 def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, str]) -> RunView:
     """One run's view from its tasks' return values and states (pure: no DB)."""
     plan, listing, ingest = (
-        _dict(returned.get("plan")),
+        _dict(returned.get(task_ids.PLAN)),
         # A bucket's listing or a local directory's: both count what they found and skipped.
-        _dict(returned.get("list_new_objects")) or _dict(returned.get("list_local_files")),
-        _dict(returned.get("ingest")),
+        _dict(returned.get(task_ids.LIST_NEW_OBJECTS)) or _dict(returned.get(task_ids.LIST_LOCAL_FILES)),
+        _dict(returned.get(task_ids.INGEST)),
     )
     ready, start, export = (
-        _dict(returned.get("wait_for_batch")),
-        _dict(returned.get("start_job")),
+        _dict(returned.get(task_ids.WAIT_FOR_BATCH)),
+        _dict(returned.get(task_ids.START_JOB)),
         # The window's manifest (``reconcile``) when the run has one, else the single export's summary.
-        _dict(returned.get("reconcile")) or _dict(returned.get("export")),
+        _dict(returned.get(task_ids.RECONCILE)) or _dict(returned.get(task_ids.EXPORT)),
     )
     view = RunView(
         dag_id=row.dag_id,
@@ -231,7 +222,7 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
         view.staged, view.failed = ready.get("staged"), ready.get("failed_count")
         view.failed_by_type = dict(ready.get("failed_by_type") or {})
     view.job_id, view.job_url = start.get("job_id"), start.get("job_url")
-    view.job_state = job_state(task_states, _dict(returned.get("wait_for_job")))
+    view.job_state = job_state(task_states, _dict(returned.get(task_ids.WAIT_FOR_JOB)))
     if export:
         view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
         view.result_rows = export.get("result_rows", export.get("rows"))
@@ -241,12 +232,12 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
 
 def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:
     """The job's state as far as Airflow knows it (live stage/progress come from Roboflow)."""
-    start, wait = task_states.get("start_job"), task_states.get("wait_for_job")
+    start, wait = task_states.get(task_ids.START_JOB), task_states.get(task_ids.WAIT_FOR_JOB)
     if start == "skipped":
         # A window whose objects were all skipped still ends with a manifest (reconcile), but no job.
         return (
             "none: nothing to process"
-            if task_states.get("reconcile") == "success"
+            if task_states.get(task_ids.RECONCILE) == "success"
             else "skipped: nothing new"
         )
     if start != "success":

@@ -79,7 +79,7 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "media_type": "videos",
         "select": "all",
         "state_directory": "/project/.roboflow-state",
-        "max_per_list": 1_000,
+        "max_objects_per_file": 1_000,
         # Local sources keep their processed-content record in their state directory.
         "processed_content": "file:///project/.roboflow-state/demo_s3/processed-content/",
         "processed_content_conn_id": None,
@@ -121,7 +121,7 @@ def test_local_pipeline_lists_the_plan_window_into_the_configured_state_director
     assert listing.op_kwargs["plan"].operator.task_id == "plan"
     assert listing.op_kwargs["spec"]["select"] == "interval"
     assert listing.op_kwargs["spec"]["state_directory"] == "/project/state"
-    assert listing.op_kwargs["spec"]["max_per_list"] == 15
+    assert listing.op_kwargs["spec"]["max_objects_per_file"] == 15
 
 
 @pytest.mark.parametrize(
@@ -287,16 +287,15 @@ def test_mapped_steps_keep_the_job_recovery_options(pipeline: dict[str, Any]) ->
     start_job = dag.task_dict["start_job"].partial_kwargs
     assert start_job["max_restarts"] == 3
     assert "params.on_changed_definition or 'fail'" in start_job["on_changed_definition"]
-    # The start task counts the wait's restarts; the wait restarts within the same budget, with
-    # only what a restart can carry.
-    assert "task_ids='wait_for_job', key='job_history'" in start_job["known_job_history"]
+    # The start task counts the wait's restarts (it reads what that wait published for its chunk);
+    # the wait restarts within the same budget, with only what a restart can carry.
+    assert start_job["job_wait_task_id"] == "wait_for_job"
     wait = dag.task_dict["wait_for_job"].partial_kwargs
     assert wait["max_restarts"] == 3
     assert wait["restart_options"] == {"max_parallel_tasks": 4}
-    assert "task_ids='start_job', key='job_history', map_indexes=ti.map_index" in wait["job_history"]
-    # Each chunk's export pulls the whole history its own wait published, not every chunk's.
-    history = dag.task_dict["export"].partial_kwargs["job_history"]
-    assert "task_ids='wait_for_job', key='job_history', map_indexes=ti.map_index" in history
+    # The histories travel with each chunk's values (start_job's and the wait's return values).
+    assert "job_history" not in wait
+    assert "job_history" not in dag.task_dict["export"].partial_kwargs
 
 
 def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[str, Any]) -> None:

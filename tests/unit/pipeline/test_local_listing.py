@@ -55,7 +55,7 @@ def spec(drop: Path, tmp_path: Path, **changes: Any) -> LocalListingSpec:
         "media_type": "images",
         "select": "interval",
         "state_directory": str(tmp_path / "state"),
-        "max_per_list": 2,
+        "max_objects_per_file": 2,
     }
     return LocalListingSpec(**{**values, **changes})  # type: ignore[typeddict-item]
 
@@ -76,8 +76,8 @@ def test_the_window_is_split_into_lists_under_the_runs_state_folder(drop: Path, 
 
 
 def test_select_all_in_astro_yaml_or_in_the_run_ignores_the_window(drop: Path, tmp_path: Path) -> None:
-    configured = list_local_files(spec(drop, tmp_path, select="all", max_per_list=10), PLAN)
-    requested = list_local_files(spec(drop, tmp_path, max_per_list=10), {**PLAN, "select": "all"})
+    configured = list_local_files(spec(drop, tmp_path, select="all", max_objects_per_file=10), PLAN)
+    requested = list_local_files(spec(drop, tmp_path, max_objects_per_file=10), {**PLAN, "select": "all"})
 
     assert configured["count"] == requested["count"] == 6
 
@@ -109,7 +109,7 @@ def test_entries_not_sent_are_listed_beside_the_file_lists(drop: Path, tmp_path:
     for name in ("notes.txt", "empty.jpg"):
         os.utime(drop / name, (START.timestamp(), START.timestamp()))
 
-    summary = list_local_files(spec(drop, tmp_path, max_per_list=10), PLAN)
+    summary = list_local_files(spec(drop, tmp_path, max_objects_per_file=10), PLAN)
 
     assert (summary["count"], summary["skipped_count"]) == (5, 2)
     assert summary["skipped"] == {"empty-file": 1, "unsupported-file-type": 1}
