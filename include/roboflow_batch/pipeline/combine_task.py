@@ -60,7 +60,7 @@ def reconcile_chunks(
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``started``: what each chunk's start_job returned (its job id). ``skipped_conn_id`` reads the
+    ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id`` reads the
     listing's skipped and content lists. ``task`` and ``outlet_events`` come from the Airflow context:
     the window's results Asset event (among the task's outlets) gets the manifest's summary.
     ``processed_content``: the folder of the processed-content record the window's content joins.
@@ -72,7 +72,11 @@ def reconcile_chunks(
     specs, summaries = list(chunks), list(exports or [])
     if started is not None:
         # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
-        specs = [{**spec, "job_id": job["job_id"]} for spec, job in zip(specs, list(started), strict=True)]
+        # ... and its batch may be the chunk's batch staged again under a new id (an expired one kept).
+        specs = [
+            {**spec, "job_id": job["job_id"], "batch_id": job.get("batch_id", spec["batch_id"])}
+            for spec, job in zip(specs, list(started), strict=True)
+        ]
     if len(summaries) != len(specs):
         raise AirflowFailException(f"{len(specs)} chunks were planned but {len(summaries)} exported")
     try:

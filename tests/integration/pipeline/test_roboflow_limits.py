@@ -98,17 +98,26 @@ def test_a_job_that_starts_long_after_submission_is_waited_for_with_the_default_
     assert try_number(run, "wait_for_job") == 1  # ... and the wait neither failed nor timed out
 
 
+@pytest.mark.parametrize("expired_ids", ["reuse", "refuse"])
 def test_expired_results_are_named_by_the_export_and_a_rerun_stages_the_data_again(
-    run_pipeline: Callable[..., PipelineRun], moto_server: Any, roboflow_emulator: Any, tmp_path: Path
+    run_pipeline: Callable[..., PipelineRun],
+    moto_server: Any,
+    roboflow_emulator: Any,
+    tmp_path: Path,
+    expired_ids: str,
 ) -> None:
+    from include.roboflow_batch.api.ids import staged_batch_id
     from include.roboflow_batch.operators.export import RoboflowExportOperator
 
-    pipeline = seeded_pipeline(moto_server, tmp_path, "it_expiry", count=3)
+    pipeline = seeded_pipeline(moto_server, tmp_path, f"it_expiry_{expired_ids}", count=3)
     logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     first = run_pipeline(pipeline, logical_date)
     assert first.state == "success", first.tasks
     job_id, batch_id = first.value("start_job")["job_id"], first.value("ingest")["batch_id"]
 
+    # reuse: the service starts a new batch under an expired batch's id (what the contract suggests);
+    # refuse: it keeps the id reserved (409), and the data is staged under the next staging's id.
+    roboflow_emulator.set_switches(expiredBatchIds=expired_ids)
     roboflow_emulator.advance_clock(EIGHT_DAYS)
     try:
         export = RoboflowExportOperator(
@@ -123,12 +132,15 @@ def test_expired_results_are_named_by_the_export_and_a_rerun_stages_the_data_aga
         again = run_pipeline(pipeline, logical_date)
 
         assert again.state == "success", again.tasks
-        assert again.value("ingest")["batch_id"] == batch_id  # the id is re-used: a new batch under it
+        staged = batch_id if expired_ids == "reuse" else staged_batch_id(batch_id, 2)
+        assert again.value("ingest")["batch_id"] == staged
+        assert again.value("start_job")["batch_id"] == staged
         state = roboflow_emulator.state()
-        assert state["batches"][batch_id]["expired"] is False and state["batches"][batch_id]["fileCount"] == 3
+        assert state["batches"][staged]["expired"] is False and state["batches"][staged]["fileCount"] == 3
         new_job = again.value("start_job")["job_id"]
         assert new_job != job_id and again.value("start_job")["attempt"] == 2
         assert (state["jobCreations"][job_id], state["jobCreations"][new_job]) == (1, 1)
         assert again.manifest["reconciled"] is True and again.manifest["job_id"] == new_job
     finally:
+        roboflow_emulator.clear_switches()
         roboflow_emulator.reset()  # puts the clock back for the tests after this one
