@@ -33,6 +33,7 @@ from include.devstack.services import (
     start_moto_server,
     start_roboflow_emulator,
 )
+from include.roboflow_batch import task_ids
 
 DEFAULT_OUTPUT = REPO_ROOT / "demo-output"
 EXAMPLE_PIPELINES = ExamplePipelines("demo", ("demo_s3", "demo_gcs"), "every hour")
@@ -168,12 +169,12 @@ def print_summary(pipeline: str, outcome: dict[str, Any], seeded: dict[str, Samp
     for task_id, result in results.items():
         if result["state"] != "success":
             print(f"    ! task {task_id}: {result['state']}")
-    listed = (results.get("list_new_objects") or {}).get("value") or {}
-    ingest = (results.get("ingest") or {}).get("value") or {}
-    ready = (results.get("wait_for_batch") or {}).get("value") or {}
-    job = (results.get("start_job") or {}).get("value") or {}
-    done = (results.get("wait_for_job") or {}).get("value") or {}
-    export = (results.get("export") or {}).get("value") or {}
+    listed = (results.get(task_ids.LIST_NEW_OBJECTS) or {}).get("value") or {}
+    ingest = (results.get(task_ids.INGEST) or {}).get("value") or {}
+    ready = (results.get(task_ids.WAIT_FOR_BATCH) or {}).get("value") or {}
+    job = (results.get(task_ids.START_JOB) or {}).get("value") or {}
+    done = (results.get(task_ids.WAIT_FOR_JOB) or {}).get("value") or {}
+    export = (results.get(task_ids.EXPORT) or {}).get("value") or {}
     if listed:
         print(
             f"    found     {listed.get('count')} new {listed.get('media_type')} in {listed.get('source')} "

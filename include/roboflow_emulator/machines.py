@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.roboflow_emulator.config import SHARD_SIZE
-from include.roboflow_emulator.errors import bad_request
 
 # The factor's spread around 1: the cheapest file costs 0.75, the dearest 1.25 of the nominal time.
 _SPREAD = 0.5
@@ -62,25 +61,23 @@ class MachineModel:
     def to_json(self) -> dict[str, float]:
         return {wire: getattr(self, name) for wire, name in _FIELDS.items()}
 
-    def update(self, body: Any) -> dict[str, float]:
-        """Apply ``POST /__emulator__/machines`` (any of the wire names); 400 naming a bad field."""
-        if not isinstance(body, dict):
-            raise bad_request("The request body must be a JSON object of machine settings.")
+    def update(self, body: dict[str, Any]) -> MachineModel:
+        """Apply ``POST /__emulator__/machines`` (any of the wire names); ``ValueError`` naming a bad one."""
         unknown = sorted(set(body) - set(_FIELDS))
         if unknown:
-            raise bad_request(f"Unknown machine settings {unknown}; allowed: {sorted(_FIELDS)}.")
+            raise ValueError(f"Unknown machine settings {unknown}; allowed: {sorted(_FIELDS)}.")
         values: dict[str, float] = {}
         for wire, value in body.items():
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise bad_request(f"{wire} must be a non-negative number, got {value!r}.")
+                raise ValueError(f"{wire} must be a non-negative number, got {value!r}.")
             if wire == "gpuSpeedup" and value <= 0:
-                raise bad_request(f"gpuSpeedup must be positive, got {value!r}.")
+                raise ValueError(f"gpuSpeedup must be positive, got {value!r}.")
             if wire == "imagesPerTask" and (not float(value).is_integer() or value < 1):
-                raise bad_request(f"imagesPerTask must be a whole number of at least 1, got {value!r}.")
+                raise ValueError(f"imagesPerTask must be a whole number of at least 1, got {value!r}.")
             values[_FIELDS[wire]] = int(value) if wire == "imagesPerTask" else float(value)
         for name, value in values.items():
             setattr(self, name, value)
-        return self.to_json()
+        return self
 
 
 def timeout_share(timeout: float | None, tasks: int) -> float | None:

@@ -6,7 +6,8 @@ change the world (a reset also puts the clock back to wall time). `/digest` hash
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from include.roboflow_emulator.errors import bad_request
 from include.roboflow_emulator.http_types import API, CONTROL, Request, Response, Route, RouteTable
@@ -39,13 +40,16 @@ def routes(app: Emulator) -> list[Route]:
             raise bad_request(f"The request body must be a JSON object of {what}.")
         return body
 
-    @control.post("/faults")
-    def faults(request: Request) -> Response:
+    def update(request: Request, what: str, apply: Callable[[dict[str, object]], Any]) -> Response:
         try:
-            settings = app.faults.update(settings_body(request, "fault settings"))
+            settings = apply(settings_body(request, what))
         except ValueError as exc:
             raise bad_request(str(exc)) from exc
         return Response.json(settings.to_json())
+
+    @control.post("/faults")
+    def faults(request: Request) -> Response:
+        return update(request, "fault settings", app.faults.update)
 
     @control.get("/digest")
     def digest(_: Request) -> Response:
@@ -57,15 +61,11 @@ def routes(app: Emulator) -> list[Route]:
 
     @control.post("/machines")
     def set_machines(request: Request) -> Response:
-        return Response.json(app.jobs.machines.update(settings_body(request, "machine settings")))
+        return update(request, "machine settings", app.jobs.machines.update)
 
     @control.post("/switches")
     def switches(request: Request) -> Response:
-        try:
-            current = app.switches.update(settings_body(request, "service switches"))
-        except ValueError as exc:
-            raise bad_request(str(exc)) from exc
-        return Response.json(current.to_json())
+        return update(request, "service switches", app.switches.update)
 
     @control.post("/clock")
     def clock(request: Request) -> Response:

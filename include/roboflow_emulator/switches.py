@@ -13,7 +13,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from include.roboflow_emulator.settings_update import updated_copy
 
 #: The message of the credits 429, in the words Roboflow's other APIs use when credits run out.
 CREDITS_MESSAGE = "Not enough credits to perform this request. Verify your workspace billing page."
@@ -39,10 +41,7 @@ _WIRE_NAMES = {
 
 def parse_switch_update(body: dict[str, object], current: ServiceSwitches) -> ServiceSwitches:
     """A new ServiceSwitches from ``current`` with the wire-named fields of ``body`` applied."""
-    unknown = sorted(set(body) - set(_WIRE_NAMES))
-    if unknown:
-        raise ValueError(f"Unknown switches {unknown}; known: {sorted(_WIRE_NAMES)}.")
-    updated = ServiceSwitches(**asdict(current))
+    updated = updated_copy(body, current, _WIRE_NAMES, "switches")
     for wire, value in body.items():
         if wire == "creditsExhausted":
             if not isinstance(value, bool):

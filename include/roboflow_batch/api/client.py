@@ -15,7 +15,7 @@ from typing import Any, TypeVar, Unpack
 
 import httpx
 
-from include.roboflow_batch.api import endpoints, job_endpoints, transfers
+from include.roboflow_batch.api import endpoints, job_endpoints, signed_url_files
 from include.roboflow_batch.api.client_base import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_RETRIES,
@@ -243,14 +243,14 @@ class RoboflowClient(ClientBase):
     def upload_file(self, details: SignedURLDetails, path: str | os.PathLike[str]) -> int:
         """Stream the file at ``path`` to a signed upload URL (from D8 video upload or D9 bulk image upload);
         returns bytes sent."""
-        return transfers.upload_file(
+        return signed_url_files.upload_file(
             self._transport.http, details, path, timeout=self.timeout, policy=self.retry_policy
         )
 
     def download_file(self, url: str, dest_path: str | os.PathLike[str]) -> int:
         """Stream a signed download URL (the ``download_url`` of D5 list files) into ``dest_path``; returns
         bytes."""
-        return transfers.download_file(
+        return signed_url_files.download_file(
             self._transport.http, url, dest_path, timeout=self.timeout, policy=self.retry_policy
         )
 

@@ -100,6 +100,10 @@ def derive_job_id(*parts: str) -> str:
     return _derive("job_id", parts, JOB_ID_MAX_LENGTH, _JOB_HASH_CHARS)
 
 
+#: Times one batch's data may be staged under a new id because the service keeps expired ids.
+MAX_STAGINGS = 9
+
+
 def staged_batch_id(batch_id: str, staging: int) -> str:
     """The id of the ``staging``-th time a batch's data is staged (1: ``batch_id`` itself).
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.media import MediaType
 
-MediaType = Literal["images", "videos"]
 MachineType = Literal["cpu", "gpu"]
 AggregationFormat = Literal["csv", "jsonl"]
 InferenceBackend = Literal["old-inference", "inference-models"]

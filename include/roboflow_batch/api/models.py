@@ -40,10 +40,6 @@ class BatchMetadata(RoboflowModel):
     created_date: Timestamp
     expiry_date: Timestamp
 
-    @property
-    def is_multipart(self) -> bool:
-        return self.batch_type == "multipart-batch"
-
 
 class BatchPart(RoboflowModel):
     part_name: str
@@ -69,10 +65,6 @@ class ShardDetails(RoboflowModel):
     event_timestamp: Timestamp
     shard_objects_count: int
     status_metadata: dict[str, Any] | None = None
-
-    @property
-    def is_error(self) -> bool:
-        return "error" in self.status_type.lower()
 
 
 class SignedURLDetails(RoboflowModel):

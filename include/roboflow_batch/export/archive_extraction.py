@@ -1,7 +1,7 @@
 """Extracting an archive held in memory: every member checked, hashed and counted, then all written at once.
 
 Free of Airflow, so that worker processes can run it for a local destination (see
-:mod:`include.roboflow_batch.export.transfer_workers`); download threads run it for object stores.
+:mod:`include.roboflow_batch.export.worker_processes`); download threads run it for object stores.
 Nothing is written until every member was found safe and every result file readable, and the
 members become visible together (see ``write_folder`` of the targets).
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from include.roboflow_batch.export.archive_memory import read_archive
-from include.roboflow_batch.export.names import destination_path
+from include.roboflow_batch.export.names import path_in_folder
 from include.roboflow_batch.export.results import SourceResult, count_result_bytes, result_format
 
 
@@ -32,9 +32,9 @@ def extract_in_memory(
     # By destination path: a link that repeats a member's path replaces it, as extraction would.
     planned: dict[str, memoryview] = {}
     for path, body in contents.files.items():
-        planned[destination_path(folder, path)] = body
+        planned[path_in_folder(folder, path)] = body
     for link in contents.links:
-        planned[destination_path(folder, link.name)] = contents.files[link.target]
+        planned[path_in_folder(folder, link.name)] = contents.files[link.target]
     result = SourceResult()
     for relpath, body in planned.items():
         result.files.append({"path": relpath, "size": len(body), "sha256": hashlib.sha256(body).hexdigest()})

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from include.roboflow_batch.counts import optional_count
+
 if TYPE_CHECKING:
-    from include.roboflow_batch.export.transfers import TransferSettings
+    from include.roboflow_batch.export.dispatch import TransferSettings
 
 MISMATCH_POLICIES = ("fail", "warn")
 
@@ -42,17 +44,4 @@ def checked_expected_count(
         raise ValueError(f"transfer_processes must be a whole number, 0 or more, got {transfer_processes!r}")
     if on_mismatch not in MISMATCH_POLICIES:
         raise ValueError(f"on_mismatch must be one of {MISMATCH_POLICIES}, got {on_mismatch!r}")
-    if expected_count in (None, ""):
-        return None
-    return whole_count("expected_count", expected_count)
-
-
-def whole_count(option: str, value: Any) -> int:
-    """``value`` as a count (a whole number, 0 or more); ``ValueError`` naming ``option`` otherwise."""
-    try:
-        count = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{option} must be a whole number, got {value!r}") from None
-    if count < 0:
-        raise ValueError(f"{option} must not be negative, got {count}")
-    return count
+    return optional_count("expected_count", expected_count)

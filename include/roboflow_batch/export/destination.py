@@ -75,17 +75,6 @@ class Destination:
             if path.startswith(prefix) and info.get("type", "file") == "file"
         }
 
-    def size_of(self, relpath: str) -> int | None:
-        """Size of an existing file, None when it is absent."""
-        if self.is_local:
-            path = self._local(relpath)
-            return path.stat().st_size if path.is_file() else None
-        target = self._object(relpath)
-        try:
-            return int(target.stat().st_size) if target.is_file() else None
-        except FileNotFoundError:
-            return None
-
     def stage(self, relpath: str) -> StagedFile | LocalStagedFile:
         """A file being written for ``relpath``; it appears there only when committed."""
         if self.local_folder is not None:

@@ -15,7 +15,7 @@ from typing import Any
 from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.export.archives import archive_stem, is_archive
 from include.roboflow_batch.export.names import check_relative_name
-from include.roboflow_batch.export.transfer import SourceFile
+from include.roboflow_batch.export.source_transfer import SourceFile
 
 LIST_PAGE_SIZE = 10_000
 

@@ -46,6 +46,6 @@ def check_relative_name(name: object, what: str) -> str:
     return name  # type: ignore[return-value]
 
 
-def destination_path(folder: str, name: str) -> str:
+def path_in_folder(folder: str, name: str) -> str:
     """``name`` (a file or member path) inside ``folder``, both relative to the destination, checked."""
     return check_relative_name(f"{folder}/{name}" if folder else name, "destination path")

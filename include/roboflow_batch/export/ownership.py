@@ -20,27 +20,14 @@ def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
     return manifest if isinstance(manifest, dict) else None
 
 
-def related_jobs(job_history: object) -> set[str]:
-    """Job ids of the interval's attempts, from the start-job task's ``job_history``."""
-    related: set[str] = set()
-    for event in job_history if isinstance(job_history, list) else []:
-        if not isinstance(event, dict):
-            continue
-        related.add(str(event.get("job_id")))
-        seen = event.get("seen")
-        for job in seen if isinstance(seen, list) else []:
-            if isinstance(job, dict):
-                related.add(str(job.get("job_id")))
-    return related
-
-
 def foreign_manifest_problem(
     manifest_text: str | None, *, uri: str, job_id: str, batch_id: str, related: set[str] | None = None
 ) -> str | None:
     """Why this export must not write into the destination whose manifest is ``manifest_text``, or None.
 
-    An earlier attempt of the same interval (in ``related``, same input batch) is not another job: the
-    new attempt's results replace its own.
+    An earlier attempt of the same interval (in ``related``: the job ids of the interval's job history)
+    is not another job: the new attempt's results replace its own, also when it ran on a batch staged
+    again under an id of its own (the first batch expired and Roboflow kept its id).
     """
     if manifest_text is None:
         return None
@@ -50,7 +37,7 @@ def foreign_manifest_problem(
     owner_job = manifest.get("job_id")
     ingested = manifest.get("ingested")
     owner_batch = ingested.get("batch_id") if isinstance(ingested, dict) else None
-    if owner_batch == batch_id and (owner_job == job_id or owner_job in (related or set())):
+    if (owner_batch == batch_id and owner_job == job_id) or owner_job in (related or set()):
         return None
     return (
         f"{uri} belongs to job {owner_job!r} (input batch {owner_batch!r}), not to job {job_id!r} "

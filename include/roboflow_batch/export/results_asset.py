@@ -57,25 +57,25 @@ def emit_export_event(
     outlets: Iterable[Any],
     manifest: Mapping[str, Any] | None,
     summary: Mapping[str, Any],
-    skipped_count: int | str | None,
+    skipped_count: int | None,
 ) -> bool:
-    """The export's results Asset event, once its manifest is written (``skipped_count`` as rendered)."""
+    """The export's results Asset event, once its manifest is written (``skipped_count``: the listing's,
+    None without a listing step)."""
     if manifest is None:
         return False
-    text = str(skipped_count or "")
-    extra = results_event_extra(manifest, summary, int(text) if text.isdigit() else None)
-    return emit_results_event(context, outlets, extra)
+    return emit_results_event(context, outlets, results_event_extra(manifest, summary, skipped_count))
 
 
 class ResultsEventMixin:
     """What the export operator adds for the rest of Airflow: its results Asset event and lineage.
 
     The operator sets ``_manifest`` once the manifest is written and passes its summary through
-    ``emit_results``. ``skipped_count``: objects of the window skipped before ingest (templated).
+    ``emit_results``. ``skipped_count``: objects of the window skipped before ingest (checked by the
+    operator before the export starts).
     """
 
     _manifest: dict[str, Any] | None = None
-    skipped_count: int | str | None = None
+    skipped_count: int | None = None
     outlets: Any
 
     def emit_results(self, context: Mapping[str, Any], summary: dict[str, Any]) -> dict[str, Any]:

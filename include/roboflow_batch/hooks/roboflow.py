@@ -44,7 +44,6 @@ ClientT = TypeVar("ClientT", RoboflowClient, AsyncRoboflowClient)
 
 # test_connection must answer within seconds, whatever the connection's own settings say.
 TEST_CONNECTION_TIMEOUT = 10.0
-APP_URL = "https://app.roboflow.com"
 
 
 @dataclass(frozen=True)

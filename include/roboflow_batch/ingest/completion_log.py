@@ -11,18 +11,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+
+from include.roboflow_batch.task_state import StateStore
 
 __all__ = ["CompletionLog", "StateStore"]
 
 # Staged data lives 7 days on the service; a record older than that describes nothing.
 RECORD_RETENTION = timedelta(days=7)
-
-
-class StateStore(Protocol):
-    def get(self, key: str, default: Any = None) -> Any: ...
-
-    def set(self, key: str, value: Any, *, retention: timedelta | None = None) -> None: ...
 
 
 class CompletionLog:

@@ -1,4 +1,4 @@
-"""A local window's file names split into lists of at most ``max_per_list``, one list per batch.
+"""A local window's file names split into lists of at most ``max_objects_per_file``, one list per batch.
 
 The lists are small JSONL files (one JSON string, a file name, per line) written next to the run's
 state, so only their paths travel through XCom. Names read back are checked: a list is outside input
@@ -81,25 +81,25 @@ def write_skipped_list(skipped: Sequence[SkippedEntry], directory: Path) -> str 
 
 
 def write_file_lists(
-    files: Sequence[LocalFile], directory: Path, max_per_list: int, max_lists: int
+    files: Sequence[LocalFile], directory: Path, max_objects_per_file: int, max_files: int
 ) -> list[FileListChunk]:
-    """Write ``files`` (already sorted) as lists of at most ``max_per_list`` names under ``directory``.
+    """Write ``files`` (sorted) as lists of at most ``max_objects_per_file`` names under ``directory``.
 
     Each list is written to a temporary file and renamed, so a list is either complete or absent;
     rewriting the same window gives the same lists.
     """
-    if max_per_list < 1:
-        raise ValueError(f"max_per_list must be >= 1, got {max_per_list}")
-    total = -(-len(files) // max_per_list)
-    if total > max_lists:
+    if max_objects_per_file < 1:
+        raise ValueError(f"max_objects_per_file must be >= 1, got {max_objects_per_file}")
+    total = -(-len(files) // max_objects_per_file)
+    if total > max_files:
         raise FileListError(
-            f"{len(files)} files need {total} batches of at most {max_per_list} (max_batch_objects), "
-            f"more than [core] max_map_length allows ({max_lists})"
+            f"{len(files)} files need {total} batches of at most {max_objects_per_file} (max_batch_objects), "
+            f"more than [core] max_map_length allows ({max_files})"
         )
     directory.mkdir(parents=True, exist_ok=True)
     chunks: list[FileListChunk] = []
     for index in range(total):
-        part = files[index * max_per_list : (index + 1) * max_per_list]
+        part = files[index * max_objects_per_file : (index + 1) * max_objects_per_file]
         path = _list_path(directory, index, total)
         _write_lines(path, [json.dumps(item.name) + "\n" for item in part])
         chunks.append(FileListChunk(index=index, references_uri=path.as_uri(), count=len(part)))

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.errors import BadRequestError
@@ -22,11 +20,13 @@ from include.roboflow_batch.ingest.completion_log import CompletionLog
 from include.roboflow_batch.ingest.local_files import LocalFile
 from include.roboflow_batch.ingest.tar_shards import MAX_IMAGES_PER_TAR, build_tar, names_fingerprint
 from include.roboflow_batch.logs import TaskLog
+from include.roboflow_batch.parallel import ItemFailedError, run_parallel
 
 _BATCH_TYPE_TO_MODE = {"simple-batch": "simple", "sharded-batch": "bulk"}
 
-#: A unit of work: the name it is recorded under once done, and the call that sends it.
-UploadUnit = tuple[str, Callable[[], Any]]
+#: A unit of work: the name it is recorded under once done, and the call that sends it (which
+#: returns a per-file refusal, or None once sent).
+UploadUnit = tuple[str, Callable[[], dict[str, str] | None]]
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def choose_mode(
     return "simple" if file_count <= simple_upload_limit else "bulk"
 
 
-def upload_image(
+def send_image(
     client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str
 ) -> dict[str, str] | None:
     """One image (D7 single image upload); a refusal of this file is returned, not raised, so it cannot sink
@@ -97,13 +97,13 @@ def upload_image(
     return None
 
 
-def upload_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
+def send_video(client: RoboflowClient, batch_id: str, item: LocalFile, display_name: str) -> None:
     """One video: a signed upload URL (D8 video upload), then the file itself."""
     details = client.request_video_upload(batch_id, item.name, display_name=display_name)
     client.upload_file(details, item.path)
 
 
-def upload_tar(
+def send_tar(
     target: UploadTarget,
     group: list[LocalFile],
     tar_path: Path,
@@ -129,12 +129,12 @@ def send_singles(
 ) -> UploadOutcome:
     """Upload each file in ``files`` not in ``skip`` on its own (``mode`` ``"simple"`` or ``"video"``)."""
     pending = [item for item in files if item.name not in skip]
-    send = upload_video if mode == "video" else upload_image
+    send = send_video if mode == "video" else send_image
     work: list[UploadUnit] = [
         (item.name, partial(send, target.client, target.batch_id, item, target.display_name))
         for item in pending
     ]
-    rejected = run_parallel(target, work, completion, f"upload to {target.batch_id}")
+    rejected = send_units(target, work, completion, f"upload to {target.batch_id}")
     if rejected:
         target.log.warning(
             "Batch %s: the service refused %d file(s); they are not part of the batch:",
@@ -184,9 +184,9 @@ def send_tars(
                 continue
             tar_path = Path(scratch) / f"{unit_id}.tar"
             work.append(
-                (unit_id, partial(upload_tar, target, remaining, tar_path, ingest_id, notifications_url))
+                (unit_id, partial(send_tar, target, remaining, tar_path, ingest_id, notifications_url))
             )
-        run_parallel(target, work, completion, f"bulk upload to {target.batch_id}")
+        send_units(target, work, completion, f"bulk upload to {target.batch_id}")
     return UploadOutcome(
         expected_count=len(files),
         sent_count=len(files) - already,
@@ -195,46 +195,37 @@ def send_tars(
     )
 
 
-def run_parallel(
+def send_units(
     target: UploadTarget, work: list[UploadUnit], completion: CompletionLog, action: str
-) -> list[Any]:
-    """Run ``work`` on ``upload_concurrency`` threads, recording each finished unit.
+) -> list[dict[str, str]]:
+    """Run ``work`` on ``upload_concurrency`` threads (``parallel.run_parallel``), recording each
+    finished unit.
 
-    Returns the non-None results (per-file refusals). On the first failure nothing new starts;
-    uploads already in flight finish and are recorded, then the failure is raised (as an Airflow
-    exception naming the unit), so a retry resumes where this attempt stopped.
+    Returns the per-file refusals. On the first failure nothing new starts; uploads already in flight
+    finish and are recorded, then the failure is raised (as an Airflow exception naming the unit), so
+    a retry resumes where this attempt stopped.
     """
-    results: list[Any] = []
     if not work:
-        return results
-    finished = 0
-    with ThreadPoolExecutor(
-        max_workers=target.settings.upload_concurrency, thread_name_prefix="roboflow-upload"
-    ) as pool:
-        futures: dict[Future[Any], str] = {pool.submit(fn): unit for unit, fn in work}
-        try:
-            outstanding: set[Future[Any]] = set(futures)
-            while outstanding:
-                completed, outstanding = wait(outstanding, return_when=FIRST_EXCEPTION)
-                failure = next((f for f in completed if f.exception() is not None), None)
-                for future in completed:
-                    if future.exception() is None:
-                        finished += 1
-                        if future.result() is None:
-                            completion.mark(futures[future])
-                        else:
-                            # Refused files stay unrecorded: a retry sends and reports them again.
-                            results.append(future.result())
-                if failure is not None:
-                    for future in outstanding:
-                        future.cancel()
-                    for future in wait(outstanding).done:
-                        if not future.cancelled() and future.exception() is None:
-                            completion.mark(futures[future])
-                            finished += 1
-                    with roboflow_errors(f"{action} ({futures[failure]})", target.conn_id):
-                        failure.result()
-        finally:
-            completion.flush()
-    target.log.info("%s: %d unit(s) sent", action, finished)
-    return results
+        return []
+
+    def record(unit: UploadUnit, refusal: dict[str, str] | None) -> None:
+        # Refused files stay unrecorded: a retry sends and reports them again.
+        if refusal is None:
+            completion.mark(unit[0])
+
+    try:
+        outcomes = run_parallel(
+            work,
+            lambda unit: unit[1](),
+            target.settings.upload_concurrency,
+            on_result=record,
+            name="roboflow-upload",
+        )
+    except ItemFailedError as failure:
+        cause = failure.__cause__ or failure
+        with roboflow_errors(f"{action} ({failure.item[0]})", target.conn_id):
+            raise cause from None
+    finally:
+        completion.flush()
+    target.log.info("%s: %d unit(s) sent", action, len(outcomes))
+    return [refusal for refusal in outcomes if refusal is not None]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
 from typing import Any
 
 from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.jobs.clients import JobsClient
+from include.roboflow_batch.jobs.ledger import JobEvent, SeenJob
 from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, ExistingJob, attempt_job_id
 from include.roboflow_batch.logs import TaskLog
 
@@ -62,7 +62,7 @@ def _exists(client: JobsClient, job_id: str) -> bool:
     return True
 
 
-def job_state(job: ExistingJob) -> str:
+def attempt_state(job: ExistingJob) -> str:
     if job.live:
         return "running"
     if job.succeeded:
@@ -75,28 +75,21 @@ def history_event(
     attempts: Sequence[ExistingJob] = (),
     overrides: dict[str, Any] | None = None,
     by: str | None = None,
-) -> dict[str, Any]:
-    """One line of the interval's job history (kept in the task state and written to the manifest).
-
-    ``seen`` lists every job of the interval as the server showed it before the decision, so each
-    event records all attempts, even those of runs whose task state is gone. ``by`` names the task
-    that acted (restarts count against one budget, whichever task made them).
-    """
-    event: dict[str, Any] = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "action": decision.action,
-        "job_id": decision.job_id,
-        "attempt": decision.attempt,
-        "reason": decision.reason,
-        "seen": [{"job_id": job.job_id, "attempt": job.attempt, "state": job_state(job)} for job in attempts],
-    }
-    if decision.differences:
-        event["changed"] = list(decision.differences)
-    if overrides:
-        event["overrides"] = overrides
-    if by:
-        event["by"] = by
-    return event
+) -> JobEvent:
+    """The ledger's event for a decision carried out; ``attempts`` are the interval's jobs as the server
+    showed them before it, ``by`` the task that acted."""
+    return JobEvent(
+        action=decision.action,
+        job_id=decision.job_id,
+        attempt=decision.attempt,
+        reason=decision.reason,
+        seen=tuple(
+            SeenJob(job_id=job.job_id, attempt=job.attempt, state=attempt_state(job)) for job in attempts
+        ),
+        changed=tuple(decision.differences),
+        overrides=overrides or None,
+        by=by or None,
+    )
 
 
 def carry_out(
@@ -108,8 +101,8 @@ def carry_out(
     log: TaskLog,
     name: str | None = None,
     by: str | None = None,
-) -> dict[str, Any]:
-    """Create, restart or re-attach as decided; returns the history event of what was done.
+) -> JobEvent:
+    """Create, restart or re-attach as decided; returns the ledger's event of what was done.
 
     A 409 on restart means the job is running again (another worker restarted it first): re-attach.
     A 409 on create means the id exists with another definition, which the caller reports.

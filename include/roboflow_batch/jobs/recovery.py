@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from include.roboflow_batch.api.ids import JOB_ID_MAX_LENGTH, validate_job_id
 
-OnChangedDefinition = Literal["new_job", "fail"]
 ON_CHANGED_DEFINITION_CHOICES: tuple[str, ...] = ("new_job", "fail")
 DEFAULT_MAX_RESTARTS = 2
 #: A changed definition starts at most this many jobs per interval (attempt 1 included).

@@ -24,10 +24,6 @@ Recorder = Callable[[Notification], bool]
 WatchLookup = Callable[[str], dict[str, Any]]
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 async def read_limited_body(request: Request, limit: int = MAX_BODY_BYTES) -> bytes:
     """The body, refusing (413) a declared or streamed size over ``limit`` without reading more."""
     declared = request.headers.get("content-length")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ from include.roboflow_batch.api.models import BatchMetadata, JobStage
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
-from include.roboflow_batch.export.history import job_history_entries
+from include.roboflow_batch.export.dispatch import TransferSettings, transfer_sources
 from include.roboflow_batch.export.inputs import (
     CEILING_STOP_STAGE,
     CEILING_STOP_TYPE,
@@ -31,18 +31,18 @@ from include.roboflow_batch.export.inputs import (
 from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
-from include.roboflow_batch.export.ownership import foreign_manifest_problem, related_jobs
-from include.roboflow_batch.export.parallel import ItemFailedError
+from include.roboflow_batch.export.ownership import foreign_manifest_problem
 from include.roboflow_batch.export.progress import load_progress
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
-from include.roboflow_batch.export.transfer import SourceFile, SourceResult, UnreadableResultError
-from include.roboflow_batch.export.transfers import TransferSettings, transfer_sources
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceResult, UnreadableResultError
 from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
 from include.roboflow_batch.jobs.machine_time import fetch_job_spend
 from include.roboflow_batch.jobs.status import describe_notification
 from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.parallel import ItemFailedError
 from include.roboflow_batch.references.naming import key_for_name
 from include.roboflow_batch.retention import expired_input_message, expired_results_message
 
@@ -70,7 +70,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
     :param destination_conn_id: Airflow connection for the destination's object store.
     :param stage: job stage whose output batches to export (``export`` = archives, ``processing`` = raw).
     :param batch_id: the job's input batch (default: read from the job definition).
-    :param expected_count: number of inputs the pipeline meant to process.
+    :param expected_count: number of inputs the pipeline meant to process (an int; None: not known).
     :param references: URI of the references JSONL (one line per input) when ``expected_count`` is None.
     :param skipped_list: URI of the JSONL of objects skipped while listing (``skipped_uri`` of the
         references operators), joined into the manifest; read with ``references_conn_id``.
@@ -80,8 +80,9 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         destination, each with its share of ``max_concurrency`` threads. Default ``None``: one per
         core when there are at least 64 source files (below that, starting them costs more than a
         second core saves); ``0``: all in this process's threads (always so for object stores).
-    :param job_history: the interval's job creations, restarts and re-attachments (the start-job
-        task's XCom ``job_history``, or its JSON text), copied into the manifest as ``job_history``.
+    :param job_history: the interval's job creations, restarts and re-attachments (the job wait's
+        return value ``job_history``: a list of events, or a ``JobHistory``), copied into the manifest
+        as ``job_history``; its earlier attempts may own results already in ``destination``.
     :param export_when_stopped_by_ceiling: export a job that its machine-time ceiling
         (``processingTimeoutSeconds``) stopped: the ``processing`` stage's results of the tasks that
         finished, with every file it did not reach in ``processing_failed`` (log type
@@ -114,16 +115,16 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         destination_conn_id: str | None = None,
         stage: str = "export",
         batch_id: str | None = None,
-        expected_count: int | str | None = None,
+        expected_count: int | None = None,
         references: str | None = None,
         references_conn_id: str | None = None,
         skipped_list: str | None = None,
-        skipped_count: int | str | None = None,
+        skipped_count: int | None = None,
         max_concurrency: int = 16,
         roboflow_conn_id: str = "roboflow_default",
         name_field: str | None = None,
         on_mismatch: str = "fail",
-        job_history: list[dict[str, Any]] | str | None = None,
+        job_history: JobHistory | Sequence[Mapping[str, Any]] | None = None,
         transfer_processes: int | None = None,
         export_when_stopped_by_ceiling: bool = False,
         spend: dict[str, Any] | str | None = None,
@@ -162,6 +163,14 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
             )
         except ValueError as exc:
             raise AirflowFailException(str(exc)) from None
+
+    def _job_history(self) -> JobHistory | None:
+        if self.job_history is None:
+            return None
+        try:
+            return JobHistory.from_entries(self.job_history)
+        except JobHistoryError as exc:
+            raise AirflowFailException(f"job_history: {exc}") from None
 
     def _listed_skipped_count(self) -> int | None:
         try:
@@ -280,14 +289,17 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         expected_arg = self._check_arguments()
+        history = self._job_history()
         try:
             dest = Destination(self.destination, self.destination_conn_id)
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
-            return self.emit_results(context, self._export(dest, expected_arg))
+            return self.emit_results(context, self._export(dest, expected_arg, history))
 
-    def _export(self, dest: Destination, expected_arg: int | None) -> dict[str, Any]:
+    def _export(
+        self, dest: Destination, expected_arg: int | None, history: JobHistory | None
+    ) -> dict[str, Any]:
         client = self._hook().get_client()
 
         job = client.get_job(self.job_id)
@@ -323,7 +335,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
             uri=dest.uri_of(MANIFEST_FILE),
             job_id=self.job_id,
             batch_id=batch_id,
-            related=related_jobs(self.job_history),
+            related=history.job_ids() if history is not None else set(),
         )
         if foreign is not None:
             raise AirflowFailException(foreign)
@@ -394,8 +406,8 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 key_for_name=key_for_name,
             )
         )
-        if (history := job_history_entries(self.job_history)) is not None:
-            manifest["job_history"] = history
+        if history is not None:
+            manifest["job_history"] = history.entries()
         if stopped is not None:
             manifest["stopped_by_ceiling"] = {
                 "machine_seconds": round(stopped.machine_time.seconds, 3),

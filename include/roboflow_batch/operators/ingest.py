@@ -24,7 +24,7 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch.api.errors import ExpiredBatchIdError, NotFoundError, RoboflowAPIError
-from include.roboflow_batch.api.ids import staged_batch_id, validate_batch_id
+from include.roboflow_batch.api.ids import MAX_STAGINGS, staged_batch_id, validate_batch_id
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.identity import batch_id_from_context
@@ -61,8 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RoboflowIngestOperator"]
 
-#: Times one run's data may be staged under a new batch id because the service keeps expired ids.
-MAX_STAGINGS = 9
 IMAGE_REFERENCES_PER_REQUEST = 20_000
 VIDEO_REFERENCES_PER_REQUEST = 5_000
 REJECTED_EXAMPLES_LIMIT = 100

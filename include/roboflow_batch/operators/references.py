@@ -24,12 +24,14 @@ from include.roboflow_batch.references.expiry import (
     parse_expiry,
 )
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
-from include.roboflow_batch.references.jsonl import destination_path
+from include.roboflow_batch.references.jsonl import references_file_path
 from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimits, Signer, StoredObject
 from include.roboflow_batch.references.window import is_dry_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from include.roboflow_batch.content.record import RecordIndex
 
 
 def max_map_length() -> int:
@@ -74,10 +76,14 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         max_objects_per_file: int | None = None,
         skip_when_all_skipped: bool = True,
         count_only: bool | str = False,
+        processed_content: str | None = None,
+        processed_content_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.count_only = count_only
+        self.processed_content = processed_content
+        self.processed_content_conn_id = processed_content_conn_id
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
@@ -124,7 +130,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         media_type = validate_media_type(self.media_type)
         requested = parse_expiry(self.expiry)
         window = self.resolve_selection(context)
-        destination = destination_path(self.destination, self.destination_conn_id)
+        destination = references_file_path(self.destination, self.destination_conn_id)
 
         expiry = effective_expiry(
             requested, self.credentials_expire_at(), shorten_to_credentials=self.shorten_to_credentials
@@ -149,6 +155,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
             "media_type": media_type,
             "window": window,
             "expiry": expiry,
+            "record": self._processed_content(),
         }
         if is_dry_run(self.count_only):
             return self._count_only(common)
@@ -177,6 +184,30 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
         per_file = self.limits.max_objects_per_file or max(summary.count, 1)
         return {**result, "dry_run": True, "chunks": planned_chunks(summary.count, per_file)}
 
+    def _processed_content(self) -> RecordIndex | None:
+        """The processed-content record, when this listing leaves out content processed before."""
+        if not self.processed_content:
+            return None
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.roboflow_batch.content.record import ContentRecord, RecordError, WindowRef
+
+        record = ContentRecord(
+            ObjectStoragePath(self.processed_content, conn_id=self.processed_content_conn_id)
+        )
+        current = WindowRef.of_run(self.select, self.interval_start, self.interval_end)
+        try:
+            index = record.load(current)
+        except RecordError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        self.log.info(
+            "Content already processed: %d digests in %d table(s) of %s",
+            index.size,
+            len(index.tables),
+            self.processed_content,
+        )
+        return index
+
     def _write_chunks(
         self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
     ) -> ReferencesSummary:
@@ -190,7 +221,7 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
                 self.iter_objects(),
                 self.make_signer(expiry),
                 destination,
-                max_per_file=self.limits.max_objects_per_file or 1,
+                max_objects_per_file=self.limits.max_objects_per_file or 1,
                 max_files=max_map_length(),
                 **common,
             )
@@ -242,12 +273,17 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
         oversize, unsupported type), skip the task (the default) or, with ``False``, return the
         summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
+    :param processed_content: folder URI of the pipeline's processed-content record
+        (``include.roboflow_batch.content.record``): objects whose content (checksum and size) another
+        window processed are skipped as ``already-processed`` with that window, and the content of
+        the objects sent is listed in ``content_uri`` for the record. ``None``: every object is sent.
+    :param processed_content_conn_id: connection for ``processed_content``.
     :param count_only: count the window and name what it would skip, without signing or writing
         anything (templated: a run's ``dry_run`` param); the summary then has ``dry_run`` True, no
         ``references_uri`` and the ``chunks`` the references would fill.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
-        "skipped_examples", "skipped_uri", "expires_at", "expiry_seconds"}``; skipped when nothing new
-        is found.
+        "skipped_examples", "skipped_uri", "content_uri", "expires_at", "expiry_seconds"}``; skipped
+        when nothing new is found.
         With ``max_objects_per_file`` also ``"chunks"``: ``[{"index", "references_uri", "count"}]``;
         ``references_uri`` is then None when there are several files.
     """

@@ -48,7 +48,11 @@ class SpendGateOperator(ApprovalOperator):
     :param run_plan: the ``plan`` task's return value (window, ``dry_run``).
     :param listing: the listing's return value (counts and skipped objects, for a dry run's plan).
     :param preflight: the pre-flight report (for a dry run's plan).
-    :return: ``{"decision", "plan", "ceilings": [seconds or None per chunk], "reservations", ...}``
+    :return: what each chunk may spend, in chunk order: ``[{"index", "job_id", "run",
+        "ceiling_seconds", "credits", "reused", "estimate_seconds"}]`` (start_job takes its chunk's
+        ``ceiling_seconds``); XCom ``spend_plan`` holds the decision: ``{"decision", "plan",
+        "ceilings", "reservations", "approved_credits", "responded_by"}`` (a dry run adds
+        ``would_start``, ``blocked_by``, ``objects`` and ``preflight``)
     """
 
     template_fields: Sequence[str] = ("subject", "body", "chunks", "run_plan", "listing", "preflight")
@@ -106,17 +110,15 @@ class SpendGateOperator(ApprovalOperator):
         spend, plan = self._plan()
         self.log.info("%s", plan.message)
         # Also when the gate fails or waits: the Roboflow view shows why.
-        context["ti"].xcom_push(key=SPEND_PLAN_XCOM_KEY, value=plan.to_dict())
+        decision = "over-budget" if plan.over_budget else "planned"
+        self._publish(
+            context, {"decision": decision, "plan": plan.to_dict(), "ceilings": [], "reservations": []}
+        )
         window = self.run_plan or {}
         if window.get("dry_run"):
-            return self._end_run(context, self._dry_run(plan))
+            return self._end_run(context, self._dry_run(plan), self._allowances(plan))
         if not plan.chunks:
-            return {
-                "decision": "nothing-to-process",
-                "plan": plan.to_dict(),
-                "ceilings": [],
-                "reservations": [],
-            }
+            return self._decided(context, {"decision": "nothing-to-process", "plan": plan.to_dict()}, [])
         if not plan.over_budget:
             return self._reserve(context, spend, plan, "within-budget")
         if spend.on_over_budget != "approve":
@@ -156,21 +158,19 @@ class SpendGateOperator(ApprovalOperator):
         if answer["chosen_options"] == [self.APPROVE]:
             approved = float((answer.get("params_input") or {}).get(APPROVED_CREDITS_PARAM) or 0)
             self.log.info("Approved by %s: up to %g credits.", who or "a person", approved)
-            return {**self._reserve(context, spend, plan, "approved", approved), "responded_by": who}
+            return self._reserve(context, spend, plan, "approved", approved, who)
         timed_out = bool(event.get("timedout"))
         self.log.warning(
             "%s: nothing is staged, every later step is skipped. %s",
             "No answer before the deadline, which counts as Reject" if timed_out else f"Rejected by {who}",
             plan.message,
         )
-        result: dict[str, Any] = {
+        decided = {
             "decision": "timed-out" if timed_out else "rejected",
             "plan": plan.to_dict(),
-            "ceilings": [],
-            "reservations": [],
             "responded_by": who,
         }
-        return self._end_run(context, result)
+        return self._end_run(context, decided, [])
 
     # -- outcomes ---------------------------------------------------------------------------------
 
@@ -181,7 +181,8 @@ class SpendGateOperator(ApprovalOperator):
         plan: SpendPlan,
         decision: str,
         approved: float | None = None,
-    ) -> dict[str, Any]:
+        responded_by: str | None = None,
+    ) -> list[dict[str, Any]]:
         try:
             reservations = reserve(
                 spend,
@@ -192,9 +193,7 @@ class SpendGateOperator(ApprovalOperator):
             )
         except OverBudgetError as exc:
             raise AirflowFailException(f"{exc} Nothing was staged.") from None
-        ceilings: list[int | None] = [None] * (max((c.index for c in plan.chunks), default=-1) + 1)
         for item in reservations:
-            ceilings[item.index] = item.ceiling_seconds
             self.log.info(
                 "Job %s (run %d) may spend %s machine-seconds (reserved %.4g credits).",
                 item.job_id,
@@ -208,13 +207,43 @@ class SpendGateOperator(ApprovalOperator):
                 "job.processing_timeout: its jobs get no machine-time ceiling.",
                 spend.pipeline_id,
             )
-        return {
+        estimates = {chunk.index: chunk.estimate_seconds for chunk in plan.chunks}
+        allowances = [
+            {**item.to_dict(), "estimate_seconds": estimates.get(item.index)}
+            for item in sorted(reservations, key=lambda r: r.index)
+        ]
+        decided = {
             "decision": decision,
             "plan": plan.to_dict(),
-            "ceilings": ceilings,
             "reservations": [item.to_dict() for item in reservations],
             "approved_credits": approved,
+            "responded_by": responded_by,
         }
+        return self._decided(context, decided, allowances)
+
+    @staticmethod
+    def _allowances(plan: SpendPlan) -> list[dict[str, Any]]:
+        """What each chunk would be allowed, without a reservation (a dry run)."""
+        return [
+            {
+                "index": c.index,
+                "job_id": c.job_id,
+                "ceiling_seconds": c.ceiling_seconds,
+                "estimate_seconds": c.estimate_seconds,
+            }
+            for c in plan.chunks
+        ]
+
+    def _publish(self, context: Context, decided: dict[str, Any]) -> None:
+        context["ti"].xcom_push(key=SPEND_PLAN_XCOM_KEY, value=decided)
+
+    def _decided(
+        self, context: Context, decided: dict[str, Any], allowances: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Publish the decision (XCom ``spend_plan``, with each chunk's ceiling) and return the allowances."""
+        ceilings = [allowance.get("ceiling_seconds") for allowance in allowances]
+        self._publish(context, {"ceilings": ceilings, "reservations": [], **decided})
+        return allowances
 
     def _dry_run(self, plan: SpendPlan) -> dict[str, Any]:
         listing = self.listing or {}
@@ -235,18 +264,19 @@ class SpendGateOperator(ApprovalOperator):
             },
             "plan": plan.to_dict(),
             "preflight": preflight,
-            "ceilings": [chunk.ceiling_seconds for chunk in plan.chunks],
-            "reservations": [],
         }
 
-    def _end_run(self, context: Context, result: dict[str, Any]) -> dict[str, Any]:
-        """Skip every later step of the run, keeping ``result`` as this task's return value.
+    def _end_run(
+        self, context: Context, decided: dict[str, Any], allowances: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        """Publish the decision and skip every later step of the run (a dry run, a Reject, a timeout).
 
         Skipping ends the task before a return value would be pushed, so it is pushed first.
         """
-        context["ti"].xcom_push(key="return_value", value=result)
+        self._decided(context, decided, allowances)
+        context["ti"].xcom_push(key="return_value", value=allowances)
         task = context["task"]
         later = [t for t in task.get_flat_relatives(upstream=False) if not t.is_teardown]
         if later:
             self.skip(ti=context["ti"], tasks=later)
-        return result
+        return allowances

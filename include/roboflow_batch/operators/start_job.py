@@ -17,36 +17,29 @@ from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
 from include.roboflow_batch.hooks.errors import credits_advice, roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
-from include.roboflow_batch.jobs.fetch import abort_job_quietly
-from include.roboflow_batch.jobs.ledger import (
-    JOB_HISTORY_XCOM_KEY,
-    history_entries,
-    merge_histories,
-    restarts_by_others,
-)
+from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, JobHistory
+from include.roboflow_batch.jobs.ledger_store import TaskLedger
 from include.roboflow_batch.jobs.recovery import (
     DEFAULT_MAX_RESTARTS,
     ON_CHANGED_DEFINITION_CHOICES,
     Decision,
 )
 from include.roboflow_batch.jobs.status import timeout_event
-from include.roboflow_batch.jobs.watch import JobWatcher
+from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
+from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.retention import RERUN_ADVICE
-from include.roboflow_batch.triggers.job import JobWait, result_of_event
+from include.roboflow_batch.triggers.job import DEFAULT_JOB_WAIT_TIMEOUT, JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 #: Key of the job id in the task instance's ``task_state_store`` (survives retries and worker crashes).
 JOB_ID_STATE_KEY = "roboflow_job_id"
-#: The attempt this task last attached to, its restart counts per job id, and what it did, in order.
+#: The attempt this task last attached to (its restarts and events: ``jobs.ledger_store``).
 JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
-JOB_RESTARTS_STATE_KEY = "roboflow_job_restarts"
-JOB_HISTORY_STATE_KEY = "roboflow_job_history"
 __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
-DEFAULT_WAIT_TIMEOUT = timedelta(days=7)
 
 
 class RoboflowStartJobOperator(RoboflowOperator):
@@ -60,8 +53,8 @@ class RoboflowStartJobOperator(RoboflowOperator):
     or succeeded job is re-attached; a failed or aborted one is restarted with the options asked for
     now (at most ``max_restarts`` times); a change a restart cannot carry (workflow, its parameters,
     the input batch) starts the next attempt ``<id>-a<N>`` when ``on_changed_definition`` is
-    ``"new_job"`` and fails the task when it is ``"fail"``. Every step is pushed to XCom
-    ``job_history`` (for the manifest) and kept in the task state.
+    ``"new_job"`` and fails the task when it is ``"fail"``. Every step is kept in the task state and
+    returned (and pushed to XCom) as ``job_history``, for the task that waits for the job and the manifest.
 
     Every option of the job body is a templated snake_case parameter; the body is validated before any
     remote call. ``job_id`` and ``job_url`` go to XCom (and the "Roboflow job" link) before any wait.
@@ -82,11 +75,11 @@ class RoboflowStartJobOperator(RoboflowOperator):
         interval whose job failed or was aborted.
     :param max_restarts: restarts of one failed or aborted job in this run, by this task and by the
         task that waits for the job together.
-    :param known_job_history: the interval's job history as the task that waits for the job last
-        published it (a list, or its JSON text; templated): its restarts count against ``max_restarts``
-        and its events join this task's history.
-    :return: ``{"job_id", "job_url", "batch_id", "workflow_id", "attempt"}`` (+ ``"output_batches"``
-        after a wait).
+    :param job_wait_task_id: the task that waits for this job (``RoboflowJobSensor``), if any: the job
+        history it last published (XCom ``job_history`` of the same map index, from an earlier try of
+        the run) counts its restarts against ``max_restarts`` and joins this task's history.
+    :return: ``{"job_id", "job_url", "batch_id", "workflow_id", "attempt", "job_history"}``
+        (+ ``"output_batches"`` after a wait).
     """
 
     # Every job option is templated: the list comes from the job spec, as do the assignments below.
@@ -98,7 +91,6 @@ class RoboflowStartJobOperator(RoboflowOperator):
         "job_name",
         *JOB_OPTION_FIELDS,
         "on_changed_definition",
-        "known_job_history",
     )
     template_fields_renderers = {"workflow_parameters": "json", "images_metadata_inputs_mapping": "json"}
     operator_extra_links = (RoboflowJobLink(),)
@@ -132,12 +124,12 @@ class RoboflowStartJobOperator(RoboflowOperator):
         wait_for_completion: bool = False,
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=True),
         poll_interval: float = 10,
-        timeout: float | timedelta = DEFAULT_WAIT_TIMEOUT,
+        timeout: float | timedelta = DEFAULT_JOB_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         on_changed_definition: str = "new_job",
         max_restarts: int = DEFAULT_MAX_RESTARTS,
-        known_job_history: list[dict[str, Any]] | str | None = None,
+        job_wait_task_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         options = {name: value for name, value in locals().items() if name in JOB_OPTION_FIELDS}
@@ -154,11 +146,11 @@ class RoboflowStartJobOperator(RoboflowOperator):
         self.wait = JobWait(poll_interval, timeout, abort_on_timeout, abort_on_kill)
         self.on_changed_definition = on_changed_definition
         self.max_restarts = max_restarts
-        self.known_job_history = known_job_history
+        self.job_wait_task_id = job_wait_task_id
         # Set once this task created or re-attached to a job: only then may on_kill abort it.
         self._attached_job_id: str | None = None
         self._client: JobsClient | None = None
-        self._history: list[dict[str, Any]] = []
+        self._history = JobHistory()
 
     # -- building blocks -------------------------------------------------------------------------
 
@@ -227,8 +219,18 @@ class RoboflowStartJobOperator(RoboflowOperator):
         """The restartable options this pipeline asks for now (sent with every restart)."""
         return RestartOverrides(**{name: getattr(self, name) for name in RestartOverrides.model_fields})
 
+    def _published_by_the_wait(self, context: Context) -> JobHistory:
+        """The history the job's wait published on an earlier try of this run (its restarts count here)."""
+        if not self.job_wait_task_id:
+            return JobHistory()
+        ti = context["ti"]
+        published = ti.xcom_pull(
+            task_ids=self.job_wait_task_id, key=JOB_HISTORY_XCOM_KEY, map_indexes=ti.map_index
+        )
+        return JobHistory.read_stored(published)
+
     def _recover_or_create(
-        self, client: JobsClient, store: Any, base_job_id: str, body: dict[str, Any], workspace: str
+        self, client: JobsClient, context: Context, base_job_id: str, body: dict[str, Any], workspace: str
     ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
@@ -239,11 +241,10 @@ class RoboflowStartJobOperator(RoboflowOperator):
         from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
         from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
 
+        store = context["task_state_store"]
+        ledger = TaskLedger(store, self.task_id)
         attempts = fetch_attempts(client, base_job_id)
-        restarts = dict(store.get(JOB_RESTARTS_STATE_KEY) or {})
-        known = merge_histories(
-            history_entries(store.get(JOB_HISTORY_STATE_KEY)), history_entries(self.known_job_history)
-        )
+        known = ledger.history().merged(self._published_by_the_wait(context))
         latest = attempts[-1].job_id if attempts else base_job_id
         try:
             decision = decide(
@@ -252,15 +253,14 @@ class RoboflowStartJobOperator(RoboflowOperator):
                 body,
                 on_changed_definition=str(self.on_changed_definition),
                 # This task's restarts (counted before each call) and the waiting task's.
-                restarts_done=int(restarts.get(latest, 0)) + restarts_by_others(known, latest, self.task_id),
+                restarts_done=ledger.restarts_done(latest, known),
                 max_restarts=self.max_restarts,
             )
         except RecoveryRefused as exc:
             raise AirflowFailException(str(exc)) from None
         store.set(JOB_ATTEMPT_STATE_KEY, decision.attempt, retention=NEVER_EXPIRE)
         if decision.action == "restart":
-            restarts[decision.job_id] = int(restarts.get(decision.job_id, 0)) + 1
-            store.set(JOB_RESTARTS_STATE_KEY, restarts, retention=NEVER_EXPIRE)
+            ledger.count_restart(decision.job_id)
         try:
             event = carry_out(
                 client,
@@ -292,9 +292,8 @@ class RoboflowStartJobOperator(RoboflowOperator):
                 f"{credits_advice(self.roboflow_conn_id, workspace)}: it re-attaches to the job if "
                 "Roboflow created it after all, otherwise it starts exactly one."
             ) from exc
-        history = [*known, event]
-        store.set(JOB_HISTORY_STATE_KEY, history, retention=NEVER_EXPIRE)
-        self._history = history
+        self._history = known.with_event(event)
+        ledger.save(self._history)
         return decision
 
     # -- execution -------------------------------------------------------------------------------
@@ -302,10 +301,6 @@ class RoboflowStartJobOperator(RoboflowOperator):
     get_openlineage_facets_on_complete = lineage.job_facets_on_complete
 
     def execute(self, context: Context) -> dict[str, Any]:
-        # A template that found no ceiling renders "None" (or nothing): the job then has none.
-        rendered: Any = getattr(self, "processing_timeout_seconds", None)
-        if isinstance(rendered, str) and rendered.strip() in ("", "None"):
-            self.processing_timeout_seconds = None
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:
             raise AirflowFailException(
                 f"on_changed_definition must be one of {list(ON_CHANGED_DEFINITION_CHOICES)}, "
@@ -325,9 +320,7 @@ class RoboflowStartJobOperator(RoboflowOperator):
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)
-        decision = self._recover_or_create(
-            client, context["task_state_store"], base_job_id, body, hook.workspace
-        )
+        decision = self._recover_or_create(client, context, base_job_id, body, hook.workspace)
         job_id = decision.job_id
         self._attached_job_id = job_id
 
@@ -335,7 +328,8 @@ class RoboflowStartJobOperator(RoboflowOperator):
         ti = context["ti"]
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=job_url)
-        ti.xcom_push(key=JOB_HISTORY_XCOM_KEY, value=self._history)
+        history = self._history.entries()
+        ti.xcom_push(key=JOB_HISTORY_XCOM_KEY, value=history)
         self.log.info("Roboflow job page: %s", job_url)
         summary = {
             "job_id": job_id,
@@ -343,6 +337,9 @@ class RoboflowStartJobOperator(RoboflowOperator):
             "batch_id": batch_id,
             "workflow_id": self.workflow_id,
             "attempt": decision.attempt,
+            "job_history": history,
+            # The machine-time ceiling the job was created or restarted with (None: none).
+            "ceiling_seconds": spec.processing_timeout_seconds,
         }
         if not self.wait_for_completion:
             return summary

@@ -1,8 +1,9 @@
 """Fan a window out into chunks: one staging batch, one job and one export folder per references file.
 
 ``plan_chunks`` turns the listing's files into one ``ChunkSpec`` per chunk; the mapped steps take
-their arguments from it through the small ``*_kwargs`` functions (used with ``XComArg.map``, so they
-must stay plain module-level functions). Ids are a pure function of the run's ids and the chunk
+their arguments from it, and from what the previous step returned for the same chunk, through the
+small ``*_kwargs`` functions (used with ``XComArg.map``, so they must stay plain module-level
+functions). Ids are a pure function of the run's ids and the chunk
 index, so a retry or a re-run of the window re-attaches to the same batches and jobs. A window that
 fits in one chunk keeps the run's own batch id, job id and export folder.
 """
@@ -11,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, NotRequired, TypedDict
 
-from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
+from include.roboflow_batch import task_ids
+from include.roboflow_batch.api.ids import MAX_STAGINGS, derive_batch_id, derive_job_id, staged_batch_id
 
 CHUNK_FOLDER_DIGITS = 4
 #: A dry run's chunks have no references file: their steps are skipped before any reads it.
@@ -55,7 +57,8 @@ def _checked_chunks(listing: dict[str, Any], dry_run: bool = False) -> list[dict
     chunks = listing.get("chunks")
     if not isinstance(chunks, list):
         raise ChunkPlanError(
-            "list_new_objects returned no 'chunks' list: it must run with max_objects_per_file"
+            f"the listing ({task_ids.LIST_NEW_OBJECTS} or {task_ids.LIST_LOCAL_FILES}) returned no 'chunks' "
+            "list: it must split the window (max_objects_per_file)"
         )
     if not chunks and listing.get("count") != 0:
         raise ChunkPlanError(f"the listing counted {listing.get('count')!r} objects but wrote no chunk")
@@ -117,6 +120,15 @@ def plan_chunks_task(plan: dict[str, Any], listing: dict[str, Any]) -> list[Chun
 
 
 # Arguments of each mapped step (``XComArg.map`` callables) -------------------------------------
+#
+# Each mapped step expands over the chunk plan, or over what the previous mapped step returned:
+# Airflow hands each task instance the values of its own map index, so every value below is the
+# same chunk's, as a native value (a count stays a number, a missing one None). Where the values of
+# several steps meet, their batch and job ids are checked to belong together.
+
+
+class ChunkMismatchError(ValueError):
+    """The values handed to one chunk's step belong to different chunks."""
 
 
 def ingest_kwargs(spec: ChunkSpec) -> dict[str, Any]:
@@ -127,52 +139,89 @@ def local_ingest_kwargs(spec: ChunkSpec) -> dict[str, Any]:
     return {"batch_id": spec["batch_id"], "local_file_list": spec["references"]}
 
 
-def batch_ready_kwargs(spec: ChunkSpec) -> dict[str, Any]:
-    return {"batch_id": spec["batch_id"]}
+def batch_wait_kwargs(ingested: dict[str, Any]) -> dict[str, Any]:
+    """From what the chunk's ingest returned: its batch and how many files it sent."""
+    return {"batch_id": ingested["batch_id"], "expected_count": ingested["expected_count"]}
 
 
-def start_job_kwargs(spec: ChunkSpec) -> dict[str, Any]:
-    return {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
+def start_job_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """From the chunk, what its ingest returned and what the spend gate allowed it
+    (``chunks.zip(ingest.output, spend_gate.output)``): the job runs on the batch ingest staged, the
+    chunk's own or, when Roboflow kept the id of an expired one, the next staging's
+    (``api.ids.staged_batch_id``), with the machine-time ceiling the gate reserved for it."""
+    spec, ingested, allowed = chunk
+    _check_staged_batch(spec, ingested.get("batch_id"))
+    if allowed.get("index") != spec["index"]:
+        raise ChunkMismatchError(
+            f"chunk {spec['index']} (batch {spec['batch_id']}) was handed the allowance of chunk "
+            f"{allowed.get('index')!r} by {task_ids.SPEND_GATE}"
+        )
+    return {
+        "batch_id": ingested["batch_id"],
+        "job_id": spec["job_id"],
+        "processing_timeout_seconds": allowed.get("ceiling_seconds"),
+    }
+
+
+def _check_staged_batch(spec: ChunkSpec, batch_id: object) -> None:
+    stagings = {staged_batch_id(spec["batch_id"], n) for n in range(1, MAX_STAGINGS + 1)}
+    if batch_id not in stagings:
+        raise ChunkMismatchError(
+            f"chunk {spec['index']} (batch {spec['batch_id']}) was handed values of other chunks: "
+            f"{task_ids.INGEST} staged {batch_id!r}"
+        )
 
 
 def job_wait_kwargs(started: dict[str, Any]) -> dict[str, Any]:
-    """From what start_job returned: a new attempt's job has an id of its own."""
-    return {"job_id": started["job_id"]}
-
-
-def local_export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
-    """From the chunk and what its start_job returned (``chunks.zip(start_job.output)``).
-
-    The file list of a local upload is not a references file: the export checks against ingest's
-    expected count.
-    """
-    spec, started = chunk
+    """From what start_job returned: a new attempt's job has an id of its own, the history counts
+    the restarts the start task made, and a restart carries the ceiling the job was started with."""
     return {
         "job_id": started["job_id"],
-        "batch_id": spec["batch_id"],
+        "job_history": started["job_history"],
+        "restart_ceiling_seconds": started.get("ceiling_seconds"),
+    }
+
+
+def _check_one_chunk(
+    spec: ChunkSpec, ingested: dict[str, Any], started: dict[str, Any], waited: dict[str, Any]
+) -> None:
+    _check_staged_batch(spec, ingested.get("batch_id"))
+    found = {
+        task_ids.INGEST: ingested.get("batch_id"),
+        task_ids.START_JOB: started.get("batch_id"),
+    }
+    if found[task_ids.START_JOB] != found[task_ids.INGEST] or waited.get("job_id") != started.get("job_id"):
+        raise ChunkMismatchError(
+            f"chunk {spec['index']} (batch {spec['batch_id']}) was handed values of other chunks: "
+            f"batches {found}, job started {started.get('job_id')!r}, job waited for {waited.get('job_id')!r}"
+        )
+
+
+def local_export_kwargs(
+    chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """From the chunk and what its ingest, start_job and wait_for_job returned
+    (``chunks.zip(ingest.output, start_job.output, wait_for_job.output)``).
+
+    The export checks the results against ingest's expected count, and writes the whole history the
+    wait returned (the start task's events and the wait's own restarts) into the manifest.
+    """
+    spec, ingested, started, waited = chunk
+    _check_one_chunk(spec, ingested, started, waited)
+    return {
+        "job_id": waited["job_id"],
+        "batch_id": ingested["batch_id"],
         "destination": spec["destination"],
+        "expected_count": ingested["expected_count"],
+        "job_history": waited["job_history"],
         "skipped_list": spec.get("skipped_list"),
         "skipped_count": spec.get("skipped_count"),
     }
 
 
-def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any]]) -> dict[str, Any]:
-    """As ``local_export_kwargs``, and the chunk's references file to check the results against."""
-    spec, _started = chunk
-    return local_export_kwargs(chunk) | {"references": spec["references"]}
-
-
-def same_chunk(task_id: str, key: str) -> str:
-    """A template reading one field of what ``task_id`` returned for this task's own chunk."""
-    return f"{{{{ ti.xcom_pull(task_ids='{task_id}', map_indexes=ti.map_index)['{key}'] }}}}"
-
-
-def same_chunk_json(task_id: str, key: str) -> str:
-    """A template giving, as JSON text, the XCom ``key`` that ``task_id`` pushed for this task's chunk.
-
-    A plain XComArg of a mapped task resolves to every chunk's value; this pulls this chunk's only.
-    """
-    return f"{{{{ ti.xcom_pull(task_ids='{task_id}', key='{key}', map_indexes=ti.map_index) | tojson }}}}"
+def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """As ``local_export_kwargs``, and the chunk's references file (counted when ingest could not)."""
+    return local_export_kwargs(chunk) | {"references": chunk[0]["references"]}
 
 
 def same_chunk_item(task_id: str, key: str, *, as_json: bool = False) -> str:

@@ -8,6 +8,10 @@ the window's ``manifest.json`` lists the skipped objects: seen = skipped, proces
 
 The task runs unless an upstream step failed (``none_failed``): mapped steps over zero chunks are
 skipped, and it still has to write that manifest. A window with nothing at all skips it.
+
+Once the window reconciles, the content it sent (the listing's content list) minus what failed at
+ingest or in the workflow is added to the processed-content record: a window that fails records
+nothing, so its objects are sent again by a later run.
 """
 
 from __future__ import annotations
@@ -50,17 +54,21 @@ def reconcile_chunks(
     task: Any = None,
     outlet_events: Any = None,
     skipped_conn_id: str | None = None,
+    processed_content: str | None = None,
+    processed_content_conn_id: str | None = None,
+    run_id: str | None = None,
     gate: dict[str, Any] | None = None,
     spend: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``started``: what each chunk's start_job returned (its job id). ``skipped_conn_id`` reads the
-    listing's skipped list. ``task`` and ``outlet_events`` come from the Airflow context: the window's
-    results Asset event (among the task's outlets) gets the manifest's summary. ``gate`` and
-    ``spend`` (the spend gate's and ``account_spend``'s return values) put the run's estimate,
-    ceiling and measured machine time into the manifest and the event; a job its ceiling stopped
-    fails the run here, after the manifest is written, naming the budget and how to raise it.
+    ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id`` reads the
+    listing's skipped and content lists. ``task`` and ``outlet_events`` come from the Airflow context:
+    the window's results Asset event (among the task's outlets) gets the manifest's summary.
+    ``processed_content``: the folder of the processed-content record the window's content joins.
+    ``gate`` and ``spend`` (the spend gate's plan and ``account_spend``'s return value) put the run's
+    estimate, ceiling and measured machine time into the manifest and the event; a job its ceiling
+    stopped fails the run here, after the manifest is written, naming the budget and how to raise it.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -69,17 +77,21 @@ def reconcile_chunks(
     specs, summaries = list(chunks), list(exports or [])
     if started is not None:
         # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
-        specs = [{**spec, "job_id": job["job_id"]} for spec, job in zip(specs, list(started), strict=True)]
+        # ... and its batch may be the chunk's batch staged again under a new id (an expired one kept).
+        specs = [
+            {**spec, "job_id": job["job_id"], "batch_id": job.get("batch_id", spec["batch_id"])}
+            for spec, job in zip(specs, list(started), strict=True)
+        ]
     if len(summaries) != len(specs):
         raise AirflowFailException(f"{len(specs)} chunks were planned but {len(summaries)} exported")
     try:
-        entries = [
-            chunk_entry(
-                spec,
-                _read_manifest(summary["manifest_uri"], destination_conn_id, spec["index"]),
-                summary["manifest_uri"],
-            )
+        manifests = [
+            _read_manifest(summary["manifest_uri"], destination_conn_id, spec["index"])
             for spec, summary in zip(specs, summaries, strict=True)
+        ]
+        entries = [
+            chunk_entry(spec, manifest, summary["manifest_uri"])
+            for spec, manifest, summary in zip(specs, manifests, summaries, strict=True)
         ]
     except ChunkManifestError as exc:
         raise AirflowFailException(str(exc)) from None
@@ -135,6 +147,9 @@ def reconcile_chunks(
     summary = {
         "destination": folder,
         "manifest_uri": manifest_uri,
+        "recorded_content": _record_content(
+            processed_content, processed_content_conn_id, plan, listing, manifests, skipped_conn_id, run_id
+        ),
         "chunks": len(specs),
         "listed": manifest["inputs"]["listed"],
         "ingested": manifest["ingested"]["count"],
@@ -159,6 +174,51 @@ def run_spend(spend: dict[str, Any]) -> dict[str, Any]:
         "stopped_by_ceiling": bool(spend.get("stopped_by_ceiling")),
         "limits": list(spend.get("limits") or []),
     }
+
+
+def _record_content(
+    record_uri: str | None,
+    record_conn_id: str | None,
+    plan: dict[str, Any],
+    listing: dict[str, Any],
+    manifests: Sequence[dict[str, Any]],
+    list_conn_id: str | None,
+    run_id: str | None,
+) -> int | None:
+    """Add the reconciled window's processed content to the record; how many digests (None: off)."""
+    content_uri = listing.get("content_uri")
+    if record_uri is None or not content_uri:
+        return None
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.content.record import ContentRecord, RecordError, WindowRef
+    from include.roboflow_batch.content.window_content import ContentListError, read_sent_content
+
+    try:
+        digests = read_sent_content(content_uri, list_conn_id, failed_names(manifests))
+        window = WindowRef(plan["window_start"], plan["window_end"], plan["select"])
+        ContentRecord(ObjectStoragePath(record_uri, conn_id=record_conn_id)).add_window(
+            window, digests, run_id
+        )
+    except (ContentListError, RecordError) as exc:
+        raise AirflowFailException(
+            f"the window reconciled, but its content was not recorded: {exc}"
+        ) from None
+    return len(digests)
+
+
+def failed_names(manifests: Sequence[dict[str, Any]]) -> set[str]:
+    """Names of the objects that failed at ingest or in the workflow, in the chunks' manifests."""
+    names: set[str] = set()
+    for manifest in manifests:
+        for section in ("failed", "processing_failed"):
+            block = manifest.get(section)
+            files = block.get("files") if isinstance(block, dict) else None
+            for entry in files if isinstance(files, list) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("file_name"), str):
+                    names.add(entry["file_name"])
+    return names
 
 
 def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:

@@ -1,343 +1,203 @@
-"""Build one Airflow DAG per astro.yaml pipeline.
+"""Build one Airflow DAG per astro.yaml pipeline: wire its tasks with the arguments ``step_arguments``
+derives from the pipeline.
 
-Each DAG is ``plan -> [list_new_objects -> plan_chunks] -> ingest -> wait_for_batch -> start_job ->
-wait_for_job -> export [-> reconcile]``: ``plan`` fixes the window and derives the batch id, job id
-and locations from it (so re-runs and backfills are idempotent); ``list_new_objects`` skips the run
-when nothing new arrived (a window whose objects were all skipped goes on with zero chunks, so that
-``reconcile`` writes its manifest). S3 and GCS windows are split into chunks of at most ``max_batch_objects``
-and the steps from ``ingest`` to ``export`` are mapped over them (``pipeline/fan_out.py``).
+Each DAG is ``plan -> preflight -> list_new_objects | list_local_files -> plan_chunks -> spend_gate ->
+ingest -> wait_for_batch -> start_job -> wait_for_job -> account_spend -> export -> reconcile``:
+``plan`` fixes the window and derives the batch id, job id and locations from it (so re-runs and
+backfills are idempotent); ``preflight`` checks what would only fail after money is spent; the
+listing skips the run when nothing new arrived and splits the window into chunks of at most
+``max_batch_objects``; ``plan_chunks`` names a batch, a job and an export folder for each;
+``spend_gate`` estimates the window, checks it against the budgets and reserves each job's
+machine-time ceiling (or asks a person, or stops, or ends a dry run); ``ingest`` ... ``wait_for_job``
+and ``export`` are mapped over the chunks (one task instance per chunk and step); ``account_spend``
+replaces the reservations with what the jobs measured; and ``reconcile`` checks that the chunks
+together account for every object listed. A window whose objects were all skipped has zero chunks:
+the mapped steps are skipped (no batch, no job) and ``reconcile`` writes its manifest of skipped
+objects.
+
+Each mapped step expands over the chunk plan or over what the previous step returned for the same
+chunk (``pipeline/chunks.py``), so values reach it as values.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, MutableMapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
-from airflow.sdk import DAG, Param, get_parsing_context, task
+from airflow.sdk import DAG, get_parsing_context, task
 
-from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS
-from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
+from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
-from include.roboflow_batch.pipeline.connections import references_conn_id
-from include.roboflow_batch.pipeline.fan_out import SpendWiring, fan_out_steps
 from include.roboflow_batch.pipeline.loader import LoadedPipelines, load_pipelines
-from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
-from include.roboflow_batch.pipeline.plan_task import DRY_RUN_PARAM, PlanSpec, plan_run
-from include.roboflow_batch.pipeline.preflight_task import PreflightSpec, run_preflight
-from include.roboflow_batch.pipeline.run_window import resolve_path
-from include.roboflow_batch.pipeline.schema import (
-    CRON_PRESETS,
-    GCSSource,
-    JobOptions,
-    LocalSource,
-    PipelineConfig,
-    S3Source,
+from include.roboflow_batch.pipeline.schema import PipelineConfig
+from include.roboflow_batch.pipeline.spend_config import BudgetGroupConfig
+from include.roboflow_batch.pipeline.step_arguments import (
+    GCSListingArguments,
+    PipelineArguments,
+    S3ListingArguments,
+    pipeline_arguments,
 )
-from include.roboflow_batch.pipeline.spend_config import BudgetGroupConfig, spend_policy
-
-# astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
-_PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
-RUN_PARAMS_DOC = (
-    "A manual run without window params processes what is new: from the end of the latest "
-    "successfully processed window up to the trigger time. Params: `window_start` and `window_end` "
-    "(ISO 8601) process exactly that window; `select_all: true` takes every object under the source, "
-    "whatever its age; `on_changed_definition` (`new_job` or `fail`) overrides "
-    "`job.on_changed_definition` for this run; `dry_run: true` lists and counts the window, runs the "
-    "pre-flight checks and the estimate, and shows the plan (task `spend_gate`, and the Roboflow view) "
-    "without staging, starting or writing anything."
-)
-
-
-class _RoboflowTaskArgs(TypedDict):
-    """Arguments every Roboflow task of a pipeline shares."""
-
-    roboflow_conn_id: str
-    pool: str
-
-
-def _timetable(pipeline: PipelineConfig) -> object | None:
-    """Data-interval timetables: a plain cron string would give zero-width intervals in Airflow 3."""
-    from airflow.sdk import CronDataIntervalTimetable, DeltaDataIntervalTimetable
-
-    schedule = pipeline.schedule
-    if schedule is None:
-        return None
-    if is_duration(schedule):
-        return DeltaDataIntervalTimetable(parse_duration(schedule))
-    return CronDataIntervalTimetable(CRON_PRESETS.get(schedule, schedule), timezone=pipeline.timezone)
-
-
-def _as_datetime(value: datetime | None, timezone: str) -> datetime | None:
-    """Naive times in astro.yaml are in the pipeline's time zone."""
-    import pendulum
-
-    if value is None:
-        return None
-    return value if value.tzinfo else pendulum.instance(value, tz=timezone)
-
-
-def _source_line(pipeline: PipelineConfig) -> str:
-    source = pipeline.source
-    if isinstance(source, LocalSource):
-        return f"local directory `{source.directory}`"
-    scheme = "s3" if isinstance(source, S3Source) else "gs"
-    return f"`{scheme}://{source.bucket}/{source.prefix}` (connection `{source.conn_id}`)"
-
-
-def _doc_md(pipeline: PipelineConfig) -> str:
-    job = pipeline.job.model_dump(
-        exclude_none=True, exclude={"wait_timeout", "poke_interval", "on_changed_definition", "max_restarts"}
-    )
-    schedule = pipeline.schedule or "manual runs only"
-    lines = [
-        f"# Roboflow pipeline `{pipeline.id}`",
-        "",
-        pipeline.description or "",
-        "",
-        f"Every run takes the new {pipeline.source.media} of its data interval from "
-        f"{_source_line(pipeline)}, stages them in a Roboflow batch, runs Workflow "
-        f"`{pipeline.workflow.id}` on them and exports the results.",
-        "",
-        f"- **Schedule**: `{schedule}` ({pipeline.timezone}), one run per data interval; "
-        "a run with nothing new is skipped, not failed.",
-        f"- **Results**: `{pipeline.export.destination}` (stage `{pipeline.export.stage}`), with a "
-        "`manifest` that reconciles inputs, staged files, failures and result rows.",
-        f"- **Job options**: `{job or 'service defaults'}`",
-        f"- **Batches**: at most {pipeline.batch_object_limit:,} objects per staging batch and job; "
-        "a larger window fans out into several, reconciled by one manifest."
-        if not isinstance(pipeline.source, LocalSource)
-        else "- **Batches**: one staging batch and job per window.",
-        f"- **Readiness**: at most {pipeline.readiness.max_failure_rate:.0%} of files may fail to stage; "
-        f"wait up to {format_duration(pipeline.readiness.timeout)}.",
-        f"- **Spend**: {_spend_line(pipeline)}",
-        f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
-        f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
-        "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
-        f"- **Recovery**: a failed or aborted job is restarted (at most {pipeline.job.max_restarts} "
-        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a changed "
-        f"workflow, parameters or batch: `{pipeline.job.on_changed_definition}`.",
-        "",
-        RUN_PARAMS_DOC,
-    ]
-    return "\n".join(lines)
-
-
-def _spend_line(pipeline: PipelineConfig) -> str:
-    cost = pipeline.cost
-    bounds = [
-        f"{cost.max_credits_per_run:g} credits per run" if cost.max_credits_per_run else None,
-        f"{cost.budget.day:g} per day" if cost.budget.day else None,
-        f"{cost.budget.month:g} per month" if cost.budget.month else None,
-        f"group `{cost.group}`" if cost.group else None,
-    ]
-    budget = ", ".join(b for b in bounds if b) or "no budget set"
-    return (
-        f"{budget} ({pipeline.timezone}); {cost.rates.cpu:g} / {cost.rates.gpu:g} credits per CPU / GPU "
-        f"machine-hour; over budget: `{cost.on_over_budget}`. Every job gets the machine time its budget "
-        "buys as its ceiling (see docs/costs.md)."
-    )
-
-
-def _plan_spec(pipeline: PipelineConfig, base_dir: Path) -> PlanSpec:
-    source = pipeline.source
-    return PlanSpec(
-        pipeline_id=pipeline.id,
-        dag_id=pipeline.dag_id,
-        base_dir=str(base_dir),
-        references_uri=None if isinstance(source, LocalSource) else source.references_uri,
-        destination=pipeline.export.destination,
-    )
-
-
-def _start_job_kwargs(pipeline: PipelineConfig) -> dict[str, Any]:
-    job = pipeline.job
-    kwargs: dict[str, Any] = {
-        option: getattr(job, option)
-        for option in _PASSTHROUGH_JOB_OPTIONS
-        if getattr(job, option) is not None
-    }
-    if job.processing_timeout is not None:
-        kwargs["processing_timeout_seconds"] = int(job.processing_timeout.total_seconds())
-    if pipeline.workflow.parameters:
-        kwargs["workflow_parameters"] = dict(pipeline.workflow.parameters)
-    if pipeline.workflow.image_input_name:
-        kwargs["image_input_name"] = pipeline.workflow.image_input_name
-    if pipeline.webhook_url:
-        kwargs["notifications_url"] = pipeline.webhook_url
-    return kwargs
 
 
 def build_dag(
     pipeline: PipelineConfig, base_dir: Path, budget_groups: Mapping[str, BudgetGroupConfig] | None = None
 ) -> DAG:
     """The DAG of one validated pipeline (not registered anywhere: the caller decides)."""
-    source = pipeline.source
-    tags = list(dict.fromkeys(["roboflow", source.kind, pipeline.source.media, *pipeline.tags]))
-    default_args = {
-        "owner": pipeline.owner,
-        "retries": pipeline.retries,
-        "retry_delay": pipeline.retry_delay,
-        "retry_exponential_backoff": pipeline.retry_exponential_backoff,
-        "max_retry_delay": pipeline.max_retry_delay,
-    }
-    roboflow = _RoboflowTaskArgs(roboflow_conn_id=pipeline.roboflow_conn_id, pool=pipeline.pool)
-    dag = DAG(
-        dag_id=pipeline.dag_id,
-        description=pipeline.description
-        or f"Roboflow Workflow {pipeline.workflow.id} on {source.kind} {source.media}",
-        schedule=_timetable(pipeline),
-        start_date=_as_datetime(pipeline.start_date, pipeline.timezone),
-        end_date=_as_datetime(pipeline.end_date, pipeline.timezone),
-        catchup=pipeline.catchup,
-        max_active_runs=pipeline.max_active_runs,
-        tags=tags,
-        doc_md=_doc_md(pipeline),
-        default_args=default_args,
-        params={
-            "window_start": Param(None, type=["null", "string"], description="ISO 8601 start of the window"),
-            "window_end": Param(None, type=["null", "string"], description="ISO 8601 end (exclusive)"),
-            "select_all": Param(False, type="boolean", description="Every object, whatever its age"),
-            "on_changed_definition": Param(
-                None,
-                type=["null", "string"],
-                enum=[None, "new_job", "fail"],
-                description="A failed job whose definition changed: start a new job, or fail",
-            ),
-            DRY_RUN_PARAM: Param(
-                False,
-                type="boolean",
-                description="List, count, check and estimate the window; stage, start and write nothing",
-            ),
-        },
-        auto_register=False,
-    )
+    from include.roboflow_batch.pipeline.plan_task import plan_run
+    from include.roboflow_batch.pipeline.preflight_task import run_preflight
+
+    arguments = pipeline_arguments(pipeline, base_dir, budget_groups)
+    dag = DAG(schedule=arguments.dag.schedule, **arguments.dag.kwargs(), auto_register=False)
     with dag:
-        # An XComArg: its items are resolved at run time into the operators' str parameters.
-        plan: Any = task(task_id="plan", doc_md="Window, ids and locations of this run.")(plan_run)(
-            spec=_plan_spec(pipeline, base_dir)
+        # XComArgs: resolved at run time into the values the tasks are typed for.
+        plan: Any = task(task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.")(plan_run)(
+            spec=arguments.plan
         )
-        policy = spend_policy(pipeline, dict(budget_groups or {}), base_dir)
         preflight: Any = task(
-            task_id="preflight", doc_md="Checks what would only fail after spending; see docs/costs.md."
-        )(run_preflight)(spec=_preflight_spec(pipeline, base_dir, policy), plan=plan)
-        if isinstance(source, S3Source | GCSSource):
-            listing: Any = _references_task(pipeline, source, plan)
-            listing_output, local_directory = listing.output, None
-        else:
-            local_directory = str(resolve_path(source.directory, base_dir))
-            listing = listing_output = _local_listing_task(pipeline, source, plan, base_dir)
-        steps = [
-            plan,
-            preflight,
-            listing,
-            *fan_out_steps(
-                pipeline,
-                source,
-                plan,
-                listing_output,
-                roboflow=roboflow,
-                job_options=_start_job_kwargs(pipeline),
-                local_directory=local_directory,
-                spend=SpendWiring(policy=policy, preflight=preflight),
-            ),
-        ]
+            task_id=task_ids.PREFLIGHT,
+            doc_md="Checks what would only fail after spending; see docs/costs.md.",
+        )(run_preflight)(spec=arguments.preflight, plan=plan)
+        listing, listing_output = _listing_task(arguments, plan)
+        steps = [plan, preflight, listing, *_chunk_steps(arguments, plan, listing_output, preflight)]
         for upstream, downstream in itertools.pairwise(steps):
             upstream >> downstream
     return dag
 
 
-def _preflight_spec(pipeline: PipelineConfig, base_dir: Path, policy: dict[str, Any]) -> PreflightSpec:
-    from include.roboflow_batch.pipeline.connections import export_conn_id
-
-    source = pipeline.source
-    probe: dict[str, Any] = {}
-    if isinstance(source, S3Source | GCSSource):
-        probe = {
-            "kind": source.kind,
-            "bucket": source.bucket,
-            "prefix": source.prefix,
-            **_store_kwargs(source),
-        }
-    local = isinstance(source, LocalSource)
-    return PreflightSpec(
-        pipeline_id=pipeline.id,
-        enabled=pipeline.preflight.enabled,
-        sample_urls=pipeline.preflight.sample_urls,
-        private_endpoints=pipeline.preflight.private_endpoints,
-        media_type=source.media,
-        source=probe,
-        local_directory=str(resolve_path(source.directory, base_dir))
-        if isinstance(source, LocalSource)
-        else None,
-        state_directory=str(resolve_path(source.state_directory, base_dir))
-        if isinstance(source, LocalSource)
-        else None,
-        references_conn_id=None if local else references_conn_id(pipeline),
-        destination_conn_id=export_conn_id(pipeline),
-        roboflow_conn_id=pipeline.roboflow_conn_id,
-        webhook_url=pipeline.webhook_url,
-        spend_policy=policy,
-    )
-
-
-def _local_listing_task(pipeline: PipelineConfig, source: LocalSource, plan: Any, base_dir: Path) -> Any:
-    spec = LocalListingSpec(
-        directory=str(resolve_path(source.directory, base_dir)),
-        media_type=source.media,
-        select=source.select,
-        state_directory=str(resolve_path(source.state_directory, base_dir)),
-        max_per_list=pipeline.batch_object_limit,
-    )
-    return task(task_id="list_local_files", doc_md="The window's files, one list per batch.")(
-        list_local_files
-    )(spec=spec, plan=plan)
-
-
-def _window_kwargs(plan: Any) -> dict[str, Any]:
-    """The plan task's window (params ``window_start``/``window_end``/``select_all`` included)."""
-    return {
-        "select": plan["select"],
-        "interval_start": plan["window_start"],
-        "interval_end": plan["window_end"],
-    }
-
-
-def _references_task(pipeline: PipelineConfig, source: S3Source | GCSSource, plan: Any) -> Any:
+def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
+    """The listing task and its output: references files of a bucket, or file lists of a directory."""
     from include.roboflow_batch.operators.references import GCSReferencesOperator, S3ReferencesOperator
+    from include.roboflow_batch.pipeline.local_listing import list_local_files
 
-    common = {
-        "task_id": "list_new_objects",
-        "bucket": source.bucket,
-        "prefix": source.prefix,
-        "destination": plan["references_uri"],
-        "destination_conn_id": references_conn_id(pipeline),
-        "media_type": source.media,
-        "expiry": source.url_expiry,
-        "max_objects_per_file": pipeline.batch_object_limit,
-        # A window of skipped objects only goes on to reconcile, which writes its manifest.
-        "skip_when_all_skipped": False,
-        "count_only": "{{ params.dry_run }}",
-        **_window_kwargs(plan),
-    }
-    operator = S3ReferencesOperator if isinstance(source, S3Source) else GCSReferencesOperator
-    return operator(**_store_kwargs(source), **common)
+    listing = arguments.listing
+    if not isinstance(listing, S3ListingArguments | GCSListingArguments):
+        local: Any = task(
+            task_id=task_ids.LIST_LOCAL_FILES, doc_md="The window's files, one list per batch."
+        )(list_local_files)(spec=listing, plan=plan)
+        return local, local
+    operator = S3ReferencesOperator if isinstance(listing, S3ListingArguments) else GCSReferencesOperator
+    references = operator(
+        task_id=task_ids.LIST_NEW_OBJECTS,
+        destination=plan["references_uri"],
+        # The plan's window (params window_start / window_end / select_all included).
+        select=plan["select"],
+        interval_start=plan["window_start"],
+        interval_end=plan["window_end"],
+        # A dry run counts the window: nothing is signed or written.
+        count_only=plan["dry_run"],
+        **listing.kwargs(),
+    )
+    return references, references.output
 
 
-def _store_kwargs(source: S3Source | GCSSource) -> dict[str, Any]:
-    """The references operator's arguments of the source's store: its connections and signing."""
-    if isinstance(source, S3Source):
-        return {
-            "aws_conn_id": source.conn_id,
-            "disable_flexible_checksums": source.disable_flexible_checksums,
-        }
-    return {
-        "gcp_conn_id": source.conn_id,
-        "signing_conn_id": source.signing_conn_id,
-        "service_account_email": source.service_account_email,
-    }
+def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, preflight: Any) -> list[Any]:
+    """``[plan_chunks, spend_gate, ingest, wait_for_batch, start_job, wait_for_job, account_spend,
+    export, reconcile]``."""
+    from airflow.sdk import XComArg
+
+    from include.roboflow_batch.export.results_asset import results_asset
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+    from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
+    from include.roboflow_batch.operators.spend_gate import SPEND_PLAN_XCOM_KEY, SpendGateOperator
+    from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
+    from include.roboflow_batch.pipeline.chunks import (
+        batch_wait_kwargs,
+        export_kwargs,
+        ingest_kwargs,
+        job_wait_kwargs,
+        local_export_kwargs,
+        local_ingest_kwargs,
+        plan_chunks_task,
+        same_chunk_item,
+        start_job_kwargs,
+    )
+    from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
+    from include.roboflow_batch.pipeline.spend_tasks import ACCOUNT_TRIGGER_RULE, account_spend
+    from include.roboflow_batch.sensors.batch_ready import RoboflowBatchReadySensor
+    from include.roboflow_batch.sensors.job import RoboflowJobSensor
+
+    local = arguments.ingest.local_directory is not None
+    roboflow = arguments.roboflow.kwargs()
+    chunks: Any = task(task_id=task_ids.PLAN_CHUNKS, doc_md="One batch, job and export folder per chunk.")(
+        plan_chunks_task
+    )(plan=plan, listing=listing)
+    gate = SpendGateOperator(
+        task_id=task_ids.SPEND_GATE,
+        doc_md="Estimate, budgets and each job's machine-time ceiling; a person decides when over budget.",
+        policy=arguments.spend_policy,
+        chunks=chunks,
+        run_plan=plan,
+        listing=listing,
+        preflight=preflight,
+    )
+    # What the gate allowed each chunk (its ceiling), and its whole plan (decision, estimate, limits).
+    allowed: Any = gate.output
+    gate_plan: Any = XComArg(gate, key=SPEND_PLAN_XCOM_KEY)
+    ingest = RoboflowIngestOperator.partial(
+        task_id=task_ids.INGEST, **arguments.ingest.kwargs(), **roboflow
+    ).expand_kwargs(chunks.map(local_ingest_kwargs if local else ingest_kwargs))
+    # Each chunk's wait takes the batch and the count its own ingest returned.
+    ingested: Any = ingest.output
+    wait_for_batch = RoboflowBatchReadySensor.partial(
+        task_id=task_ids.WAIT_FOR_BATCH, **arguments.batch_wait.kwargs(), **roboflow
+    ).expand_kwargs(ingested.map(batch_wait_kwargs))
+    start_job = RoboflowStartJobOperator.partial(
+        task_id=task_ids.START_JOB,
+        # Restarts made by the wait (on an earlier try of this run) count against the same budget.
+        job_wait_task_id=task_ids.WAIT_FOR_JOB,
+        **arguments.start_job.kwargs(),
+        **roboflow,
+    ).expand_kwargs(chunks.zip(ingested, allowed).map(start_job_kwargs))
+    # The job start_job started or re-attached to (a new attempt has an id of its own), and its history.
+    started: Any = start_job.output
+    wait_for_job = RoboflowJobSensor.partial(
+        task_id=task_ids.WAIT_FOR_JOB, **arguments.job_wait.kwargs(), **roboflow
+    ).expand_kwargs(started.map(job_wait_kwargs))
+    # The job the wait saw finish, with the whole history: the start task's events and its restarts.
+    waited: Any = wait_for_job.output
+    # Whatever happened to the jobs: a failed job spent too, one never created releases its reservation.
+    accounted: Any = task(
+        task_id=task_ids.ACCOUNT_SPEND,
+        doc_md="Each job's measured machine time replaces its reservation in the spend ledger.",
+        trigger_rule=ACCOUNT_TRIGGER_RULE,
+    )(account_spend)(
+        policy=arguments.spend_policy,
+        chunks=chunks,
+        gate=gate_plan,
+        roboflow_conn_id=arguments.roboflow.roboflow_conn_id,
+    )
+    export = RoboflowExportOperator.partial(
+        task_id=task_ids.EXPORT,
+        # A job its ceiling stopped: what finished is exported, the run fails at reconcile.
+        export_when_stopped_by_ceiling=True,
+        spend=same_chunk_item(task_ids.ACCOUNT_SPEND, "jobs", as_json=True),
+        **arguments.export.kwargs(),
+        **roboflow,
+    ).expand_kwargs(
+        chunks.zip(ingested, started, waited).map(local_export_kwargs if local else export_kwargs)
+    )
+    exported: Any = export.output
+    # One results event per window, once the window's manifest is known to reconcile (also for a
+    # window of skipped objects only: its manifest landed, with no rows).
+    reconcile = task(
+        task_id=task_ids.RECONCILE,
+        doc_md="One manifest across every chunk of the window.",
+        outlets=[results_asset(arguments.pipeline_id)],
+        trigger_rule=RECONCILE_TRIGGER_RULE,
+    )(reconcile_chunks)(
+        plan=plan,
+        listing=listing,
+        chunks=chunks,
+        exports=exported,
+        started=started,
+        gate=gate_plan,
+        spend=accounted,
+        **arguments.reconcile.kwargs(),
+    )
+    wait_for_job >> export  # the export follows the accounting, and only a wait that succeeded
+    return [chunks, gate, ingest, wait_for_batch, start_job, wait_for_job, accounted, export, reconcile]
 
 
 def build_dags(loaded: LoadedPipelines, only_dag_id: str | None = None) -> dict[str, DAG]:

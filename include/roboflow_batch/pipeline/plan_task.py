@@ -5,30 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
+from include.roboflow_batch.pipeline.run_params import DRY_RUN, WINDOW_PARAMS
 from include.roboflow_batch.pipeline.run_window import (
     NothingNewError,
     RunWindow,
     RunWindowError,
     manual_window,
     render_uri,
-    resolve_window,
+    resolve_run_window,
     window_key,
 )
-from include.roboflow_batch.references.window import is_dry_run
+from include.roboflow_batch.references.window import dag_zone, is_dry_run
+from include.roboflow_batch.task_ids import PLAN
 
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
 #: processes the window it first chose, even after later runs moved the latest processed window.
 MANUAL_WINDOW_STATE_KEY = "manual_window"
-WINDOW_PARAMS = ("window_start", "window_end", "select_all")
-#: A manual run's param: list, count, check and estimate, and spend and write nothing.
-DRY_RUN_PARAM = "dry_run"
 #: XCom key of the plan task: where the processed windows of the pipeline end after this run. Also
 #: pushed when a manual run finds nothing new, so the next manual run starts from there too.
 PROCESSED_UNTIL_XCOM_KEY = "processed_until"
 
 
 class PlanSpec(TypedDict):
-    """What the factory hands the plan task (JSON-able: it is part of the serialized DAG)."""
+    """What ``step_arguments`` hands the plan task (JSON-able: it is part of the serialized DAG)."""
 
     pipeline_id: str
     dag_id: str
@@ -53,10 +52,10 @@ def latest_processed_end(context: dict[str, Any]) -> datetime | None:
         previous = _previous_success_before(dag_run.dag_id, dag_run.run_after)
     if previous is None:
         return None
-    until = ti.xcom_pull(task_ids="plan", run_id=previous.run_id, key=PROCESSED_UNTIL_XCOM_KEY)
+    until = ti.xcom_pull(task_ids=PLAN, run_id=previous.run_id, key=PROCESSED_UNTIL_XCOM_KEY)
     if isinstance(until, str) and until:
         return datetime.fromisoformat(until)
-    plan = ti.xcom_pull(task_ids="plan", run_id=previous.run_id)
+    plan = ti.xcom_pull(task_ids=PLAN, run_id=previous.run_id)
     if isinstance(plan, dict) and plan.get("dry_run"):
         return None  # a dry run of a pipeline that had processed nothing yet processed nothing either
     if isinstance(plan, dict) and plan.get("window_end"):
@@ -117,16 +116,17 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
 
     dag_run = context.get("dag_run")
     params = dict(context.get("params") or {})
-    dry_run = is_dry_run(params.get(DRY_RUN_PARAM))
+    dry_run = is_dry_run(params.get(DRY_RUN))
     try:
         if _is_manual_without_params(dag_run, params):
             window = _manual_run_window(context)
         else:
-            window = resolve_window(
+            window = resolve_run_window(
                 context.get("data_interval_start"),
                 context.get("data_interval_end"),
                 params,
                 getattr(dag_run, "run_after", None),
+                dag_zone(context),
             )
     except NothingNewError as exc:
         _push_processed_until(context, exc.processed_until)

@@ -7,11 +7,13 @@ backfill of the same interval reuses the same staging batch, job and export fold
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Literal
 
+from include.roboflow_batch.pipeline.run_params import SELECT_ALL, WINDOW_END, WINDOW_START
 from include.roboflow_batch.pipeline.schema import URI_SCHEMES
+from include.roboflow_batch.references.window import parse_moment
 
 ID_TIME_FORMAT = "%Y%m%dt%H%M%S"
 
@@ -22,47 +24,41 @@ class RunWindowError(ValueError):
 
 @dataclass(frozen=True)
 class RunWindow:
-    """``[start, end)``; ``start`` is None when the run selects everything (``select_all``)."""
+    """The window a run processes and is named after: ``[start, end)``; ``start`` is None when the run
+    selects everything (``select_all``), and ``end`` still names it."""
 
     start: datetime | None
     end: datetime
     select: Literal["interval", "all"]
 
 
-def _parse_time(name: str, value: object) -> datetime:
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise RunWindowError(
-                f"params.{name}: {value!r} is not an ISO 8601 time such as 2026-03-01T04:00:00+00:00"
-            ) from None
-    else:
-        raise RunWindowError(f"params.{name}: expected an ISO 8601 time, got {value!r}")
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+def _parse_time(name: str, value: object, zone: tzinfo) -> datetime:
+    try:
+        return parse_moment(f"params.{name}", value, zone)
+    except ValueError as exc:
+        raise RunWindowError(str(exc)) from None
 
 
-def resolve_window(
+def resolve_run_window(
     data_interval_start: datetime | None,
     data_interval_end: datetime | None,
     params: dict[str, Any],
     run_after: datetime | None = None,
+    zone: tzinfo = UTC,
 ) -> RunWindow:
-    """The window of a run.
+    """The window of a run; times given without a time zone are in ``zone`` (the DAG's).
 
     Order: explicit ``params.window_start``/``window_end`` (a manual re-run of any window), then the
     run's data interval, then ``params.select_all`` (everything under the source, named after the
     run's time). A run with none of these fails with a message naming the params to set.
     """
-    window_start, window_end = params.get("window_start"), params.get("window_end")
-    select_all = bool(params.get("select_all"))
+    window_start, window_end = params.get(WINDOW_START), params.get(WINDOW_END)
+    select_all = bool(params.get(SELECT_ALL))
     if (window_start is None) != (window_end is None):
         missing = "window_end" if window_end is None else "window_start"
         raise RunWindowError(f"params.{missing}: set both window_start and window_end, or neither")
     if window_start is not None:
-        start, end = _parse_time("window_start", window_start), _parse_time("window_end", window_end)
+        start, end = _parse_time(WINDOW_START, window_start, zone), _parse_time(WINDOW_END, window_end, zone)
         if end <= start:
             raise RunWindowError(f"params.window_end ({end.isoformat()}) must be after window_start")
         return RunWindow(start, end, "all" if select_all else "interval")
@@ -110,7 +106,7 @@ def manual_window(
                 latest_processed_end,
             )
         return RunWindow(latest_processed_end, triggered_at, "interval")
-    return resolve_window(data_interval_start, data_interval_end, {}, triggered_at)
+    return resolve_run_window(data_interval_start, data_interval_end, {}, triggered_at)
 
 
 def render_uri(template: str, *, pipeline_id: str, dag_id: str, window: RunWindow, base_dir: Path) -> str:

@@ -281,6 +281,8 @@ class _PipelineSettings(StrictModel):
         "pipeline inside it); default by source kind, see pipeline/state_location.py.",
     )
     state_conn_id: str | None = None
+    # Off: content this pipeline already processed in another window is not sent again.
+    reprocess_unchanged: bool = False
 
     @field_validator("state_location")
     @classmethod
@@ -357,7 +359,11 @@ class PipelineConfig(_PipelineSettings):
             )
         if self.source.media == "images" and self.job.max_video_fps is not None:
             raise ValueError("job.max_video_fps applies to video pipelines only (source.media: images)")
-        if self.end_date is not None and _as_datetime(self.end_date) <= _as_datetime(self.start_date):
+        start, end = (
+            in_pipeline_zone(self.start_date, self.timezone),
+            in_pipeline_zone(self.end_date, self.timezone),
+        )
+        if end is not None and start is not None and end <= start:
             raise ValueError("end_date must be after start_date")
         return self
 
@@ -365,11 +371,33 @@ class PipelineConfig(_PipelineSettings):
     def dag_id(self) -> str:
         return f"roboflow_{self.id}"
 
+    def source_conn_for(self, location: str) -> str | None:
+        """The source's connection when ``location`` is on the source's kind of storage, else None.
+
+        An S3-compatible store (moto, MinIO, R2) is only reachable through the connection that names
+        its endpoint, so a references file, export folder or state location in the same storage uses
+        that connection.
+        """
+        source = self.source
+        if isinstance(source, S3Source) and location.startswith("s3://"):
+            return source.conn_id
+        if isinstance(source, GCSSource) and location.startswith("gs://"):
+            return source.conn_id
+        return None
+
     @property
-    def batch_object_limit(self) -> int:
-        """``max_batch_objects``, or the default for the source's media (docs/astro-yaml.md)."""
-        return self.max_batch_objects or DEFAULT_MAX_BATCH_OBJECTS[self.source.media]
+    def references_connection(self) -> str | None:
+        """The connection that writes and reads the references files (None for local sources)."""
+        source = self.source
+        if isinstance(source, LocalSource):
+            return None
+        return source.references_conn_id or self.source_conn_for(source.references_uri)
 
 
-def _as_datetime(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def in_pipeline_zone(value: datetime | None, timezone: str) -> datetime | None:
+    """A time of astro.yaml; one written without a time zone is in the pipeline's ``timezone``."""
+    import pendulum
+
+    if value is None:
+        return None
+    return value if value.tzinfo else pendulum.instance(value, tz=timezone)

@@ -18,7 +18,6 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from include.roboflow_batch.pipeline.connections import references_conn_id, source_conn_for
 from include.roboflow_batch.pipeline.run_window import as_uri
 from include.roboflow_batch.pipeline.schema import LocalSource, PipelineConfig
 
@@ -54,11 +53,11 @@ def state_location(pipeline: PipelineConfig, base_dir: Path) -> StateLocation:
     source = pipeline.source
     if pipeline.state_location is not None:
         root = as_uri(pipeline.state_location, base_dir)
-        conn_id = pipeline.state_conn_id or source_conn_for(pipeline, root)
+        conn_id = pipeline.state_conn_id or pipeline.source_conn_for(root)
     elif isinstance(source, LocalSource):
         root = as_uri(source.state_directory, base_dir)
         conn_id = pipeline.state_conn_id
     else:
         root = as_uri(_static_folder(source.references_uri) + DEFAULT_FOLDER, base_dir)
-        conn_id = pipeline.state_conn_id or references_conn_id(pipeline)
+        conn_id = pipeline.state_conn_id or pipeline.references_connection
     return StateLocation(f"{root.rstrip('/')}/{pipeline.id}/", conn_id)

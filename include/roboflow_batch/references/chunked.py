@@ -1,4 +1,4 @@
-"""Split a listing into references files of at most ``max_per_file`` lines, one per staging batch.
+"""Split a listing into references files of at most ``max_objects_per_file`` lines, one per staging batch.
 
 Lines stream into a temporary file per chunk; only the chunk being written is buffered, so memory
 stays flat for millions of objects. Nothing is published until the listing is complete: a failure
@@ -15,11 +15,14 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.content.record import RecordIndex
+from include.roboflow_batch.content.window_content import ContentFilter
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.references.expiry import EffectiveExpiry
 from include.roboflow_batch.references.generate import (
     ReferencesSummary,
     closing_signer,
+    content_filter,
     select_objects,
     signed_references,
     skipped_path,
@@ -88,27 +91,36 @@ def write_chunked_references(
     sign: Signer,
     destination: ObjectStoragePath,
     *,
-    max_per_file: int,
+    max_objects_per_file: int,
     max_files: int,
     source: str,
     media_type: MediaType,
     window: SelectionWindow,
     expiry: EffectiveExpiry,
+    record: RecordIndex | None = None,
 ) -> ChunkedReferencesSummary:
-    """Write the selected objects as references files of at most ``max_per_file`` lines each.
+    """Write the selected objects as references files of at most ``max_objects_per_file`` lines each.
 
     Raises ``TooManyChunksError`` as soon as the listing would need more than ``max_files`` files,
-    before anything is published.
+    before anything is published. With ``record`` objects another window processed are skipped.
     """
-    if max_per_file < 1 or max_files < 1:
-        raise ValueError(f"max_per_file and max_files must be >= 1; got {max_per_file}, {max_files}")
+    if max_objects_per_file < 1 or max_files < 1:
+        raise ValueError(
+            f"max_objects_per_file and max_files must be >= 1; got {max_objects_per_file}, {max_files}"
+        )
     summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     writers: list[_ChunkWriter] = []
-    # Skipped objects are listed once for the whole window, next to the configured name.
-    with AtomicJSONLWriter(skipped_path(destination)) as skips, closing_signer(sign):
+    # Skipped objects and the content sent are listed once for the whole window, next to the configured name.
+    with (
+        AtomicJSONLWriter(skipped_path(destination)) as skips,
+        closing_signer(sign),
+        content_filter(record, destination, summary) as content,
+    ):
         summary.on_skip = skips.write
         try:
-            _write_chunks(objects, sign, destination, writers, summary, max_per_file, max_files, window)
+            _write_chunks(
+                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window, content
+            )
         finally:
             summary.on_skip = None
             for writer in writers:
@@ -128,18 +140,19 @@ def _write_chunks(
     destination: ObjectStoragePath,
     writers: list[_ChunkWriter],
     summary: ChunkedReferencesSummary,
-    max_per_file: int,
+    max_objects_per_file: int,
     max_files: int,
     window: SelectionWindow,
+    content: ContentFilter | None,
 ) -> None:
     media_type, source = summary.media_type, summary.source
-    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    selected = select_objects(objects, media_type=media_type, window=window, summary=summary, content=content)
     for name, url in signed_references(selected, sign):
-        if summary.count % max_per_file == 0:
+        if summary.count % max_objects_per_file == 0:
             if len(writers) == max_files:
                 raise TooManyChunksError(
-                    f"the window holds more than {max_files} x {max_per_file:,} = "
-                    f"{max_files * max_per_file:,} {media_type} under {source}: raise "
+                    f"the window holds more than {max_files} x {max_objects_per_file:,} = "
+                    f"{max_files * max_objects_per_file:,} {media_type} under {source}: raise "
                     "max_batch_objects in astro.yaml or Airflow's [core] max_map_length "
                     f"(now {max_files}), or shorten the schedule interval"
                 )
@@ -154,7 +167,7 @@ def _write_chunks(
     if len(writers) == 1:
         writers[0].destination = destination
     for index, writer in enumerate(writers):
-        count = min(max_per_file, summary.count - index * max_per_file)
+        count = min(max_objects_per_file, summary.count - index * max_objects_per_file)
         summary.chunks.append(ReferencesChunk(index, writer.commit(), count))
 
 

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from include.roboflow_batch.cores import usable_cores
 from include.roboflow_batch.references.gcs_v4 import SigningKey, TemplateSigner, V4Template
 
-CHUNK_SIZE = 128
+KEYS_PER_CHUNK = 128
 _worker: dict[str, TemplateSigner] = {}
 _main_swap = threading.Lock()
 
@@ -127,7 +127,7 @@ class ParallelGCSSigner:
             head = pending[0]
             return isinstance(head, list) or head.done()
 
-        for chunk in _chunks(keys, CHUNK_SIZE):
+        for chunk in _chunks(keys, KEYS_PER_CHUNK):
             if len(pending) >= in_flight and not head_ready() and not self._workers_up():
                 pending.append(self._sign_here(chunk))  # no worker has started yet: sign here
             else:

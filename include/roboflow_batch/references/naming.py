@@ -16,7 +16,6 @@ import string
 MAX_NAME_LENGTH = 255
 
 _KEPT = frozenset((string.ascii_letters + string.digits + ".-").encode())
-_ESCAPE = "_"
 _ENCODED_BYTE = {b: f"_{b:02X}" for b in range(256)}
 _TOKEN = re.compile(r"__|_([0-9A-F]{2})|([A-Za-z0-9.\-]+)|(.)", re.DOTALL)
 

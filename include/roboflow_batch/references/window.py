@@ -3,13 +3,17 @@
 S3Hook.list_keys filters ``(from, to]`` and GCSHook.list_by_timespan ``[start, end)``; the
 references generator filters itself, with the one half-open rule for both stores, so that
 consecutive runs neither miss nor repeat an object on the boundary.
+
+``parse_moment`` is the one reader of a window's times, for the operators' ``interval_start`` /
+``interval_end`` and a pipeline run's ``window_start`` / ``window_end`` params alike: a time without
+a time zone is in the DAG's time zone (a pipeline's ``timezone``; UTC when the DAG names none).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Literal
 
 Select = Literal["interval", "all"]
@@ -47,18 +51,28 @@ class SelectionWindow:
         return f"[{self.start.isoformat()}, {self.end.isoformat()})"
 
 
-def _as_utc(value: Any, field: str) -> datetime:
+def parse_moment(field: str, value: object, zone: tzinfo = UTC) -> datetime:
+    """``value`` (a datetime or an ISO 8601 string) as a time in UTC; one without a time zone is in
+    ``zone``. ``ValueError`` names ``field``."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value)
-        except ValueError as err:
-            raise ValueError(f"{field} must be an ISO 8601 date-time; got {value!r}") from err
+            value = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"{field}: {value!r} is not an ISO 8601 time such as 2026-03-01T04:00:00+00:00"
+            ) from None
     if not isinstance(value, datetime):
-        raise ValueError(f"{field} must be a datetime or an ISO 8601 string; got {type(value).__name__}")
+        raise ValueError(f"{field}: expected an ISO 8601 time, got {value!r}")
     if value.tzinfo is None:
-        raise ValueError(f"{field} must carry a time zone (e.g. '+00:00'); got {value.isoformat()}")
+        value = value.replace(tzinfo=zone)
     # A plain datetime compares faster than pendulum's subclass in the per-object filter.
     return datetime.fromtimestamp(value.timestamp(), tz=UTC)
+
+
+def dag_zone(context: Mapping[str, Any]) -> tzinfo:
+    """The time zone of the running DAG, for times given without one (UTC when it names none)."""
+    zone = getattr(context.get("dag"), "timezone", None)
+    return zone if isinstance(zone, tzinfo) else UTC
 
 
 def resolve_window(
@@ -75,8 +89,10 @@ def resolve_window(
     if (interval_start is None) != (interval_end is None):
         raise ValueError("interval_start and interval_end must be given together")
     if interval_start is not None:
+        zone = dag_zone(context)
         return SelectionWindow(
-            _as_utc(interval_start, "interval_start"), _as_utc(interval_end, "interval_end")
+            parse_moment("interval_start", interval_start, zone),
+            parse_moment("interval_end", interval_end, zone),
         )
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
     if start is None or end is None:
@@ -84,7 +100,7 @@ def resolve_window(
             'select="interval" needs a data interval, and this run has none (a manual or API-triggered '
             'run without a logical date); pass interval_start and interval_end, or use select="all"'
         )
-    start, end = _as_utc(start, "data_interval_start"), _as_utc(end, "data_interval_end")
+    start, end = parse_moment("data_interval_start", start), parse_moment("data_interval_end", end)
     if start == end:
         raise ValueError(
             f"the run's data interval has zero width ({start.isoformat()}); schedule the DAG with a "

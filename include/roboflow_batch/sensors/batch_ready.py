@@ -14,11 +14,10 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
 )
 
-from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import validate_batch_id
-from include.roboflow_batch.hooks.errors import describe_failure, is_transient
+from include.roboflow_batch.counts import optional_count
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.ingest.readiness import assess_readiness
+from include.roboflow_batch.ingest.readiness_watch import ReadinessWatcher
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
@@ -49,23 +48,6 @@ def validate_ready_event(event: Any) -> dict[str, Any]:
     return check_event(event, source="batch-ready trigger", schema=_EVENT_SCHEMA)
 
 
-def _coerce_expected(value: Any) -> int | None:
-    """``expected_count`` may arrive rendered from XCom as text; None means 'ask the service'."""
-    if value is None or (isinstance(value, str) and value.strip() in ("", "None")):
-        return None
-    if isinstance(value, bool):
-        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
-    try:
-        number = int(str(value).strip()) if isinstance(value, str) else int(value)
-    except (TypeError, ValueError):
-        raise AirflowFailException(
-            f"expected_count must be a whole number >= 0 or None, got {value!r}"
-        ) from None
-    if number < 0 or (isinstance(value, float) and value != number):
-        raise AirflowFailException(f"expected_count must be a whole number >= 0 or None, got {value!r}")
-    return number
-
-
 class RoboflowBatchReadySensor(RoboflowWaitSensor):
     """Ready when nothing is indexing and staged + failed files account for ``expected_count``.
 
@@ -79,8 +61,8 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
     Without a triggerer use ``deferrable=False``: reschedule mode (see ``sensors.waiting``).
 
     :param batch_id: the staging batch (templated).
-    :param expected_count: files the ingest sent (templated; the ingest operator's ``expected_count``).
-        ``None`` takes the count the service reports for the batch's shards.
+    :param expected_count: files the ingest sent (an int; templated: the ingest operator's
+        ``expected_count``). ``None`` takes the count the service reports for the batch's shards.
     :param max_failure_rate: tolerated fraction of failed files, 0.0 to 1.0.
     :param deferrable: wait on the triggerer instead of a worker slot; ``False`` reschedules the
         task between pokes (no slot held while waiting, pokes at least 60 s apart).
@@ -94,7 +76,7 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         self,
         *,
         batch_id: str,
-        expected_count: int | str | None,
+        expected_count: int | None,
         max_failure_rate: float = 0.0,
         poke_interval: float = 5,
         timeout: float | timedelta = timedelta(hours=6),
@@ -113,29 +95,22 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         rate = self.max_failure_rate
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
             raise AirflowFailException(f"max_failure_rate must be between 0.0 and 1.0, got {rate!r}")
-        return _coerce_expected(self.expected_count)
+        try:
+            return optional_count("expected_count", self.expected_count)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from None
 
     def poke(self, context: Context) -> bool | PokeReturnValue:
         expected = self._check_arguments()
         client = RoboflowHook(roboflow_conn_id=self.roboflow_conn_id).get_client()
-        action = f"readiness check of batch {self.batch_id}"
         try:
-            staged = client.count_batch(self.batch_id)
-            shards = list(client.iter_shards(self.batch_id))
-        except NotFoundError:
-            # A fresh batch may not exist until its first shard is registered.
-            staged, shards = 0, []
-        except RoboflowAPIError as exc:
-            if is_transient(exc):
-                self.log.warning("Batch %s: poll failed, trying again: %s", self.batch_id, exc)
-                return False
-            raise AirflowFailException(describe_failure(action, exc, self.roboflow_conn_id)) from exc
+            snapshot = ReadinessWatcher(
+                client, self.batch_id, expected, self.log, self.roboflow_conn_id
+            ).poll()
         finally:
             # A fresh hook per poke: close its connections rather than leak one pool per poke.
             client.close()
-        snapshot = assess_readiness(self.batch_id, expected, staged, shards)
-        if not snapshot.settled:
-            self.log.info("Waiting: %s", snapshot.describe())
+        if snapshot is None:
             return False
         return PokeReturnValue(is_done=True, xcom_value=self._judge(snapshot.to_summary()))
 

@@ -11,18 +11,17 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.jobs.fetch import abort_job_quietly
+from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
 from include.roboflow_batch.jobs.recovery import DEFAULT_MAX_RESTARTS
-from include.roboflow_batch.jobs.watch import JobWatcher
+from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
+from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.sensors.job_recovery import JobWaitRecovery
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
-from include.roboflow_batch.triggers.job import JobWait, result_of_event
+from include.roboflow_batch.triggers.job import DEFAULT_JOB_WAIT_TIMEOUT, JobWait, result_of_event
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
-
-DEFAULT_TIMEOUT = timedelta(days=7)
 
 
 class RoboflowJobSensor(RoboflowWaitSensor):
@@ -35,7 +34,9 @@ class RoboflowJobSensor(RoboflowWaitSensor):
     The try that sees the job fail reports it and fails. A later try (a retry, or "Clear" of this
     task) that finds the job still failed or aborted restarts it with ``restart_options`` and waits
     again, at most ``max_restarts`` times per run together with the start-job task's restarts (see
-    ``sensors.job_recovery``). XCom ``job_history`` holds the interval's job history for the export.
+    ``sensors.job_recovery``). The interval's job history (the start task's events and this task's
+    restarts) is pushed to XCom ``job_history`` at the start of each try, where a re-run of the start
+    task reads it, and returned as ``job_history`` for the export.
 
     :param job_id: the job to watch (templated).
     :param roboflow_conn_id: Airflow connection of the Roboflow API.
@@ -44,20 +45,21 @@ class RoboflowJobSensor(RoboflowWaitSensor):
     :param abort_on_kill: abort the job when the task is killed (also while deferred).
     :param abort_on_timeout: abort the job when ``timeout`` expires.
     :param max_restarts: restarts of one failed or aborted job per run, shared with the start task.
-    :param job_history: the start task's published job history (list or JSON text; templated).
+    :param job_history: the start task's job history (its return value's ``job_history``: a list of
+        events, or a ``JobHistory``; templated).
     :param restart_options: the restartable options asked for now (``RestartOverrides`` fields:
         ``machine_type``, ``workers_per_machine``, ``max_parallel_tasks``,
         ``processing_timeout_seconds``, ``max_image_failure_rate``).
-    :param restart_ceiling_seconds: ``processingTimeoutSeconds`` a restart carries (templated: the
-        machine time the pipeline's budget gave this job); overrides the one in ``restart_options``.
+    :param restart_ceiling_seconds: ``processingTimeoutSeconds`` a restart carries (the machine time
+        the pipeline's budget gave this job); overrides the one in ``restart_options``.
     :param hand_over_ceiling_stops: a job its ceiling (``processingTimeoutSeconds``) stopped is not a
         failure of the wait: it returns ``succeeded`` False and ``stopped_by_ceiling`` True, so that
         what finished is exported, and the run fails later naming the budget.
-    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}}`` (+
+    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}, "job_history"}`` (+
         ``"stopped_by_ceiling"``, ``"message"`` for a job its ceiling stopped)
     """
 
-    template_fields: Sequence[str] = ("job_id", "job_history", "restart_ceiling_seconds")
+    template_fields: Sequence[str] = ("job_id", "job_history")
     operator_extra_links = (RoboflowJobLink(),)
     ui_color = "#8b5cf6"
 
@@ -66,13 +68,13 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         *,
         job_id: str,
         poke_interval: float = 10,
-        timeout: float | timedelta = DEFAULT_TIMEOUT,
+        timeout: float | timedelta = DEFAULT_JOB_WAIT_TIMEOUT,
         abort_on_kill: bool = True,
         abort_on_timeout: bool = False,
         max_restarts: int = DEFAULT_MAX_RESTARTS,
-        job_history: list[dict[str, Any]] | str | None = None,
+        job_history: JobHistory | Sequence[Mapping[str, Any]] | None = None,
         restart_options: Mapping[str, Any] | None = None,
-        restart_ceiling_seconds: int | str | None = None,
+        restart_ceiling_seconds: int | None = None,
         hand_over_ceiling_stops: bool = False,
         **kwargs: Any,
     ) -> None:
@@ -107,19 +109,24 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         return self._watcher
 
     def _recovery(self, context: Context) -> JobWaitRecovery:
+        try:
+            published = JobHistory.from_entries(self.job_history)
+        except JobHistoryError as exc:
+            raise AirflowFailException(f"job_history: {exc}") from None
         options = dict(self.restart_options)
-        ceiling = str(self.restart_ceiling_seconds or "").strip()
-        if ceiling.isdigit() and int(ceiling) > 0:
-            options["processing_timeout_seconds"] = int(ceiling)
+        if isinstance(self.restart_ceiling_seconds, int) and self.restart_ceiling_seconds > 0:
+            options["processing_timeout_seconds"] = self.restart_ceiling_seconds
         return JobWaitRecovery(
             context,
-            published_history=self.job_history,
+            published_history=published,
             max_restarts=self.max_restarts,
             restart_options=options,
         )
 
-    def _result(self, event: dict[str, Any] | None) -> dict[str, Any]:
-        """The wait's return value; a job its ceiling stopped is handed over when asked to."""
+    def _result(self, context: Context, event: Any) -> dict[str, Any]:
+        """The task's return value for a terminal event (or the failure it means), with the history; a
+        job its ceiling stopped is handed over when asked to."""
+        history = {"job_history": self._recovery(context).history().entries()}
         if self.hand_over_ceiling_stops and isinstance(event, dict) and event.get("status") == "failed":
             from include.roboflow_batch.jobs.machine_time import fetch_job_spend
             from include.roboflow_batch.jobs.status import output_batches_of
@@ -141,8 +148,9 @@ class RoboflowJobSensor(RoboflowWaitSensor):
                     "stopped_by_ceiling": True,
                     "message": str(event.get("message", "")),
                     "output_batches": output_batches_of(spend.stages),
+                    **history,
                 }
-        return result_of_event(event, timeout_exception=AirflowSensorTimeout)
+        return result_of_event(event, timeout_exception=AirflowSensorTimeout) | history
 
     def _recover_at_try_start(self, context: Context, watcher: JobWatcher) -> None:
         """A later try (a retry or a clear) that finds the job failed or aborted restarts it, once
@@ -161,7 +169,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         event = self.watcher.poll()
         if event is None:
             return False
-        return PokeReturnValue(is_done=True, xcom_value=self._result(event))
+        return PokeReturnValue(is_done=True, xcom_value=self._result(context, event))
 
     def execute(self, context: Context) -> Any:
         watcher = self.watcher
@@ -178,7 +186,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         # Poke once: a job that already finished needs no triggerer round-trip.
         event = watcher.poll()
         if event is not None:
-            return self._result(event)
+            return self._result(context, event)
         wait = JobWait(self.poke_interval, self.timeout, self.abort_on_timeout, self.abort_on_kill)
         self.defer(
             trigger=wait.trigger(watcher.job_id, self.roboflow_conn_id, self.notification_check_interval),
@@ -187,7 +195,7 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = self._result(event)
+        result = self._result(context, event)
         if result.get("stopped_by_ceiling"):
             return result
         self.log.info(

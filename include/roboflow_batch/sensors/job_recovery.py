@@ -18,21 +18,14 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.jobs.attempts import carry_out
 from include.roboflow_batch.jobs.clients import JobsClient
-from include.roboflow_batch.jobs.ledger import (
-    JOB_HISTORY_XCOM_KEY,
-    attempt_of,
-    history_entries,
-    merge_histories,
-    restarts_by_others,
-)
+from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, JobHistory
+from include.roboflow_batch.jobs.ledger_store import TaskLedger
 from include.roboflow_batch.jobs.recovery import Decision
 from include.roboflow_batch.logs import TaskLog
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-RESTARTS_STATE_KEY = "roboflow_job_restarts"
-HISTORY_STATE_KEY = "roboflow_job_history"
 #: The try (task instance id) whose start was already checked; reschedule mode re-enters each poke.
 CHECKED_TRY_STATE_KEY = "roboflow_job_checked_try"
 
@@ -44,28 +37,24 @@ class JobWaitRecovery:
         self,
         context: Context,
         *,
-        published_history: object,
+        published_history: JobHistory,
         max_restarts: int,
         restart_options: Mapping[str, Any] | None,
     ) -> None:
         self.store: Any = context["task_state_store"]
         self.ti: Any = context["ti"]
-        self.task_id = str(self.ti.task_id)
-        self.published = history_entries(published_history)
+        self.ledger = TaskLedger(self.store, str(self.ti.task_id))
+        self.published = published_history
         self.max_restarts = max_restarts
         self.restart_options = dict(restart_options or {})
 
-    def history(self) -> list[dict[str, Any]]:
+    def history(self) -> JobHistory:
         """The start task's published history and this task's own events, oldest first."""
-        return merge_histories(self.published, history_entries(self.store.get(HISTORY_STATE_KEY)))
+        return self.published.merged(self.ledger.history())
 
     def publish(self) -> None:
-        """Push the history to XCom: the export copies it into the manifest (XComs go on each try)."""
-        self.ti.xcom_push(key=JOB_HISTORY_XCOM_KEY, value=self.history())
-
-    def restarts_known(self, job_id: str) -> int:
-        own = dict(self.store.get(RESTARTS_STATE_KEY) or {})
-        return int(own.get(job_id, 0)) + restarts_by_others(self.published, job_id, self.task_id)
+        """Push the history to XCom, where a re-run of the start task reads it (XComs go on each try)."""
+        self.ti.xcom_push(key=JOB_HISTORY_XCOM_KEY, value=self.history().entries())
 
     def starts_try(self) -> bool:
         """True the first time a try reaches this check (a retry or a clear is a new try)."""
@@ -85,7 +74,7 @@ class JobWaitRecovery:
         The counter is written before the call: a crash in between can cost one restart of the
         budget but never lifts the bound.
         """
-        done = self.restarts_known(job_id)
+        done = self.ledger.restarts_done(job_id, self.published)
         if done >= self.max_restarts:
             raise AirflowFailException(
                 f"Roboflow job {job_id} failed or was aborted, and it was restarted {done} time(s) in "
@@ -96,17 +85,13 @@ class JobWaitRecovery:
             overrides = RestartOverrides(**self.restart_options)
         except ValueError as exc:
             raise AirflowFailException(f"restart_options: {exc}") from exc
-        own = dict(self.store.get(RESTARTS_STATE_KEY) or {})
-        own[job_id] = int(own.get(job_id, 0)) + 1
-        self.store.set(RESTARTS_STATE_KEY, own, retention=NEVER_EXPIRE)
-        history = self.history()
+        self.ledger.count_restart(job_id)
         decision = Decision(
             "restart",
             job_id,
-            attempt_of(history, job_id),
+            self.history().attempt_of(job_id),
             f"job {job_id} failed or was aborted; this wait was retried or cleared",
         )
-        event = carry_out(client, decision, (), {}, overrides, log, by=self.task_id)
-        own_events = [*history_entries(self.store.get(HISTORY_STATE_KEY)), event]
-        self.store.set(HISTORY_STATE_KEY, own_events, retention=NEVER_EXPIRE)
+        event = carry_out(client, decision, (), {}, overrides, log, by=self.ledger.task_id)
+        self.ledger.save(self.ledger.history().with_event(event))
         self.publish()

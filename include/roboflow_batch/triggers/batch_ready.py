@@ -9,11 +9,13 @@ from typing import Any
 
 from airflow.triggers.base import TriggerEvent
 
-from include.roboflow_batch.api.client import AsyncRoboflowClient
-from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
+from include.roboflow_batch.api.errors import RoboflowAPIError
 from include.roboflow_batch.hooks.errors import is_transient
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
-from include.roboflow_batch.ingest.readiness import ReadinessSnapshot, assess_readiness
+from include.roboflow_batch.ingest.readiness import ReadinessSnapshot
+from include.roboflow_batch.ingest.readiness_fetch import afetch_readiness
+from include.roboflow_batch.ingest.readiness_watch import waiting_message
+from include.roboflow_batch.logs import ProgressReporter
 from include.roboflow_batch.notifications.watch import open_watch, pause
 from include.roboflow_batch.triggers.base import RoboflowTrigger
 
@@ -45,15 +47,6 @@ class RoboflowBatchReadyTrigger(RoboflowTrigger):
     poll_interval: float = 5.0
     notification_check_interval: float | None = None
 
-    async def _snapshot(self, client: AsyncRoboflowClient) -> ReadinessSnapshot:
-        try:
-            staged = await client.count_batch(self.batch_id)
-            shards = [shard async for shard in client.iter_shards(self.batch_id)]
-        except NotFoundError:
-            # The first shard of a fresh batch may not be registered yet: nothing staged so far.
-            staged, shards = 0, []
-        return assess_readiness(self.batch_id, self.expected_count, staged, shards)
-
     async def run(self) -> AsyncIterator[TriggerEvent]:
         snapshot: ReadinessSnapshot | None = None
         try:
@@ -62,9 +55,10 @@ class RoboflowBatchReadyTrigger(RoboflowTrigger):
                 self.roboflow_conn_id, {"batch_id": self.batch_id}, self.notification_check_interval
             )
             async with client:
+                progress = ProgressReporter(self.log)
                 while True:
                     try:
-                        snapshot = await self._snapshot(client)
+                        snapshot = await afetch_readiness(client, self.batch_id, self.expected_count)
                     except RoboflowAPIError as exc:
                         if not is_transient(exc):
                             raise
@@ -76,7 +70,7 @@ class RoboflowBatchReadyTrigger(RoboflowTrigger):
                                 | snapshot.to_summary()
                             )
                             return
-                        self.log.info("Waiting: %s", snapshot.describe())
+                        progress.report(waiting_message(snapshot))
                     remaining = self.end_time - time.time()
                     if remaining <= 0:
                         last = snapshot.describe() if snapshot else f"batch {self.batch_id}: no answer yet"

@@ -13,9 +13,10 @@ from airflow.triggers.base import TriggerEvent
 
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.clients import AsyncJobsClient
-from include.roboflow_batch.jobs.fetch import aabort_job_quietly, afetch_snapshot
 from include.roboflow_batch.jobs.status import error_event, judge, timeout_event
-from include.roboflow_batch.jobs.watch import ProgressLog
+from include.roboflow_batch.jobs.status_fetch import aabort_job_quietly, afetch_snapshot
+from include.roboflow_batch.jobs.status_watch import report_progress
+from include.roboflow_batch.logs import ProgressReporter
 from include.roboflow_batch.notifications.watch import open_watch, pause
 from include.roboflow_batch.triggers.base import RoboflowTrigger
 from include.roboflow_batch.triggers.events import DEFERRAL_GRACE, EventSchema, check_event
@@ -27,7 +28,6 @@ _EVENT_SCHEMA: EventSchema = {
     "timeout": _COMMON_KEYS,
     "error": _COMMON_KEYS,
 }
-EVENT_STATUSES = frozenset(_EVENT_SCHEMA)
 
 
 def validate_event(event: Any) -> dict[str, Any]:
@@ -94,12 +94,12 @@ class RoboflowJobTrigger(RoboflowTrigger):
             self.roboflow_conn_id, {"job_id": self.job_id}, self.notification_check_interval
         )
         async with client:
-            progress = ProgressLog(self.job_id, self.log)
+            progress = ProgressReporter(self.log)
             while True:
                 verdict = judge(self.job_id, await afetch_snapshot(client, self.job_id))
                 if verdict.outcome is not None:
                     return verdict.outcome
-                progress.update(verdict)
+                report_progress(progress, self.job_id, verdict)
                 if self.end_time is not None and time.time() >= self.end_time:
                     aborted = await self._abort(client) if self.abort_on_timeout else False
                     waited = time.time() - self.started_at if self.started_at else None
@@ -115,6 +115,10 @@ class RoboflowJobTrigger(RoboflowTrigger):
         client = await self._hook().aget_client()
         async with client:
             await self._abort(client)
+
+
+#: How long a task waits for a job unless told otherwise (the job itself may run longer).
+DEFAULT_JOB_WAIT_TIMEOUT = timedelta(days=7)
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ LIVE_TIMEOUT = 3.0
 def job_progress(conn_id: str, job_id: str) -> dict[str, Any]:
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.hooks.roboflow import RoboflowHook
-    from include.roboflow_batch.jobs.fetch import fetch_snapshot
     from include.roboflow_batch.jobs.status import judge
+    from include.roboflow_batch.jobs.status_fetch import fetch_snapshot
 
     settings = RoboflowHook(roboflow_conn_id=conn_id).settings
     with RoboflowClient(

@@ -20,25 +20,13 @@ from airflow.models.xcom import XComModel
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import Session
 
+from include.roboflow_batch import task_ids
+
 PIPELINE_TAG = "roboflow"
-STEP_TASKS = (
-    "plan",
-    "preflight",
-    "list_new_objects",
-    "list_local_files",
-    "plan_chunks",
-    "spend_gate",
-    "ingest",
-    "wait_for_batch",
-    "start_job",
-    "wait_for_job",
-    "account_spend",
-    "export",
-    "reconcile",
-)
+STEP_TASKS = task_ids.PIPELINE_TASKS
 #: The spend gate's plan, pushed before it decides (also when it fails or waits for a person).
 SPEND_PLAN_KEY = "spend_plan"
-_PLAN_OF_GATE = "spend_gate:spend_plan"
+_PLAN_OF_GATE = f"{task_ids.SPEND_GATE}:{SPEND_PLAN_KEY}"
 # Counts a window's chunks (mapped ingest, wait, job and export) add up to.
 SUMMED_COUNTS = ("expected_count", "staged", "failed_count", "result_rows", "files_written")
 WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
@@ -209,16 +197,16 @@ def _dict(value: Any) -> Mapping[str, Any]:
 def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, str]) -> RunView:
     """One run's view from its tasks' return values and states (pure: no DB)."""
     plan, listing, ingest = (
-        _dict(returned.get("plan")),
+        _dict(returned.get(task_ids.PLAN)),
         # A bucket's listing or a local directory's: both count what they found and skipped.
-        _dict(returned.get("list_new_objects")) or _dict(returned.get("list_local_files")),
-        _dict(returned.get("ingest")),
+        _dict(returned.get(task_ids.LIST_NEW_OBJECTS)) or _dict(returned.get(task_ids.LIST_LOCAL_FILES)),
+        _dict(returned.get(task_ids.INGEST)),
     )
     ready, start, export = (
-        _dict(returned.get("wait_for_batch")),
-        _dict(returned.get("start_job")),
+        _dict(returned.get(task_ids.WAIT_FOR_BATCH)),
+        _dict(returned.get(task_ids.START_JOB)),
         # The window's manifest (``reconcile``) when the run has one, else the single export's summary.
-        _dict(returned.get("reconcile")) or _dict(returned.get("export")),
+        _dict(returned.get(task_ids.RECONCILE)) or _dict(returned.get(task_ids.EXPORT)),
     )
     view = RunView(
         dag_id=row.dag_id,
@@ -240,32 +228,32 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
         view.staged, view.failed = ready.get("staged"), ready.get("failed_count")
         view.failed_by_type = dict(ready.get("failed_by_type") or {})
     view.job_id, view.job_url = start.get("job_id"), start.get("job_url")
-    view.job_state = job_state(task_states, _dict(returned.get("wait_for_job")))
+    view.job_state = job_state(task_states, _dict(returned.get(task_ids.WAIT_FOR_JOB)))
     if export:
         view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
         view.result_rows = export.get("result_rows", export.get("rows"))
         view.reconciled = export.get("reconciled")
     view.spend = spend_view(
-        _dict(returned.get("spend_gate")),
         _dict(returned.get(_PLAN_OF_GATE)),
-        _dict(returned.get("account_spend")),
-        task_states.get("spend_gate"),
+        _dict(returned.get(task_ids.ACCOUNT_SPEND)),
+        task_states.get(task_ids.SPEND_GATE),
     )
     return view
 
 
 def spend_view(
-    gate: Mapping[str, Any], plan: Mapping[str, Any], account: Mapping[str, Any], gate_state: str | None
+    gate: Mapping[str, Any], account: Mapping[str, Any], gate_state: str | None
 ) -> dict[str, Any] | None:
-    """A run's spending: the estimate and ceilings of the gate, what the jobs measured, the budgets as
-    they stood (after the accounting when there was one), and a dry run's plan."""
-    plan = _dict(gate.get("plan")) or plan
+    """A run's spending: the gate's decision (its XCom ``spend_plan``) with the estimate and ceilings,
+    what the jobs measured, the budgets as they stood (after the accounting when there was one), and
+    a dry run's plan."""
+    plan = _dict(gate.get("plan"))
     if not plan:
         return None
     estimate = _dict(plan.get("estimate"))
     ceilings = [c for c in gate.get("ceilings") or [] if isinstance(c, int)]
-    decision = gate.get("decision") or ("over-budget" if gate_state == "failed" else gate_state or "planned")
-    if decision == "awaiting_input":
+    decision = str(gate.get("decision") or "planned")
+    if gate_state == "awaiting_input":
         decision = "waiting for approval"
     view: dict[str, Any] = {
         "decision": decision,
@@ -293,12 +281,12 @@ def spend_view(
 
 def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:
     """The job's state as far as Airflow knows it (live stage/progress come from Roboflow)."""
-    start, wait = task_states.get("start_job"), task_states.get("wait_for_job")
+    start, wait = task_states.get(task_ids.START_JOB), task_states.get(task_ids.WAIT_FOR_JOB)
     if start == "skipped":
         # A window whose objects were all skipped still ends with a manifest (reconcile), but no job.
         return (
             "none: nothing to process"
-            if task_states.get("reconcile") == "success"
+            if task_states.get(task_ids.RECONCILE) == "success"
             else "skipped: nothing new"
         )
     if start != "success":

@@ -16,13 +16,13 @@ import pytest
 from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.api.retries import RetryPolicy
-from include.roboflow_batch.export import transfer_workers
+from include.roboflow_batch.export import worker_processes
 from include.roboflow_batch.export.archives import UnsafeArchiveError
 from include.roboflow_batch.export.local_folder import LocalFolder
-from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
 from include.roboflow_batch.export.results import SourceResult
-from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
-from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.worker_processes import TransferWorkers, WorkerSettings, worker_count
+from include.roboflow_batch.parallel import ItemFailedError, run_parallel
 from tests.loopback import serving_bodies
 from tests.unit.export.test_archive_memory import files_under, sample
 from tests.unit.export.test_archives import regular, tar_bytes
@@ -57,17 +57,17 @@ def settings(root: Path, threads: int = 3) -> WorkerSettings:
     return WorkerSettings(root=str(root), threads=threads, timeout=10, policy=policy, name_field=None)
 
 
-def downloads() -> transfer_workers._SignedUrls:
+def downloads() -> worker_processes._SignedUrls:
     """What the exporting process downloads with (here without a Roboflow client around it)."""
     policy = settings(Path()).policy
-    return transfer_workers._SignedUrls(SignedUrlDownloads(10, policy))
+    return worker_processes._SignedUrls(SignedUrlDownloads(10, policy))
 
 
 @pytest.fixture
 def workers_first(monkeypatch: pytest.MonkeyPatch) -> None:
     """The exporting process waits for its workers instead of transferring while they start, so
     every source goes through a worker."""
-    monkeypatch.setattr(transfer_workers._Worker, "has_spoken", lambda worker: True)
+    monkeypatch.setattr(worker_processes._Worker, "has_spoken", lambda worker: True)
 
 
 def run_workers(
@@ -151,11 +151,11 @@ def test_sources_of_a_dead_worker_are_transferred_by_the_exporting_process(
 ) -> None:
     base, files = file_server
     listed = sources(base, files, raw=80, archives=4)
-    receive = transfer_workers._Worker.receive
+    receive = worker_processes._Worker.receive
     killed: list[int] = []
     ready: set[int] = set()
 
-    def receive_then_die(worker: transfer_workers._Worker) -> Any:
+    def receive_then_die(worker: worker_processes._Worker) -> Any:
         pid = worker.process.pid
         if not killed and pid in ready:  # its first answer after "ready": sources are in flight
             killed.append(pid)
@@ -164,7 +164,7 @@ def test_sources_of_a_dead_worker_are_transferred_by_the_exporting_process(
         ready.add(pid)
         return receive(worker)
 
-    monkeypatch.setattr(transfer_workers._Worker, "receive", receive_then_die)
+    monkeypatch.setattr(worker_processes._Worker, "receive", receive_then_die)
     results, told = run_workers(tmp_path, listed)
     assert killed
     assert "An export worker process stopped" in caplog.text
@@ -177,14 +177,14 @@ def test_workers_exit_when_the_run_ends(
     file_server: tuple[str, dict[str, bytes]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     base, files = file_server
-    started: list[transfer_workers._Worker] = []
-    original = transfer_workers._Worker.__init__
+    started: list[worker_processes._Worker] = []
+    original = worker_processes._Worker.__init__
 
-    def remember(worker: transfer_workers._Worker, config: WorkerSettings) -> None:
+    def remember(worker: worker_processes._Worker, config: WorkerSettings) -> None:
         original(worker, config)
         started.append(worker)
 
-    monkeypatch.setattr(transfer_workers._Worker, "__init__", remember)
+    monkeypatch.setattr(worker_processes._Worker, "__init__", remember)
     run_workers(tmp_path, sources(base, files, raw=10, archives=1))
     assert len(started) == 2
     assert [worker.process.poll() for worker in started] == [0, 0]
@@ -193,15 +193,15 @@ def test_workers_exit_when_the_run_ends(
 def test_worker_processes_only_for_a_local_folder_with_enough_sources(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(transfer_workers, "usable_cores", lambda: 2)
-    many = transfer_workers.MIN_SOURCES_FOR_WORKERS
+    monkeypatch.setattr(worker_processes, "usable_cores", lambda: 2)
+    many = worker_processes.MIN_SOURCES_FOR_WORKERS
     assert worker_count(None, True, many) == 2
     assert worker_count(None, True, many - 1) == 0  # starting interpreters would cost more
     assert worker_count(None, False, 10_000) == 0  # object stores: uploads set the pace
     assert worker_count(0, True, 10_000) == 0
     assert worker_count(3, True, 10_000) == 3
     assert worker_count(3, True, 2) == 2  # never more workers than sources
-    monkeypatch.setattr(transfer_workers, "usable_cores", lambda: 1)
+    monkeypatch.setattr(worker_processes, "usable_cores", lambda: 1)
     assert worker_count(None, True, 10_000) == 0
 
 
@@ -211,13 +211,13 @@ def test_the_exporting_process_transfers_while_its_workers_start(
     base, files = file_server
     listed = sources(base, files, raw=60, archives=6)
     asked: dict[int, int] = {}
-    original = transfer_workers._Worker.has_spoken
+    original = worker_processes._Worker.has_spoken
 
-    def slow_to_start(worker: transfer_workers._Worker) -> bool:
+    def slow_to_start(worker: worker_processes._Worker) -> bool:
         asked[worker.process.pid] = asked.get(worker.process.pid, 0) + 1
         return asked[worker.process.pid] > 5 and original(worker)  # 5 sources here first, each
 
-    monkeypatch.setattr(transfer_workers._Worker, "has_spoken", slow_to_start)
+    monkeypatch.setattr(worker_processes._Worker, "has_spoken", slow_to_start)
     here: list[str] = []
     transfer = SourceTransfer(LocalFolder(str(tmp_path)))
     client = downloads()

@@ -102,7 +102,7 @@ def test_references_with_bad_files_are_reported_and_judged_by_tolerance(
         0,
     )
 
-    ready = run_sensor(sensor(roboflow_conn, batch_id, str(summary["expected_count"]), 0.05), context)
+    ready = run_sensor(sensor(roboflow_conn, batch_id, summary["expected_count"], 0.05), context)
     assert (ready["expected"], ready["staged"], ready["failed_count"]) == (304, 300, 4)
     assert ready["failed_by_type"] == {
         "file-not-reachable": 2,

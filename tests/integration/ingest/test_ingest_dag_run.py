@@ -37,6 +37,8 @@ def test_ingest_then_wait_for_readiness_in_a_dag_run(
         schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
         start_date=datetime(2026, 1, 1, tzinfo=UTC),
         catchup=False,
+        # Templates render to values: the expected count stays a number.
+        render_template_as_native_obj=True,
     ) as dag:
         ingest = RoboflowIngestOperator(
             task_id="ingest",

@@ -55,6 +55,7 @@ def test_local_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_m
     for task_id in MAPPED_STEPS:
         assert len(chunk_results(run, task_id)) == 3, task_id
     assert [r["expected_count"] for r in chunk_results(run, "ingest")] == [15, 15, 10]
+    assert [r["expected"] for r in chunk_results(run, "wait_for_batch")] == [15, 15, 10]
 
     state = roboflow_emulator.state()
     staged = {batch_id: state["batches"][batch_id] for batch_id in batch_ids}
@@ -76,6 +77,8 @@ def test_local_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_m
     ]
     assert manifest["results"]["rows"] == FILES
     assert [chunk["batch_id"] for chunk in manifest["chunks"]] == batch_ids
+    # A local chunk's export checks against its own ingest's count (a file list is no references file).
+    assert [chunk["expected"] for chunk in manifest["chunks"]] == [15, 15, 10]
     names = sorted(row["file_name"] for row in result_rows(manifest_path.parent))
     assert names == sorted(image.name for image in images)
 

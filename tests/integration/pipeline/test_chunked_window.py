@@ -66,6 +66,9 @@ def test_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_manifes
         assert len(chunk_results(run, task_id)) == 3, task_id
     assert [r["expected_count"] for r in chunk_results(run, "ingest")] == [15, 15, 10]
     assert [r["job_id"] for r in chunk_results(run, "start_job")] == job_ids
+    # Each chunk's wait and export got the values of their own chunk, as numbers and lists.
+    assert [r["expected"] for r in chunk_results(run, "wait_for_batch")] == [15, 15, 10]
+    assert [r["job_id"] for r in chunk_results(run, "wait_for_job")] == job_ids
 
     state = roboflow_emulator.state()
     staged = {batch_id: state["batches"][batch_id] for batch_id in batch_ids}
@@ -89,6 +92,10 @@ def test_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_manifes
         chunk_manifest = json.loads(local_path(chunk["manifest"]).read_text())
         assert chunk_manifest["reconciled"] is True
         assert chunk_manifest["job_id"] == chunk["job_id"]
+        assert chunk_manifest["inputs"] == {"expected": chunk["references_count"], "source": "expected_count"}
+        assert [(e["action"], e["job_id"]) for e in chunk_manifest["job_history"]] == [
+            ("create", chunk["job_id"])
+        ]
 
     # Every image has exactly one result row across the chunk folders.
     rows = result_rows(manifest_path.parent)

@@ -82,6 +82,12 @@ def test_readme_example_runs_green_against_the_stand_ins(
     assert manifest["reconciled"] is True
     assert manifest["ingested"]["count"] == len(images)
     references = s3.list_objects_v2(Bucket="vision-private", Prefix="references/warehouse_cameras/")
-    assert [entry["Key"] for entry in references.get("Contents", [])] == [
-        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.jsonl"
+    # The references file, and beside it the content it sent (for the processed-content record).
+    assert sorted(entry["Key"] for entry in references.get("Contents", [])) == [
+        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.content.jsonl",
+        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.jsonl",
     ]
+    record = s3.list_objects_v2(
+        Bucket="vision-private", Prefix="references/roboflow-state/warehouse_cameras/"
+    )
+    assert [entry["Key"].rsplit("/", 2)[-2] for entry in record.get("Contents", [])] == ["segments"]

@@ -96,8 +96,9 @@ def test_a_window_over_its_run_budget_creates_nothing_and_fails_with_the_numbers
     assert run.task_state("spend_gate") == "failed"
     assert run.task_state("ingest") == "upstream_failed"
     assert roboflow_emulator.digest() == before  # no batch, no ingest, no job
-    plan = spend_plan(run)
-    assert plan["over_budget"] is True and plan["objects"] == 5
+    decided = spend_plan(run)
+    plan = decided["plan"]
+    assert decided["decision"] == "over-budget" and plan["over_budget"] is True and plan["objects"] == 5
     assert "5 images estimated at 5.00 machine-seconds on cpu = 5 credits" in plan["message"]
     assert "max_credits_per_run: 2 credits" in plan["message"]
     assert "Raise cost.max_credits_per_run in astro.yaml" in plan["message"]
@@ -120,7 +121,7 @@ def test_jobs_carry_ceilings_within_what_is_left_and_the_day_budget_holds_across
         seed(moto_server.url, "spend-day", 4, 20 + number)
         run = run_pipeline(pipeline, window_after())
         assert run.state == "success", run.tasks
-        gate, account = run.value("spend_gate"), run.value("account_spend")
+        gate, account = spend_plan(run), run.value("account_spend")
         (day,) = gate["plan"]["limits"]
         assert day["spent"] == pytest.approx(spent, abs=1e-5)  # what the earlier runs measured
         job_id = run.value("start_job")["job_id"]
@@ -142,8 +143,8 @@ def test_jobs_carry_ceilings_within_what_is_left_and_the_day_budget_holds_across
     before = roboflow_emulator.digest()
     over = run_pipeline(pipeline, window_after())
     assert over.state == "failed" and over.task_state("spend_gate") == "failed"
-    assert "cost.budget.day" in spend_plan(over)["message"]
-    assert spend_plan(over)["limits"][0]["spent"] == pytest.approx(spent, abs=1e-5)
+    assert "cost.budget.day" in spend_plan(over)["plan"]["message"]
+    assert spend_plan(over)["plan"]["limits"][0]["spent"] == pytest.approx(spent, abs=1e-5)
     assert roboflow_emulator.digest() == before
 
 
@@ -231,7 +232,7 @@ def test_a_dry_run_leaves_the_emulator_the_bucket_and_every_folder_unchanged(
         "reconcile",
     ):
         assert run.task_state(task_id) == "skipped", task_id
-    plan = run.value("spend_gate")
+    plan = spend_plan(run)
     assert plan["decision"] == "dry-run" and plan["would_start"] is True
     assert plan["objects"]["count"] == 3
     assert plan["objects"]["skipped"] == {"empty-file": 1, "unsupported-file-type": 1}
@@ -287,8 +288,8 @@ def test_over_budget_with_approve_waits_for_a_person_and_each_answer_does_what_i
     assert request.params["max_credits"]["value"] == 3.0
     # Rejected: the run ends without spending, successful (a decision, not an error), later steps skipped.
     assert rejected.state == "success"
-    assert rejected.value("spend_gate")["decision"] == "rejected"
-    assert rejected.value("spend_gate")["responded_by"] == "ops-lead"
+    assert spend_plan(rejected)["decision"] == "rejected" and not rejected.value("spend_gate")
+    assert spend_plan(rejected)["responded_by"] == "ops-lead"
     assert {rejected.task_state(t) for t in ("ingest", "start_job", "export", "reconcile")} == {"skipped"}
     assert roboflow_emulator.digest() == before
 
@@ -296,7 +297,7 @@ def test_over_budget_with_approve_waits_for_a_person_and_each_answer_does_what_i
     with answering(dag_id, "timeout") as request:
         timed_out = run_pipeline(pipeline, window_after())
     assert request.error is None
-    assert timed_out.state == "success" and timed_out.value("spend_gate")["decision"] == "timed-out"
+    assert timed_out.state == "success" and spend_plan(timed_out)["decision"] == "timed-out"
     assert timed_out.task_state("ingest") == "skipped"
     assert roboflow_emulator.digest() == before
 
@@ -305,8 +306,9 @@ def test_over_budget_with_approve_waits_for_a_person_and_each_answer_does_what_i
         approved = run_pipeline(pipeline, window_after())
     assert request.error is None
     assert approved.state == "success", approved.tasks
-    gate = approved.value("spend_gate")
+    gate = spend_plan(approved)
     assert gate["decision"] == "approved" and gate["approved_credits"] == 5.0 and gate["ceilings"] == [5]
+    assert [allowed["ceiling_seconds"] for allowed in approved.value("spend_gate")] == [5]
     job_id = approved.value("start_job")["job_id"]
     assert job(roboflow_emulator, job_id)["jobDefinition"]["processingTimeoutSeconds"] == 5
     assert approved.manifest["reconciled"] is True

@@ -10,7 +10,7 @@ import respx
 
 from include.roboflow_batch.api import RoboflowAPIError, TransportError
 from include.roboflow_batch.api.models import SignedURLDetails
-from include.roboflow_batch.api.transfers import CHUNK_SIZE
+from include.roboflow_batch.api.signed_url_files import CHUNK_SIZE
 from tests.unit.api.client_drivers import ClientDriver
 from tests.unit.api.conftest import API_KEY
 

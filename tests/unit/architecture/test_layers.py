@@ -1,6 +1,6 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | spend | preflight) -> hooks -> api. A module may import its own package, a lower layer, or
-the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
+references | content | spend | preflight) -> hooks -> api. A module may import its own package, a lower
+layer, or the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ LAYERS = {
     "jobs": 3,
     "export": 3,
     "references": 3,
+    "content": 3,
     "spend": 3,
     "preflight": 3,
     "hooks": 2,
@@ -53,7 +54,7 @@ def _layer(module: str) -> str | None:
 def test_imports_point_down(path: Path) -> None:
     own = path.relative_to(PACKAGE).parts[0]
     if own not in LAYERS:
-        return  # shared top-level modules (durations, identity, links, logs, media, provider_info)
+        return  # shared top-level modules (counts, durations, identity, links, logs, media, task_ids, ...)
     upward = [
         name
         for name in _imports(path)
@@ -77,3 +78,25 @@ def test_the_job_step_is_used_by_the_operator_the_sensor_and_the_trigger() -> No
     assert {"operators/start_job.py", "sensors/job.py", "triggers/job.py"} <= users
     start_job = _imports(PACKAGE / "operators" / "start_job.py")
     assert not [name for name in start_job if name.startswith(PREFIX + "sensors")]
+
+
+@pytest.mark.parametrize(
+    ("package", "judgement", "sensor", "trigger"),
+    [
+        ("jobs", "status", "sensors/job.py", "triggers/job.py"),
+        ("ingest", "readiness", "sensors/batch_ready.py", "triggers/batch_ready.py"),
+    ],
+)
+def test_both_waits_have_one_shape(package: str, judgement: str, sensor: str, trigger: str) -> None:
+    """A pure judgement, sync and async fetchers, and a worker watcher; the sensor polls through the
+    watcher, the trigger through the async fetcher and the same judgement."""
+    base = PACKAGE / package
+    fetch, watch = base / f"{judgement}_fetch.py", base / f"{judgement}_watch.py"
+    prefix = f"{PREFIX}{package}."
+    assert not [name for name in _imports(base / f"{judgement}.py") if name.split(".")[0] == "airflow"]
+    assert f"{prefix}{judgement}" in _imports(fetch)
+    assert f"{prefix}{judgement}_fetch" in _imports(watch)
+    assert f"{prefix}{judgement}_watch" in _imports(PACKAGE / sensor)
+    assert f"{prefix}{judgement}_fetch" in _imports(PACKAGE / trigger)
+    source = fetch.read_text()
+    assert source.count("async def a") >= 1 and source.count("\ndef ") >= 1

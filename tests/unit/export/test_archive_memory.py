@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from include.roboflow_batch.export import archive_memory, transfer
+from include.roboflow_batch.export import archive_memory, source_transfer
 from include.roboflow_batch.export.archive_extraction import extract_in_memory
 from include.roboflow_batch.export.archive_memory import TooBigForMemory, read_archive
 from include.roboflow_batch.export.archives import ArchiveLink, UnsafeArchiveError
 from include.roboflow_batch.export.local_folder import LocalFolder
 from include.roboflow_batch.export.results import UnreadableResultError
-from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceTransfer
 from tests.unit.export.test_archives import device, folder, link, regular, tar_bytes
 
 JSONL = b'{"file_name": "a.png", "v": 1}\n{"file_name": "b.png", "v": 2}\n'
@@ -48,7 +48,7 @@ class Client:
         return consume(iter(chunks))  # type: ignore[operator]
 
 
-def transfer_one(root: Path, body: bytes, name: str = "shard-1.tar.gz") -> transfer.SourceResult:
+def transfer_one(root: Path, body: bytes, name: str = "shard-1.tar.gz") -> source_transfer.SourceResult:
     source = SourceFile(key=name, file_name=name, download_url="http://127.0.0.1/x", folder="out/shard-1")
     return SourceTransfer(LocalFolder(str(root)))(Client(body), source)
 
@@ -71,7 +71,7 @@ def test_held_and_streamed_extraction_write_the_same_files_digests_and_rows(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     held = transfer_one(tmp_path / "held", sample())
-    monkeypatch.setattr(transfer, "MAX_IN_MEMORY_ARCHIVE", 100)  # too big to hold: streamed
+    monkeypatch.setattr(source_transfer, "MAX_IN_MEMORY_ARCHIVE", 100)  # too big to hold: streamed
     streamed = transfer_one(tmp_path / "streamed", sample())
 
     assert files_under(tmp_path / "held") == files_under(tmp_path / "streamed")

@@ -476,7 +476,7 @@ SKIPPED = [
 def test_objects_skipped_while_listing_are_in_the_manifest(client: FakeStaging, tmp_path: Path) -> None:
     listed = _skipped_list(tmp_path / "refs.skipped.jsonl", SKIPPED)
 
-    summary = export(tmp_path / "out", skipped_list=listed, skipped_count="3")
+    summary = export(tmp_path / "out", skipped_list=listed, skipped_count=3)
 
     manifest = manifest_of(tmp_path / "out")
     assert manifest["skipped"] == {"count": 3, "files": SKIPPED}
@@ -504,9 +504,19 @@ def test_skipped_objects_missing_from_the_list_do_not_reconcile(
 
 
 def test_no_listing_step_leaves_the_skipped_check_open(client: FakeStaging, tmp_path: Path) -> None:
-    export(tmp_path / "out", skipped_list="None", skipped_count="None")
+    export(tmp_path / "out", skipped_list=None, skipped_count=None)
 
     assert manifest_of(tmp_path / "out")["checks"]["skipped_listed"] is None
+
+
+@pytest.mark.parametrize(("option", "value"), [("skipped_count", "3"), ("expected_count", "None")])
+def test_a_count_given_as_text_is_refused_naming_it(
+    client: FakeStaging, tmp_path: Path, option: str, value: str
+) -> None:
+    # Counts travel as numbers: text would blur a missing count with 0 or "".
+    with pytest.raises(AirflowFailException, match=f"{option} must be a whole number or None"):
+        export(tmp_path / "out", **{option: value})
+    assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_an_earlier_attempt_of_the_same_interval_is_not_another_job(
@@ -517,7 +527,25 @@ def test_an_earlier_attempt_of_the_same_interval_is_not_another_job(
     (dest / "manifest.json").write_text(
         json.dumps({"job_id": "job-1a1", "ingested": {"batch_id": "in-batch"}})
     )
-    history = [{"job_id": "job-1", "seen": [{"job_id": "job-1a1", "attempt": 1, "state": "succeeded"}]}]
+    history = [
+        {
+            "at": "2026-11-28T10:00:00+00:00",
+            "action": "create",
+            "job_id": "job-1",
+            "attempt": 2,
+            "reason": "job job-1a1 failed and its definition changed (workflowId)",
+            "seen": [{"job_id": "job-1a1", "attempt": 1, "state": "failed or aborted"}],
+        }
+    ]
 
     assert export(dest, job_history=history)["reconciled"] is True
     assert manifest_of(dest)["job_id"] == "job-1"
+    assert manifest_of(dest)["job_history"] == history
+
+
+def test_a_damaged_job_history_is_refused_naming_it(client: FakeStaging, tmp_path: Path) -> None:
+    with pytest.raises(AirflowFailException, match=r"job_history: job history entry 0\.action"):
+        export(tmp_path / "out", job_history=[{"job_id": "job-1", "attempt": 1}])
+    with pytest.raises(AirflowFailException, match="job_history: a job history is a list of events"):
+        export(tmp_path / "out", job_history='[{"job_id": "job-1"}]')
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from include.roboflow_batch.export.parallel import ItemFailedError, run_parallel
+from include.roboflow_batch.parallel import ItemFailedError, run_parallel
 
 
 def test_every_item_is_worked_on_exactly_once_by_at_most_the_given_threads() -> None:
@@ -76,3 +76,32 @@ def test_no_items_and_bad_worker_counts() -> None:
     assert run_parallel([], lambda n: n, 8) == []
     with pytest.raises(ValueError, match="workers"):
         run_parallel([1], lambda n: n, 0)
+
+
+def test_each_completed_item_is_reported_once_one_call_at_a_time_even_after_a_failure() -> None:
+    reported: list[tuple[int, int]] = []
+    inside, overlapped = threading.Lock(), []
+    release = threading.Event()
+
+    def work(item: int) -> int:
+        if item == 0:
+            release.wait(5)  # still running when item 1 fails: it ends, and is reported
+            return 0
+        if item == 1:
+            release.set()
+            raise OSError("refused")
+        return item
+
+    def on_result(item: int, outcome: int) -> None:
+        if not inside.acquire(blocking=False):
+            overlapped.append(item)
+            return
+        try:
+            reported.append((item, outcome))
+        finally:
+            inside.release()
+
+    with pytest.raises(ItemFailedError) as failure:
+        run_parallel(range(2), work, 2, on_result=on_result)
+    assert failure.value.item == 1
+    assert reported == [(0, 0)] and not overlapped

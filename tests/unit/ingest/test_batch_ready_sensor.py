@@ -57,7 +57,7 @@ def success_event(**overrides: Any) -> dict[str, Any]:
 
 def test_defers_with_the_right_trigger_when_not_ready(client, context) -> None:
     set_state(client, 3, [make_shard("info", 10, 3)])
-    sensor = make_sensor(expected_count="10", roboflow_conn_id="rf", poke_interval=9)
+    sensor = make_sensor(expected_count=10, roboflow_conn_id="rf", poke_interval=9)
     before = time.time()
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context)
@@ -121,7 +121,7 @@ def test_max_failure_rate_is_checked(client, context, rate: Any) -> None:
         make_sensor(max_failure_rate=rate).execute(context)
 
 
-@pytest.mark.parametrize("expected", ["ten", -1, 2.5, True])
+@pytest.mark.parametrize("expected", ["ten", "10", "None", -1, 2.5, True])
 def test_expected_count_is_checked(client, context, expected: Any) -> None:
     with pytest.raises(AirflowFailException, match="expected_count"):
         make_sensor(expected_count=expected).execute(context)
@@ -129,7 +129,7 @@ def test_expected_count_is_checked(client, context, expected: Any) -> None:
 
 def test_unknown_expected_count_is_taken_from_the_service(client, context) -> None:
     set_state(client, 5, [make_shard("success", 5, 5)])
-    assert make_sensor(expected_count="None").execute(context)["expected"] == 5
+    assert make_sensor(expected_count=None).execute(context)["expected"] == 5
 
 
 def test_execute_complete_accepts_a_success_within_tolerance(context) -> None:

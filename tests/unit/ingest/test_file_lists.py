@@ -26,7 +26,7 @@ def test_a_window_over_the_limit_is_split_into_lists_that_read_back_to_every_fil
 ) -> None:
     files = discover_files(drop, "images")
 
-    chunks = write_file_lists(files, tmp_path / "state", max_per_list=3, max_lists=10)
+    chunks = write_file_lists(files, tmp_path / "state", max_objects_per_file=3, max_files=10)
 
     assert [(chunk["index"], chunk["count"]) for chunk in chunks] == [(0, 3), (1, 3), (2, 1)]
     assert [Path(chunk["references_uri"].removeprefix("file://")).name for chunk in chunks] == [
@@ -41,10 +41,10 @@ def test_a_window_over_the_limit_is_split_into_lists_that_read_back_to_every_fil
 
 def test_rewriting_a_window_gives_the_same_lists_and_no_leftovers(drop: Path, tmp_path: Path) -> None:
     files = discover_files(drop, "images")
-    first = write_file_lists(files, tmp_path / "state", max_per_list=3, max_lists=10)
+    first = write_file_lists(files, tmp_path / "state", max_objects_per_file=3, max_files=10)
     contents = [Path(c["references_uri"].removeprefix("file://")).read_text() for c in first]
 
-    again = write_file_lists(files, tmp_path / "state", max_per_list=3, max_lists=10)
+    again = write_file_lists(files, tmp_path / "state", max_objects_per_file=3, max_files=10)
 
     assert again == first
     assert [Path(c["references_uri"].removeprefix("file://")).read_text() for c in again] == contents
@@ -62,7 +62,9 @@ def test_a_window_within_the_limit_is_one_list(drop: Path, tmp_path: Path) -> No
 
 def test_more_lists_than_airflow_can_map_is_refused_naming_both_settings(drop: Path, tmp_path: Path) -> None:
     with pytest.raises(FileListError, match=r"max_batch_objects.*max_map_length allows \(2\)"):
-        write_file_lists(discover_files(drop, "images"), tmp_path / "state", max_per_list=3, max_lists=2)
+        write_file_lists(
+            discover_files(drop, "images"), tmp_path / "state", max_objects_per_file=3, max_files=2
+        )
 
     assert not (tmp_path / "state").exists()
 

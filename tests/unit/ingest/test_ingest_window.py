@@ -98,7 +98,10 @@ def test_empty_explicit_window_skips_naming_it(client: mock.MagicMock, drop: Pat
             {"interval_start": INTERVAL[0].isoformat()},
             "interval_start and interval_end must be given together",
         ),
-        ({"interval_start": "yesterday", "interval_end": "today"}, "interval_start must be an ISO 8601"),
+        (
+            {"interval_start": "yesterday", "interval_end": "today"},
+            "interval_start: 'yesterday' is not an ISO 8601",
+        ),
         (
             {"interval_start": INTERVAL[1].isoformat(), "interval_end": INTERVAL[0].isoformat()},
             "selection window is empty",

@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.roboflow_batch.api.jobs import WorkflowJobSpec
+from include.roboflow_batch.jobs.ledger_store import HISTORY_STATE_KEY
 from include.roboflow_batch.jobs.recovery import (
     MAX_ATTEMPTS,
     ExistingJob,
@@ -16,11 +17,7 @@ from include.roboflow_batch.jobs.recovery import (
     decide,
     needs_new_job,
 )
-from include.roboflow_batch.operators.start_job import (
-    JOB_ATTEMPT_STATE_KEY,
-    JOB_HISTORY_STATE_KEY,
-    RoboflowStartJobOperator,
-)
+from include.roboflow_batch.operators.start_job import JOB_ATTEMPT_STATE_KEY, RoboflowStartJobOperator
 from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context, stage
 
 BASE = "pipeline-base-job-01"
@@ -59,7 +56,7 @@ def test_aborted_job_is_restarted_not_reattached(jobs: FakeJobs) -> None:
     assert result["job_id"] == BASE
     assert jobs.restarted == [(BASE, None)]
     assert "create_job" not in jobs.call_names()
-    assert [event["action"] for event in store.values[JOB_HISTORY_STATE_KEY]] == ["restart"]
+    assert [event["action"] for event in store.values[HISTORY_STATE_KEY]] == ["restart"]
 
 
 def test_failed_job_is_restarted_with_the_options_asked_for_now(jobs: FakeJobs) -> None:
@@ -107,7 +104,7 @@ def test_changed_workflow_starts_the_next_attempt_under_a_new_deterministic_id(j
     assert jobs.created == {second: body()}
     assert jobs.restarted == []
     assert store.values[JOB_ATTEMPT_STATE_KEY] == 2
-    [event] = store.values[JOB_HISTORY_STATE_KEY]
+    [event] = store.values[HISTORY_STATE_KEY]
     assert event["seen"] == [{"job_id": BASE, "attempt": 1, "state": "failed or aborted"}]
     # The next run of the interval finds attempt 2 and re-attaches: no third job.
     again = operator().execute(make_context(store))

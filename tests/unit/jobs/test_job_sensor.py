@@ -75,6 +75,7 @@ def test_finished_job_returns_without_deferring(jobs: FakeJobs) -> None:
         "job_id": "job-1",
         "succeeded": True,
         "output_batches": {"processing": ["job-1-processing"], "export": ["job-1-export"]},
+        "job_history": [],
     }
 
 
@@ -95,6 +96,7 @@ def test_execute_complete_returns_output_batches_on_success(jobs: FakeJobs) -> N
         "job_id": "job-1",
         "succeeded": True,
         "output_batches": {"export": ["b"]},
+        "job_history": [],
     }
 
 

@@ -6,13 +6,12 @@ restarted what), and one history for the manifest.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException, AirflowRescheduleException, TaskDeferred
 
-from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, merge_histories, restarts_by_others
+from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, JobEvent, JobHistory
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from include.roboflow_batch.sensors.job import RoboflowJobSensor
 from tests.unit.jobs.fakes import (
@@ -68,7 +67,7 @@ def test_a_retried_or_cleared_wait_restarts_the_job_with_the_options_asked_for_n
     started = [{"at": "2026-11-28T10:00:00+00:00", "action": "create", "job_id": JOB, "attempt": 1}]
     context = try_context(store, 2)
     with pytest.raises(TaskDeferred):
-        sensor(job_history=json.dumps(started), restart_options={"max_parallel_tasks": 3}).execute(context)
+        sensor(job_history=started, restart_options={"max_parallel_tasks": 3}).execute(context)
     assert jobs.restarted == [(JOB, {"type": "parameters-override-v1", "maxParallelTasks": 3})]
     history = context["ti"].pushed[JOB_HISTORY_XCOM_KEY]
     assert [(event["action"], event.get("by")) for event in history] == [
@@ -135,17 +134,24 @@ def test_start_job_counts_the_waits_restarts_against_its_budget(jobs: FakeJobs) 
         workflow_id="image-stats",
         job_id=JOB,
         max_restarts=2,
-        known_job_history=json.dumps(waited),
+        job_wait_task_id="wait_for_job",
+    )
+    context = make_context()
+    # What the wait published on an earlier try, for this task's own map index.
+    published = {("wait_for_job", JOB_HISTORY_XCOM_KEY, -1): waited}
+    context["ti"].xcom_pull.side_effect = lambda task_ids, key, map_indexes: published.get(
+        (task_ids, key, map_indexes)
     )
     with pytest.raises(AirflowFailException, match=r"after 2 restart\(s\)"):
-        operator.execute(make_context())
+        operator.execute(context)
     assert "restart_job" not in jobs.call_names()
 
 
 def test_histories_merge_without_duplicates_and_count_each_restart_once() -> None:
-    mine, theirs = restart_event("wait_for_job"), restart_event("start_job", "2026-11-28T09:00:00+00:00")
-    merged = merge_histories([theirs, mine], [mine])
-    assert merged == [theirs, mine]
-    assert restarts_by_others(merged, JOB, "wait_for_job") == 1
-    assert restarts_by_others(merged, JOB, "start_job") == 1
-    assert restarts_by_others(merged, "other-job", "start_job") == 0
+    mine = JobEvent.model_validate(restart_event("wait_for_job"))
+    theirs = JobEvent.model_validate(restart_event("start_job", "2026-11-28T09:00:00+00:00"))
+    merged = JobHistory(events=(theirs, mine)).merged(JobHistory(events=(mine,)))
+    assert merged.events == (theirs, mine)
+    assert merged.restarts_by_others(JOB, "wait_for_job") == 1
+    assert merged.restarts_by_others(JOB, "start_job") == 1
+    assert merged.restarts_by_others("other-job", "start_job") == 0

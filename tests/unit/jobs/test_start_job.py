@@ -63,12 +63,14 @@ def test_creates_one_job_with_the_derived_id_after_storing_it(jobs: FakeJobs) ->
     context = make_context(store)
     result = make_operator(machine_type="gpu", max_parallel_tasks=4, job_name="nightly").execute(context)
 
+    history = result.pop("job_history")
     assert result == {
         "job_id": DERIVED,
         "job_url": f"https://app.roboflow.example/demo-workspace/batch-processing/{DERIVED}",
         "batch_id": "batch-1",
         "workflow_id": "image-stats",
         "attempt": 1,
+        "ceiling_seconds": None,  # no processing_timeout_seconds given
     }
     assert jobs.created == {DERIVED: body(machine_type="gpu", max_parallel_tasks=4)}
     assert store.values[JOB_ID_STATE_KEY] == DERIVED
@@ -78,6 +80,8 @@ def test_creates_one_job_with_the_derived_id_after_storing_it(jobs: FakeJobs) ->
     assert context["ti"].pushed["job_id"] == DERIVED
     assert context["ti"].pushed["job_url"] == result["job_url"]
     assert [event["action"] for event in context["ti"].pushed["job_history"]] == ["create"]
+    # The task that waits for the job takes the history from the return value.
+    assert history == context["ti"].pushed["job_history"]
 
 
 def test_every_option_reaches_the_job_body(jobs: FakeJobs) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from include.roboflow_batch.pipeline.factory import build_dag
 from include.roboflow_batch.pipeline.loader import parse_pipelines
+from include.roboflow_batch.pipeline.step_arguments import max_batch_objects
 
 
 def load(pipeline: dict[str, Any], **defaults: Any) -> Any:
@@ -20,16 +21,16 @@ def test_default_limit_follows_the_media(pipeline: dict[str, Any]) -> None:
     pipeline["source"]["media"] = "videos"
     [videos] = load(pipeline).pipelines
 
-    assert images.batch_object_limit == 100_000
-    assert videos.batch_object_limit == 1_000
+    assert max_batch_objects(images) == 100_000
+    assert max_batch_objects(videos) == 1_000
 
 
 def test_defaults_set_the_limit_and_a_pipeline_overrides_it(pipeline: dict[str, Any]) -> None:
     [inherited] = load(pipeline, max_batch_objects=5_000).pipelines
     [own] = load({**pipeline, "max_batch_objects": 250}, max_batch_objects=5_000).pipelines
 
-    assert inherited.batch_object_limit == 5_000
-    assert own.batch_object_limit == 250
+    assert max_batch_objects(inherited) == 5_000
+    assert max_batch_objects(own) == 250
 
 
 @pytest.mark.parametrize("value", [0, -3, "many"])
@@ -61,14 +62,18 @@ def test_every_mapped_step_expands_over_the_chunk_plan_and_reads_its_own_chunk(
             upstream.task_id for upstream, _key in dag.task_dict[task_id].expand_input.value.iter_references()
         ]
 
-    for task_id in ("ingest", "wait_for_batch", "start_job"):
-        assert expanded_over(task_id) == ["plan_chunks"], task_id
+    assert expanded_over("ingest") == ["plan_chunks"]
+    # The job runs on the batch its chunk's ingest staged (a new id when Roboflow kept an expired one),
+    # with the machine-time ceiling the spend gate reserved for that chunk.
+    assert expanded_over("start_job") == ["plan_chunks", "ingest", "spend_gate"]
+    # The batch wait takes its batch and count from its own chunk's ingest, as values.
+    assert expanded_over("wait_for_batch") == ["ingest"]
     # The job wait and the export follow the job start_job chose (a new attempt has its own id).
     assert expanded_over("wait_for_job") == ["start_job"]
-    assert expanded_over("export") == ["plan_chunks", "start_job"]
+    assert expanded_over("export") == ["plan_chunks", "ingest", "start_job", "wait_for_job"]
     for task_id in ("wait_for_batch", "export"):
-        expected = dag.task_dict[task_id].partial_kwargs["expected_count"]
-        assert "task_ids='ingest', map_indexes=ti.map_index" in expected, task_id
+        # Per chunk, never a template rendered for every chunk alike.
+        assert "expected_count" not in dag.task_dict[task_id].partial_kwargs, task_id
     assert set(dag.task_dict["reconcile"].upstream_task_ids) >= {
         "export",
         "plan_chunks",

@@ -63,6 +63,20 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     }
 
 
+def test_the_listing_and_reconcile_share_the_processed_content_record(pipeline: dict[str, Any]) -> None:
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    record = "s3://private/roboflow-state/demo_s3/processed-content/"
+    assert arg(tasks["list_new_objects"], "processed_content") == record
+    assert arg(tasks["list_new_objects"], "processed_content_conn_id") == "aws_default"
+    reconcile = tasks["reconcile"].op_kwargs
+    assert (reconcile["processed_content"], reconcile["processed_content_conn_id"]) == (record, "aws_default")
+
+    pipeline["reprocess_unchanged"] = True
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    assert arg(tasks["list_new_objects"], "processed_content") is None
+    assert tasks["reconcile"].op_kwargs["processed_content"] is None
+
+
 def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipeline: dict[str, Any]) -> None:
     pipeline["source"] = {"kind": "local", "directory": "drop", "media": "videos", "select": "all"}
 
@@ -87,7 +101,10 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "media_type": "videos",
         "select": "all",
         "state_directory": "/project/.roboflow-state",
-        "max_per_list": 1_000,
+        "max_objects_per_file": 1_000,
+        # Local sources keep their processed-content record in their state directory.
+        "processed_content": "file:///project/.roboflow-state/demo_s3/processed-content/",
+        "processed_content_conn_id": None,
     }
 
 
@@ -126,7 +143,7 @@ def test_local_pipeline_lists_the_plan_window_into_the_configured_state_director
     assert listing.op_kwargs["plan"].operator.task_id == "plan"
     assert listing.op_kwargs["spec"]["select"] == "interval"
     assert listing.op_kwargs["spec"]["state_directory"] == "/project/state"
-    assert listing.op_kwargs["spec"]["max_per_list"] == 15
+    assert listing.op_kwargs["spec"]["max_objects_per_file"] == 15
 
 
 @pytest.mark.parametrize(
@@ -186,10 +203,10 @@ def test_job_options_map_to_the_start_job_operator(pipeline: dict[str, Any]) -> 
     assert arg(start, "machine_type") == "gpu"
     assert arg(start, "workers_per_machine") == 2
     assert arg(start, "max_parallel_tasks") == 3
-    # The job's ceiling is what the spend gate reserved for it, never above job.processing_timeout.
-    assert "task_ids='spend_gate'" in arg(start, "processing_timeout_seconds")
+    # The job's ceiling is what the spend gate reserved for its chunk (start_job_kwargs), never above
+    # job.processing_timeout, which the gate's policy carries.
+    assert "processing_timeout_seconds" not in start.partial_kwargs
     assert dag.task_dict["spend_gate"].policy["processing_timeout_seconds"] == 7200
-    assert "task_ids='spend_gate'" in arg(wait, "restart_ceiling_seconds")
     assert arg(start, "max_image_failure_rate") == 0.1
     assert arg(start, "aggregation_format") == "csv"
     assert arg(start, "notifications_url") == "https://hooks.example.com/roboflow"
@@ -295,16 +312,15 @@ def test_mapped_steps_keep_the_job_recovery_options(pipeline: dict[str, Any]) ->
     start_job = dag.task_dict["start_job"].partial_kwargs
     assert start_job["max_restarts"] == 3
     assert "params.on_changed_definition or 'fail'" in start_job["on_changed_definition"]
-    # The start task counts the wait's restarts; the wait restarts within the same budget, with
-    # only what a restart can carry.
-    assert "task_ids='wait_for_job', key='job_history'" in start_job["known_job_history"]
+    # The start task counts the wait's restarts (it reads what that wait published for its chunk);
+    # the wait restarts within the same budget, with only what a restart can carry.
+    assert start_job["job_wait_task_id"] == "wait_for_job"
     wait = dag.task_dict["wait_for_job"].partial_kwargs
     assert wait["max_restarts"] == 3
     assert wait["restart_options"] == {"max_parallel_tasks": 4}
-    assert "task_ids='start_job', key='job_history', map_indexes=ti.map_index" in wait["job_history"]
-    # Each chunk's export pulls the whole history its own wait published, not every chunk's.
-    history = dag.task_dict["export"].partial_kwargs["job_history"]
-    assert "task_ids='wait_for_job', key='job_history', map_indexes=ti.map_index" in history
+    # The histories travel with each chunk's values (start_job's and the wait's return values).
+    assert "job_history" not in wait
+    assert "job_history" not in dag.task_dict["export"].partial_kwargs
 
 
 def test_without_webhooks_the_waits_poll_at_their_own_interval(pipeline: dict[str, Any]) -> None:

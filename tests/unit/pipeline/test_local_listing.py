@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.roboflow_batch.content.record import ContentRecord, WindowRef
+from include.roboflow_batch.content.window_content import read_sent_content
 from include.roboflow_batch.ingest.file_lists import read_file_list
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
 
@@ -51,7 +55,7 @@ def spec(drop: Path, tmp_path: Path, **changes: Any) -> LocalListingSpec:
         "media_type": "images",
         "select": "interval",
         "state_directory": str(tmp_path / "state"),
-        "max_per_list": 2,
+        "max_objects_per_file": 2,
     }
     return LocalListingSpec(**{**values, **changes})  # type: ignore[typeddict-item]
 
@@ -72,8 +76,8 @@ def test_the_window_is_split_into_lists_under_the_runs_state_folder(drop: Path, 
 
 
 def test_select_all_in_astro_yaml_or_in_the_run_ignores_the_window(drop: Path, tmp_path: Path) -> None:
-    configured = list_local_files(spec(drop, tmp_path, select="all", max_per_list=10), PLAN)
-    requested = list_local_files(spec(drop, tmp_path, max_per_list=10), {**PLAN, "select": "all"})
+    configured = list_local_files(spec(drop, tmp_path, select="all", max_objects_per_file=10), PLAN)
+    requested = list_local_files(spec(drop, tmp_path, max_objects_per_file=10), {**PLAN, "select": "all"})
 
     assert configured["count"] == requested["count"] == 6
 
@@ -105,7 +109,7 @@ def test_entries_not_sent_are_listed_beside_the_file_lists(drop: Path, tmp_path:
     for name in ("notes.txt", "empty.jpg"):
         os.utime(drop / name, (START.timestamp(), START.timestamp()))
 
-    summary = list_local_files(spec(drop, tmp_path, max_per_list=10), PLAN)
+    summary = list_local_files(spec(drop, tmp_path, max_objects_per_file=10), PLAN)
 
     assert (summary["count"], summary["skipped_count"]) == (5, 2)
     assert summary["skipped"] == {"empty-file": 1, "unsupported-file-type": 1}
@@ -137,3 +141,41 @@ def read_skipped_keys(uri: str) -> list[str]:
     from include.roboflow_batch.export.skipped import read_skipped
 
     return [entry["key"] for entry in read_skipped(uri, None)]
+
+
+def test_with_the_record_files_processed_by_another_window_are_skipped_with_that_window(
+    tmp_path: Path,
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.jpg").write_bytes(b"\xff\xd8 first")
+    record = (tmp_path / "record").as_uri() + "/"
+    earlier = {
+        **PLAN,
+        "batch_id": "earlier-batch",
+        "window_start": None,
+        "window_end": "2026-01-01T00:00:00+00:00",
+    }
+    listing = spec(drop, tmp_path, select="all", processed_content=record, processed_content_conn_id=None)
+    first = list_local_files(listing, {**earlier, "select": "all"})
+    assert first["count"] == 1 and first["content_uri"].endswith("/earlier-batch/files.content.jsonl")
+
+    window = WindowRef(None, "2026-01-01T00:00:00+00:00", "all")
+    ContentRecord(ObjectStoragePath(record)).add_window(
+        window, read_sent_content(first["content_uri"], None, set())
+    )
+
+    (drop / "copy.jpg").write_bytes(b"\xff\xd8 first")  # the same bytes under another name
+    (drop / "b.jpg").write_bytes(b"\xff\xd8 second")
+    later = list_local_files(listing, {**PLAN, "select": "all"})
+
+    assert later["count"] == 1 and listed_names(later, drop) == [["b.jpg"]]
+    assert later["skipped"] == {"already-processed": 2}
+    skipped = [
+        json.loads(line)
+        for line in Path(later["skipped_uri"].removeprefix("file://")).read_text().splitlines()
+    ]
+    assert skipped == [
+        {"key": "a.jpg", "reason": "already-processed", "size": 8, "processed_in": window.to_json()},
+        {"key": "copy.jpg", "reason": "already-processed", "size": 8, "processed_in": window.to_json()},
+    ]

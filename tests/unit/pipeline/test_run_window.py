@@ -13,7 +13,12 @@ from airflow.sdk.exceptions import AirflowFailException
 from include.roboflow_batch.api.ids import validate_batch_id, validate_job_id
 from include.roboflow_batch.durations import format_duration, parse_duration
 from include.roboflow_batch.pipeline.plan_task import PlanSpec, plan_run
-from include.roboflow_batch.pipeline.run_window import RunWindow, RunWindowError, render_uri, resolve_window
+from include.roboflow_batch.pipeline.run_window import (
+    RunWindow,
+    RunWindowError,
+    render_uri,
+    resolve_run_window,
+)
 
 START = datetime(2026, 3, 1, 4, tzinfo=UTC)
 END = START + timedelta(hours=1)
@@ -54,27 +59,29 @@ def test_format_duration_round_trips() -> None:
 
 
 def test_data_interval_is_the_window() -> None:
-    assert resolve_window(START, END, {}) == RunWindow(START, END, "interval")
+    assert resolve_run_window(START, END, {}) == RunWindow(START, END, "interval")
 
 
 def test_explicit_window_params_win() -> None:
-    window = resolve_window(START, END, {"window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-02"})
+    window = resolve_run_window(
+        START, END, {"window_start": "2026-01-01T00:00:00Z", "window_end": "2026-01-02"}
+    )
 
     assert window == RunWindow(datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC), "interval")
 
 
 def test_run_without_interval_needs_params() -> None:
     with pytest.raises(RunWindowError, match="window_start and window_end"):
-        resolve_window(None, None, {})
+        resolve_run_window(None, None, {})
 
 
 def test_zero_width_interval_is_not_a_window() -> None:
     with pytest.raises(RunWindowError, match="no data interval"):
-        resolve_window(START, START, {})
+        resolve_run_window(START, START, {})
 
 
 def test_select_all_without_interval_uses_run_time() -> None:
-    window = resolve_window(None, None, {"select_all": True}, run_after=END)
+    window = resolve_run_window(None, None, {"select_all": True}, run_after=END)
 
     assert window == RunWindow(None, END, "all")
 
@@ -92,7 +99,17 @@ def test_select_all_without_interval_uses_run_time() -> None:
 )
 def test_bad_window_params_are_named(params: dict[str, Any], message: str) -> None:
     with pytest.raises(RunWindowError, match=message):
-        resolve_window(None, None, params)
+        resolve_run_window(None, None, params)
+
+
+def test_window_params_without_a_time_zone_are_in_the_dags_time_zone() -> None:
+    import pendulum
+
+    params = {"window_start": "2026-01-01T00:00:00", "window_end": "2026-01-01T06:00:00+00:00"}
+    window = resolve_run_window(None, None, params, zone=pendulum.timezone("Europe/Berlin"))
+
+    assert window.start == datetime(2025, 12, 31, 23, tzinfo=UTC)
+    assert window.end == datetime(2026, 1, 1, 6, tzinfo=UTC)
 
 
 def test_render_uri_fills_the_template_and_resolves_paths() -> None:

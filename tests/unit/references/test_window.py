@@ -1,4 +1,5 @@
 from datetime import UTC, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 import pendulum
 import pytest
@@ -62,8 +63,8 @@ def test_zero_width_interval_points_to_the_timetable() -> None:
 @pytest.mark.parametrize(
     ("start", "end", "message"),
     [
-        ("2026-02-01T00:00:00", "2026-02-02T00:00:00+00:00", "interval_start must carry a time zone"),
-        ("yesterday", "2026-02-02T00:00:00+00:00", "interval_start must be an ISO 8601"),
+        ("yesterday", "2026-02-02T00:00:00+00:00", "interval_start: 'yesterday' is not an ISO 8601"),
+        ("2026-02-01T00:00:00+00:00", 7, "interval_end: expected an ISO 8601 time, got 7"),
         ("2026-02-02T00:00:00+00:00", "2026-02-01T00:00:00+00:00", "is not before"),
         ("2026-02-02T00:00:00+00:00", None, "given together"),
     ],
@@ -76,3 +77,18 @@ def test_bad_overrides_name_the_field(start: str, end: str | None, message: str)
 def test_unknown_select_is_rejected() -> None:
     with pytest.raises(ValueError, match="select must be one of"):
         resolve_window("new", {})
+
+
+def test_a_time_without_a_time_zone_is_in_the_dags_time_zone_as_for_run_params() -> None:
+    import pendulum
+
+    dag = SimpleNamespace(timezone=pendulum.timezone("America/New_York"))
+
+    window = resolve_window("interval", {"dag": dag}, "2026-02-01T00:00:00", "2026-02-02T00:00:00-05:00")
+    in_utc = resolve_window("interval", {}, "2026-02-01T00:00:00", "2026-02-02T00:00:00")
+
+    assert (window.start, window.end) == (
+        datetime(2026, 2, 1, 5, tzinfo=UTC),
+        datetime(2026, 2, 2, 5, tzinfo=UTC),
+    )
+    assert in_utc.start == datetime(2026, 2, 1, tzinfo=UTC)  # a DAG that names no time zone: UTC

@@ -153,7 +153,7 @@ GATE_PLAN = {
 def test_a_run_shows_its_estimate_ceiling_measured_spend_and_budgets() -> None:
     returned = {
         **RETURNED,
-        "spend_gate": {"decision": "within-budget", "plan": GATE_PLAN, "ceilings": [2880]},
+        "spend_gate:spend_plan": {"decision": "within-budget", "plan": GATE_PLAN, "ceilings": [2880]},
         "account_spend": {
             "machine_seconds": 11.2,
             "credits": 0.0031,
@@ -183,8 +183,9 @@ def test_a_run_shows_its_estimate_ceiling_measured_spend_and_budgets() -> None:
 
 def test_an_over_budget_run_shows_why_from_the_plan_the_gate_pushed() -> None:
     plan = {**GATE_PLAN, "message": "pipeline cams: over budget: 10 images estimated at <b>12</b> credits"}
+    gate = {"decision": "over-budget", "plan": plan, "ceilings": []}
     view = build_view(
-        ROW, {"plan": RETURNED["plan"], "spend_gate:spend_plan": plan}, {"spend_gate": "failed"}
+        ROW, {"plan": RETURNED["plan"], "spend_gate:spend_plan": gate}, {"spend_gate": "failed"}
     )
     assert view.spend is not None and view.spend["decision"] == "over-budget"
     detail = run_page("/roboflow-ui", view, [])
@@ -203,7 +204,9 @@ def test_a_dry_run_shows_its_plan_and_checks() -> None:
         },
         "ceilings": [50],
     }
-    view = build_view(ROW, {"plan": RETURNED["plan"], "spend_gate": gate}, {"spend_gate": "success"})
+    view = build_view(
+        ROW, {"plan": RETURNED["plan"], "spend_gate:spend_plan": gate}, {"spend_gate": "success"}
+    )
     detail = run_page("/roboflow-ui", view, [])
     assert "Dry run: would not start: credits" in detail
     assert "<td>credits</td>" in detail and "add some." in detail and "empty-file: 1" in detail

@@ -19,7 +19,7 @@ from typing import IO, Any, BinaryIO, Protocol
 from include.roboflow_batch.export.archive_extraction import extract_in_memory
 from include.roboflow_batch.export.archive_memory import MAX_IN_MEMORY_ARCHIVE, TooBigForMemory
 from include.roboflow_batch.export.archives import ArchiveLink, extract_stream, is_archive
-from include.roboflow_batch.export.names import destination_path
+from include.roboflow_batch.export.names import path_in_folder
 from include.roboflow_batch.export.results import (
     ResultCount,
     SourceResult,
@@ -64,7 +64,7 @@ class SourceFile:
     folder: str
 
     def relpath(self, name: str) -> str:
-        return destination_path(self.folder, name)
+        return path_in_folder(self.folder, name)
 
 
 def _held(chunks: Iterator[bytes], limit: int) -> tuple[bytes | None, Iterator[bytes]]:

@@ -1,7 +1,7 @@
 """Transferring every listed source to the destination, recording each completed one.
 
 On threads of this process (object stores, few sources, or ``processes=0``), or for a local folder
-in worker processes (see :mod:`include.roboflow_batch.export.transfer_workers`). Either way the
+in worker processes (see :mod:`include.roboflow_batch.export.worker_processes`). Either way the
 first failure stops handing out sources and is raised as :class:`ItemFailedError` naming the source,
 and what completed before it is in the progress log, so a re-run does not transfer it again.
 """
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.export.destination import Destination
-from include.roboflow_batch.export.parallel import run_parallel
 from include.roboflow_batch.export.progress import ProgressLog
 from include.roboflow_batch.export.results import SourceResult
-from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
-from include.roboflow_batch.export.transfer_workers import TransferWorkers, WorkerSettings, worker_count
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.worker_processes import TransferWorkers, WorkerSettings, worker_count
+from include.roboflow_batch.parallel import run_parallel
 
 log = logging.getLogger(__name__)
 

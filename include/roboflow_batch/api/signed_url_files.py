@@ -20,13 +20,13 @@ from pathlib import Path
 import httpx
 from tenacity import Retrying
 
+from include.roboflow_batch.api.downloads import CHUNK_SIZE
 from include.roboflow_batch.api.errors import RoboflowAPIError
 from include.roboflow_batch.api.models import SignedURLDetails
 from include.roboflow_batch.api.request_spec import Retry
 from include.roboflow_batch.api.retries import RetryPolicy, retry_arguments
 from include.roboflow_batch.api.transport import error_from_exception, error_from_response, make_timeout
 
-CHUNK_SIZE = 1024 * 1024
 _SIGNED_URL_HINT = "the signed URL may have expired"
 
 

@@ -1,5 +1,6 @@
 """Running one function over many small items on a few threads, stopping at the first failure.
 
+The one thread engine of the project: the export's downloads and the local uploads of an ingest.
 Each thread takes the next item from a shared iterator until none is left, so the cost per item is
 one lock and one call: no future, condition or wake-up of a waiting thread per file, which matters
 when an export moves tens of thousands of files of a few KiB each.
@@ -29,13 +30,16 @@ def run_parallel(
     workers: int,
     *,
     on_done: Callable[[int], None] | None = None,
+    on_result: Callable[[Item, Outcome], None] | None = None,
     name: str = "parallel",
 ) -> list[Outcome]:
     """``work`` applied to every item on ``workers`` threads; outcomes in completion order.
 
     The first exception stops every thread from taking further items and is raised once all threads
-    have finished, wrapped in :class:`ItemFailedError` (the original is its ``__cause__``).
-    ``on_done(count)`` is called (under a lock) with the number of items completed so far.
+    have finished (items already running end, and count as completed), wrapped in
+    :class:`ItemFailedError` (the original is its ``__cause__``). Under a lock, one call at a time:
+    ``on_result(item, outcome)`` for each completed item, then ``on_done(count)`` with the number of
+    items completed so far.
     """
     if workers < 1:
         raise ValueError(f"workers must be a positive number, got {workers!r}")
@@ -63,6 +67,8 @@ def run_parallel(
                 outcome = work(item)  # type: ignore[arg-type]
                 with lock:
                     outcomes.append(outcome)
+                    if on_result is not None:
+                        on_result(item, outcome)  # type: ignore[arg-type]
                     if on_done is not None:
                         on_done(len(outcomes))
         except BaseException as exc:

@@ -1,4 +1,8 @@
-"""Polling a job from a worker: one status check at a time, progress logged only when it changed."""
+"""Watching a job from a worker: one status check at a time, progress logged only when it changed.
+
+The job wait's worker face (the sensor's pokes, the start-job operator's own wait); the triggerer
+runs the same fetch and judgement asynchronously (``triggers.job``).
+"""
 
 from __future__ import annotations
 
@@ -6,24 +10,15 @@ from typing import Any
 
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
-from include.roboflow_batch.jobs.fetch import fetch_snapshot
-from include.roboflow_batch.jobs.status import JobProgress, JobVerdict, judge
-from include.roboflow_batch.logs import TaskLog
+from include.roboflow_batch.jobs.status import JobVerdict, judge
+from include.roboflow_batch.jobs.status_fetch import fetch_snapshot
+from include.roboflow_batch.logs import ProgressReporter, TaskLog
 
 
-class ProgressLog:
-    """Logs a job's progress when it differs from what was logged last (polls repeat a lot)."""
-
-    def __init__(self, job_id: str, log: TaskLog) -> None:
-        self.job_id = job_id
-        self.log = log
-        self.last: JobProgress | None = None
-
-    def update(self, verdict: JobVerdict) -> None:
-        if verdict.is_terminal or verdict.progress == self.last:
-            return
-        self.log.info(verdict.progress.describe(self.job_id))
-        self.last = verdict.progress
+def report_progress(progress: ProgressReporter, job_id: str, verdict: JobVerdict) -> None:
+    """Log the stage and tasks of a running job when they changed."""
+    if not verdict.is_terminal:
+        progress.report(verdict.progress.describe(job_id))
 
 
 class JobWatcher:
@@ -36,11 +31,11 @@ class JobWatcher:
         self.client = client
         self.job_id = job_id
         self.conn_id = conn_id
-        self.progress = ProgressLog(job_id, log)
+        self.progress = ProgressReporter(log)
 
     def poll(self) -> dict[str, Any] | None:
         """A terminal event dict (see ``jobs.status``), or None while the job runs."""
         with roboflow_errors(f"status check of Roboflow job {self.job_id}", self.conn_id):
             verdict = judge(self.job_id, fetch_snapshot(self.client, self.job_id))
-        self.progress.update(verdict)
+        report_progress(self.progress, self.job_id, verdict)
         return verdict.outcome

@@ -38,9 +38,9 @@ from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.retries import RetryPolicy
 from include.roboflow_batch.cores import usable_cores
 from include.roboflow_batch.export.local_folder import LocalFolder
-from include.roboflow_batch.export.parallel import ItemFailedError, run_threads
 from include.roboflow_batch.export.results import SourceResult
-from include.roboflow_batch.export.transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.export.source_transfer import SourceFile, SourceTransfer
+from include.roboflow_batch.parallel import ItemFailedError, run_threads
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
