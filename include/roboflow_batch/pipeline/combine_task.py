@@ -57,8 +57,8 @@ def reconcile_chunks(
     processed_content: str | None = None,
     processed_content_conn_id: str | None = None,
     run_id: str | None = None,
-    gate: dict[str, Any] | None = None,
     spend: dict[str, Any] | None = None,
+    ti: Any = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
@@ -66,9 +66,10 @@ def reconcile_chunks(
     listing's skipped and content lists. ``task`` and ``outlet_events`` come from the Airflow context:
     the window's results Asset event (among the task's outlets) gets the manifest's summary.
     ``processed_content``: the folder of the processed-content record the window's content joins.
-    ``gate`` and ``spend`` (the spend gate's plan and ``account_spend``'s return value) put the run's
-    estimate, ceiling and measured machine time into the manifest and the event; a job its ceiling
-    stopped fails the run here, after the manifest is written, naming the budget and how to raise it.
+    ``spend`` (``account_spend``'s return value) and the spend gate's decision (read through ``ti``)
+    put the run's estimate, ceiling and measured machine time into the manifest and the event; a job
+    its ceiling stopped fails the run here, after the manifest is written, naming the budget and how
+    to raise it.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -132,13 +133,14 @@ def reconcile_chunks(
         )
     stopped = [entry for entry in entries if entry.get("stopped_by_ceiling")]
     if stopped:
+        from include.roboflow_batch.pipeline.spend_tasks import gate_decision
         from include.roboflow_batch.spend.steps import ceiling_stop_message
 
         processed = manifest["ingested"]["count"] - manifest["processing_failed"]["count"]
         raise AirflowFailException(
             ceiling_stop_message(
                 plan["pipeline_id"],
-                gate or {},
+                gate_decision(ti) or {},
                 processed=processed,
                 total=manifest["inputs"]["listed"],
                 manifest_uri=manifest_uri,

@@ -95,12 +95,10 @@ def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
 def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, preflight: Any) -> list[Any]:
     """``[plan_chunks, spend_gate, ingest, wait_for_batch, start_job, wait_for_job, account_spend,
     export, reconcile]``."""
-    from airflow.sdk import XComArg
-
     from include.roboflow_batch.export.results_asset import results_asset
     from include.roboflow_batch.operators.export import RoboflowExportOperator
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from include.roboflow_batch.operators.spend_gate import SPEND_PLAN_XCOM_KEY, SpendGateOperator
+    from include.roboflow_batch.operators.spend_gate import SpendGateOperator
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
     from include.roboflow_batch.pipeline.chunks import (
         batch_wait_kwargs,
@@ -132,9 +130,8 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
         listing=listing,
         preflight=preflight,
     )
-    # What the gate allowed each chunk (its ceiling), and its whole plan (decision, estimate, limits).
+    # What the gate allowed each chunk: its ceiling (the decision itself is its XCom spend_plan).
     allowed: Any = gate.output
-    gate_plan: Any = XComArg(gate, key=SPEND_PLAN_XCOM_KEY)
     ingest = RoboflowIngestOperator.partial(
         task_id=task_ids.INGEST, **arguments.ingest.kwargs(), **roboflow
     ).expand_kwargs(chunks.map(local_ingest_kwargs if local else ingest_kwargs))
@@ -163,10 +160,7 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
         doc_md="Each job's measured machine time replaces its reservation in the spend ledger.",
         trigger_rule=ACCOUNT_TRIGGER_RULE,
     )(account_spend)(
-        policy=arguments.spend_policy,
-        chunks=chunks,
-        gate=gate_plan,
-        roboflow_conn_id=arguments.roboflow.roboflow_conn_id,
+        policy=arguments.spend_policy, chunks=chunks, roboflow_conn_id=arguments.roboflow.roboflow_conn_id
     )
     export = RoboflowExportOperator.partial(
         task_id=task_ids.EXPORT,
@@ -192,7 +186,6 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
         chunks=chunks,
         exports=exported,
         started=started,
-        gate=gate_plan,
         spend=accounted,
         **arguments.reconcile.kwargs(),
     )

@@ -11,17 +11,27 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from include.roboflow_batch import task_ids
+
 ACCOUNT_TRIGGER_RULE = "all_done"
 #: Gate decisions after which jobs may have spent (anything else reserved nothing).
 SPENDING_DECISIONS = ("within-budget", "approved")
 
 
+def gate_decision(ti: Any) -> dict[str, Any] | None:
+    """The spend gate's decision (its XCom ``spend_plan``), or None when the gate did not run.
+
+    Pulled rather than passed as an argument: an XCom of another key than the return value must
+    exist for an argument to resolve, and a run whose listing found nothing skips the gate.
+    """
+    from include.roboflow_batch.operators.spend_gate import SPEND_PLAN_XCOM_KEY
+
+    value = ti.xcom_pull(task_ids=task_ids.SPEND_GATE, key=SPEND_PLAN_XCOM_KEY) if ti is not None else None
+    return value if isinstance(value, dict) else None
+
+
 def account_spend(
-    policy: dict[str, Any],
-    chunks: list[dict[str, Any]] | None,
-    gate: dict[str, Any] | None,
-    roboflow_conn_id: str,
-    **context: Any,
+    policy: dict[str, Any], chunks: list[dict[str, Any]] | None, roboflow_conn_id: str, **context: Any
 ) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowSkipException
 
@@ -32,6 +42,7 @@ def account_spend(
     from include.roboflow_batch.spend.policy import SpendPolicy
     from include.roboflow_batch.spend.steps import account, period_status
 
+    gate = gate_decision(context.get("ti"))
     if not gate or gate.get("decision") not in SPENDING_DECISIONS or not chunks:
         raise AirflowSkipException("no job of this run was allowed to spend: nothing to account for")
     log = logging.getLogger("airflow.task")
@@ -44,7 +55,7 @@ def account_spend(
     jobs: list[dict[str, Any]] = []
     for chunk in chunks:
         index = int(chunk["index"])
-        started = ti.xcom_pull(task_ids="start_job", map_indexes=index)
+        started = ti.xcom_pull(task_ids=task_ids.START_JOB, map_indexes=index)
         job_id = str((started or {}).get("job_id") or chunk["job_id"])
         job_spend: JobSpend | None
         with roboflow_errors(f"reading Roboflow job {job_id}", roboflow_conn_id):

@@ -193,6 +193,8 @@ class JobWaitArguments(WaitArguments):
 
     max_restarts: int = 2
     restart_options: dict[str, Any] = field(default_factory=dict)
+    # A job its ceiling stopped goes on to the export, and the run fails at reconcile (docs/costs.md).
+    hand_over_ceiling_stops: bool = True
 
 
 @dataclass(frozen=True)
