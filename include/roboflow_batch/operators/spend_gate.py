@@ -21,6 +21,7 @@ from airflow.providers.standard.operators.hitl import ApprovalOperator, HITLOper
 from airflow.sdk import Param
 from airflow.sdk.exceptions import AirflowFailException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.spend.policy import SpendPolicy
 from include.roboflow_batch.spend.steps import OverBudgetError, SpendPlan, plan_window, reserve
 
@@ -39,7 +40,7 @@ def _approval_amount(plan: SpendPlan) -> float:
     return math.ceil(credits / scale) * scale
 
 
-class SpendGateOperator(ApprovalOperator):
+class SpendGateOperator(lineage.StepLineage, ApprovalOperator):
     """
     Estimate, check and reserve the spending of a window (see the module docstring).
 
@@ -85,6 +86,20 @@ class SpendGateOperator(ApprovalOperator):
         self.run_plan = run_plan
         self.listing = listing
         self.preflight = preflight
+
+    def step_lineage(self, result: Any) -> Any:
+        """The jobs allowed to spend, with the window's estimate and the ceilings the gate reserved."""
+        allowances = result if isinstance(result, list) else []
+        ceilings = [allowed.get("ceiling_seconds") for allowed in allowances]
+        spend = {
+            "estimate_seconds": sum(allowed.get("estimate_seconds") or 0 for allowed in allowances),
+            "ceiling_seconds": sum(c for c in ceilings if c) if ceilings and None not in ceilings else None,
+        }
+        return lineage.operator_lineage(
+            run_facets=lineage.roboflow_run_facets(
+                job_ids=[allowed.get("job_id") for allowed in allowances], spend=spend if allowances else None
+            )
+        )
 
     # -- the approval form: its one field, whatever params the DAG has -------------------------------
 

@@ -11,9 +11,9 @@ listing skips the run when nothing new arrived and splits the window into chunks
 machine-time ceiling (or asks a person, or stops, or ends a dry run); ``ingest`` ... ``wait_for_job``
 and ``export`` are mapped over the chunks (one task instance per chunk and step); ``account_spend``
 replaces the reservations with what the jobs measured; and ``reconcile`` checks that the chunks
-together account for every object listed. A window whose objects were all skipped has zero chunks:
-the mapped steps are skipped (no batch, no job) and ``reconcile`` writes its manifest of skipped
-objects.
+together account for every object listed, then writes the window's results table. A window whose
+objects were all skipped has zero chunks: the mapped steps are skipped (no batch, no job) and
+``reconcile`` writes its manifest of skipped objects.
 
 Each mapped step expands over the chunk plan or over what the previous step returned for the same
 chunk (``pipeline/chunks.py``), so values reach it as values.
@@ -26,7 +26,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, get_parsing_context, task
+from airflow.sdk import DAG, get_parsing_context
 
 from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
@@ -38,6 +38,15 @@ from include.roboflow_batch.pipeline.step_arguments import (
     PipelineArguments,
     S3ListingArguments,
     pipeline_arguments,
+)
+from include.roboflow_batch.pipeline.step_lineage import (
+    account_lineage,
+    chunks_lineage,
+    local_listing_lineage,
+    plan_lineage,
+    preflight_lineage,
+    reconcile_lineage,
+    step_task,
 )
 
 
@@ -52,12 +61,13 @@ def build_dag(
     dag = DAG(schedule=arguments.dag.schedule, **arguments.dag.kwargs(), auto_register=False)
     with dag:
         # XComArgs: resolved at run time into the values the tasks are typed for.
-        plan: Any = task(task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.")(plan_run)(
-            spec=arguments.plan
-        )
-        preflight: Any = task(
+        plan: Any = step_task(
+            task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.", lineage_of=plan_lineage
+        )(plan_run)(spec=arguments.plan)
+        preflight: Any = step_task(
             task_id=task_ids.PREFLIGHT,
             doc_md="Checks what would only fail after spending; see docs/costs.md.",
+            lineage_of=preflight_lineage,
         )(run_preflight)(spec=arguments.preflight, plan=plan)
         listing, listing_output = _listing_task(arguments, plan)
         steps = [plan, preflight, listing, *_chunk_steps(arguments, plan, listing_output, preflight)]
@@ -73,8 +83,10 @@ def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
 
     listing = arguments.listing
     if not isinstance(listing, S3ListingArguments | GCSListingArguments):
-        local: Any = task(
-            task_id=task_ids.LIST_LOCAL_FILES, doc_md="The window's files, one list per batch."
+        local: Any = step_task(
+            task_id=task_ids.LIST_LOCAL_FILES,
+            doc_md="The window's files, one list per batch.",
+            lineage_of=local_listing_lineage(listing["directory"]),
         )(list_local_files)(spec=listing, plan=plan)
         return local, local
     operator = S3ReferencesOperator if isinstance(listing, S3ListingArguments) else GCSReferencesOperator
@@ -118,9 +130,11 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
 
     local = arguments.ingest.local_directory is not None
     roboflow = arguments.roboflow.kwargs()
-    chunks: Any = task(task_id=task_ids.PLAN_CHUNKS, doc_md="One batch, job and export folder per chunk.")(
-        plan_chunks_task
-    )(plan=plan, listing=listing)
+    chunks: Any = step_task(
+        task_id=task_ids.PLAN_CHUNKS,
+        doc_md="One batch, job and export folder per chunk.",
+        lineage_of=chunks_lineage,
+    )(plan_chunks_task)(plan=plan, listing=listing)
     gate = SpendGateOperator(
         task_id=task_ids.SPEND_GATE,
         doc_md="Estimate, budgets and each job's machine-time ceiling; a person decides when over budget.",
@@ -155,8 +169,9 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
     # The job the wait saw finish, with the whole history: the start task's events and its restarts.
     waited: Any = wait_for_job.output
     # Whatever happened to the jobs: a failed job spent too, one never created releases its reservation.
-    accounted: Any = task(
+    accounted: Any = step_task(
         task_id=task_ids.ACCOUNT_SPEND,
+        lineage_of=account_lineage,
         doc_md="Each job's measured machine time replaces its reservation in the spend ledger.",
         trigger_rule=ACCOUNT_TRIGGER_RULE,
     )(account_spend)(
@@ -175,11 +190,12 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
     exported: Any = export.output
     # One results event per window, once the window's manifest is known to reconcile (also for a
     # window of skipped objects only: its manifest landed, with no rows).
-    reconcile = task(
+    reconcile = step_task(
         task_id=task_ids.RECONCILE,
-        doc_md="One manifest across every chunk of the window.",
+        doc_md="One manifest across every chunk of the window, and the window's results table.",
         outlets=[results_asset(arguments.pipeline_id)],
         trigger_rule=RECONCILE_TRIGGER_RULE,
+        lineage_of=reconcile_lineage(arguments.reconcile.table["root"]),
     )(reconcile_chunks)(
         plan=plan,
         listing=listing,

@@ -1,6 +1,6 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | content | spend | preflight) -> hooks -> api. A module may import its own package, a lower
-layer, or the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
+references | content | spend | preflight | results_table) -> hooks -> api. A module may import its own
+package, a lower layer, or the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ LAYERS = {
     "content": 3,
     "spend": 3,
     "preflight": 3,
+    "results_table": 3,
     "hooks": 2,
     "api": 1,
 }

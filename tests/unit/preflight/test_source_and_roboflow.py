@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from include.devstack.loopback import serving
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.jobs import WorkflowJobSpec
 from include.roboflow_batch.preflight.report import PreflightReport
@@ -21,7 +22,6 @@ from include.roboflow_batch.references.objects import StoredObject
 from include.roboflow_batch.references.window import SelectionWindow
 from include.roboflow_emulator.app import Emulator
 from include.roboflow_emulator.config import EmulatorConfig
-from tests.loopback import serving
 
 NOW = datetime(2026, 3, 10, 12, tzinfo=UTC)
 
