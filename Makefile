@@ -7,7 +7,11 @@ BIN := $(VENV)/bin
 UV := $(BIN)/uv
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install install-cli browser lint typecheck format test unit integration contract demo up down bench emulator lock clean
+.PHONY: install install-cli browser lint typecheck format test check unit integration contract demo up down bench emulator lock clean
+
+# pytest-xdist worker processes for `make test` and `make check`: more than the 2 cores, because most
+# integration tests wait on servers, stacks and sensors rather than compute.
+PYTEST_WORKERS ?= 4
 
 install: $(VENV)/.synced
 
@@ -45,8 +49,15 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Every test; the slow ones start first and are listed with their times at the end.
 test: install install-cli browser lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS)
+
+# The edit-test loop (under 2 minutes): ruff, mypy, then tests/unit, tests/dags and the dag.test()
+# pipeline runs of tests/integration/pipeline, without the tests marked slow (`-m "not slow"`: the
+# real Airflow stacks, the soak, the recovery runs).
+check: install lint typecheck
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "not slow" tests/unit tests/dags tests/integration/pipeline
 
 unit: install
 	$(BIN)/pytest tests/unit

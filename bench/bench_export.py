@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import statistics
@@ -27,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import result
+from include.devstack.loopback import serving_bodies
 from include.devstack.services import running, start_roboflow_emulator
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.loopback import serving_bodies
 
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_EXPORT_IMAGES", "10000,20000").split(","))
 # Archive exports take a second or two and swing with the disk's state: more alternating pairs.
@@ -67,9 +68,9 @@ def image_server() -> Iterator[str]:
 
 def finished_job(emulator: EmulatorHandle, images: str, count: int) -> tuple[str, dict[str, list[str]]]:
     """A finished image-stats job over ``count`` images: its id and its output batches by stage."""
+    from include.devstack.task_context import make_context
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
-    from tests.unit.jobs.fakes import make_context
 
     batch_id = f"bench-{uuid.uuid4().hex[:10]}"
     client = RoboflowClient(emulator.base_url, emulator.api_key, workspace=emulator.workspace)
@@ -118,8 +119,8 @@ def run_cli(cli: Any, batch_id: str, target: Path) -> float:
 
 def run_ours(job_id: str, stage: str, target: Path, count: int, processes: int | None) -> tuple[float, float]:
     """Wall seconds, and CPU seconds of this process and of the extraction workers it started."""
+    from include.devstack.task_context import make_context
     from include.roboflow_batch.operators.export import RoboflowExportOperator
-    from tests.unit.jobs.fakes import make_context
 
     before = os.times()
     started = time.perf_counter()
@@ -269,8 +270,8 @@ def compare(cli: Any, emulator: EmulatorHandle, images: str, workdir: Path) -> l
 
 def run() -> list[dict[str, Any]]:
     from bench.bench_references import environment
-    from tests.contract.cli_runner import InferenceCli, start_forkserver
-    from tests.integration.jobs.staging import roboflow_connection
+    from include.devstack.connections import roboflow_connection
+    from include.devstack.official_cli import InferenceCli, start_forkserver
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-export-"))
     service = start_roboflow_emulator(
@@ -280,7 +281,9 @@ def run() -> list[dict[str, Any]]:
     try:
         with running(service), image_server() as images:
             emulator = EmulatorHandle(service)
-            connection = roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
+            connection = json.dumps(
+                roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
+            )
             cli = InferenceCli(emulator.base_url, emulator.api_key, forkserver=forkserver)
             with environment(AIRFLOW_CONN_ROBOFLOW_DEFAULT=connection):
                 return compare(cli, emulator, images, workdir)

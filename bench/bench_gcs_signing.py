@@ -115,8 +115,8 @@ def sign_many(info: dict[str, Any]) -> int:
 
 def run_operator(workdir: Path, stub: Any = None) -> int:
     """The GCS references operator over bench/ as the pipeline runs it; the number of references."""
+    from include.devstack.gcs_listing import stub_listing
     from include.roboflow_batch.operators.references import GCSReferencesOperator
-    from tests.unit.references.gcs_listing import stub_listing
 
     class StubbedListing(GCSReferencesOperator):
         def _storage_client(self) -> Any:
@@ -142,7 +142,7 @@ def run_operator(workdir: Path, stub: Any = None) -> int:
 
 @contextmanager
 def connections(info: dict[str, Any], storage_url: str) -> Iterator[None]:
-    from tests.unit.references.signatures import gcp_connection
+    from include.devstack.connections import gcp_connection
 
     with environment(
         STORAGE_EMULATOR_HOST=storage_url,
@@ -195,8 +195,8 @@ def _paired(ours: list[dict[str, float]], raw: list[dict[str, float]], offset: i
 def run() -> list[dict[str, Any]]:
     from cryptography.hazmat.primitives import serialization
 
-    from tests.unit.references.gcs_listing import GCSListingStub
-    from tests.unit.references.signatures import new_service_account
+    from include.devstack.connections import new_service_account
+    from include.devstack.gcs_listing import GCSListingStub
 
     info, _ = new_service_account(PROJECT)
     pem = serialization.load_pem_private_key(info["private_key"].encode(), password=None).private_bytes(

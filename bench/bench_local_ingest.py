@@ -6,6 +6,7 @@ runs from a warm fork server, so its Python imports are not counted.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import statistics
@@ -38,11 +39,11 @@ def until_staged(client: Any, batch_id: str, upload: Callable[[], object]) -> fl
 
 def run() -> list[dict[str, Any]]:
     from bench.bench_references import environment
+    from include.devstack.connections import roboflow_connection
+    from include.devstack.official_cli import InferenceCli, start_forkserver
+    from include.devstack.task_context import make_context
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.operators.ingest import RoboflowIngestOperator
-    from tests.contract.cli_runner import InferenceCli, start_forkserver
-    from tests.integration.jobs.staging import roboflow_connection
-    from tests.unit.jobs.fakes import make_context
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     images = workdir / "images"
@@ -57,7 +58,9 @@ def run() -> list[dict[str, Any]]:
     try:
         with running(service):
             emulator = EmulatorHandle(service)
-            connection = roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
+            connection = json.dumps(
+                roboflow_connection(emulator.base_url, emulator.api_key, emulator.workspace)
+            )
             cli = InferenceCli(emulator.base_url, emulator.api_key, forkserver=forkserver)
             client = RoboflowClient(emulator.base_url, emulator.api_key, workspace=emulator.workspace)
 

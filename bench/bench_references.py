@@ -202,8 +202,8 @@ def gcs_rows(workdir: Path) -> list[dict[str, Any]]:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
+    from include.devstack.connections import gcp_connection, new_service_account
     from include.roboflow_batch.operators.references import GCSReferencesOperator
-    from tests.unit.references.signatures import gcp_connection, new_service_account
 
     service = start_gcs_emulator()
     info, _ = new_service_account("bench-project")

@@ -4,47 +4,31 @@ over 50 pipelines with one run each (same run, same machine): the page must not 
 Each size gets its own fresh SQLite metadata DB in a child process (``bench/view_history.py``); the
 overview (10 newest runs per pipeline) and a run tab are timed in-process, queries and HTML included.
 Target: the overview under 500 ms at 1,000 runs.
+
+The overview's trend charts come from the same queries; at 1,000 runs the overview with them is timed
+against the same page without them (the page before trends), alternating in one process. Target:
+within 1.5x.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from bench import result
-from include.devstack.services import REPO_ROOT
+from bench.children import child_result, fresh_airflow_env
 
 PIPELINES = 50
 RUNS = (1, 20)  # per pipeline: 50 and 1,000 runs
 TARGET_MS = 500.0
+TRENDS_TARGET = 1.5
 
 
 def measure(runs: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-view-") as workdir:
-        home = Path(workdir) / "airflow-home"
-        env = {
-            **os.environ,
-            "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
-            "PYTHONPATH": str(REPO_ROOT),
-        }
-        airflow = str(Path(sys.executable).parent / "airflow")
-        subprocess.run([airflow, "db", "migrate"], env=env, check=True, capture_output=True)
-        out = subprocess.run(
-            [sys.executable, "-m", "bench.view_history", str(PIPELINES), str(runs), workdir],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-            cwd=str(REPO_ROOT),
-        ).stdout
-        return json.loads(out.strip().splitlines()[-1])
+        env = fresh_airflow_env(Path(workdir))
+        return child_result("bench.view_history", PIPELINES, runs, workdir, env=env)
 
 
 def run() -> list[dict[str, Any]]:
@@ -64,6 +48,17 @@ def run() -> list[dict[str, Any]]:
             target=f"< {TARGET_MS:.0f} ms",
             met=large["overview_ms"] < TARGET_MS,
             detail=detail,
+        ),
+        result(
+            "roboflow_view",
+            "overview with trends at 1,000 runs (ms, lower is better; baseline: the page without them)",
+            large["overview_ms"],
+            "ms",
+            baseline=large["overview_without_trends_ms"],
+            baseline_name="no trend charts",
+            target=f"< {TRENDS_TARGET}x",
+            met=large["overview_ms"] < TRENDS_TARGET * large["overview_without_trends_ms"],
+            detail=detail + "; 4 series a pipeline plus credits, alternating pairs",
         ),
         result(
             "roboflow_view",

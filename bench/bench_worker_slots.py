@@ -85,9 +85,9 @@ with DAG("{WARM_UP_DAG_ID}", schedule=None, start_date=datetime(2026, 1, 1), cat
 
 def start_job(emulator: EmulatorHandle, images: str) -> str:
     """An indexed batch of a few images and a started (not finished) image-stats job over it."""
+    from include.devstack.task_context import make_context
     from include.roboflow_batch.api.client import RoboflowClient
     from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
-    from tests.unit.jobs.fakes import make_context
 
     batch_id = f"slots-{uuid.uuid4().hex[:10]}"
     references = [{"name": f"cam__{n:03d}.png", "url": f"{images}/cam/{n:03d}.png?sig=x"} for n in range(4)]

@@ -34,6 +34,12 @@ def airflow_bin() -> str:
     return str(candidate) if candidate.exists() else "airflow"
 
 
+def sqlite_url(home: Path) -> str:
+    """The metadata DB of ``home``. SQLite takes one writer at a time: a busy component waits up to
+    60 s for the lock (instead of the driver's 5 s, which a loaded 2-core machine exceeds)."""
+    return f"sqlite:///{home}/airflow.db?timeout=60"
+
+
 def connection_env(conn_id: str, conn: Mapping[str, Any]) -> dict[str, str]:
     """``AIRFLOW_CONN_<ID>`` holding the connection as JSON (no DB row needed)."""
     return {f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(dict(conn))}
@@ -59,7 +65,7 @@ def airflow_env(
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": "4",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": sqlite_url(home),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
         # A freshly started api-server on a busy 2-core machine can take tens of seconds to answer a
         # task's first "start" call. The default 5 s gives up, and its retry is refused because the
@@ -238,8 +244,11 @@ def api_server_env(home: Path, env: Mapping[str, str], port: int) -> tuple[dict[
     return shared, password
 
 
-def start_api_server(home: Path, shared: Mapping[str, str], *, health_timeout: float = 180.0) -> Service:
-    """``airflow api-server`` on the port ``shared`` names, ready when its health URL answers."""
+def start_api_server(
+    home: Path, shared: Mapping[str, str], *, health_timeout: float = 180.0, wait: bool = True
+) -> Service:
+    """``airflow api-server`` on the port ``shared`` names, ready when its health URL answers (returned
+    at once, not ready yet, when ``wait`` is false)."""
     port = int(shared["AIRFLOW__API__PORT"])
     log_dir = home / "component-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -251,6 +260,7 @@ def start_api_server(home: Path, shared: Mapping[str, str], *, health_timeout: f
         timeout=health_timeout,
         env=dict(shared),
         log_dir=log_dir,
+        wait=wait,
     )
 
 
@@ -264,7 +274,8 @@ def start_airflow_stack(
     """
     shared, password = api_server_env(home, env, port or free_port())
     log_dir = home / "component-logs"
-    api_server = start_api_server(home, shared, health_timeout=health_timeout)
+    # All four start at once: none needs another to start, and each spends seconds importing Airflow.
+    api_server = start_api_server(home, shared, health_timeout=health_timeout, wait=False)
     stack = AirflowStack(home=home, env=shared, api_server=api_server, password=password)
     try:
         for name in ("scheduler", "dag-processor", "triggerer"):
@@ -290,6 +301,11 @@ def _wait_until_components_healthy(stack: AirflowStack, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     health: dict[str, Any] = {}
     while time.monotonic() < deadline:
+        if stack.api_server.process.poll() is not None:
+            raise RuntimeError(
+                f"airflow api-server exited with {stack.api_server.process.returncode}:\n"
+                f"{stack.api_server.log_tail(30)}"
+            )
         for component in stack.components:
             if component.process.poll() is not None:
                 tail = "\n".join(component.log_text().splitlines()[-30:])

@@ -11,6 +11,9 @@ import json
 from functools import cache
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 DEMO_API_KEY = "test-api-key"
 DEMO_WORKSPACE = "demo-workspace"
 DEMO_PUBLISHABLE_KEY = "rf_pub_demo"
@@ -51,26 +54,36 @@ def gcs_anonymous_connection() -> dict[str, Any]:
     }
 
 
-@cache
-def fake_service_account_info() -> dict[str, str]:
-    """A service-account key made here and now: it signs URLs locally and is valid nowhere."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
+def new_service_account(project: str = "test-project") -> tuple[dict[str, Any], rsa.RSAPublicKey]:
+    """A key-file dict for an RSA key made here and now, and its public half: it signs URLs locally
+    and is valid nowhere."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    return {
+    info = {
         "type": "service_account",
-        "project_id": DEMO_GCP_PROJECT,
+        "project_id": project,
         "private_key_id": "local-signer",
         "private_key": pem,
-        "client_email": f"signer@{DEMO_GCP_PROJECT}.iam.gserviceaccount.com",
+        "client_email": f"signer@{project}.iam.gserviceaccount.com",
         "client_id": "1",
         # Loopback port 9 (discard): a token refresh fails at once instead of hanging on the internet.
         "token_uri": "http://127.0.0.1:9/token",
     }
+    return info, key.public_key()
+
+
+@cache
+def fake_service_account_info() -> dict[str, str]:
+    """The dev stack's service-account key (one per process)."""
+    info, _ = new_service_account(DEMO_GCP_PROJECT)
+    return info
+
+
+def gcp_connection(extra: dict[str, Any]) -> str:
+    """An ``AIRFLOW_CONN_*`` value for a Google Cloud connection with ``extra``."""
+    return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})
 
 
 def gcs_signing_connection() -> dict[str, Any]:

@@ -208,6 +208,13 @@ def print_summary(pipeline: str, outcome: dict[str, Any], seeded: dict[str, Samp
         manifest = _load_manifest(export.get("manifest_uri"))
         _print_manifest(manifest)
         _print_predictions(Path(destination.removeprefix("file://")), manifest, seeded)
+    table = ((results.get("reconcile") or {}).get("value") or {}).get("table") or {}
+    if table:
+        print(
+            f"    table     {table.get('rows')} prediction records, "
+            f"{table.get('failure_rows')} failed objects (docs/results-table.md)\n"
+            f"              {table.get('predictions_uri')}"
+        )
     return state == "success"
 
 

@@ -6,13 +6,13 @@ The server comes from the Debian ``redis-server`` package, installed with apt-ge
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from include.devstack.debian_packages import installed
 from include.devstack.services import LOOPBACK, Service, free_port
 
 REDIS_PACKAGE = "redis-server"
@@ -20,22 +20,7 @@ REDIS_PACKAGE = "redis-server"
 
 def ensure_redis_server() -> str:
     """Path of ``redis-server``; installs the Debian package first when it is missing."""
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    if os.geteuid() != 0:
-        raise RuntimeError(
-            f"redis-server is not installed and installing it needs root: apt-get install -y {REDIS_PACKAGE}"
-        )
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", REDIS_PACKAGE]):
-        result = subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=600)
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
-    found = shutil.which("redis-server")
-    if not found:
-        raise RuntimeError(f"apt-get installed {REDIS_PACKAGE} but redis-server is not on PATH")
-    return found
+    return installed(REDIS_PACKAGE, lambda: shutil.which("redis-server"))
 
 
 def _answers_ping(port: int) -> bool:

@@ -109,8 +109,10 @@ def start_process(
     timeout: float = 30.0,
     env: dict[str, str] | None = None,
     log_dir: Path | None = None,
+    wait: bool = True,
 ) -> Service:
-    """Start argv as a child process and wait until http://127.0.0.1:port/health_path answers."""
+    """Start argv as a child process and wait until http://127.0.0.1:port/health_path answers
+    (unless ``wait`` is false: the caller then waits on a condition of its own)."""
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix=f"{name}-"))
     log_path = log_dir / f"{name}.log"
     child_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **(env or {})}
@@ -124,7 +126,8 @@ def start_process(
             cwd=str(REPO_ROOT),
         )
     service = Service(name=name, process=process, port=port, log_path=log_path, env=env or {})
-    _wait_until_healthy(service, health_path, timeout)
+    if wait:
+        _wait_until_healthy(service, health_path, timeout)
     return service
 
 

@@ -1,16 +1,29 @@
-"""OpenLineage facets of the pipeline's steps (``apache-airflow-providers-openlineage``).
+"""OpenLineage of the pipeline's steps (``apache-airflow-providers-openlineage``).
 
-Inputs are the source bucket and prefix, outputs the results destination, and the Roboflow batch and
-job travel as run facets, so a lineage backend can join a result folder to the objects it came from.
+Every step reports its own lineage on START, COMPLETE and FAIL: datasets are the final locations it
+reads or writes (the source bucket and prefix or local directory, the references files, the results
+destination, the results table), never a file being written, and the Roboflow batch, job and the
+run's counts travel as the ``roboflow`` run facet wherever the step knows them.
+
+Two Airflow behaviours shape this module. The listener extracts lineage in a forked process whose
+channel to the supervisor is not its own, so a step never asks for anything there (no XCom pull):
+it remembers what it returned (``remember_result``, a post-execute hook) and builds its lineage
+from that and its own arguments. And a step that reports no dataset gets the process's *hook*
+lineage, every file any task of the process touched through ``ObjectStoragePath`` - under
+``dag.test()`` all of a DAG's tasks and the DAGs tested before it. ``HookLineageReset`` clears that
+collection when a task ends, so it only ever holds the task's own reads and writes.
+
 The Airflow provider is imported inside the functions: it is only loaded when lineage is emitted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
+from airflow.listeners import hookimpl
 from openlineage.client.facet_v2 import RunFacet
 
 ROBOFLOW_FACET = "roboflow"
@@ -19,11 +32,15 @@ SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunFacet
 
 @attrs.define
 class RoboflowRunFacet(RunFacet):
-    """The Roboflow staging batch and batch job a task worked on (camelCase, as OpenLineage facets)."""
+    """The Roboflow staging batch(es) and job(s) a step worked on, and its counts (camelCase, as
+    OpenLineage facets). A window that fanned out lists every chunk's batch and job."""
 
     batchId: str | None = None
     jobId: str | None = None
     jobUrl: str | None = None
+    batchIds: list[str] | None = None
+    jobIds: list[str] | None = None
+    counts: dict[str, int] | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -31,14 +48,16 @@ class RoboflowRunFacet(RunFacet):
 
 
 def dataset_for_uri(uri: str) -> Any:
-    """An OpenLineage dataset for ``s3://``/``gs://`` (namespace = bucket) or a local path."""
+    """An OpenLineage dataset for ``s3://``/``gs://`` (namespace = bucket) or a local path; a folder is
+    named without its trailing ``/``, so every step names it alike."""
     from airflow.providers.common.compat.openlineage.facet import Dataset
 
     parts = urlsplit(uri)
     if parts.scheme in ("s3", "gs"):
-        return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=parts.path.lstrip("/") or "/")
+        name = parts.path.strip("/") or "/"
+        return Dataset(namespace=f"{parts.scheme}://{parts.netloc}", name=name)
     path = parts.path if parts.scheme == "file" else uri
-    return Dataset(namespace="file", name=path)
+    return Dataset(namespace="file", name=path.rstrip("/") or "/")
 
 
 def source_dataset(scheme: str, bucket: str, prefix: str) -> Any:
@@ -47,13 +66,38 @@ def source_dataset(scheme: str, bucket: str, prefix: str) -> Any:
     return Dataset(namespace=f"{scheme}://{bucket}", name=prefix.lstrip("/") or "/")
 
 
+def _text(value: Any) -> str | None:
+    """A rendered id, or None for an unset or unrendered one."""
+    return value if isinstance(value, str) and value and "{{" not in value else None
+
+
+def _counts(values: Mapping[str, Any]) -> dict[str, int] | None:
+    kept = {
+        key: value for key, value in values.items() if isinstance(value, int) and not isinstance(value, bool)
+    }
+    return kept or None
+
+
 def roboflow_run_facets(
-    *, batch_id: str | None = None, job_id: str | None = None, job_url: str | None = None
+    *,
+    batch_id: Any = None,
+    job_id: Any = None,
+    job_url: Any = None,
+    batch_ids: Sequence[Any] | None = None,
+    job_ids: Sequence[Any] | None = None,
+    counts: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"roboflow": RoboflowRunFacet}`` naming the staging batch and the batch job (when known)."""
-    if batch_id is None and job_id is None:
-        return {}
-    return {ROBOFLOW_FACET: RoboflowRunFacet(batchId=batch_id, jobId=job_id, jobUrl=job_url)}
+    """``{"roboflow": RoboflowRunFacet}`` with what is known (nothing: no facet)."""
+    facet = RoboflowRunFacet(
+        batchId=_text(batch_id),
+        jobId=_text(job_id),
+        jobUrl=_text(job_url),
+        batchIds=[i for i in batch_ids or () if _text(i)] or None,
+        jobIds=[i for i in job_ids or () if _text(i)] or None,
+        counts=_counts(counts or {}),
+    )
+    known = (facet.batchId, facet.jobId, facet.jobUrl, facet.batchIds, facet.jobIds, facet.counts)
+    return {ROBOFLOW_FACET: facet} if any(value is not None for value in known) else {}
 
 
 def operator_lineage(
@@ -66,52 +110,57 @@ def operator_lineage(
     return OperatorLineage(inputs=inputs or [], outputs=outputs or [], run_facets=run_facets or {})
 
 
-def returned_summary(task_instance: Any) -> dict[str, Any]:
-    """What the task returned (its XCom), or ``{}``: lineage never fails a task."""
-    try:
-        value = task_instance.xcom_pull(task_ids=task_instance.task_id)
-    except Exception:
-        return {}
-    return value if isinstance(value, dict) else {}
+def remember_result(context: Mapping[str, Any], result: Any) -> None:
+    """Post-execute hook: keep what the task returned on the task object that ran, for its lineage."""
+    task = context.get("task")
+    if task is not None and isinstance(result, Mapping | list):
+        task.lineage_result = result
 
 
-# The operators' ``get_openlineage_facets_on_complete`` (assigned as class attributes there).
+def _chained(hook: Callable[[Any, Any], Any] | None) -> Callable[[Any, Any], Any]:
+    if hook is None or hook is remember_result:
+        return remember_result
+
+    def both(context: Any, result: Any) -> None:
+        remember_result(context, result)
+        hook(context, result)
+
+    return both
 
 
-def source_facets_on_complete(operator: Any, task_instance: Any) -> Any:
-    """References step: the listed bucket and prefix (the references file is private, not a dataset)."""
-    return operator_lineage(inputs=[source_dataset(operator.scheme, operator.bucket, operator.prefix)])
+class StepLineage:
+    """Lineage of a step: ``step_lineage(result)`` from the step's arguments and what it returned
+    (``{}`` on START and when it failed before returning).
 
+    Mixed in before the operator class; it installs ``remember_result`` as the post-execute hook
+    (keeping any hook the DAG gave).
+    """
 
-def ingest_facets_on_complete(operator: Any, task_instance: Any) -> Any:
-    """Ingest: the staging batch the objects went into, as a run facet."""
-    batch_id = returned_summary(task_instance).get("batch_id") or operator.batch_id
-    return operator_lineage(run_facets=roboflow_run_facets(batch_id=batch_id))
+    lineage_result: Any = None
+    _post_execute_hook: Any
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._post_execute_hook = _chained(self._post_execute_hook)
 
-def job_facets_on_complete(operator: Any, task_instance: Any) -> Any:
-    """Start job: the batch the job reads and the job itself, as run facets."""
-    summary = returned_summary(task_instance)
-    facets = roboflow_run_facets(
-        batch_id=summary.get("batch_id") or operator.batch_id,
-        job_id=summary.get("job_id") or operator.job_id,
-        job_url=summary.get("job_url"),
-    )
-    return operator_lineage(run_facets=facets)
+    def step_lineage(self, result: Any) -> Any:
+        return operator_lineage()
 
-
-def export_facets_on_complete(operator: Any, task_instance: Any) -> Any:
-    """Export: the results destination as output; the job and its input batch as run facets."""
-    manifest = getattr(operator, "_manifest", None) or {}
-    batch_id = operator.batch_id or (manifest.get("ingested") or {}).get("batch_id")
-    return operator_lineage(
-        outputs=[dataset_for_uri(manifest.get("destination") or operator.destination)],
-        run_facets=roboflow_run_facets(batch_id=batch_id, job_id=operator.job_id),
-    )
-
-
-class IngestLineageMixin:
-    """The ingest operator's OpenLineage facets (the staging batch as a run facet)."""
+    def get_openlineage_facets_on_start(self) -> Any:
+        return self.step_lineage({})
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        return ingest_facets_on_complete(self, task_instance)
+        return self.step_lineage(self.lineage_result or {})
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        return self.step_lineage(self.lineage_result or {})
+
+
+class HookLineageReset:
+    """Listener: forget the process's hook lineage when a task ends (see the module's docstring)."""
+
+    @hookimpl
+    def before_stopping(self, component: Any) -> None:
+        from airflow.sdk import lineage
+
+        lineage.get_hook_lineage_collector.cache_clear()

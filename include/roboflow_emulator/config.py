@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -36,6 +37,12 @@ class EmulatorConfig:
     faults: dict[str, object] = field(default_factory=dict)
     # Initial service switches by wire name (switches.py), changed later with POST /__emulator__/switches.
     switches: dict[str, object] = field(default_factory=dict)
+
+    def wait_out(self, delay: str, started: float) -> None:
+        """Sleep until the ``delay`` setting's seconds have passed since ``started`` (monotonic). The
+        setting is read again while waiting: a change at run time applies to waits under way too."""
+        while (remaining := float(getattr(self, delay)) - (time.monotonic() - started)) > 0:
+            time.sleep(min(remaining, 0.1))
 
     def base_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")

@@ -491,9 +491,7 @@ class IngestService:
                 failed.append(failure)
             else:
                 good.append(StoredFile(pending.name, content or b"", content_type, shard_id=shard.shard_id))
-        remaining = self.config.ingest_delay - (time.monotonic() - started)
-        if remaining > 0:
-            time.sleep(remaining)
+        self.config.wait_out("ingest_delay", started)
         with self.store.lock:
             if self.store.epoch != epoch:
                 return

@@ -266,9 +266,7 @@ class JobService:
         return stage
 
     def _close_stage(self, job: Job, generation: int, stage: Stage, started: float) -> bool:
-        remaining = self.config.stage_delay - (time.monotonic() - started)
-        if remaining > 0:
-            time.sleep(remaining)
+        self.config.wait_out("stage_delay", started)
         with self.store.lock:
             self._guard(job, generation)
             failed = sum(1 for t in stage.tasks if t.status_type != "success")

@@ -63,6 +63,12 @@ class EmulatorHandle:
         """Move the emulator's clock forward (batches expire by it); a reset puts it back."""
         return self._call("POST", "/__emulator__/clock", {"advanceSeconds": seconds})
 
+    def set_delays(self, **seconds: float) -> dict[str, Any]:
+        """``ingest_delay`` and/or ``stage_delay`` from now on, for the ingests and stages under way too:
+        a long delay holds a job in its stage until a shorter one lets it go."""
+        wire = {_camel(name): value for name, value in seconds.items()}
+        return self._call("POST", "/__emulator__/delays", wire)
+
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/__emulator__/state")
 

@@ -5,8 +5,15 @@
   regions at or above `threshold` on a grey-scale grid of at most `grid` cells a side);
   image output `visualization`. Parameters: `threshold` (0-255, default 200), `grid`
   (8-256, default 64), `max_detections` (default 100).
+- `bright-spot-segmenter`: the same regions in the instance-segmentation shape: each prediction
+  adds `points`, the region's outline (convex hull of its grid cells) in pixels.
+- `bright-spot-keypoints`: the same regions in the keypoint-detection shape: each prediction adds
+  `keypoints`, its `centre` (class id 0) and its brightest cell, `peak` (class id 1).
+- `brightness-classifier`: single-label classification by mean brightness (`dark`, `medium`,
+  `bright`): `{image, predictions: [{class, class_id, confidence}], top, confidence,
+  prediction_type}`; no image output, no parameters.
 
-Both have one image input named `image`. Videos are decoded with PyAV and sampled at
+Every workflow has one image input named `image`. Videos are decoded with PyAV and sampled at
 `maxVideoFPS`; each sampled frame gives a row with `frame_number` and `timestamp`.
 """
 
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import operator
 import uuid
 from collections.abc import Callable
@@ -97,39 +105,84 @@ def _components(pixels: list[int], width: int, height: int, threshold: int) -> l
     return regions
 
 
-def _bright_spots(
-    image: Image.Image, digest: str, params: dict[str, Any], wanted: tuple[str, ...]
-) -> tuple[dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class _Spot:
+    """One bright region: its grid cells, box and peak in image pixels, and its mean brightness."""
+
+    cells: list[tuple[int, int]]
+    scale: tuple[float, float]  # image pixels per grid cell, across and down
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1
+    peak: tuple[float, float, int]  # x, y, grey level of the brightest cell
+    confidence: float
+
+
+def _spots(image: Image.Image, params: dict[str, Any]) -> list[_Spot]:
+    """The largest bright regions (at most ``max_detections``), found on a grid of at most ``grid`` cells."""
     threshold, grid, max_detections = params["threshold"], params["grid"], params["max_detections"]
-    grey = image.convert("L")
-    small = grey.copy()
+    small = image.convert("L")
     small.thumbnail((grid, grid))
     pixels = list(small.getdata())
-    sx, sy = image.width / small.width, image.height / small.height
-    regions = _components(pixels, small.width, small.height, threshold)
+    width = small.width
+    sx, sy = image.width / width, image.height / small.height
+    regions = _components(pixels, width, small.height, threshold)
     regions.sort(key=lambda r: (-len(r), min(r)))
-    predictions = []
-    for number, region in enumerate(regions[:max_detections]):
-        xs = [i % small.width for i in region]
-        ys = [i // small.width for i in region]
-        x0, x1, y0, y1 = min(xs) * sx, (max(xs) + 1) * sx, min(ys) * sy, (max(ys) + 1) * sy
-        predictions.append(
-            {
-                "x": round((x0 + x1) / 2, 2),
-                "y": round((y0 + y1) / 2, 2),
-                "width": round(x1 - x0, 2),
-                "height": round(y1 - y0, 2),
-                "confidence": round(sum(pixels[i] for i in region) / len(region) / 255, 4),
-                "class": "bright-spot",
-                "class_id": 0,
-                "detection_id": str(uuid.uuid5(DETECTION_NAMESPACE, f"{digest}:{number}")),
-            }
+    spots = []
+    for region in regions[:max_detections]:
+        cells = [(i % width, i // width) for i in region]
+        xs, ys = [x for x, _ in cells], [y for _, y in cells]
+        brightest = max(region, key=lambda i: (pixels[i], -i))
+        spots.append(
+            _Spot(
+                cells=cells,
+                scale=(sx, sy),
+                box=(min(xs) * sx, min(ys) * sy, (max(xs) + 1) * sx, (max(ys) + 1) * sy),
+                peak=((brightest % width + 0.5) * sx, (brightest // width + 0.5) * sy, pixels[brightest]),
+                confidence=round(sum(pixels[i] for i in region) / len(region) / 255, 4),
+            )
         )
-    outputs = {
-        "predictions": {"predictions": predictions, "image": {"width": image.width, "height": image.height}}
+    return spots
+
+
+def _detection(spot: _Spot, digest: str, number: int) -> dict[str, Any]:
+    """Roboflow's object-detection prediction: box centre and size in pixels, class, confidence, id."""
+    x0, y0, x1, y1 = spot.box
+    return {
+        "x": round((x0 + x1) / 2, 2),
+        "y": round((y0 + y1) / 2, 2),
+        "width": round(x1 - x0, 2),
+        "height": round(y1 - y0, 2),
+        "confidence": spot.confidence,
+        "class": "bright-spot",
+        "class_id": 0,
+        "detection_id": str(uuid.uuid5(DETECTION_NAMESPACE, f"{digest}:{number}")),
     }
-    if "visualization" not in wanted:
-        return outputs, {}
+
+
+def _outline(spot: _Spot) -> list[dict[str, float]]:
+    """The convex hull of the region's cell corners (monotone chain), in image pixels."""
+    sx, sy = spot.scale
+    corners = sorted({(x + dx, y + dy) for x, y in spot.cells for dx in (0, 1) for dy in (0, 1)})
+
+    def cross(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> int:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    def half(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        chain: list[tuple[int, int]] = []
+        for point in points:
+            while len(chain) >= 2 and cross(chain[-2], chain[-1], point) <= 0:
+                chain.pop()
+            chain.append(point)
+        return chain[:-1]
+
+    hull = half(corners) + half(corners[::-1])
+    return [{"x": round(x * sx, 2), "y": round(y * sy, 2)} for x, y in hull]
+
+
+def _detections_output(image: Image.Image, predictions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"predictions": predictions, "image": {"width": image.width, "height": image.height}}
+
+
+def _visualization(image: Image.Image, predictions: list[dict[str, Any]]) -> Image.Image:
     visual = image.convert("RGB")
     draw = ImageDraw.Draw(visual)
     for p in predictions:
@@ -137,7 +190,81 @@ def _bright_spots(
         draw.rectangle(
             (p["x"] - half_w, p["y"] - half_h, p["x"] + half_w, p["y"] + half_h), outline=(255, 0, 0)
         )
-    return outputs, {"visualization": visual}
+        if "points" in p:
+            draw.polygon([(q["x"], q["y"]) for q in p["points"]], outline=(0, 255, 0))
+        for keypoint in p.get("keypoints", []):
+            draw.point((keypoint["x"], keypoint["y"]), fill=(0, 0, 255))
+    return visual
+
+
+def _bright_spots(
+    image: Image.Image, digest: str, params: dict[str, Any], wanted: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    predictions = [_detection(spot, digest, n) for n, spot in enumerate(_spots(image, params))]
+    images = {"visualization": _visualization(image, predictions)} if "visualization" in wanted else {}
+    return {"predictions": _detections_output(image, predictions)}, images
+
+
+def _bright_regions(
+    image: Image.Image, digest: str, params: dict[str, Any], wanted: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Instance segmentation: each bright spot's box and its outline polygon (``points``)."""
+    predictions = [
+        {**_detection(spot, digest, n), "points": _outline(spot)}
+        for n, spot in enumerate(_spots(image, params))
+    ]
+    images = {"visualization": _visualization(image, predictions)} if "visualization" in wanted else {}
+    return {"predictions": _detections_output(image, predictions)}, images
+
+
+KEYPOINT_CLASSES = ("centre", "peak")
+
+
+def _bright_keypoints(
+    image: Image.Image, digest: str, params: dict[str, Any], wanted: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keypoint detection: each bright spot's box with two keypoints, its centre and its brightest cell."""
+    predictions = []
+    for number, spot in enumerate(_spots(image, params)):
+        detection = _detection(spot, digest, number)
+        peak_x, peak_y, level = spot.peak
+        points = ((detection["x"], detection["y"], spot.confidence), (peak_x, peak_y, level / 255))
+        detection["keypoints"] = [
+            {"x": round(x, 2), "y": round(y, 2), "confidence": round(c, 4), "class_id": i, "class": name}
+            for i, (name, (x, y, c)) in enumerate(zip(KEYPOINT_CLASSES, points, strict=True))
+        ]
+        predictions.append(detection)
+    images = {"visualization": _visualization(image, predictions)} if "visualization" in wanted else {}
+    return {"predictions": _detections_output(image, predictions)}, images
+
+
+BRIGHTNESS_CLASSES = (("dark", 40.0), ("medium", 128.0), ("bright", 215.0))
+
+
+def _brightness_class(
+    image: Image.Image, _digest: str, _params: dict[str, Any], _wanted: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Single-label classification by mean brightness, in Roboflow's classification shape."""
+    brightness = _band_means(image.convert("L"))[0]
+    weights = [math.exp(-abs(brightness - centre) / 32) for _, centre in BRIGHTNESS_CLASSES]
+    total = sum(weights)
+    ranked = sorted(
+        (
+            (round(weight / total, 4), index, name)
+            for index, ((name, _), weight) in enumerate(zip(BRIGHTNESS_CLASSES, weights, strict=True))
+        ),
+        key=lambda entry: (-entry[0], entry[1]),
+    )
+    scored = [{"class": name, "class_id": index, "confidence": score} for score, index, name in ranked]
+    top = scored[0]
+    output = {
+        "image": {"width": image.width, "height": image.height},
+        "predictions": scored,
+        "top": top["class"],
+        "confidence": top["confidence"],
+        "prediction_type": "classification",
+    }
+    return {"predictions": output}, {}
 
 
 def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
@@ -217,6 +344,17 @@ class Workflow:
         return result
 
 
+# Workflow id -> (function, image outputs). The spot workflows share the spot parameters.
+WORKFLOWS: dict[str, tuple[ImageFunction, tuple[str, ...]]] = {
+    "image-stats": (_image_stats, ("preview",)),
+    "bright-spot-detector": (_bright_spots, ("visualization",)),
+    "bright-spot-segmenter": (_bright_regions, ("visualization",)),
+    "bright-spot-keypoints": (_bright_keypoints, ("visualization",)),
+    "brightness-classifier": (_brightness_class, ()),
+}
+SPOT_WORKFLOWS = ("bright-spot-detector", "bright-spot-segmenter", "bright-spot-keypoints")
+
+
 def resolve_workflow(
     workflow_id: str,
     parameters: dict[str, Any] | None,
@@ -231,20 +369,16 @@ def resolve_workflow(
             f"Workflow {workflow_id!r} has no image input named {image_input_name!r}; "
             f"its image input is {IMAGE_INPUT_NAME!r}."
         )
-    if workflow_id == "image-stats":
-        function: ImageFunction = _image_stats
-        image_outputs: tuple[str, ...] = ("preview",)
-    elif workflow_id == "bright-spot-detector":
-        function = _bright_spots
-        image_outputs = ("visualization",)
+    if workflow_id not in WORKFLOWS:
+        raise WorkflowError(
+            f"Workflow {workflow_id!r} not found in the workspace; "
+            f"built-in workflows: {', '.join(WORKFLOWS)}."
+        )
+    function, image_outputs = WORKFLOWS[workflow_id]
+    if workflow_id in SPOT_WORKFLOWS:
         params["threshold"] = _int_param(params, "threshold", 200, 0, 255)
         params["grid"] = _int_param(params, "grid", 64, 8, 256)
         params["max_detections"] = _int_param(params, "max_detections", 100, 1, 10_000)
-    else:
-        raise WorkflowError(
-            f"Workflow {workflow_id!r} not found in the workspace; built-in workflows: "
-            "image-stats, bright-spot-detector."
-        )
     persist: tuple[str, ...] = ()
     if persist_images:
         wanted = outputs_to_persist or list(image_outputs)

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from include.roboflow_emulator.testing import EmulatorHandle
-from tests.contract.cli_runner import (
+from include.devstack.official_cli import (
     CliNotInstalledError,
     ForkServer,
     InferenceCli,
     locate_cli,
     start_forkserver,
 )
+from include.roboflow_emulator.testing import EmulatorHandle
 from tests.contract.emulator_probe import EmulatorProbe
 from tests.contract.media import (
     GeneratedImage,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.cli_runner import (
+from include.devstack.official_cli import (
     CliNotInstalledError,
     CliTimeoutError,
     ForkServer,

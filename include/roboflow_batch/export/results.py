@@ -49,13 +49,20 @@ class SourceResult:
     counts: ResultCount = field(default_factory=ResultCount)
 
 
-def _row_name(row: Mapping[str, Any], name_field: str | None) -> str | None:
+def row_name_field(row: Mapping[str, Any], name_field: str | None = None) -> str | None:
+    """The column of ``row`` that names its input file (``name_field``, else the first candidate found)."""
     fields = (name_field,) if name_field else NAME_FIELD_CANDIDATES
     for key in fields:
         value = row.get(key)
         if isinstance(value, str) and value:
-            return value
+            return key
     return None
+
+
+def row_name(row: Mapping[str, Any], name_field: str | None = None) -> str | None:
+    """The input file a result row is about, or None when no column names it."""
+    key = row_name_field(row, name_field)
+    return None if key is None else row[key]
 
 
 def count_results(lines: Iterable[str], fmt: str, source: str, name_field: str | None = None) -> ResultCount:
@@ -69,7 +76,7 @@ def count_results(lines: Iterable[str], fmt: str, source: str, name_field: str |
         raise ValueError(f"{source}: unknown result format {fmt!r}")
     for row in rows:
         count.rows += 1
-        name = _row_name(row, name_field)
+        name = row_name(row, name_field)
         if name is None:
             count.unnamed_rows += 1
         else:

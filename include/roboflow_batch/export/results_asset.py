@@ -64,7 +64,7 @@ def emit_export_event(
 
 
 class ResultsEventMixin:
-    """What the export operator adds for the rest of Airflow: its results Asset event and lineage.
+    """What the export operator adds for the rest of Airflow: its results Asset event.
 
     The operator sets ``_manifest`` once the manifest is written and passes its summary through
     ``emit_results``. ``skipped_count``: objects of the window skipped before ingest (checked by the
@@ -78,8 +78,3 @@ class ResultsEventMixin:
     def emit_results(self, context: Mapping[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
         emit_export_event(context, self.outlets, self._manifest, summary, self.skipped_count)
         return summary
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        from include.roboflow_batch.lineage import export_facets_on_complete
-
-        return export_facets_on_complete(self, task_instance)

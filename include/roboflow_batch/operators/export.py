@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.api.models import BatchMetadata, JobStage
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 EXPIRY_WARNING = timedelta(days=3)
 
 
-class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
+class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOperator):
     """
     Export the output of a finished Roboflow job and write a reconciled ``manifest.json`` next to it.
 
@@ -129,6 +130,19 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         self.skipped_list = skipped_list
         self.skipped_count = skipped_count
         self.job_history = job_history
+
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """The results destination out; the job, its input batch and the files and rows as the facet."""
+        destination = result.get("destination") or self.destination
+        manifest = self._manifest or {}
+        return lineage.operator_lineage(
+            outputs=[lineage.dataset_for_uri(destination)] if "{{" not in destination else [],
+            run_facets=lineage.roboflow_run_facets(
+                batch_id=self.batch_id or (manifest.get("ingested") or {}).get("batch_id"),
+                job_id=self.job_id,
+                counts={key: result.get(key) for key in ("result_rows", "files_written", "files_skipped")},
+            ),
+        )
 
     # -- inputs -------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ local uploads skip what the task state store or the batch already holds.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.api.errors import ExpiredBatchIdError, NotFoundError, RoboflowAPIError
 from include.roboflow_batch.api.ids import MAX_STAGINGS, staged_batch_id, validate_batch_id
 from include.roboflow_batch.api.models import BatchMetadata
@@ -50,7 +51,6 @@ from include.roboflow_batch.ingest.uploads import (
     send_singles,
     send_tars,
 )
-from include.roboflow_batch.lineage import IngestLineageMixin
 from include.roboflow_batch.operators.base import RoboflowOperator, SelectionWindowMixin
 from include.roboflow_batch.references.window import SelectionWindow
 
@@ -66,7 +66,7 @@ VIDEO_REFERENCES_PER_REQUEST = 5_000
 REJECTED_EXAMPLES_LIMIT = 100
 
 
-class RoboflowIngestOperator(IngestLineageMixin, SelectionWindowMixin, RoboflowOperator):
+class RoboflowIngestOperator(lineage.StepLineage, SelectionWindowMixin, RoboflowOperator):
     """Create (or extend) a staging batch from references or a local directory.
 
     :param batch_id: staging batch id (``[a-z0-9_-]``, <= 64). ``None`` derives one from the dag id,
@@ -152,6 +152,25 @@ class RoboflowIngestOperator(IngestLineageMixin, SelectionWindowMixin, RoboflowO
         self.media_type = media_type
         self.notifications_url = notifications_url
         self.notification_categories = notification_categories
+
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """What was read (the references file or the local directory; never a signed URL), and the
+        staging batch it went into as the run facet."""
+        read = self.local_directory or self.references
+        inputs = [lineage.dataset_for_uri(read)] if isinstance(read, str) and "{{" not in read else []
+        return lineage.operator_lineage(
+            inputs=inputs,
+            run_facets=lineage.roboflow_run_facets(
+                batch_id=result.get("batch_id") or self.batch_id,
+                counts={
+                    "expected": result.get("expected_count"),
+                    "sent": result.get("sent_count"),
+                    "already_sent": result.get("already_sent_count"),
+                    "rejected": result.get("rejected_count"),
+                    "skipped": result.get("skipped_count"),
+                },
+            ),
+        )
 
     # -- arguments -------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ XCom, logs or exceptions. The task returns a small summary instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,7 @@ def max_map_length() -> int:
     return conf.getint("core", "max_map_length", fallback=1024)
 
 
-class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
+class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperator):
     """What S3 and GCS reference generation share: validation, selection, writing, the summary."""
 
     template_fields: Sequence[str] = (
@@ -106,7 +106,16 @@ class _ReferencesOperator(SelectionWindowMixin, BaseOperator):
 
     # Shared flow -----------------------------------------------------------------------------
 
-    get_openlineage_facets_on_complete = lineage.source_facets_on_complete
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """The listed bucket and prefix in; the references files written out (their final names)."""
+        chunks = result.get("chunks") or [{"references_uri": result.get("references_uri")}]
+        return lineage.operator_lineage(
+            inputs=[lineage.source_dataset(self.scheme, self.bucket, self.prefix)],
+            outputs=[lineage.dataset_for_uri(c["references_uri"]) for c in chunks if c.get("references_uri")],
+            run_facets=lineage.roboflow_run_facets(
+                counts={"references": result.get("count"), "skipped": result.get("skipped_count")}
+            ),
+        )
 
     @property
     def source_uri(self) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
 __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
 
 
-class RoboflowStartJobOperator(RoboflowOperator):
+class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
     """
     Start a Roboflow batch job running a Workflow over a staged batch of images or videos.
 
@@ -298,7 +298,16 @@ class RoboflowStartJobOperator(RoboflowOperator):
 
     # -- execution -------------------------------------------------------------------------------
 
-    get_openlineage_facets_on_complete = lineage.job_facets_on_complete
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """The batch the job reads and the job itself (a new attempt has an id of its own)."""
+        return lineage.operator_lineage(
+            run_facets=lineage.roboflow_run_facets(
+                batch_id=result.get("batch_id") or self.batch_id,
+                job_id=result.get("job_id") or self.job_id,
+                job_url=result.get("job_url"),
+                counts={"attempt": result.get("attempt")},
+            )
+        )
 
     def execute(self, context: Context) -> dict[str, Any]:
         if self.on_changed_definition not in ON_CHANGED_DEFINITION_CHOICES:

@@ -23,8 +23,10 @@ from typing import Any
 from include.roboflow_batch.export.combined import ChunkManifestError, chunk_entry, combine_manifests
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.ownership import skipped_only_manifest_problem
+from include.roboflow_batch.export.results import UnreadableResultError
 from include.roboflow_batch.export.results_asset import emit_results_event
 from include.roboflow_batch.export.skipped import read_skipped
+from include.roboflow_batch.pipeline.results_table_task import TableSpec, write_results_table
 
 #: Runs after mapped steps that were skipped for want of chunks, never after a failure.
 RECONCILE_TRIGGER_RULE = "none_failed"
@@ -54,16 +56,19 @@ def reconcile_chunks(
     task: Any = None,
     outlet_events: Any = None,
     skipped_conn_id: str | None = None,
+    table: TableSpec | None = None,
     processed_content: str | None = None,
     processed_content_conn_id: str | None = None,
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id`` reads the
-    listing's skipped and content lists. ``task`` and ``outlet_events`` come from the Airflow context:
-    the window's results Asset event (among the task's outlets) gets the manifest's summary.
-    ``processed_content``: the folder of the processed-content record the window's content joins.
+    ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id``
+    reads the listing's skipped and content lists. ``table``: where the window's results table goes
+    (written once the manifest reconciles; its summary and the source it read from join the return
+    value). ``processed_content``: the folder of the processed-content record the window's content
+    joins. ``task`` and ``outlet_events`` come from the Airflow context: the window's results Asset
+    event (among the task's outlets) gets the manifest's summary.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -80,13 +85,13 @@ def reconcile_chunks(
     if len(summaries) != len(specs):
         raise AirflowFailException(f"{len(specs)} chunks were planned but {len(summaries)} exported")
     try:
-        manifests = [
+        documents = [
             _read_manifest(summary["manifest_uri"], destination_conn_id, spec["index"])
             for spec, summary in zip(specs, summaries, strict=True)
         ]
         entries = [
-            chunk_entry(spec, manifest, summary["manifest_uri"])
-            for spec, manifest, summary in zip(specs, manifests, summaries, strict=True)
+            chunk_entry(spec, document, summary["manifest_uri"])
+            for spec, summary, document in zip(specs, summaries, documents, strict=True)
         ]
     except ChunkManifestError as exc:
         raise AirflowFailException(str(exc)) from None
@@ -127,7 +132,7 @@ def reconcile_chunks(
         "destination": folder,
         "manifest_uri": manifest_uri,
         "recorded_content": _record_content(
-            processed_content, processed_content_conn_id, plan, listing, manifests, skipped_conn_id, run_id
+            processed_content, processed_content_conn_id, plan, listing, documents, skipped_conn_id, run_id
         ),
         "chunks": len(specs),
         "listed": manifest["inputs"]["listed"],
@@ -135,8 +140,21 @@ def reconcile_chunks(
         "failed": manifest["failed"]["count"],
         "result_rows": manifest["results"]["rows"],
         "skipped": manifest["objects"]["skipped"],
+        "batch_ids": manifest["ingested"]["batch_ids"],
+        "job_ids": manifest["job_ids"],
+        "destination_conn_id": destination_conn_id,
         "reconciled": True,
     }
+    if table is not None:
+        exports_read = list(zip(specs, summaries, documents, strict=True))
+        try:
+            written = write_results_table(
+                table, plan, exports_read, manifest["skipped"]["files"], destination_conn_id
+            )
+        except UnreadableResultError as exc:
+            raise AirflowFailException(str(exc)) from None
+        summary["table"] = written
+        summary["source"] = table["source"]
     if task is not None and outlet_events is not None:
         emit_results_event(
             {"outlet_events": outlet_events}, task.outlets, window_event_extra(manifest, summary)
@@ -209,4 +227,20 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "batch_ids": batch_ids,
         "chunks": summary["chunks"],
         "reconciled": summary["reconciled"],
+        **table_event_extra(summary.get("table")),
+    }
+
+
+def table_event_extra(written: dict[str, Any] | None) -> dict[str, Any]:
+    """The results table in the event: its URI (every window, one path), this window's files and rows."""
+    if not written:
+        return {}
+    return {
+        "table": {
+            "uri": written["table_uri"],
+            "file": written["predictions_uri"],
+            "rows": written["rows"],
+            "failures_file": written["failures_uri"],
+            "failure_rows": written["failure_rows"],
+        }
     }

@@ -7,9 +7,9 @@ id, job id and locations from it (so re-runs and backfills are idempotent); the 
 when nothing new arrived and splits the window into chunks of at most ``max_batch_objects``;
 ``plan_chunks`` names a batch, a job and an export folder for each; ``ingest`` ... ``export`` are
 mapped over the chunks (one task instance per chunk and step), and ``reconcile`` checks that the
-chunks together account for every object listed. A window whose objects were all skipped has zero
-chunks: the mapped steps are skipped (no batch, no job) and ``reconcile`` writes its manifest of
-skipped objects.
+chunks together account for every object listed, then writes the window's results table. A window
+whose objects were all skipped has zero chunks: the mapped steps are skipped (no batch, no job) and
+``reconcile`` writes its manifest of skipped objects.
 
 Each mapped step expands over the chunk plan or over what the previous step returned for the same
 chunk (``pipeline/chunks.py``), so values reach it as values.
@@ -22,7 +22,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from airflow.sdk import DAG, get_parsing_context, task
+from airflow.sdk import DAG, get_parsing_context
 
 from include.roboflow_batch import task_ids
 from include.roboflow_batch.pipeline.config_errors import PipelineConfigError
@@ -34,6 +34,13 @@ from include.roboflow_batch.pipeline.step_arguments import (
     S3ListingArguments,
     pipeline_arguments,
 )
+from include.roboflow_batch.pipeline.step_lineage import (
+    chunks_lineage,
+    local_listing_lineage,
+    plan_lineage,
+    reconcile_lineage,
+    step_task,
+)
 
 
 def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
@@ -44,9 +51,9 @@ def build_dag(pipeline: PipelineConfig, base_dir: Path) -> DAG:
     dag = DAG(schedule=arguments.dag.schedule, **arguments.dag.kwargs(), auto_register=False)
     with dag:
         # XComArgs: resolved at run time into the values the tasks are typed for.
-        plan: Any = task(task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.")(plan_run)(
-            spec=arguments.plan
-        )
+        plan: Any = step_task(
+            task_id=task_ids.PLAN, doc_md="Window, ids and locations of this run.", lineage_of=plan_lineage
+        )(plan_run)(spec=arguments.plan)
         listing, listing_output = _listing_task(arguments, plan)
         steps = [plan, listing, *_chunk_steps(arguments, plan, listing_output)]
         for upstream, downstream in itertools.pairwise(steps):
@@ -61,8 +68,10 @@ def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
 
     listing = arguments.listing
     if not isinstance(listing, S3ListingArguments | GCSListingArguments):
-        local: Any = task(
-            task_id=task_ids.LIST_LOCAL_FILES, doc_md="The window's files, one list per batch."
+        local: Any = step_task(
+            task_id=task_ids.LIST_LOCAL_FILES,
+            doc_md="The window's files, one list per batch.",
+            lineage_of=local_listing_lineage(listing["directory"]),
         )(list_local_files)(spec=listing, plan=plan)
         return local, local
     operator = S3ReferencesOperator if isinstance(listing, S3ListingArguments) else GCSReferencesOperator
@@ -100,9 +109,11 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any) -> list[
 
     local = arguments.ingest.local_directory is not None
     roboflow = arguments.roboflow.kwargs()
-    chunks: Any = task(task_id=task_ids.PLAN_CHUNKS, doc_md="One batch, job and export folder per chunk.")(
-        plan_chunks_task
-    )(plan=plan, listing=listing)
+    chunks: Any = step_task(
+        task_id=task_ids.PLAN_CHUNKS,
+        doc_md="One batch, job and export folder per chunk.",
+        lineage_of=chunks_lineage,
+    )(plan_chunks_task)(plan=plan, listing=listing)
     ingest = RoboflowIngestOperator.partial(
         task_id=task_ids.INGEST, **arguments.ingest.kwargs(), **roboflow
     ).expand_kwargs(chunks.map(local_ingest_kwargs if local else ingest_kwargs))
@@ -133,11 +144,12 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any) -> list[
     exported: Any = export.output
     # One results event per window, once the window's manifest is known to reconcile (also for a
     # window of skipped objects only: its manifest landed, with no rows).
-    reconcile = task(
+    reconcile = step_task(
         task_id=task_ids.RECONCILE,
-        doc_md="One manifest across every chunk of the window.",
+        doc_md="One manifest across every chunk of the window, and the window's results table.",
         outlets=[results_asset(arguments.pipeline_id)],
         trigger_rule=RECONCILE_TRIGGER_RULE,
+        lineage_of=reconcile_lineage(arguments.reconcile.table["root"]),
     )(reconcile_chunks)(
         plan=plan,
         listing=listing,

@@ -26,6 +26,7 @@ from include.roboflow_batch.api.jobs import JobTuning
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
+from include.roboflow_batch.results_table.location import check_table_root, default_table_root, is_inside
 
 Duration = Annotated[
     timedelta,
@@ -211,11 +212,31 @@ class ExportConfig(StrictModel):
     stage: str = "export"
     max_concurrency: int = Field(default=16, ge=1, le=64)
     transfer_processes: int | None = Field(default=None, ge=0, le=64)
+    table_root: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Root of the results table (every pipeline's windows, partitioned); default: "
+        "tables/ beside the export folders.",
+    )
 
     @field_validator("destination")
     @classmethod
     def _destination_template(cls, value: str) -> str:
         return check_uri_template(value)
+
+    @field_validator("table_root")
+    @classmethod
+    def _fixed_table_root(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "://" in value and not value.startswith(URI_SCHEMES):
+            raise ValueError(f"unsupported URI scheme in {value!r}; use s3://, gs://, file:// or a path")
+        return check_table_root(value)
+
+    @property
+    def results_table_root(self) -> str:
+        """The table root as configured, or ``tables/`` beside the export folders."""
+        return self.table_root or default_table_root(self.destination)
 
 
 def _check_schedule(value: str | None) -> str | None:
@@ -360,7 +381,19 @@ class PipelineConfig(_PipelineSettings):
         )
         if end is not None and start is not None and end <= start:
             raise ValueError("end_date must be after start_date")
+        self._check_table_root()
         return self
+
+    def _check_table_root(self) -> None:
+        """The table and the export folders must not hold each other: a window's export would land in
+        the table (or a window's table file in an export folder)."""
+        root = self.export.results_table_root
+        folder = self.export.destination.format(**{**_SAMPLE_TEMPLATE_VALUES, "pipeline": self.id})
+        if is_inside(folder, root) or is_inside(root, folder):
+            raise ValueError(
+                f"export.table_root {root!r} and export.destination {self.export.destination!r} overlap "
+                f"(pipeline {self.id!r} exports to {folder!r}); set export.table_root to a folder apart"
+            )
 
     @property
     def dag_id(self) -> str:

@@ -29,6 +29,10 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   (seconds); ``readiness.timeout`` / ``readiness.poke_interval`` -> wait_for_batch: the same.
 - ``webhook_url`` -> ingest, start_job: ``notifications_url``; with it, ``webhook_fallback_interval``
   -> both waits: ``poke_interval``, and ``notification_check_interval``.
+- ``export.table_root`` (default ``tables/`` beside the export folders; relative to astro.yaml) ->
+  reconcile: ``table.root``; its connection (the export's on the same storage, else the source's on
+  the source's storage) -> ``table.conn_id``; the source (bucket, prefix and connection, or the
+  directory) -> ``table.source``, where the Roboflow view reads the window's images.
 - ``state_location`` / ``state_conn_id`` (default by source kind, ``pipeline/state_location.py``),
   unless ``reprocess_unchanged`` -> list_new_objects, list_local_files, reconcile:
   ``processed_content`` (the record's folder, ``<state>/<id>/processed-content/``) and
@@ -50,13 +54,14 @@ from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec
 from include.roboflow_batch.pipeline.plan_task import PlanSpec
+from include.roboflow_batch.pipeline.results_table_task import TableSpec
 from include.roboflow_batch.pipeline.run_params import (
     ON_CHANGED_DEFINITION,
     RUN_PARAMS_DOC,
     param_or,
     run_params,
 )
-from include.roboflow_batch.pipeline.run_window import resolve_path
+from include.roboflow_batch.pipeline.run_window import as_uri, resolve_path
 from include.roboflow_batch.pipeline.schema import (
     CRON_PRESETS,
     DEFAULT_MAX_BATCH_OBJECTS,
@@ -214,10 +219,11 @@ class ExportArguments(StepArguments):
 @dataclass(frozen=True)
 class ReconcileArguments(StepArguments):
     """``reconcile_chunks``: the connections that read the manifests and the skipped and content lists,
-    and the processed-content record the window's content joins."""
+    the window's results table, and the processed-content record the window's content joins."""
 
     destination_conn_id: str | None
     skipped_conn_id: str | None
+    table: TableSpec
     processed_content: str | None = None
     processed_content_conn_id: str | None = None
 
@@ -329,9 +335,31 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
         reconcile=ReconcileArguments(
             destination_conn_id=destination_conn_id,
             skipped_conn_id=references_conn_id,
+            table=_results_table(pipeline, base_dir, destination_conn_id),
             processed_content=record,
             processed_content_conn_id=record_conn_id,
         ),
+    )
+
+
+def _results_table(pipeline: PipelineConfig, base_dir: Path, destination_conn_id: str | None) -> TableSpec:
+    root = as_uri(pipeline.export.results_table_root, base_dir)
+    same_storage = root.split("://", 1)[0] == as_uri(pipeline.export.destination, base_dir).split("://", 1)[0]
+    source = pipeline.source
+    if isinstance(source, LocalSource):
+        location: dict[str, Any] = {
+            "kind": "local",
+            "directory": str(resolve_path(source.directory, base_dir)),
+        }
+    else:
+        kind = "s3" if isinstance(source, S3Source) else "gcs"
+        location = {"kind": kind, "bucket": source.bucket, "prefix": source.prefix, "conn_id": source.conn_id}
+    return TableSpec(
+        pipeline_id=pipeline.id,
+        root=root if root.endswith("/") else root + "/",
+        conn_id=destination_conn_id if same_storage else pipeline.source_conn_for(root),
+        names_are_keys=isinstance(source, LocalSource),
+        source=location,
     )
 
 
@@ -458,7 +486,9 @@ def _doc_md(pipeline: PipelineConfig, per_batch: int) -> str:
         f"- **Schedule**: `{schedule}` ({pipeline.timezone}), one run per data interval; "
         "a run with nothing new is skipped, not failed.",
         f"- **Results**: `{pipeline.export.destination}` (stage `{pipeline.export.stage}`), with a "
-        "`manifest` that reconciles inputs, staged files, failures and result rows.",
+        "`manifest` that reconciles inputs, staged files, failures and result rows; every window's "
+        f"predictions and failed objects also land in the Parquet table under "
+        f"`{pipeline.export.results_table_root}`.",
         f"- **Job options**: `{job or 'service defaults'}`",
         f"- **Batches**: at most {per_batch:,} objects per staging batch and job; "
         "a larger window fans out into several, reconciled by one manifest.",

@@ -18,6 +18,8 @@ MAX_NAME_LENGTH = 255
 _KEPT = frozenset((string.ascii_letters + string.digits + ".-").encode())
 _ENCODED_BYTE = {b: f"_{b:02X}" for b in range(256)}
 _TOKEN = re.compile(r"__|_([0-9A-F]{2})|([A-Za-z0-9.\-]+)|(.)", re.DOTALL)
+# A name without escapes is its own key (most names: one C-level match instead of the token loop).
+_PLAIN = re.compile(r"[A-Za-z0-9.\-]+")
 
 
 class NameTooLongError(ValueError):
@@ -50,6 +52,8 @@ def key_for_name(name: str) -> str:
     """The storage key a reference name was made from (the inverse of name_for_key)."""
     if not name:
         raise ValueError("name must be a non-empty string")
+    if _PLAIN.fullmatch(name):
+        return name
     out = bytearray()
     for match in _TOKEN.finditer(name):
         token = match.group(0)

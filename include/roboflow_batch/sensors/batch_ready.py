@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +14,7 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
 )
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.counts import optional_count
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
@@ -86,6 +87,13 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         self.batch_id = batch_id
         self.expected_count = expected_count
         self.max_failure_rate = max_failure_rate
+
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """The staging batch and how many of its files were staged or failed."""
+        counts = {key: result.get(key) for key in ("expected", "staged", "failed_count")}
+        return lineage.operator_lineage(
+            run_facets=lineage.roboflow_run_facets(batch_id=self.batch_id, counts=counts)
+        )
 
     def _check_arguments(self) -> int | None:
         try:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import PokeReturnValue
 from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
+from include.roboflow_batch import lineage
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
 from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
@@ -79,6 +80,15 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         self.restart_options = dict(restart_options or {})
         self._watcher: JobWatcher | None = None
         self._job_url: str | None = None
+
+    def step_lineage(self, result: Mapping[str, Any]) -> Any:
+        """The job waited for, and the output batches it produced."""
+        outputs = [batch for batches in (result.get("output_batches") or {}).values() for batch in batches]
+        return lineage.operator_lineage(
+            run_facets=lineage.roboflow_run_facets(
+                job_id=result.get("job_id") or self.job_id, job_url=self._job_url, batch_ids=outputs
+            )
+        )
 
     def _hook(self) -> RoboflowHook:
         return RoboflowHook(roboflow_conn_id=self.roboflow_conn_id)

@@ -15,6 +15,8 @@ from typing import Any
 
 from airflow.sdk import BaseSensorOperator, conf
 
+from include.roboflow_batch.lineage import StepLineage
+
 MIN_RESCHEDULE_INTERVAL = 60.0
 
 log = logging.getLogger(__name__)
@@ -41,7 +43,7 @@ def waiting_arguments(
     return poke_interval, kwargs
 
 
-class RoboflowWaitSensor(BaseSensorOperator):
+class RoboflowWaitSensor(StepLineage, BaseSensorOperator):
     """What the Roboflow waits share: the connection, deferral (or reschedule mode) and webhook wake-ups.
 
     :param roboflow_conn_id: the Roboflow connection.

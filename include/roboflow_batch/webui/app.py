@@ -1,26 +1,47 @@
 """The Roboflow view's FastAPI app, mounted by the plugin at ``/roboflow-ui`` on the API server.
 
 Every route requires Airflow's own login (the UI's JWT cookie reaches the iframe, same origin) and
-shows only the DAGs the user may read, per the configured auth manager.
+shows only the DAGs the user may read, per the configured auth manager. A run's gallery and images
+come from that run's own results table and manifest, located by what its tasks returned; the media
+route's further checks are in ``media``.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Annotated, Any
 
 from airflow.api_fastapi.core_api.security import get_user
 from fastapi import Depends, FastAPI, HTTPException, Query, status
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
-from include.roboflow_batch.webui import pages
+from include.roboflow_batch.webui import gallery_page, pages
+from include.roboflow_batch.webui.documents import DocumentError, document_signature, read_document
+from include.roboflow_batch.webui.gallery import (
+    GALLERY_SIZE,
+    MAX_GALLERY_SIZE,
+    Gallery,
+    GalleryItem,
+    build_gallery,
+    item_records,
+    read_raw_rows,
+    read_window_tables,
+    run_seed,
+)
 from include.roboflow_batch.webui.live import add_live_progress
+from include.roboflow_batch.webui.media import (
+    SECURITY_HEADERS,
+    ManifestKeys,
+    MediaRefused,
+    manifest_keys,
+    max_media_bytes,
+    open_media,
+)
 from include.roboflow_batch.webui.runs import RunView, one_run, pipeline_dag_ids, recent_runs
 
 URL_PREFIX = "/roboflow-ui"
 MAX_RUNS_PER_PIPELINE = 50
-MAX_MANIFEST_BYTES = 32 * 1024 * 1024
+MAX_KEY_LENGTH = 1024
 ICON_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
     'stroke-width="2"><rect x="3" y="3" width="18" height="18" rx="3"/><circle cx="12" cy="12" r="4"/></svg>'
@@ -30,6 +51,10 @@ ICON_SVG = (
 # Airflow's own authentication: the UI's JWT cookie (or a Bearer token); 401 without one.
 User = Annotated[Any, Depends(get_user)]
 RunsPerPipeline = Annotated[int, Query(ge=1, le=MAX_RUNS_PER_PIPELINE)]
+GallerySize = Annotated[int, Query(ge=1, le=MAX_GALLERY_SIZE)]
+ObjectKey = Annotated[str, Query(min_length=1, max_length=MAX_KEY_LENGTH)]
+# Objects each recent run's manifest lists, kept while the manifest is unchanged.
+MANIFEST_KEYS = ManifestKeys()
 
 
 def readable_dag_ids(user: Any) -> set[str]:
@@ -58,7 +83,7 @@ def overview_data(user: Any, per_pipeline: int, live: bool) -> dict[str, Any]:
     return {"pipelines": pipelines, "notifications": _notifications(50)}
 
 
-def run_data(user: Any, dag_id: str, run_id: str) -> RunView:
+def run_data(user: Any, dag_id: str, run_id: str, live: bool = True) -> RunView:
     from airflow.utils.session import create_session
 
     if dag_id not in readable_dag_ids(user):
@@ -67,7 +92,8 @@ def run_data(user: Any, dag_id: str, run_id: str) -> RunView:
         run = one_run(session, dag_id, run_id)
     if run is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such Roboflow pipeline run")
-    add_live_progress([run])
+    if live:
+        add_live_progress([run])
     return run
 
 
@@ -82,17 +108,56 @@ def run_notifications(run: RunView) -> list[dict[str, Any]]:
 
 def read_manifest(run: RunView) -> dict[str, Any]:
     """The run's manifest, from the URI its export task returned (never a URI from the request)."""
-    from airflow.sdk import ObjectStoragePath
-
     if not run.manifest_uri:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this run has no manifest (yet)")
-    path = ObjectStoragePath(run.manifest_uri)
     try:
-        if path.stat().st_size > MAX_MANIFEST_BYTES:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "manifest too large to show")
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "the manifest cannot be read") from None
+        return read_document(run.manifest_uri, run.destination_conn_id)
+    except DocumentError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+def allowed_keys(run: RunView) -> frozenset[str]:
+    """The objects the run's manifest lists (processed or failed): the only ones it may show."""
+    uri, conn_id = run.manifest_uri, run.destination_conn_id
+    if not uri:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this run has no manifest (yet)")
+    names_are_keys = (run.source or {}).get("kind") == "local"
+
+    def load() -> frozenset[str]:
+        return manifest_keys(uri, lambda u: read_document(u, conn_id), names_are_keys)
+
+    try:
+        return MANIFEST_KEYS.get(uri, document_signature(uri, conn_id), load)
+    except DocumentError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+
+
+def run_gallery(run: RunView, size: int) -> Gallery | str:
+    """The run's gallery, or why there is none."""
+    if not run.table:
+        return "This run has no results table (yet): the gallery shows once its window reconciled."
+    try:
+        predictions, failures = read_window_tables(run.table)
+    except (OSError, ValueError, KeyError):
+        return "The results table of this run cannot be read."
+    return build_gallery(predictions, failures, run_seed(run.dag_id, run.run_id), size)
+
+
+def gallery_item(run: RunView, key: str) -> tuple[GalleryItem, list[dict[str, Any]]]:
+    """One object of the run (listed in its manifest) with its records and raw result rows."""
+    if key not in allowed_keys(run):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this run's manifest does not list that object")
+    if not run.table:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this run has no results table (yet)")
+    try:
+        predictions, failures = read_window_tables(run.table)
+        records = item_records(predictions, key)
+        raw = read_raw_rows(records, run.destination_conn_id)
+    except (OSError, ValueError, KeyError):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "the results of this run cannot be read") from None
+    failure = next((f for f in failures.to_pylist() if f.get("source_key") == key), None)
+    name = next((r.get("source_name") for r in records if r.get("source_name")), None)
+    return GalleryItem(key, "selected", name, records, None, failure), raw
 
 
 def create_view_app() -> FastAPI:
@@ -118,9 +183,57 @@ def create_view_app() -> FastAPI:
         }
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
-    def run_tab(user: User, dag_id: str, run_id: str) -> str:
+    def run_tab(user: User, dag_id: str, run_id: str, sample: GallerySize = GALLERY_SIZE) -> str:
         run = run_data(user, dag_id, run_id)
-        return pages.run_page(URL_PREFIX, run, run_notifications(run))
+        gallery = run_gallery(run, sample)
+        section = (
+            gallery_page.gallery_unavailable(gallery)
+            if isinstance(gallery, str)
+            else gallery_page.gallery_section(URL_PREFIX, run, gallery)
+        )
+        return pages.run_page(URL_PREFIX, run, run_notifications(run), section, gallery_page.GALLERY_STYLE)
+
+    @app.get("/runs/{dag_id}/{run_id}/image", response_class=HTMLResponse)
+    def image(user: User, dag_id: str, run_id: str, key: ObjectKey) -> str:
+        run = run_data(user, dag_id, run_id, live=False)
+        item, raw = gallery_item(run, key)
+        return gallery_page.image_page(URL_PREFIX, run, item, raw)
+
+    @app.get("/runs/{dag_id}/{run_id}/media")
+    def media(user: User, dag_id: str, run_id: str, key: ObjectKey) -> StreamingResponse:
+        run = run_data(user, dag_id, run_id, live=False)
+        try:
+            found = open_media(run.source or {}, key, allowed_keys(run), max_media_bytes())
+        except MediaRefused as exc:
+            raise HTTPException(exc.status, str(exc)) from None
+        headers = {**SECURITY_HEADERS, "Content-Length": str(found.size)}
+        return StreamingResponse(found.chunks(), media_type=found.content_type, headers=headers)
+
+    @app.get("/api/runs/{dag_id}/{run_id}/gallery")
+    def gallery_json(
+        user: User, dag_id: str, run_id: str, sample: GallerySize = GALLERY_SIZE
+    ) -> dict[str, Any]:
+        run = run_data(user, dag_id, run_id, live=False)
+        gallery = run_gallery(run, sample)
+        if isinstance(gallery, str):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, gallery)
+        return {
+            "objects": gallery.objects,
+            "rows": gallery.rows,
+            "failures": gallery.failures,
+            "class_counts": dict(gallery.class_counts),
+            "histogram": gallery.histogram,
+            "items": [
+                {
+                    "source_key": item.source_key,
+                    "why": item.reason,
+                    "predictions": len(item.predictions),
+                    "top_confidence": item.top_confidence,
+                    "failure": item.failure,
+                }
+                for item in gallery.items
+            ],
+        }
 
     @app.get("/api/runs/{dag_id}/{run_id}")
     def run_json(user: User, dag_id: str, run_id: str) -> dict[str, Any]:

@@ -12,6 +12,8 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from include.roboflow_batch.webui.runs import STEP_TASKS, RunView
+from include.roboflow_batch.webui.svg import format_value, sparkline
+from include.roboflow_batch.webui.trends import pipeline_trends
 
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:16px;color:#1f2937}
@@ -24,6 +26,8 @@ th{background:#f3f4f6;font-weight:600}.num{text-align:right}
 .state-running{background:#bfdbfe}.muted{color:#6b7280}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}
 dt{font-weight:600}
+.trends{display:flex;gap:18px;flex-wrap:wrap;margin:4px 0 8px}
+.trend{font-size:12px}.trend .latest{font-weight:600}
 """
 
 
@@ -109,16 +113,21 @@ def run_row(base: str, run: RunView) -> str:
     )
 
 
-def page(title: str, body: str) -> str:
+def page(title: str, body: str, style: str = "") -> str:
     return (
         f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body>{body}</body></html>"
+        f"<style>{STYLE}{style}</style></head><body>{body}</body></html>"
     )
 
 
 def overview_page(
-    base: str, pipelines: Mapping[str, list[RunView]], notifications: list[dict[str, Any]], elapsed_ms: float
+    base: str,
+    pipelines: Mapping[str, list[RunView]],
+    notifications: list[dict[str, Any]],
+    elapsed_ms: float,
+    trends: bool = True,
 ) -> str:
+    """Every pipeline's recent runs, with its trend charts unless ``trends`` is off."""
     head = "".join(f"<th>{h}</th>" for h in RUN_HEADERS)
     sections = []
     for dag_id, runs in pipelines.items():
@@ -127,6 +136,7 @@ def overview_page(
         )
         sections.append(
             f'<section class="pipeline" data-dag-id="{escape(dag_id)}"><h2>{escape(dag_id)}</h2>'
+            f"{trend_strip(runs) if trends else ''}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></section>"
         )
     if not sections:
@@ -138,6 +148,18 @@ def overview_page(
         + f'<p class="muted">Rendered in {elapsed_ms:.0f} ms.</p>'
     )
     return page("Roboflow pipelines", body)
+
+
+def trend_strip(runs: list[RunView]) -> str:
+    """Small charts of the pipeline's runs shown (oldest left), with the latest value of each."""
+    figures = "".join(
+        f'<figure class="trend" data-series="{escape(series.key)}">{sparkline(series)}'
+        f"<figcaption>{escape(series.label)}: "
+        f'<span class="latest">{escape(format_value(series.latest, series.unit))}</span>'
+        "</figcaption></figure>"
+        for series in pipeline_trends(runs)
+    )
+    return f'<div class="trends">{figures}</div>' if figures else ""
 
 
 def notifications_table(notifications: Iterable[Mapping[str, Any]]) -> str:
@@ -157,7 +179,10 @@ def notifications_table(notifications: Iterable[Mapping[str, Any]]) -> str:
     )
 
 
-def run_page(base: str, run: RunView, notifications: list[dict[str, Any]]) -> str:
+def run_page(
+    base: str, run: RunView, notifications: list[dict[str, Any]], gallery: str = "", style: str = ""
+) -> str:
+    """The run's details, its gallery (already rendered HTML) and its notifications."""
     window = f"{run.window_start or '…'} → {run.window_end or '…'}"
     items = [
         ("Pipeline", escape(run.dag_id)),
@@ -184,10 +209,10 @@ def run_page(base: str, run: RunView, notifications: list[dict[str, Any]]) -> st
     body = (
         f"<h1>Roboflow: {escape(run.dag_id)}</h1><dl class='run-detail'>"
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
-        + f"</dl><h2>Steps</h2><ul>{steps}</ul>"
+        + f"</dl>{gallery}<h2>Steps</h2><ul>{steps}</ul>"
         + notifications_table(notifications)
     )
-    return page(f"Roboflow run {run.run_id}", body)
+    return page(f"Roboflow run {run.run_id}", body, style)
 
 
 def document_page(title: str, rows: list[tuple[str, Any]], source: str) -> str:

@@ -51,10 +51,18 @@ class RunView:
     job_state: str = "not started"
     progress: dict[str, Any] | None = None
     destination: str | None = None
+    destination_conn_id: str | None = None
     manifest_uri: str | None = None
     result_rows: int | None = None
     reconciled: bool | None = None
     task_states: dict[str, str] = field(default_factory=dict)
+    # The window's results table and where its objects are read from (reconcile's summary).
+    table: dict[str, Any] | None = None
+    source: dict[str, Any] | None = None
+    # From starting the job to the end of its wait (every chunk), as Airflow saw it.
+    job_seconds: float | None = None
+    # Credits the run's jobs used, when its summaries carry them (the spend figures).
+    credits: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -138,20 +146,51 @@ def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
     ):
         chunk_values[dag_run_id][task_id].append(_value(raw))
     chunk_states: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    job_times: dict[tuple[str, str], JobTimes] = defaultdict(JobTimes)
     keys = [(row.dag_id, row.run_id) for row in rows]
-    for dag_id, run_id, task_id, state in session.execute(
-        select(TaskInstance.dag_id, TaskInstance.run_id, TaskInstance.task_id, TaskInstance.state).where(
+    for dag_id, run_id, task_id, state, started, ended in session.execute(
+        select(
+            TaskInstance.dag_id,
+            TaskInstance.run_id,
+            TaskInstance.task_id,
+            TaskInstance.state,
+            TaskInstance.start_date,
+            TaskInstance.end_date,
+        ).where(
             tuple_(TaskInstance.dag_id, TaskInstance.run_id).in_(keys),
             TaskInstance.task_id.in_(STEP_TASKS),
         )
     ):
         chunk_states[(dag_id, run_id)][task_id].append(str(state) if state else "none")
+        job_times[(dag_id, run_id)].add(task_id, started, ended)
     views = []
     for row in rows:
         returned = {task: combine_chunks(values) for task, values in chunk_values[row.id].items()}
         states = chunk_states[(row.dag_id, row.run_id)]
-        views.append(build_view(row, returned, {task: combine_states(s) for task, s in states.items()}))
+        view = build_view(row, returned, {task: combine_states(s) for task, s in states.items()})
+        if view.job_state == "succeeded":
+            view.job_seconds = job_times[(row.dag_id, row.run_id)].seconds()
+        views.append(view)
     return views
+
+
+@dataclass
+class JobTimes:
+    """When the run's first job started and its last wait ended."""
+
+    started: datetime | None = None
+    ended: datetime | None = None
+
+    def add(self, task_id: str, started: datetime | None, ended: datetime | None) -> None:
+        if task_id == task_ids.START_JOB and started is not None:
+            self.started = started if self.started is None else min(self.started, started)
+        if task_id == task_ids.WAIT_FOR_JOB and ended is not None:
+            self.ended = ended if self.ended is None else max(self.ended, ended)
+
+    def seconds(self) -> float | None:
+        if self.started is None or self.ended is None:
+            return None
+        return max(0.0, (self.ended - self.started).total_seconds())
 
 
 def combine_chunks(values: list[Any]) -> Any:
@@ -225,9 +264,21 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
     view.job_state = job_state(task_states, _dict(returned.get(task_ids.WAIT_FOR_JOB)))
     if export:
         view.destination, view.manifest_uri = export.get("destination"), export.get("manifest_uri")
+        view.destination_conn_id = export.get("destination_conn_id")
         view.result_rows = export.get("result_rows", export.get("rows"))
         view.reconciled = export.get("reconciled")
+        view.table = dict(_dict(export.get("table"))) or None
+        view.source = dict(_dict(export.get("source"))) or None
+        view.credits = spent_credits(export)
     return view
+
+
+def spent_credits(summary: Mapping[str, Any]) -> float | None:
+    """The credits a summary reports its jobs used (``spend.credits``, else ``credits``), if any."""
+    value = _dict(summary.get("spend")).get("credits", summary.get("credits"))
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
 
 
 def job_state(task_states: Mapping[str, str], waited: Mapping[str, Any]) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from include.devstack.loopback import serving_folder
 from include.roboflow_batch.api import RetryPolicy
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.loopback import serving_folder
 from tests.unit.api.client_drivers import CLIENT_KINDS, ClientDriver, make_client
 
 # Short waits keep the suite fast; many attempts keep 30 % fault rates from exhausting a call.

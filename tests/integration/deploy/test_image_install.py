@@ -1,7 +1,8 @@
 """The deployed image is the tested one: its install steps, replayed without Docker in a fresh
-virtualenv (the runtime's Airflow pin, ``requirements.txt``, then exactly the Dockerfile's own
-``pip install`` lines), give an Airflow that lists the Roboflow provider and imports the DAGs, and
-that carries none of the emulator-only packages."""
+virtualenv on a copy of the project made through ``.dockerignore`` as ``docker build`` makes it (the
+runtime's Airflow pin, ``requirements.txt``, then exactly the Dockerfile's own ``pip install``
+lines), give an Airflow that lists the Roboflow provider and imports the DAGs, and that carries
+neither the tests, benches, dev stack and emulator nor the emulator-only packages."""
 
 from __future__ import annotations
 
@@ -16,11 +17,29 @@ import pytest
 
 from include.devstack.services import REPO_ROOT
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 RUNTIME_AIRFLOW_PIN = "apache-airflow==3.3.2"  # what runtime:3.3-2 ships
 IMAGE_PROJECT_DIR = "/usr/local/airflow"
 EMULATOR_ONLY = ("PIL", "av")
+LEFT_OUT = ("tests", "bench", "include/devstack", "include/roboflow_emulator", "requirements-dev.txt")
+KEPT = ("dags", "plugins", "include/roboflow_batch", "astro.yaml", "requirements.txt", "pyproject.toml")
+
+
+def copy_build_context(source: Path, target: Path) -> None:
+    """``source`` copied to ``target`` as ``docker build`` sends it: without what .dockerignore
+    excludes (Docker's own rules, through the Docker SDK's implementation of them)."""
+    from docker.utils.build import exclude_paths
+
+    lines = (source / ".dockerignore").read_text().splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    for relative in sorted(exclude_paths(str(source), patterns)):
+        origin, copy = source / relative, target / relative
+        if origin.is_dir() and not origin.is_symlink():
+            copy.mkdir(parents=True, exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, copy)
 
 
 def dockerfile_pip_installs(dockerfile: Path) -> list[list[str]]:
@@ -46,15 +65,11 @@ def run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 def test_image_install_steps_register_the_provider_and_import_the_dags(tmp_path: Path) -> None:
     installs = dockerfile_pip_installs(REPO_ROOT / "Dockerfile")
     assert installs, "the Dockerfile installs nothing: the provider would not be registered"
-    # The image's copy of the project (ONBUILD COPY . /usr/local/airflow), without local state.
+    # The image's copy of the project (ONBUILD COPY . /usr/local/airflow).
     project = tmp_path / "usr-local-airflow"
-    shutil.copytree(
-        REPO_ROOT,
-        project,
-        ignore=shutil.ignore_patterns(
-            ".venv*", ".git", "*.egg-info", "__pycache__", "test-output", ".*cache"
-        ),
-    )
+    copy_build_context(REPO_ROOT, project)
+    assert [name for name in LEFT_OUT if (project / name).exists()] == []
+    assert [name for name in KEPT if not (project / name).exists()] == []
     venv = tmp_path / "image-venv"
     python = str(venv / "bin" / "python")
     run([uv(), "venv", "--quiet", "--python", sys.executable, str(venv)])
@@ -102,6 +117,9 @@ def test_image_install_steps_register_the_provider_and_import_the_dags(tmp_path:
         "assert bag.dag_ids, 'no DAGs'\n"
         f"leftover = [m for m in {EMULATOR_ONLY!r} if importlib.util.find_spec(m)]\n"
         "assert not leftover, f'emulator-only packages in the image: {leftover}'\n"
+        "dev = [m for m in ('include.devstack', 'include.roboflow_emulator')\n"
+        "       if importlib.util.find_spec(m)]\n"
+        "assert not dev, f'development code in the image: {dev}'\n"
         "print(sorted(bag.dag_ids))\n"
     )
     dags = run([python, "-c", check], env=env, cwd=str(tmp_path)).stdout

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from include.devstack.sample_media import stand_in_s3_client
+from include.devstack.task_context import make_context
 from include.roboflow_batch.operators.export import RoboflowExportOperator
 from include.roboflow_batch.operators.start_job import RoboflowStartJobOperator
 from tests.integration.jobs.staging import StagedBatch, roboflow_connection, stage_batch
-from tests.unit.jobs.fakes import make_context
 
 pytestmark = pytest.mark.integration
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from include.devstack.loopback import serving_bodies
 from include.roboflow_batch.api.downloads import SignedUrlDownloads
 from include.roboflow_batch.api.errors import NotFoundError
 from include.roboflow_batch.api.retries import RetryPolicy
@@ -23,7 +24,6 @@ from include.roboflow_batch.export.results import SourceResult
 from include.roboflow_batch.export.source_transfer import SourceFile, SourceTransfer
 from include.roboflow_batch.export.worker_processes import TransferWorkers, WorkerSettings, worker_count
 from include.roboflow_batch.parallel import ItemFailedError, run_parallel
-from tests.loopback import serving_bodies
 from tests.unit.export.test_archive_memory import files_under, sample
 from tests.unit.export.test_archives import regular, tar_bytes
 

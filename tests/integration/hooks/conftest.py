@@ -1,8 +1,9 @@
-"""One real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) running the
-hook-check DAGs of ``dag_files/`` against four Roboflow connections given as ``AIRFLOW_CONN_*``.
+"""The session's real Airflow (api-server, scheduler, dag-processor, triggerer; LocalExecutor) running
+the hook-check DAGs of ``dag_files/`` against four Roboflow connections made through its REST API.
 
-All four DAG runs are started together and followed to the end once for this folder; the tests then
-read what a user would read: task states, the task log files and the emulators' request counters.
+All four DAG runs are started together and followed to the end once for this folder (whose tests run
+on one xdist worker: ``tests/xdist_scheduling.py``); the tests then read what a user would read: task
+states, the task log files and the emulators' request counters.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from typing import Any
 
 import pytest
 
-from include.devstack.airflow_stack import AirflowAPI, airflow_env, migrate_db, running_stack
+from include.devstack.airflow_stack import AirflowAPI
 from include.devstack.services import LOOPBACK, Service, start_roboflow_emulator
 from include.roboflow_emulator.testing import EmulatorHandle
+from tests.integration.pipeline.test_scheduler_run import trigger
+from tests.shared_stack import SharedStack
 
 DAG_FILES = Path(__file__).parent / "dag_files"
 TASKS = ("check_connection", "list_jobs")
@@ -83,7 +86,8 @@ class HookChecks:
     runs: dict[str, CheckRun]
 
     def all_log_text(self) -> str:
-        """Every file Airflow wrote under the home's log folders (task, component and processor logs)."""
+        """Every file Airflow wrote under the home's log folders (task, component and processor logs;
+        the stack is at DEBUG level)."""
         texts = []
         for folder in (self.home / "logs", self.home / "component-logs"):
             texts += [p.read_text(errors="replace") for p in sorted(folder.rglob("*")) if p.is_file()]
@@ -111,9 +115,7 @@ def _follow(api: AirflowAPI, dag_id: str, run_id: str, timeout: float = 600) -> 
 
 
 @pytest.fixture(scope="package")
-def hook_checks(
-    roboflow_emulator: EmulatorHandle, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[HookChecks]:
+def hook_checks(roboflow_emulator: EmulatorHandle, airflow_stack: SharedStack) -> Iterator[HookChecks]:
     # Bound but not listening: connecting is refused, and no service started later can take the port.
     closed = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     closed.bind((LOOPBACK, 0))
@@ -131,39 +133,33 @@ def hook_checks(
         "rf_qa_unreachable": CheckRun("rf_qa_unreachable", UNREACHABLE_KEY, closed_url),
         "rf_qa_no_batch": CheckRun("rf_qa_no_batch", NO_BATCH_KEY, no_batch.url),
     }
-    home = tmp_path_factory.mktemp("hook-checks-airflow-home")
-    env = airflow_env(
-        home,
-        dags_folder=DAG_FILES,
-        connections={
-            run.conn_id: {"conn_type": "roboflow", "host": run.base_url, "password": run.api_key}
-            for run in runs.values()
-        },
-        # One API worker is plenty for four small runs and halves the API server's start-up. DEBUG:
-        # the key must stay out of every log line at every level.
-        extra={"AIRFLOW__API__WORKERS": "1", "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG"},
-    )
+    stack, home = airflow_stack, airflow_stack.home
     try:
-        migrate_db(env)
+        stack.add_connections(
+            {
+                run.conn_id: {"conn_type": "roboflow", "host": run.base_url, "password": run.api_key}
+                for run in runs.values()
+            }
+        )
         before = {conn_id: _api_requests(emulator) for conn_id, emulator in emulators.items()}
-        with running_stack(home, env) as stack:
-            api = stack.api()
-            dag_ids = {conn_id: f"hook_check__{conn_id}" for conn_id in runs}
-            api.wait_for_dags(*dag_ids.values(), timeout=300)
-            for dag_id in dag_ids.values():
-                api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
-                api.post(f"/api/v2/dags/{dag_id}/dagRuns", {"dag_run_id": "check", "logical_date": None})
-            for conn_id, dag_id in dag_ids.items():
-                run = runs[conn_id]
-                run.state = _follow(api, dag_id, "check")
-                instances = api.get(f"/api/v2/dags/{dag_id}/dagRuns/check/taskInstances")["task_instances"]
-                states = {ti["task_id"]: ti["state"] for ti in instances}
-                for task_id in TASKS:
-                    folder = home / "logs" / f"dag_id={dag_id}" / "run_id=check" / f"task_id={task_id}"
-                    run.tasks[task_id] = TaskOutcome(states.get(task_id), sorted(folder.glob("*.log")))
+        stack.add_dag_file("roboflow_hook_checks", (DAG_FILES / "roboflow_hook_checks.py").read_text())
+        api = stack.api()
+        dag_ids = {conn_id: f"hook_check__{conn_id}" for conn_id in runs}
+        api.wait_for_dags(*dag_ids.values(), timeout=300)
+        for dag_id in dag_ids.values():
+            api.patch(f"/api/v2/dags/{dag_id}", {"is_paused": False})
+            trigger(api, dag_id, "check", None)
+        for conn_id, dag_id in dag_ids.items():
+            run = runs[conn_id]
+            run.state = _follow(api, dag_id, "check")
+            instances = api.get(f"/api/v2/dags/{dag_id}/dagRuns/check/taskInstances")["task_instances"]
+            states = {ti["task_id"]: ti["state"] for ti in instances}
+            for task_id in TASKS:
+                folder = home / "logs" / f"dag_id={dag_id}" / "run_id=check" / f"task_id={task_id}"
+                run.tasks[task_id] = TaskOutcome(states.get(task_id), sorted(folder.glob("*.log")))
         for conn_id, emulator in emulators.items():
             runs[conn_id].requests = _api_requests(emulator) - before[conn_id]
-        yield HookChecks(home=home, env=env, runs=runs)
+        yield HookChecks(home=home, env=stack.env, runs=runs)
     finally:
         good.stop()
         no_batch.stop()

@@ -15,7 +15,11 @@ from include.devstack.airflow_stack import airflow_bin
 from include.devstack.services import REPO_ROOT
 from tests.integration.hooks.conftest import HookChecks
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]
 
 EXPECTED = {
     "rf_qa_good": (0, "Connection success!"),

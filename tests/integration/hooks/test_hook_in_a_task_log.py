@@ -10,7 +10,11 @@ import pytest
 
 from tests.integration.hooks.conftest import ALL_KEYS, MARKER, TASKS, HookChecks
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.slow,
+    pytest.mark.timeout(600),
+]
 
 JOBS_ROUTE = "GET /batch-processing/v1/external/{workspace}/jobs"
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from include.devstack.loopback import serving_folder
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.references.naming import name_for_key
-from tests.loopback import serving_folder
 
 SOURCE_KEYS = ["cams/front/a.png", "cams/front/b.png", "cams/back/c.png", "cams/back/d.png"]
 MISSING_KEY = "cams/back/missing.png"

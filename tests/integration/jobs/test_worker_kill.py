@@ -22,13 +22,15 @@ from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.jobs.staging import roboflow_connection, stage_batch
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
+
+JOB_ROUTE = "GET /batch-processing/v1/external/{workspace}/jobs/{jobId}"
 
 
 @pytest.fixture(scope="module")
 def slow_emulator() -> Iterator[EmulatorHandle]:
-    """An emulator whose job stages take seconds, so there is time to kill a worker mid-wait."""
-    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.1", "--stage-delay", "4"])
+    """An emulator whose job stages last until a test lets them go, so a worker is killed mid-wait."""
+    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.1", "--stage-delay", "600"])
     try:
         yield EmulatorHandle(service)
     finally:
@@ -71,6 +73,11 @@ def wait_for(condition: Any, timeout: float, what: str, log: Path, worker: subpr
     )
 
 
+def job_polls(emulator: EmulatorHandle) -> int:
+    """How often the job has been looked at on this emulator so far."""
+    return int(emulator.state()["requests"].get(JOB_ROUTE, 0))
+
+
 def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
     env = {
         **os.environ,
@@ -89,6 +96,7 @@ def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
 def test_killed_worker_then_retry_leaves_exactly_one_job(
     slow_emulator: EmulatorHandle, image_server: str, airflow_db: Path, tmp_path: Path
 ) -> None:
+    slow_emulator.set_delays(stage_delay=600)  # held in processing until the worker is killed
     staged = stage_batch(slow_emulator, image_server, f"kill-{uuid.uuid4().hex[:10]}")
     dag_id = f"kill_test_{uuid.uuid4().hex[:8]}"
     env = worker_env(slow_emulator, tmp_path)
@@ -98,12 +106,13 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
     worker = start_worker(dag_id, staged.batch_id, env, log)
     try:
         job_id = wait_for(
-            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+            lambda: stored_job_id(db, dag_id), 300, "the job id in task_state_store", log, worker
         )
         wait_for(
             lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
         )
-        time.sleep(1.0)  # let the deferred wait poll a few times
+        polls = job_polls(slow_emulator)
+        wait_for(lambda: job_polls(slow_emulator) >= polls + 2, 60, "the wait to poll twice", log, worker)
         assert worker.poll() is None, "the worker finished before it could be killed"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
@@ -118,8 +127,9 @@ def test_killed_worker_then_retry_leaves_exactly_one_job(
     ) as client:
         assert client.get_job(job_id).is_terminal is False  # killed mid-wait: the job still runs remotely
 
+    slow_emulator.set_delays(stage_delay=0.5)
     retry = start_worker(dag_id, staged.batch_id, env, log)
-    assert retry.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+    assert retry.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
 
     output = log.read_text(errors="replace")
     assert "re-attaching instead of starting a new one" in output
@@ -142,6 +152,7 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
 ) -> None:
     """SIGTERM (a worker shutting down, a task marked failed) reaches the task runner's handler, which
     calls on_kill: the job is aborted, not left running unwatched; the next run restarts that job."""
+    slow_emulator.set_delays(stage_delay=600)  # held in processing, where a job can be aborted
     staged = stage_batch(slow_emulator, image_server, f"term-{uuid.uuid4().hex[:10]}")
     dag_id = f"term_test_{uuid.uuid4().hex[:8]}"
     created_before = set(slow_emulator.state()["jobCreations"])
@@ -152,14 +163,15 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
     worker = start_worker(dag_id, staged.batch_id, env, log, wait)
     try:
         job_id = wait_for(
-            lambda: stored_job_id(db, dag_id), 120, "the job id in task_state_store", log, worker
+            lambda: stored_job_id(db, dag_id), 300, "the job id in task_state_store", log, worker
         )
         wait_for(
             lambda: slow_emulator.state()["jobCreations"].get(job_id), 60, "the job creation", log, worker
         )
         if wait == "sensor-poke":
             wait_for(lambda: "wait_for_job" in log.read_text(errors="replace"), 120, "the wait", log, worker)
-        time.sleep(1.0)  # let the wait poll a few times
+        polls = job_polls(slow_emulator)
+        wait_for(lambda: job_polls(slow_emulator) >= polls + 2, 60, "the wait to poll twice", log, worker)
         assert worker.poll() is None, "the worker finished before it could be terminated"
         os.kill(worker.pid, signal.SIGTERM)
         returncode = worker.wait(timeout=60)
@@ -177,8 +189,9 @@ def test_terminated_task_aborts_its_job_and_the_next_run_restarts_it(
         assert (killed.is_terminal, killed.error) == (True, True), "on_kill did not abort the job"
         assert "aborted" in str(killed.last_notification).lower()
 
+        slow_emulator.set_delays(stage_delay=0.5)
         rerun = start_worker(dag_id, staged.batch_id, env, log, wait)
-        assert rerun.wait(timeout=180) == 0, log.read_text(errors="replace")[-4000:]
+        assert rerun.wait(timeout=300) == 0, log.read_text(errors="replace")[-4000:]
         finished = client.get_job(job_id)
     assert (finished.is_terminal, finished.error) == (True, False)
     creations = slow_emulator.state()["jobCreations"]

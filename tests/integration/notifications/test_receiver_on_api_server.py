@@ -17,14 +17,14 @@ from include.devstack.airflow_stack import (
     AirflowAPI,
     airflow_env,
     api_server_env,
-    migrate_db,
     start_api_server,
 )
 from include.devstack.services import free_port
 from include.roboflow_batch.notifications.events import NOTIFICATIONS_ASSET_NAME
 from include.roboflow_batch.notifications.watch import WATCH_PATH, NotificationWatch
+from tests.shared_stack import migrated_home
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 KEY = connections.DEMO_PUBLISHABLE_KEY
 JOB_EVENT = {
@@ -45,7 +45,7 @@ def api_home(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
             "roboflow_default": connections.roboflow_connection("http://127.0.0.1:9", publishable_key=KEY)
         },
     )
-    migrate_db(env)
+    migrated_home(home)
     shared, password = api_server_env(home, env, free_port())
     return home, shared, password
 
@@ -72,8 +72,10 @@ async def watch_scenario(base_url: str) -> tuple[bool, bool]:
         "notification": {"type": "ingest-status-notification-v1", "success": True},
     }
     quiet = await watch.sleep(1.0)
+    checks = watch.checks
     waiting = asyncio.create_task(watch.sleep(240))
-    await asyncio.sleep(1.0)
+    while watch.checks == checks:  # until the waiting watch has looked once and found nothing new
+        await asyncio.sleep(0.05)
     await asyncio.to_thread(deliver, base_url, event)
     return quiet, await waiting
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ from include.devstack import connections
 from include.devstack.airflow_stack import connection_env
 from include.devstack.run_results import local_path, task_results
 from include.roboflow_batch.pipeline.loader import PIPELINES_FILE_ENV
+from tests.integration.pipeline.file_clock import boundary
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -78,7 +79,7 @@ def run_pipeline(
 ) -> Callable[..., PipelineRun]:
     """Write an astro.yaml with one pipeline, build its DAG from dags/ and run one interval of it.
 
-    The interval is the hour ending just after now, so objects seeded by the test are in it.
+    The interval is the hour ending now by the filesystem clock, so what the test seeded is in it.
     """
 
     def run(
@@ -94,7 +95,7 @@ def run_pipeline(
         assert bag.import_errors == {}
         dag = bag.get_dag(f"roboflow_{pipeline['id']}")
         assert dag is not None
-        when = logical_date or datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        when = logical_date or boundary(tmp_path / "clock")
         dag_run = dag.test(logical_date=when, run_conf=conf)
         return PipelineRun(dag_run, task_results(dag_run.dag_id, dag_run.run_id))
 

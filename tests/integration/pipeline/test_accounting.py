@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +17,7 @@ from include.devstack.run_results import local_path
 from include.devstack.sample_media import sample_images, seed_s3, write_files
 from include.roboflow_batch.media import MAX_IMAGE_BYTES
 from tests.integration.pipeline.conftest import PipelineRun, object_store_pipeline
+from tests.integration.pipeline.file_clock import boundary
 from tests.integration.pipeline.test_results_asset_event import results_events
 
 pytestmark = pytest.mark.integration
@@ -63,8 +63,7 @@ def test_every_entry_of_a_local_window_is_accounted_for_in_the_manifest(
 ) -> None:
     drop = tmp_path / "drop"
     write_files(drop, sample_images(1, prefix="before", seed=42))
-    time.sleep(1.1)
-    window_start = datetime.now(UTC)
+    window_start = boundary(tmp_path / "clock")
     images = sample_images(3, prefix="bay", seed=43)
     write_files(drop, images)
     (drop / "notes.txt").write_text("not an image")

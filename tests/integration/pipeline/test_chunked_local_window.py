@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +12,7 @@ import pytest
 from include.devstack.run_results import local_path, result_rows
 from include.devstack.sample_media import sample_images, write_files
 from tests.integration.pipeline.conftest import PipelineRun
+from tests.integration.pipeline.file_clock import boundary
 from tests.integration.pipeline.test_chunked_window import MAPPED_STEPS, chunk_results
 
 pytestmark = pytest.mark.integration
@@ -35,8 +34,7 @@ def test_local_window_over_the_limit_runs_as_several_batches_and_jobs_with_one_m
         "export": {"destination": str(tmp_path / "results" / "{interval_start:%Y%m%dT%H%M%S}") + "/"},
         "max_batch_objects": PER_BATCH,
     }
-    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(1)
+    logical_date = boundary(tmp_path / "clock")  # after what was written: it is in the hour that ends
 
     run = run_pipeline(pipeline, logical_date)
 

@@ -1,4 +1,5 @@
-"""A deferred wait marked failed in the UI, then cleared, through the real scheduler and triggerer.
+"""A deferred wait marked failed in the UI, then cleared, through the session's real scheduler and
+triggerer.
 
 Marking the deferred ``wait_for_job`` failed cancels its trigger with Airflow's user-action message;
 the triggerer then calls the trigger's ``on_kill``, which aborts the job. Clearing the wait starts a
@@ -8,50 +9,36 @@ new try, which finds the job aborted, restarts it, waits and lets the interval f
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from include.devstack import connections
-from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool, migrate_db, running_stack
 from include.devstack.run_results import local_path, result_rows
 from include.devstack.sample_media import sample_images, write_files
 from include.devstack.services import running, start_roboflow_emulator
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import TEST_DEFAULTS
+from tests.integration.pipeline.file_clock import boundary
 from tests.integration.pipeline.test_scheduler_run import (
     follow_run,
     returned,
+    task_state,
     trigger,
     trigger_log_text,
 )
+from tests.shared_stack import SharedStack, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 DAG_ID = "roboflow_marked_failed"
 WAIT = "wait_for_job"
 
 
-def task_state(api: AirflowAPI, run_id: str, task_id: str) -> str | None:
-    tis = api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances")["task_instances"]
-    return next((ti["state"] for ti in tis if ti["task_id"] == task_id), None)
-
-
-def wait_until(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it(tmp_path: Path) -> None:
+def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it(
+    airflow_stack: SharedStack, tmp_path: Path
+) -> None:
     images = sample_images(3, prefix="marked", seed=74)
     write_files(tmp_path / "drop", images)
     pipeline = {
@@ -61,64 +48,55 @@ def test_marking_the_deferred_wait_failed_aborts_the_job_and_a_clear_restarts_it
         "export": {
             "destination": str(tmp_path / "results" / "{pipeline}" / "{interval_start:%Y%m%dT%H%M%S}/")
         },
+        "roboflow_conn_id": "marked_failed_roboflow",
     }
-    # Long stages: the wait is deferred for tens of seconds, time to mark it failed.
-    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "20"])
-    home = tmp_path / "airflow-home"
-    home.mkdir()
-    pipelines_file = home / "astro.yaml"
-    pipelines_file.write_text(yaml.safe_dump({"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}))
-    env = airflow_env(
-        home,
-        connections={"roboflow_default": connections.roboflow_connection(emulator.url)},
-        extra={"ROBOFLOW_PIPELINES_FILE": str(pipelines_file)},
-    )
+    # Stages far longer than the test: the job is still processing when the wait is marked failed, however
+    # slow the machine; once it is aborted, short stages let the restarted job finish.
+    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "600"])
+    stack, home = airflow_stack, airflow_stack.home
     client = RoboflowClient(emulator.url, "test-api-key", workspace="demo-workspace")
 
     with running(emulator), client:
-        migrate_db(env)
-        ensure_pool(env)
-        with running_stack(home, env) as stack:
-            api = stack.api()
-            api.wait_for_dags(DAG_ID)
-            logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-            time.sleep(1)
-            run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"
-            trigger(api, DAG_ID, run_id, logical_date)
+        stack.add_connections({"marked_failed_roboflow": connections.roboflow_connection(emulator.url)})
+        stack.add_pipelines("marked_failed", {"defaults": TEST_DEFAULTS, "pipelines": [pipeline]})
+        api = stack.api()
+        api.wait_for_dags(DAG_ID, timeout=300)
+        logical_date = boundary(tmp_path / "clock")  # after the images were written: in its hour
+        run_id = f"rest__{logical_date:%Y%m%dT%H%M%S}"
+        trigger(api, DAG_ID, run_id, logical_date)
 
-            wait_until(lambda: task_state(api, run_id, WAIT) == "deferred", 240, "the deferred wait")
-            # Marked failed before the triggerer picked the trigger up, there is no trigger to cancel
-            # (the job then keeps running, and the cleared wait re-attaches to it).
-            wait_until(
-                lambda: "starting" in trigger_log_text(home, DAG_ID, run_id, WAIT), 60, "the trigger to run"
-            )
-            job_id = returned(api, DAG_ID, run_id, "start_job", map_index=0)["job_id"]
-            assert client.get_job(job_id).is_terminal is False
-            api.patch(
-                f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{WAIT}/0", {"new_state": "failed"}
-            )
-            aborted = wait_until(
-                lambda: (job := client.get_job(job_id)).is_terminal and job, 60, "on_kill to abort the job"
-            )
-            assert aborted.error is True
-            assert "aborted" in str(aborted.last_notification).lower()
-            assert "invoking on_kill" in trigger_log_text(home, DAG_ID, run_id, WAIT)
+        wait_until(lambda: task_state(api, DAG_ID, run_id, WAIT) == "deferred", 400, "the deferred wait")
+        # Marked failed before the triggerer picked the trigger up, there is no trigger to cancel
+        # (the job then keeps running, and the cleared wait re-attaches to it).
+        wait_until(
+            lambda: "starting" in trigger_log_text(home, DAG_ID, run_id, WAIT), 60, "the trigger to run"
+        )
+        job_id = returned(api, DAG_ID, run_id, "start_job", map_index=0)["job_id"]
+        assert client.get_job(job_id).is_terminal is False
+        api.patch(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{WAIT}/0", {"new_state": "failed"})
+        aborted = wait_until(
+            lambda: (job := client.get_job(job_id)).is_terminal and job, 60, "on_kill to abort the job"
+        )
+        assert aborted.error is True
+        assert "aborted" in str(aborted.last_notification).lower()
+        assert "invoking on_kill" in trigger_log_text(home, DAG_ID, run_id, WAIT)
+        EmulatorHandle(emulator).set_delays(stage_delay=0.5)
 
-            api.post(
-                f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
-                {
-                    "dag_run_id": run_id,
-                    "task_ids": [WAIT],
-                    "include_downstream": True,
-                    "only_failed": False,
-                    "dry_run": False,
-                },
-            )
-            state, seen = follow_run(api, DAG_ID, run_id, timeout=300)
-            assert state == "success", dict(seen)
-            export = returned(api, DAG_ID, run_id, "export", map_index=0)
-            finished = client.get_job(job_id)
-            creations = EmulatorHandle(emulator).state()["jobCreations"]
+        api.post(
+            f"/api/v2/dags/{DAG_ID}/clearTaskInstances",
+            {
+                "dag_run_id": run_id,
+                "task_ids": [WAIT],
+                "include_downstream": True,
+                "only_failed": False,
+                "dry_run": False,
+            },
+        )
+        state, seen = follow_run(api, DAG_ID, run_id, timeout=300)
+        assert state == "success", dict(seen)
+        export = returned(api, DAG_ID, run_id, "export", map_index=0)
+        finished = client.get_job(job_id)
+        creations = EmulatorHandle(emulator).state()["jobCreations"]
 
     assert emulator.process.poll() is not None
     # One job for the interval, aborted by on_kill, restarted by the cleared wait, then finished.

@@ -9,7 +9,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,9 @@ from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.jobs.recovery import attempt_job_id
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import PipelineRun
+from tests.integration.pipeline.file_clock import boundary
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 @pytest.fixture
@@ -81,8 +81,7 @@ def test_aborted_job_is_restarted_with_the_changed_option_on_the_next_run(
 ) -> None:
     images = sample_images(3, prefix="abort", seed=71)
     write_files(tmp_path / "drop", images)
-    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(1)
+    logical_date = boundary(tmp_path / "clock")  # after what was written: it is in the hour that ends
     pipeline = local_pipeline("it_abort", tmp_path, "bright-spot-detector", max_parallel_tasks=1)
 
     aborter = abort_when_running(slow_emulator)
@@ -115,8 +114,7 @@ def test_failed_job_with_a_changed_workflow_gets_a_new_attempt_or_a_clear_failur
 ) -> None:
     images = sample_images(2, prefix="wf", seed=72)
     write_files(tmp_path / "drop", images)
-    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(1)
+    logical_date = boundary(tmp_path / "clock")  # after what was written: it is in the hour that ends
 
     first = run_pipeline(local_pipeline("it_changed_wf", tmp_path, "no-such-workflow"), logical_date)
     assert first.state == "failed"
@@ -164,8 +162,7 @@ def test_clearing_only_the_wait_restarts_the_aborted_job_and_finishes_the_interv
 
     images = sample_images(3, prefix="clear", seed=73)
     write_files(tmp_path / "drop", images)
-    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(1)
+    logical_date = boundary(tmp_path / "clock")  # after what was written: it is in the hour that ends
     pipeline = local_pipeline("it_clear_wait", tmp_path, "bright-spot-detector", max_parallel_tasks=1)
 
     aborter = abort_when_running(slow_emulator)

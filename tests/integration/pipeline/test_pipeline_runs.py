@@ -21,6 +21,7 @@ from include.devstack.sample_media import (
     write_files,
 )
 from tests.integration.pipeline.conftest import PipelineRun, object_store_pipeline
+from tests.integration.pipeline.file_clock import boundary
 
 pytestmark = pytest.mark.integration
 
@@ -60,8 +61,7 @@ def test_s3_images_pipeline_and_idempotent_rerun(
     images = sample_images(5, prefix="cam", seed=11)
     seed_s3(moto_server.url, "it-s3-frames", "cams/", images)
     pipeline = object_store_pipeline("it_s3", "s3", "it-s3-frames", "cams/", tmp_path)
-    logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-    time.sleep(1)
+    logical_date = boundary(tmp_path / "clock")  # after what was written: it is in the hour that ends
 
     run = run_pipeline(pipeline, logical_date)
 
@@ -98,7 +98,6 @@ def test_gcs_videos_pipeline(
         source={"media": "videos"},
         job={"max_video_fps": 5},
     )
-    time.sleep(1)
 
     run = run_pipeline(pipeline)
 
@@ -132,7 +131,6 @@ def test_local_directory_pipeline(run_pipeline: Callable[..., PipelineRun], tmp_
             "destination": str(tmp_path / "results" / "{pipeline}" / "{interval_start:%Y%m%dT%H%M%S}") + "/"
         },
     }
-    time.sleep(1)
 
     run = run_pipeline(pipeline)
 
@@ -169,9 +167,8 @@ def test_manual_run_with_window_params_processes_that_window(
     now = datetime.now(UTC).replace(microsecond=0)
     window = {
         "window_start": (now - timedelta(minutes=10)).isoformat(),
-        "window_end": (now + timedelta(seconds=1)).isoformat(),
+        "window_end": boundary(tmp_path / "clock").isoformat(),
     }
-    time.sleep(1)
 
     # The run's own interval (a day in January) holds nothing; the explicit window holds both images.
     run = run_pipeline(pipeline, datetime(2026, 1, 2, tzinfo=UTC), conf=window)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,21 @@ def readme_astro_yaml() -> str:
     return block
 
 
+def seed_within_one_hour(s3: Any, endpoint_url: str, images: list[Any]) -> datetime:
+    """Seed the README's source; returns the start of the hour every seeded object is stamped in (when
+    the seeding straddles an hour, it is done again: the same keys, now all in the new hour)."""
+    while True:
+        keys = seed_s3(endpoint_url, "warehouse-camera-frames", "incoming/", images)
+        stamps = {
+            s3.head_object(Bucket="warehouse-camera-frames", Key=key)["LastModified"].replace(
+                minute=0, second=0, microsecond=0
+            )
+            for key in keys
+        }
+        if len(stamps) == 1:
+            return stamps.pop().astimezone(UTC)
+
+
 def test_readme_example_runs_green_against_the_stand_ins(
     airflow_db: Path,
     roboflow_emulator: Any,
@@ -54,16 +68,12 @@ def test_readme_example_runs_green_against_the_stand_ins(
         **connection_env("aws_default", connections.moto_connection(moto_server.url)),
     }.items():
         monkeypatch.setenv(name, value)
-    # The hourly interval that is running now; seed well inside it.
-    if datetime.now(UTC).minute == 59:
-        time.sleep(61 - datetime.now(UTC).second)
-    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     s3 = stand_in_s3_client(moto_server.url)
     for bucket in ("vision-private", "vision-results"):
         if bucket not in {entry["Name"] for entry in s3.list_buckets().get("Buckets", [])}:
             s3.create_bucket(Bucket=bucket)
     images = sample_images(4, prefix="readme", seed=5)
-    seed_s3(moto_server.url, "warehouse-camera-frames", "incoming/", images)
+    hour = seed_within_one_hour(s3, moto_server.url, images)
 
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}

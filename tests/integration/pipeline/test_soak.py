@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, attempt_job_id
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import PipelineRun
+from tests.integration.pipeline.file_clock import whole_second_boundary
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
 
 SEED = 20261130
 INTERVALS = 8
@@ -78,22 +79,18 @@ def faulty_emulator(monkeypatch: pytest.MonkeyPatch, stand_in_connections: None)
         service.stop()
 
 
-def write_windows(drop: Path) -> list[tuple[datetime, datetime, list[str]]]:
-    """Eight whole-second windows, each holding the images written inside it (and nothing else)."""
+def write_windows(drop: Path, scratch: Path) -> list[tuple[datetime, datetime, list[str]]]:
+    """Eight consecutive whole-second windows (ids and folders name windows by the second), each
+    holding the images written inside it and nothing else; the filesystem clock draws the lines."""
     windows = []
+    start = whole_second_boundary(scratch)
     for index in range(INTERVALS):
-        start = _next_whole_second()
         images = sample_images(IMAGES_PER_WINDOW, prefix=f"w{index}", seed=SEED + index)
         write_files(drop, images)
-        end = _next_whole_second()
+        end = whole_second_boundary(scratch)
         windows.append((start, end, sorted(image.name for image in images)))
+        start = end
     return windows
-
-
-def _next_whole_second() -> datetime:
-    now = time.time()
-    time.sleep(int(now) + 1 - now)
-    return datetime.fromtimestamp(int(now) + 1, tz=UTC)
 
 
 def pipeline(drop: Path, out: Path, workflow: str, max_parallel_tasks: int) -> dict[str, Any]:
@@ -164,7 +161,7 @@ def test_soak_eight_intervals_with_faults_an_abort_and_a_changed_definition(
     run_pipeline: Callable[..., PipelineRun], faulty_emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
     drop, out = tmp_path / "drop", tmp_path / "results"
-    windows = write_windows(drop)
+    windows = write_windows(drop, tmp_path / "clock")
     faulty_emulator.set_faults(rate=FAULT_RATE, statuses=FAULT_STATUSES, seed=SEED)
     monitor = LiveJobMonitor(faulty_emulator)
     sampler = threading.Thread(target=monitor.run, daemon=True)

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.unit.references.signatures import gcp_connection, new_service_account
+from include.devstack.connections import gcp_connection, new_service_account
 
 AWS_CONN_ID = "aws_moto_references"
 GCS_CONN_ID = "gcs_emulator_references"

@@ -1,31 +1,39 @@
-"""Watching a pipeline in the real Airflow UI: one run through api-server, scheduler, dag-processor and
-triggerer with Roboflow webhooks, then a downstream DAG triggered by the results Asset, the Roboflow
-view and run tab read in headless Chromium, and the connection Test button."""
+"""Watching a pipeline in the real Airflow UI: runs through the session's api-server, scheduler,
+dag-processor and triggerer with Roboflow webhooks, then downstream DAGs triggered by the results Asset
+(one of them the docs' DuckDB count), the Roboflow view, its trends and the run tab with its gallery read
+in headless Chromium, the run's OpenLineage events (file transport), and the connection Test button."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from include.devstack import connections
-from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool, migrate_db, running_stack
-from include.devstack.sample_media import sample_images, seed_s3
-from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
+from include.devstack.airflow_stack import AirflowAPI
+from include.devstack.run_results import local_path, result_rows
+from include.devstack.sample_media import SampleImage, sample_images, seed_s3
+from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
+from include.roboflow_batch.webui.runs import STEP_TASKS
+from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
-from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
+from tests.integration.pipeline.file_clock import boundary
+from tests.integration.pipeline.test_results_table import docs_example_dag
+from tests.integration.pipeline.test_scheduler_run import follow_run, returned, task_state, trigger
 from tests.integration.webui.browser import missing_browser, start_chromium
+from tests.integration.webui.gallery_checks import check_gallery, check_image_page, check_trends
+from tests.integration.webui.lineage_events import check_lineage
+from tests.shared_stack import SharedStack, wait_until
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 PIPELINE_ID = "ui_s3"
 DAG_ID = f"roboflow_{PIPELINE_ID}"
+COUNTING_DAG_ID = f"count_{PIPELINE_ID}_detections"  # the docs' example, as written there
 CONSUMER_DAG_ID = "load_ui_s3_results"
 SHOTS = REPO_ROOT / "test-output" / "ui"
 KEY = connections.DEMO_PUBLISHABLE_KEY
@@ -46,15 +54,6 @@ with DAG("{CONSUMER_DAG_ID}", schedule=[results_asset("{PIPELINE_ID}")], start_d
 
     load()
 '''
-
-
-def dags_folder(root: Path) -> Path:
-    folder = root / "dags"
-    folder.mkdir()
-    for source in (REPO_ROOT / "dags").glob("*.py"):
-        shutil.copy(source, folder / source.name)
-    (folder / "load_results.py").write_text(CONSUMER_DAG)
-    return folder
 
 
 def wait_for_loaded_summary(api: AirflowAPI, destination: str, timeout: float = 240) -> dict[str, Any]:
@@ -98,63 +97,105 @@ def log_in(driver: Any, base_url: str, password: str) -> None:
     driver.find_element(By.CSS_SELECTOR, "input[name='password']").send_keys(password)
     shot(driver, "00-login")
     driver.find_element(By.CSS_SELECTOR, "button[type='submit']").click()
-    time.sleep(3)
+    until(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "input[name='password']"), "the login")
 
 
-def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) -> None:
+def until(driver: Any, condition: Any, what: str, timeout: float = 60) -> Any:
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout).until(condition, f"timed out waiting for {what}")
+
+
+def framed(driver: Any, css: str) -> Any:
+    """The page's iframe once ``css`` is rendered inside it (the driver is left outside the frame)."""
+    frame = wait_for(driver, "iframe")
+    driver.switch_to.frame(frame)
+    wait_for(driver, css)
+    driver.switch_to.default_content()
+    return frame
+
+
+def test_watch_a_pipeline_in_the_airflow_ui(
+    moto_server: Any, airflow_stack: SharedStack, tmp_path: Path
+) -> None:
     problem = missing_browser()
     if problem:
         pytest.fail(problem)
     images = sample_images(4, prefix="ui", seed=43)
     seed_s3(moto_server.url, "it-ui-frames", "cams/", images)
-    port = free_port()
+    stack = airflow_stack
     pipeline = object_store_pipeline(
         PIPELINE_ID,
         "s3",
         "it-ui-frames",
         "cams/",
         tmp_path,
-        webhook_url=f"http://127.0.0.1:{port}/roboflow/webhooks",
+        source={"conn_id": "ui_s3"},
+        webhook_url=f"{stack.base_url}/roboflow/webhooks",
         # Far longer than this test may take: the waits can only end in time through notifications.
         webhook_fallback_interval="30m",
     )
-    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "10"])
-    home = tmp_path / "airflow-home"
-    home.mkdir()
-    pipelines_file = home / "astro.yaml"
-    pipelines_file.write_text(yaml.safe_dump({"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}))
-    env = airflow_env(
-        home,
-        dags_folder=dags_folder(tmp_path),
-        connections={
-            "roboflow_default": connections.roboflow_connection(emulator.url, publishable_key=KEY),
-            "it_s3": connections.moto_connection(moto_server.url),
-        },
-        extra={"ROBOFLOW_PIPELINES_FILE": str(pipelines_file), "AIRFLOW__CORE__TEST_CONNECTION": "Enabled"},
-    )
+    # Stages held until the job wait has handed over to the triggerer.
+    emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "600"])
 
     with running(emulator):
-        migrate_db(env)
-        ensure_pool(env)
-        with running_stack(home, env, port=port) as stack:
-            api = stack.api()
-            api.wait_for_dags(DAG_ID, CONSUMER_DAG_ID)
-            logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-            time.sleep(1)
-            run_id = f"ui__{logical_date:%Y%m%dT%H%M%S}"
-            trigger(api, DAG_ID, run_id, logical_date)
-            state, seen = follow_run(api, DAG_ID, run_id, timeout=400)
-            assert state == "success", dict(seen)
-            # The job wait handed over to the triggerer and ended on the job's notification, long before
-            # its 30-minute fallback poll.
-            assert "deferred" in seen["wait_for_job"], dict(seen)
-            export = returned(api, DAG_ID, run_id, "reconcile")  # the window's manifest
-            job = returned(api, DAG_ID, run_id, "start_job", map_index=0)  # one chunk: one job
+        # The webhook receiver checks deliveries against roboflow_default's publishable key: this
+        # test is the only one on the shared stack with that connection.
+        stack.add_connections(
+            {
+                "roboflow_default": connections.roboflow_connection(emulator.url, publishable_key=KEY),
+                "ui_s3": connections.moto_connection(moto_server.url),
+            }
+        )
+        stack.add_pipelines(PIPELINE_ID, {"defaults": TEST_DEFAULTS, "pipelines": [pipeline]})
+        stack.add_dag_file(CONSUMER_DAG_ID, CONSUMER_DAG)
+        counting = docs_example_dag().replace(
+            'PIPELINE_ID = "warehouse_cameras"', f"PIPELINE_ID = {PIPELINE_ID!r}"
+        )
+        stack.add_dag_file(COUNTING_DAG_ID, counting)
+        api = stack.api()
+        api.wait_for_dags(DAG_ID, CONSUMER_DAG_ID, COUNTING_DAG_ID, timeout=300)
+        logical_date = boundary(tmp_path / "clock")  # after seeding: the images are in its hour
+        run_id = f"ui__{logical_date:%Y%m%dT%H%M%S}"
+        # An explicit window holding the seeded objects: the scheduler's own run of the latest hour
+        # may have taken them already when they were seeded just before the hour turned.
+        start_run(api, run_id, logical_date, logical_date - timedelta(hours=1), logical_date)
+        deferred = lambda: task_state(api, DAG_ID, run_id, "wait_for_job") == "deferred"  # noqa: E731
+        wait_until(deferred, 400, "the job wait to hand over to the triggerer")
+        EmulatorHandle(emulator).set_delays(stage_delay=0.5)
+        state, seen = follow_run(api, DAG_ID, run_id, timeout=400)
+        # The job wait, deferred (above), ended on the job's notification, long before its 30-minute
+        # fallback poll.
+        assert state == "success", dict(seen)
+        export = returned(api, DAG_ID, run_id, "reconcile")  # the window's manifest
+        job = returned(api, DAG_ID, run_id, "start_job", map_index=0)  # one chunk: one job
+        # A second window over the same objects: two points on the pipeline's trend charts.
+        again = f"ui2__{logical_date:%Y%m%dT%H%M%S}"
+        later = logical_date + timedelta(seconds=1)
+        start_run(api, again, later, logical_date - timedelta(hours=2), logical_date + timedelta(hours=1))
+        assert follow_run(api, DAG_ID, again, timeout=400)[0] == "success"
 
-            loaded = wait_for_loaded_summary(api, export["destination"])
+        loaded = wait_for_loaded_summary(api, export["destination"])
+        counted = wait_for_count(api)
+        rows = result_rows(local_path(export["destination"]))
 
-            check_view_api(stack.base_url, api, run_id)
-            browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path)
+        check_view_api(stack.base_url, api, run_id)
+        browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path, images, rows)
+
+    # Every task of the run reported START and COMPLETE with final datasets and the roboflow facet.
+    task_ids = [task for task in STEP_TASKS if task != "list_local_files"]
+    check_lineage(
+        stack.lineage_file,
+        DAG_ID,
+        run_id,
+        task_ids,
+        source=("s3://it-ui-frames", "cams/"),
+        destination=export["destination"],
+        table_root=export["table"]["root"],
+    )
+    # The docs' DAG counted this pipeline's detections per class and day from the table.
+    assert counted and {row["class"] for row in counted} == {"bright-spot"}
+    assert all(row["detections"] % len(images) == 0 and row["detections"] > 0 for row in counted)
 
     # The downstream DAG read the manifest summary from triggering_asset_events.
     assert loaded["manifest_uri"] == export["manifest_uri"]
@@ -162,6 +203,25 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
     assert loaded["objects"] == {"processed": 4, "failed": 0, "skipped": 0}
     assert loaded["job_id"] == job["job_id"]
     assert loaded["reconciled"] is True
+
+
+def start_run(api: AirflowAPI, run_id: str, logical_date: datetime, start: datetime, end: datetime) -> None:
+    """Trigger a run of the pipeline over the window ``[start, end)`` (its window params)."""
+    window = {"window_start": start.isoformat(), "window_end": end.isoformat()}
+    trigger(api, DAG_ID, run_id, logical_date, window)
+
+
+def wait_for_count(api: AirflowAPI, timeout: float = 240) -> list[dict[str, Any]]:
+    """What the docs' counting DAG returned on its first successful run."""
+
+    def counted() -> list[dict[str, Any]] | None:
+        for run in api.get(f"/api/v2/dags/{COUNTING_DAG_ID}/dagRuns")["dag_runs"]:
+            assert run["state"] != "failed", run
+            if run["state"] == "success":
+                return list(returned(api, COUNTING_DAG_ID, run["dag_run_id"], "count_detections"))
+        return None
+
+    return wait_until(counted, timeout, f"a successful run of {COUNTING_DAG_ID}")
 
 
 def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
@@ -178,7 +238,15 @@ def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
 
 
 def browse(
-    base_url: str, password: str, api: AirflowAPI, run_id: str, job: dict, emulator_url: str, tmp: Path
+    base_url: str,
+    password: str,
+    api: AirflowAPI,
+    run_id: str,
+    job: dict,
+    emulator_url: str,
+    tmp: Path,
+    images: list[SampleImage],
+    rows: list[dict[str, Any]],
 ) -> None:
     from selenium.webdriver.common.by import By
 
@@ -187,11 +255,11 @@ def browse(
         log_in(driver, base_url, password)
         # The Roboflow view, in the UI's iframe.
         driver.get(f"{base_url}/plugin/roboflow")
-        frame = wait_for(driver, "iframe")
-        time.sleep(2)
+        run_row = f"section[data-dag-id='{DAG_ID}'] tr.run[data-run-id='{run_id}']"
+        frame = framed(driver, run_row)
         shot(driver, "01-roboflow-view")
         driver.switch_to.frame(frame)
-        row = wait_for(driver, f"section[data-dag-id='{DAG_ID}'] tr.run[data-run-id='{run_id}']")
+        row = wait_for(driver, run_row)
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
         assert cells == {"found": "4", "staged": "4", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
@@ -199,6 +267,7 @@ def browse(
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
         notifications = driver.find_elements(By.CSS_SELECTOR, "table.notifications tr.notification")
         assert len(notifications) >= 2
+        check_trends(driver, DAG_ID, run_id, shot)
         row.find_element(By.CSS_SELECTOR, "a.manifest-link").click()
         wait_for(driver, "table.doc")
         assert "Reconciled" in driver.page_source and "True" in driver.page_source
@@ -207,13 +276,16 @@ def browse(
 
         # The tab on the DAG run page.
         driver.get(f"{base_url}/dags/{DAG_ID}/runs/{run_id}/plugin/roboflow-run")
-        frame = wait_for(driver, "iframe")
-        time.sleep(2)
+        frame = framed(driver, "dl.run-detail")
         shot(driver, "03-run-tab")
         driver.switch_to.frame(frame)
         detail = wait_for(driver, "dl.run-detail")
         assert detail.find_element(By.CSS_SELECTOR, ".found").text == "4"
         assert detail.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
+        check_gallery(driver, images, rows, shot)
+        check_image_page(driver, images[0], shot)
+        driver.find_element(By.CSS_SELECTOR, "a.back-link").click()
+        detail = wait_for(driver, "dl.run-detail")
         detail.find_element(By.CSS_SELECTOR, "a.results-link").click()
         wait_for(driver, "table.doc")
         assert "results" in driver.page_source
@@ -252,6 +324,6 @@ def click_test(driver: Any, base_url: str, conn_id: str) -> str:
     button = row.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']")
     driver.execute_script("arguments[0].click()", button)
     toast = wait_for(driver, "[role='status']", timeout=60)
-    time.sleep(0.5)
+    message = until(driver, lambda _: toast.text.strip(), "the test result's message")
     shot(driver, f"05-test-{conn_id}")
-    return toast.text
+    return str(message)

@@ -1,6 +1,6 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | content) -> hooks -> api. A module may import its own package, a lower layer, or the shared
-top-level modules; never a higher layer. ``api`` imports no Airflow."""
+references | results_table | content) -> hooks -> api. A module may import its own package, a lower
+layer, or the shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ LAYERS = {
     "jobs": 3,
     "export": 3,
     "references": 3,
+    "results_table": 3,
     "content": 3,
     "hooks": 2,
     "api": 1,

@@ -7,11 +7,13 @@ import hashlib
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
+from include.roboflow_emulator.app import Emulator
 from tests.unit.emulator.conftest import BP, DS, Api, WebhookReceiver, mp4, png
 
 
@@ -255,3 +257,25 @@ def test_job_webhook_is_redelivered_after_a_time_out(
     assert [first["delivery_attempt"], second["delivery_attempt"]] == [1, 2]
     recorded = outcomes()
     assert "timed out" in recorded[0] and recorded[1] == "204"
+
+
+def test_a_long_stage_delay_holds_a_job_until_a_shorter_one_lets_it_go(
+    make_emulator: Callable[..., Emulator],
+) -> None:
+    api = Api(make_emulator(stage_delay=600.0))
+    stage_images(api, "held", {"a.png": png()})
+    assert api.post(f"{BP}/jobs/held-job", json=job_body("held")).status_code == 200
+    job = api.get(f"{BP}/jobs/held-job").json()["job"]
+    assert (job["isTerminal"], job["currentStage"]) == (False, "processing")
+    changed = api.http.post("/__emulator__/delays", json={"stageDelay": 0})
+    assert changed.json() == {"ingestDelay": 0.05, "stageDelay": 0.0}
+    assert api.wait_job("held-job")["error"] is False  # within wait_job's 20 s, not 2 x 600 s
+
+
+@pytest.mark.parametrize(
+    "bad", [{"stageDelay": -1}, {"stageDelay": "5"}, {"ingestDelay": True}, {"shardSize": 3}, [1]]
+)
+def test_invalid_delays_are_refused_and_change_nothing(api: Api, bad: object) -> None:
+    response = api.http.post("/__emulator__/delays", json=bad)
+    assert response.status_code == 400 and response.json()["error"]
+    assert api.http.post("/__emulator__/delays", json={}).json() == {"ingestDelay": 0.05, "stageDelay": 0.05}

@@ -1,12 +1,12 @@
-"""The shared task context (``tests.task_context``) with the ingest side's defaults: no data interval."""
+"""The shared task context (``include.devstack.task_context``) with the ingest defaults: no data interval."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import partial
 
-from tests.task_context import FakeStateStore
-from tests.task_context import make_context as _make_context
+from include.devstack.task_context import FakeStateStore
+from include.devstack.task_context import make_context as _make_context
 
 __all__ = ["INTERVAL", "FakeStateStore", "make_context"]
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from include.devstack.task_context import FakeStateStore, make_context
 from include.roboflow_batch.api.errors import BadRequestError, ConflictError, NotFoundError
 from include.roboflow_batch.api.models import (
     BatchMetadata,
@@ -24,7 +25,6 @@ from include.roboflow_batch.api.models import (
     ShardDetails,
     TaskStatus,
 )
-from tests.task_context import FakeStateStore, make_context
 
 # The task context and state store are shared with the ingest tests; re-exported for the job tests.
 __all__ = ["FakeStateStore", "make_context"]

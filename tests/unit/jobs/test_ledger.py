@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from include.devstack.task_context import FakeStateStore
 from include.roboflow_batch.jobs.ledger import JobEvent, JobHistory, JobHistoryError, SeenJob
 from include.roboflow_batch.jobs.ledger_store import HISTORY_STATE_KEY, RESTARTS_STATE_KEY, TaskLedger
-from tests.task_context import FakeStateStore
 
 # A task state as earlier versions wrote it: untyped dicts, optional keys only when set.
 STORED_BY_EARLIER_VERSIONS: list[dict[str, Any]] = [

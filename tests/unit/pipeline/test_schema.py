@@ -375,3 +375,42 @@ def test_error_message_lists_every_problem(pipeline: dict[str, Any], write_astro
     message = str(error.value)
     assert "2 problems" in message
     assert "did you mean 'bucket'?" in message
+
+
+def test_the_results_table_sits_beside_the_export_folders_unless_set(pipeline: dict[str, Any]) -> None:
+    from include.roboflow_batch.pipeline.step_arguments import pipeline_arguments
+
+    [default] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
+    pipeline["export"]["table_root"] = "gs://lake/roboflow"
+    [chosen] = parse_pipelines({"pipelines": [pipeline]}, Path("astro.yaml")).pipelines
+
+    table = pipeline_arguments(default, Path(".")).reconcile.table
+    assert table["root"] == "s3://results/tables/"
+    assert table["conn_id"] == "aws_default"  # the export's storage: the source's connection
+    assert table["source"] == {
+        "kind": "s3",
+        "bucket": "raw-frames",
+        "prefix": "incoming/",
+        "conn_id": "aws_default",
+    }
+    chosen_table = pipeline_arguments(chosen, Path(".")).reconcile.table
+    assert (chosen_table["root"], chosen_table["conn_id"]) == ("gs://lake/roboflow/", None)
+
+
+@pytest.mark.parametrize(
+    ("export", "fragment"),
+    [
+        ({"table_root": "s3://lake/{pipeline}/"}, "takes no placeholder"),
+        ({"table_root": "ftp://lake/t/"}, "unsupported URI scheme"),
+        ({"table_root": "s3://results/demo_s3/"}, "overlap"),  # the exports would land in the table
+        ({"destination": "s3://{pipeline}-out/{interval_start:%Y%m%dT%H%M}/"}, "bucket is a placeholder"),
+    ],
+)
+def test_a_table_root_that_cannot_work_is_refused_naming_the_field(
+    pipeline: dict[str, Any], export: dict[str, Any], fragment: str
+) -> None:
+    pipeline["export"].update(export)
+
+    [problem] = single(pipeline)
+
+    assert "export.table_root" in problem and fragment in problem

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-from typing import Any
 from unittest import mock
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 
@@ -35,25 +33,6 @@ def sigv4_signature_is_valid(url: str, access_key: str, secret_key: str) -> bool
         signer.add_auth(request)
     expected = dict(parse_qsl(urlsplit(request.url).query))["X-Amz-Signature"]
     return expected == params["X-Amz-Signature"]
-
-
-def new_service_account(project: str = "test-project") -> tuple[dict[str, Any], rsa.RSAPublicKey]:
-    """A key-file dict for a locally generated RSA key (it can sign, never authenticate)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    info = {
-        "type": "service_account",
-        "project_id": project,
-        "private_key_id": "local-test-key",
-        "private_key": pem,
-        "client_email": f"signer@{project}.iam.gserviceaccount.com",
-        "client_id": "1",
-        # Unroutable on purpose: nothing may try to fetch a token with this key.
-        "token_uri": "http://127.0.0.1:9/token",
-    }
-    return info, key.public_key()
 
 
 def gcs_v4_signature_is_valid(url: str, public_key: rsa.RSAPublicKey) -> bool:
@@ -81,8 +60,3 @@ def gcs_v4_signature_is_valid(url: str, public_key: rsa.RSAPublicKey) -> bool:
     except Exception:
         return False
     return True
-
-
-def gcp_connection(extra: dict[str, Any]) -> str:
-    """An AIRFLOW_CONN_* value for a Google Cloud connection."""
-    return json.dumps({"conn_type": "google_cloud_platform", "extra": extra})

@@ -7,9 +7,10 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
+from include.devstack.connections import new_service_account
+from include.devstack.gcs_listing import GCSListingStub, stub_listing
 from include.roboflow_batch.references.gcs import GCSGetUrlSigner, iter_gcs_objects
-from tests.unit.references.gcs_listing import GCSListingStub, stub_listing
-from tests.unit.references.signatures import gcs_v4_signature_is_valid, new_service_account
+from tests.unit.references.signatures import gcs_v4_signature_is_valid
 
 
 class TokenCredentials(Credentials):

@@ -12,10 +12,11 @@ from google.cloud import storage
 from google.cloud.storage._signing import generate_signed_url_v4
 from google.oauth2 import service_account
 
+from include.devstack.connections import new_service_account
 from include.roboflow_batch.references import gcs_v4
 from include.roboflow_batch.references.gcs import GCSGetUrlSigner
 from include.roboflow_batch.references.gcs_v4 import V4Template, quote_key, signing_key_of
-from tests.unit.references.signatures import gcs_v4_signature_is_valid, new_service_account
+from tests.unit.references.signatures import gcs_v4_signature_is_valid
 
 KEYS = ["cams/north/frame 1.jpg", "ünïcode/ß \U0001d518.png", "odd/+~!'()*=&,;$@#%?.jpg", "a" * 900 + ".jpg"]
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -100,7 +101,8 @@ def test_workers_spawned_from_a_script_process_do_not_rerun_the_script(tmp_path:
                 from google.oauth2 import service_account
                 from include.roboflow_batch.references.gcs_parallel import ParallelGCSSigner
                 from include.roboflow_batch.references.gcs_v4 import checked_template, signing_key_of
-                from tests.unit.references.signatures import gcs_v4_signature_is_valid, new_service_account
+                from include.devstack.connections import new_service_account
+                from tests.unit.references.signatures import gcs_v4_signature_is_valid
 
                 info, public_key = new_service_account()
                 key = signing_key_of(service_account.Credentials.from_service_account_info(info))

@@ -8,11 +8,8 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import storage
 from google.oauth2 import service_account
 
-from tests.unit.references.signatures import (
-    gcs_v4_signature_is_valid,
-    new_service_account,
-    sigv4_signature_is_valid,
-)
+from include.devstack.connections import new_service_account
+from tests.unit.references.signatures import gcs_v4_signature_is_valid, sigv4_signature_is_valid
 
 
 def test_sigv4_checker_accepts_botocore_urls_and_rejects_tampering() -> None:

@@ -138,3 +138,46 @@ def test_every_page_of_the_view_needs_an_airflow_login() -> None:
     client = TestClient(create_view_app())
     for path in ("/", "/api/pipelines", "/runs/d/r", "/api/runs/d/r", "/manifest?dag_id=d&run_id=r"):
         assert client.get(path).status_code == 401, path
+
+
+def test_the_overview_draws_one_trend_point_per_run_with_a_value() -> None:
+    from include.roboflow_batch.webui.trends import pipeline_trends
+
+    runs = []
+    for index, (staged, failed, rows, seconds) in enumerate(
+        [(10, 0, 20, 60.0), (8, 2, 8, None), (12, 0, 36, 120.0)]
+    ):
+        view = build_view(
+            SimpleNamespace(**{**vars(ROW), "run_id": f"run-{index}"}),
+            {
+                **RETURNED,
+                "wait_for_batch": {"staged": staged, "failed_count": failed},
+                "export": {
+                    **RETURNED["export"],
+                    "result_rows": rows,
+                    "spend": {"credits": 0.5 * (index + 1)},
+                },
+            },
+            DONE,
+        )
+        view.job_seconds = seconds
+        runs.insert(0, view)  # the overview lists the newest first
+
+    trends = {series.key: series for series in pipeline_trends(runs)}
+
+    assert trends["objects"].values == [10.0, 8.0, 12.0]  # oldest first
+    assert trends["failure_rate"].values == [0.0, 0.2, 0.0]
+    assert trends["rows_per_object"].values == [2.0, 1.0, 3.0]
+    assert trends["job_minutes"].values == [1.0, None, 2.0]
+    assert trends["credits"].values == [0.5, 1.0, 1.5]
+    html = overview_page("/roboflow-ui", {"roboflow_cams": runs}, [], 1.0)
+    assert 'data-series="objects" data-points="3"' in html
+    assert 'data-series="job_minutes" data-points="2"' in html  # the run without a duration has no point
+
+
+def test_a_series_no_run_reports_is_left_out() -> None:
+    from include.roboflow_batch.webui.trends import pipeline_trends
+
+    view = build_view(ROW, RETURNED, DONE)
+
+    assert "credits" not in {series.key for series in pipeline_trends([view])}

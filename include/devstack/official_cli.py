@@ -26,6 +26,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLI_VENV = REPO_ROOT / ".venv-cli"
@@ -89,7 +90,7 @@ class ForkServer:
         self._lock = threading.Lock()
         self._ready = False
 
-    def _read_line(self, timeout: float) -> dict:
+    def _read_line(self, timeout: float) -> dict[str, Any]:
         assert self._process.stdout is not None
         with selectors.DefaultSelector() as selector:
             selector.register(self._process.stdout, selectors.EVENT_READ)
@@ -101,9 +102,10 @@ class ForkServer:
                 f"the CLI fork server exited with code {self._process.poll()}:\n"
                 + self._log_path.read_text(errors="replace")[-3000:]
             )
-        return json.loads(line)
+        reply: dict[str, Any] = json.loads(line)
+        return reply
 
-    def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float) -> dict:
+    def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: Path, timeout: float) -> dict[str, Any]:
         assert self._process.stdin is not None
         with self._lock:
             if not self._ready:

@@ -52,7 +52,9 @@ class GCSListingStub(BaseAdapter):
         self.items = [json.dumps(object_resource(bucket, name, size, updated)) for name, size in objects]
         self.calls = 0
 
-    def send(self, request: requests.PreparedRequest, **_: Any) -> requests.Response:
+    def send(  # type: ignore[override]  # the transport options do not apply to a stub
+        self, request: requests.PreparedRequest, **_: Any
+    ) -> requests.Response:
         parts = urlsplit(request.url or "")
         response = requests.Response()
         response.request = request
