@@ -56,24 +56,25 @@ def reconcile_chunks(
     task: Any = None,
     outlet_events: Any = None,
     skipped_conn_id: str | None = None,
+    table: TableSpec | None = None,
     processed_content: str | None = None,
     processed_content_conn_id: str | None = None,
     run_id: str | None = None,
-    table: TableSpec | None = None,
     spend: dict[str, Any] | None = None,
     ti: Any = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
     ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id``
-    reads the listing's skipped and content lists. ``processed_content``: the folder of the
-    processed-content record the window's content joins. ``table``: where the window's results table
-    goes (written once the manifest reconciles; its summary and the source it read from join the
-    return value). ``task`` and ``outlet_events`` come from the Airflow context: the window's results
-    Asset event (among the task's outlets) gets the manifest's summary. ``spend`` (``account_spend``'s
-    return value) and the spend gate's decision (read through ``ti``) put the run's estimate, ceiling
-    and measured machine time into the manifest and the event; a job its ceiling stopped fails the
-    run here, after the manifest is written, naming the budget and how to raise it.
+    reads the listing's skipped and content lists. ``table``: where the window's results table goes
+    (written once the manifest reconciles; its summary and the source it read from join the return
+    value). ``processed_content``: the folder of the processed-content record the window's content
+    joins. ``task`` and ``outlet_events`` come from the Airflow context: the window's results Asset
+    event (among the task's outlets) gets the manifest's summary. ``spend``
+    (``account_spend``'s return value) and the spend gate's decision (read through ``ti``) put the
+    run's estimate, ceiling and measured machine time into the manifest and the event; a job its
+    ceiling stopped fails the run here, after the manifest is written, naming the budget and how to
+    raise it.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 

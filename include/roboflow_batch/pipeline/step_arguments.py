@@ -29,6 +29,10 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   (seconds); ``readiness.timeout`` / ``readiness.poke_interval`` -> wait_for_batch: the same.
 - ``webhook_url`` -> ingest, start_job: ``notifications_url``; with it, ``webhook_fallback_interval``
   -> both waits: ``poke_interval``, and ``notification_check_interval``.
+- ``export.table_root`` (default ``tables/`` beside the export folders; relative to astro.yaml) ->
+  reconcile: ``table.root``; its connection (the export's on the same storage, else the source's on
+  the source's storage) -> ``table.conn_id``; the source (bucket, prefix and connection, or the
+  directory) -> ``table.source``, where the Roboflow view reads the window's images.
 - ``state_location`` / ``state_conn_id`` (default by source kind, ``pipeline/state_location.py``),
   unless ``reprocess_unchanged`` -> list_new_objects, list_local_files, reconcile:
   ``processed_content`` (the record's folder, ``<state>/<id>/processed-content/``) and
@@ -39,10 +43,6 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   ``processing_timeout_seconds`` (never above ``job.processing_timeout``), and what start_job used ->
   wait_for_job: ``restart_ceiling_seconds``.
 - ``preflight`` and the source, references and export connections -> preflight: ``spec``.
-- ``export.table_root`` (default ``tables/`` beside the export folders; relative to astro.yaml) ->
-  reconcile: ``table.root``; its connection (the export's on the same storage, else the source's on
-  the source's storage) -> ``table.conn_id``; the source (bucket, prefix and connection, or the
-  directory) -> ``table.source``, where the Roboflow view reads the window's images.
 
 Every other setting keeps its astro.yaml name. A new setting is read in ``pipeline_arguments`` and
 lands as a field of its step's arguments below.
@@ -230,7 +230,7 @@ class ExportArguments(StepArguments):
 @dataclass(frozen=True)
 class ReconcileArguments(StepArguments):
     """``reconcile_chunks``: the connections that read the manifests and the skipped and content lists,
-    the processed-content record the window's content joins, and the window's results table."""
+    the window's results table, and the processed-content record the window's content joins."""
 
     destination_conn_id: str | None
     skipped_conn_id: str | None
@@ -359,9 +359,9 @@ def pipeline_arguments(
         reconcile=ReconcileArguments(
             destination_conn_id=destination_conn_id,
             skipped_conn_id=references_conn_id,
+            table=_results_table(pipeline, base_dir, destination_conn_id),
             processed_content=record,
             processed_content_conn_id=record_conn_id,
-            table=_results_table(pipeline, base_dir, destination_conn_id),
         ),
     )
 

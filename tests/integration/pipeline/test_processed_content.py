@@ -60,6 +60,7 @@ def windows_of(start: datetime, count: int) -> list[datetime]:
     return [start + timedelta(hours=n) for n in range(count)]
 
 
+@pytest.mark.slow
 def test_s3_rewrites_reuploads_and_copies_are_not_sent_again(
     run_pipeline: Callable[..., PipelineRun], moto_server: Any, roboflow_emulator: Any, tmp_path: Path
 ) -> None:
@@ -125,6 +126,7 @@ def test_s3_rewrites_reuploads_and_copies_are_not_sent_again(
     assert four.value("reconcile")["recorded_content"] is None
 
 
+@pytest.mark.slow
 def test_gcs_a_window_whose_export_failed_records_nothing(
     run_pipeline: Callable[..., PipelineRun], gcs_emulator: Any, roboflow_emulator: Any, tmp_path: Path
 ) -> None:

@@ -98,6 +98,7 @@ def test_a_job_that_starts_long_after_submission_is_waited_for_with_the_default_
     assert try_number(run, "wait_for_job") == 1  # ... and the wait neither failed nor timed out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expired_ids", ["reuse", "refuse"])
 def test_expired_results_are_named_by_the_export_and_a_rerun_stages_the_data_again(
     run_pipeline: Callable[..., PipelineRun],
