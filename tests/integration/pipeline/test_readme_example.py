@@ -101,5 +101,6 @@ def test_readme_example_runs_green_against_the_stand_ins(
         Bucket="vision-private", Prefix="references/roboflow-state/warehouse_cameras/"
     )
     # The processed-content record's segment, and the spend ledger's record of the one job.
-    kinds = [entry["Key"].split("/")[3] for entry in record.get("Contents", [])]
-    assert sorted(kinds) == ["segments", "spend"]
+    kinds = sorted(entry["Key"].split("/")[3:5] for entry in record.get("Contents", []))
+    assert [kind for kind, _ in kinds] == ["processed-content", "spend"]
+    assert kinds[0][1] == "segments"
