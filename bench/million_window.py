@@ -2,10 +2,13 @@
 
 Steps, each timed: ``plan`` (the plan task and chunk planning), ``listing + references`` (an S3
 listing whose ListObjectsV2 pages are stubbed at the boto level, as in bench.references_memory:
-botocore parses every page, SigV4 signing and writing the chunked references files are real) and
-``chunked ingest`` (one RoboflowIngestOperator per chunk, sent to the emulator at EMULATOR_URL, as
-the mapped ``ingest`` tasks would; run one after another in this process, so the peak is what one
-worker needs). Then it waits until the emulator has indexed every reference.
+botocore parses every page, SigV4 signing and writing the chunked references files are real; each
+object is looked up in the processed-content record, which holds as many digests from earlier
+windows as the window has objects, none of them this window's), ``chunked ingest`` (one
+RoboflowIngestOperator per chunk, sent to the emulator at EMULATOR_URL, as the mapped ``ingest``
+tasks would; run one after another in this process, so the peak is what one worker needs) and
+``record`` (the window's content added to the record, as reconcile does). Then it waits until the
+emulator has indexed every reference.
 
 The signed URLs point at a stubbed store the emulator does not trust, so it records every file as
 ``unsafe-url-detected`` without fetching: this measures our side (plan, listing, references,
@@ -29,6 +32,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from bench.processed_content import seed_in_child
 from bench.references_memory import ListingStub
 from include.roboflow_batch.references.s3 import use_fast_timestamps
 
@@ -92,7 +96,29 @@ def _plan() -> dict[str, Any]:
     )
 
 
-def _references(client: Any, workdir: Path, per_batch: int) -> dict[str, Any]:
+def _load_record(root: Path) -> Any:
+    from airflow.sdk import ObjectStoragePath
+
+    from include.roboflow_batch.content.record import ContentRecord, WindowRef
+
+    window = WindowRef((WINDOW_END - timedelta(hours=1)).isoformat(), WINDOW_END.isoformat())
+    return ContentRecord(ObjectStoragePath(root.as_uri())).load(window)
+
+
+def _record_window(root: Path, listing: dict[str, Any]) -> int:
+    """What reconcile adds: the content list read back, the window's segment written."""
+    from airflow.sdk import ObjectStoragePath
+
+    from include.roboflow_batch.content.record import ContentRecord, WindowRef
+    from include.roboflow_batch.content.window_content import read_sent_content
+
+    digests = read_sent_content(listing["content_uri"], None, set())
+    window = WindowRef((WINDOW_END - timedelta(hours=1)).isoformat(), WINDOW_END.isoformat())
+    ContentRecord(ObjectStoragePath(root.as_uri())).add_window(window, digests)
+    return len(digests)
+
+
+def _references(client: Any, workdir: Path, per_batch: int, record: Any = None) -> dict[str, Any]:
     from airflow.sdk import ObjectStoragePath
 
     from include.roboflow_batch.operators.references import max_map_length
@@ -114,6 +140,7 @@ def _references(client: Any, workdir: Path, per_batch: int) -> dict[str, Any]:
         media_type="images",
         window=SelectionWindow(),
         expiry=expiry,
+        record=record,
     )
     return summary.to_dict()
 
@@ -157,6 +184,9 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
     # Warm-up (imports, fsspec, endpoint rules): not part of the measure.
     _plan()
     _references(client, Path(tempfile.mkdtemp(prefix="bench-million-warm-up-")), per_batch)
+    record_root = workdir / "processed-content"
+    # As many digests as the window has objects, from 65 earlier windows, none of them this window's.
+    seed_in_child(record_root, count, windows=65, offset=10 * count)
     stub.count, stub.calls = count, 0
     rss_start = _rss_mib()
     timings: dict[str, float] = {}
@@ -167,7 +197,7 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
     timings["plan"] = time.perf_counter() - started
 
     started = time.perf_counter()
-    listing = _references(client, workdir, per_batch)
+    listing = _references(client, workdir, per_batch, _load_record(record_root))
     specs = plan_chunks(plan, listing)
     timings["listing_references"] = time.perf_counter() - started
     rss_after_references = _rss_mib()
@@ -176,6 +206,10 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
     started = time.perf_counter()
     ingests = _ingest([dict(spec) for spec in specs])
     timings["ingest"] = time.perf_counter() - started
+
+    started = time.perf_counter()
+    recorded = _record_window(record_root, listing)
+    timings["record"] = time.perf_counter() - started
     cpu_seconds = _cpu_seconds() - cpu_started
     after = _emulator_state(emulator_url)["requests"]
     calls = {route: n - before.get(route, 0) for route, n in after.items() if n != before.get(route, 0)}
@@ -193,12 +227,19 @@ def measure(count: int, per_batch: int, emulator_url: str) -> dict[str, Any]:
         "staged": staged,
         "failed": failed,
         "store_list_calls": stub.calls,
+        "recorded": recorded,
+        "record_bytes": sum(p.stat().st_size for p in (record_root / "segments").iterdir()),
         "roboflow_api_calls": sum(calls.values()),
         "roboflow_calls_by_route": calls,
         "rss_start_mib": rss_start,
         "rss_after_references_mib": rss_after_references,
         "peak_rss_mib": _rss_mib(),
-        "references_bytes": sum(path.stat().st_size for path in (workdir / "refs").iterdir()),
+        "references_bytes": sum(
+            path.stat().st_size
+            for path in (workdir / "refs").iterdir()
+            if not path.name.endswith(".content.jsonl")
+        ),
+        "content_list_bytes": sum(path.stat().st_size for path in (workdir / "refs").glob("*.content.jsonl")),
     }
 
 

@@ -51,7 +51,7 @@ class ListingStub:
         stop = min(start + int(query.get("max-keys", [str(PAGE_SIZE)])[0]), self.count)
         contents = "".join(
             f"<Contents><Key>{object_key('bench/', i)}</Key><LastModified>2026-03-01T04:00:00.000Z"
-            f"</LastModified><ETag>&quot;0&quot;</ETag><Size>{1024 + i % 4096}</Size>"
+            f"</LastModified><ETag>&quot;{i:032x}&quot;</ETag><Size>{1024 + i % 4096}</Size>"
             "<StorageClass>STANDARD</StorageClass></Contents>"
             for i in range(start, stop)
         )

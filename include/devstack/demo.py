@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from include.devstack import connections
-from include.devstack.example_pipelines import ExamplePipelines
+from include.devstack.example_pipelines import STAND_IN_DEFAULTS, ExamplePipelines
 from include.devstack.run_results import prediction_boxes, result_rows, task_results
 from include.devstack.sample_media import SampleImage, sample_images, seed_gcs, seed_s3
 from include.devstack.services import (
@@ -82,7 +82,7 @@ defaults:
   tags: [demo]
   readiness: {{max_failure_rate: 0.0, timeout: 5m, poke_interval: 1s}}
   job: {{machine_type: cpu, aggregation_format: jsonl, poke_interval: 1s, wait_timeout: 10m}}
-  export:
+{STAND_IN_DEFAULTS}  export:
     destination: {output_dir}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
 {EXAMPLE_PIPELINES.yaml(private_dir)}"""

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+#: ``defaults`` lines both stacks share: their stand-ins listen on loopback, which Roboflow could
+#: never reach (a warning there, not a failure: docs/costs.md), and a budget to show spend control.
+STAND_IN_DEFAULTS = """\
+  preflight: {private_endpoints: warn}
+  cost: {max_credits_per_run: 5, budget: {day: 50, month: 500}}
+"""
+
 
 @dataclass(frozen=True)
 class ExamplePipelines:

@@ -28,7 +28,7 @@ from include.devstack.airflow_stack import (
     start_airflow_stack,
     stop_pids,
 )
-from include.devstack.example_pipelines import ExamplePipelines
+from include.devstack.example_pipelines import STAND_IN_DEFAULTS, ExamplePipelines
 from include.devstack.services import (
     LOOPBACK,
     REPO_ROOT,
@@ -60,7 +60,7 @@ defaults:
   webhook_fallback_interval: 2m
   readiness: {{max_failure_rate: 0.0, timeout: 10m}}
   job: {{machine_type: cpu, aggregation_format: jsonl, wait_timeout: 30m}}
-  export:
+{STAND_IN_DEFAULTS}  export:
     destination: {results}/{{pipeline}}/{{interval_start:%Y%m%dT%H%M}}/
 
 {EXAMPLE_PIPELINES.yaml(private)}"""

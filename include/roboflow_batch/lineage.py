@@ -41,6 +41,12 @@ class RoboflowRunFacet(RunFacet):
     batchIds: list[str] | None = None
     jobIds: list[str] | None = None
     counts: dict[str, int] | None = None
+    # What the job(s) were expected to cost, the most they could (processingTimeoutSeconds), and what
+    # they did: machine-seconds and Roboflow credits.
+    estimatedMachineSeconds: float | None = None
+    ceilingSeconds: int | None = None
+    machineSeconds: float | None = None
+    credits: float | None = None
 
     @staticmethod
     def _get_schema() -> str:
@@ -86,8 +92,11 @@ def roboflow_run_facets(
     batch_ids: Sequence[Any] | None = None,
     job_ids: Sequence[Any] | None = None,
     counts: Mapping[str, Any] | None = None,
+    spend: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``{"roboflow": RoboflowRunFacet}`` with what is known (nothing: no facet)."""
+    """``{"roboflow": RoboflowRunFacet}`` with what is known (nothing: no facet); ``spend`` gives the
+    estimate, the ceiling and the measured machine time and credits (``spend.steps`` names)."""
+    spend = spend or {}
     facet = RoboflowRunFacet(
         batchId=_text(batch_id),
         jobId=_text(job_id),
@@ -95,9 +104,21 @@ def roboflow_run_facets(
         batchIds=[i for i in batch_ids or () if _text(i)] or None,
         jobIds=[i for i in job_ids or () if _text(i)] or None,
         counts=_counts(counts or {}),
+        estimatedMachineSeconds=_number(spend.get("estimate_seconds")),
+        ceilingSeconds=_whole(spend.get("ceiling_seconds")),
+        machineSeconds=_number(spend.get("machine_seconds")),
+        credits=_number(spend.get("credits")),
     )
-    known = (facet.batchId, facet.jobId, facet.jobUrl, facet.batchIds, facet.jobIds, facet.counts)
+    known = attrs.astuple(facet, recurse=False)
     return {ROBOFLOW_FACET: facet} if any(value is not None for value in known) else {}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _whole(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def operator_lineage(

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from include.roboflow_emulator.app import Emulator
 from include.roboflow_emulator.config import EmulatorConfig
 from include.roboflow_emulator.faults import FAULT_STATUSES
+from include.roboflow_emulator.switches import EXPIRED_BATCH_ID_POLICIES
 
 
 def _fraction(text: str) -> float:
@@ -58,9 +59,12 @@ _VALUE_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str | None], .
         "--seconds-per-image",
         _non_negative,
         0.0,
-        "simulated compute time per processed file (exercises processingTimeoutSeconds)",
+        "machine seconds per image or sampled video frame on a CPU machine (see machines.py)",
     ),
+    ("--task-start-seconds", _non_negative, 0.0, "machine seconds a task spends before its first file"),
+    ("--gpu-speedup", _non_negative, 4.0, "how many times faster a GPU machine is"),
     ("--retention-seconds", _non_negative, 7 * 24 * 3600.0, "how long batches live (7 days, as the service)"),
+    ("--job-start-latency", _non_negative, 0.0, "seconds a job waits for machines before its first stage"),
     ("--seed", int, 0, "seed of the fault injector"),
     ("--fault-rate", _fraction, 0.0, "fraction of API requests answered with an error"),
     ("--fault-statuses", _statuses, list(FAULT_STATUSES), None),
@@ -93,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, dest, help_text in _LIST_OPTIONS:
         p.add_argument(flag, action="append", default=[], dest=dest, help=help_text)
     p.add_argument("--duplicate-webhooks", action="store_true", help="deliver every webhook event twice")
+    p.add_argument(
+        "--credits-exhausted", action="store_true", help="job creation answers 429: no credits left"
+    )
+    p.add_argument(
+        "--expired-batch-ids",
+        choices=EXPIRED_BATCH_ID_POLICIES,
+        default="reuse",
+        help="an upload into an expired batch's id starts a new batch (reuse) or gets 409 (refuse)",
+    )
     return p
 
 
@@ -117,6 +130,8 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         webhook_timeout=args.webhook_timeout,
         webhook_backoff=args.webhook_backoff,
         seconds_per_image=args.seconds_per_image,
+        task_start_seconds=args.task_start_seconds,
+        gpu_speedup=args.gpu_speedup,
         retention_seconds=args.retention_seconds,
         faults={
             "seed": args.seed,
@@ -126,6 +141,11 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
             "dropRate": args.drop_rate,
             "dropAfterWriteRate": args.drop_after_write_rate,
             "duplicateWebhooks": args.duplicate_webhooks,
+        },
+        switches={
+            "creditsExhausted": args.credits_exhausted,
+            "jobStartLatencySeconds": args.job_start_latency,
+            "expiredBatchIds": args.expired_batch_ids,
         },
     )
 

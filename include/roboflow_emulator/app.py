@@ -17,6 +17,7 @@ from include.roboflow_emulator.jobs import JobService
 from include.roboflow_emulator.server import EmulatorHTTPServer, Router
 from include.roboflow_emulator.signing import UrlSigner
 from include.roboflow_emulator.state import Store
+from include.roboflow_emulator.switches import ServiceSwitches, SwitchBoard, parse_switch_update
 from include.roboflow_emulator.webhooks import WebhookSender
 
 
@@ -27,6 +28,7 @@ class Emulator:
         self.config = config
         self.store = Store()
         self.faults = FaultInjector(parse_fault_update(dict(config.faults), FaultSettings()))
+        self.switches = SwitchBoard(parse_switch_update(dict(config.switches), ServiceSwitches()))
         self.http = EmulatorHTTPServer((config.host, config.port), self)
         config.port = int(self.http.server_address[1])
         self.signer = UrlSigner(config.base_url())
@@ -41,7 +43,9 @@ class Emulator:
             timeout=config.webhook_timeout,
             backoff=config.webhook_backoff,
         )
-        self.ingest = IngestService(self.store, config, self.fetcher, self.webhooks, self.signer)
+        self.ingest = IngestService(
+            self.store, config, self.fetcher, self.webhooks, self.signer, self.switches
+        )
         self.jobs = JobService(self.ingest)
         self.router = Router(
             routes_control.routes(self)

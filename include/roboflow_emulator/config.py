@@ -32,9 +32,13 @@ class EmulatorConfig:
     webhook_timeout: float = 2.0
     webhook_backoff: float = 0.2
     seconds_per_image: float = 0.0
+    task_start_seconds: float = 0.0
+    gpu_speedup: float = 4.0
     shard_size: int = SHARD_SIZE
     retention_seconds: float = RETENTION_SECONDS
     faults: dict[str, object] = field(default_factory=dict)
+    # Initial service switches by wire name (switches.py), changed later with POST /__emulator__/switches.
+    switches: dict[str, object] = field(default_factory=dict)
 
     def wait_out(self, delay: str, started: float) -> None:
         """Sleep until the ``delay`` setting's seconds have passed since ``started`` (monotonic). The

@@ -11,6 +11,8 @@ import random
 import threading
 from dataclasses import asdict, dataclass, field
 
+from include.roboflow_emulator.settings_update import updated_copy
+
 FAULT_STATUSES = (429, 500, 502, 503)
 
 
@@ -56,10 +58,7 @@ def _fraction(name: str, value: object) -> float:
 
 def parse_fault_update(body: dict[str, object], current: FaultSettings) -> FaultSettings:
     """A new FaultSettings from `current` with the wire-named fields of `body` applied."""
-    unknown = sorted(set(body) - set(_WIRE_NAMES))
-    if unknown:
-        raise ValueError(f"Unknown fault settings {unknown}; known: {sorted(_WIRE_NAMES)}.")
-    updated = FaultSettings(**asdict(current))
+    updated = updated_copy(body, current, _WIRE_NAMES, "fault settings")
     for wire, value in body.items():
         if wire in ("rate", "dropRate", "dropAfterWriteRate"):
             setattr(updated, _WIRE_NAMES[wire], _fraction(wire, value))

@@ -26,7 +26,7 @@ from include.roboflow_emulator.config import (
     MAX_VIDEO_REFERENCES,
     EmulatorConfig,
 )
-from include.roboflow_emulator.errors import ApiError, bad_request, not_found
+from include.roboflow_emulator.errors import ApiError, bad_request, conflict, not_found
 from include.roboflow_emulator.fetching import FetchError, ReferenceFetcher, redact_url
 from include.roboflow_emulator.media import (
     IMAGE_EXTENSIONS,
@@ -48,7 +48,8 @@ from include.roboflow_emulator.state import (
     Store,
     StoredFile,
 )
-from include.roboflow_emulator.timestamps import utc_now
+from include.roboflow_emulator.switches import SwitchBoard
+from include.roboflow_emulator.timestamps import rfc3339, utc_now
 from include.roboflow_emulator.webhooks import WebhookSender
 
 BATCH_ID_PATTERN = re.compile(r"^[a-z0-9_-]{1,64}$")
@@ -86,21 +87,44 @@ class IngestService:
         fetcher: ReferenceFetcher,
         webhooks: WebhookSender,
         signer: UrlSigner,
+        switches: SwitchBoard,
     ) -> None:
         self.store = store
         self.config = config
         self.fetcher = fetcher
         self.webhooks = webhooks
         self.signer = signer
+        self.switches = switches
 
     # ---- batches -------------------------------------------------------------------------
 
     def get_batch(self, batch_id: str) -> Batch:
         with self.store.lock:
-            batch = self.store.batches.get(batch_id)
-            if batch is None or batch.expiry <= utc_now():
+            batch = self.store.live_batch(batch_id)
+            if batch is None:
                 raise not_found(f"Batch {batch_id!r} not found in workspace {self.config.workspace!r}.")
             return batch
+
+    def _new_batch(
+        self, batch_id: str, display_name: str | None, batch_type: str, content_type: str
+    ) -> Batch:
+        """A fresh batch under ``batch_id``, in place of an expired one when the switches allow it."""
+        expired = self.store.batches.get(batch_id)
+        if expired is not None and self.switches.current.expired_batch_ids == "refuse":
+            raise conflict(
+                f"Batch {batch_id!r} expired at {rfc3339(expired.expiry)}; the id of an expired batch "
+                "cannot be used again. Use a new batchId."
+            )
+        batch = Batch(
+            batch_id=batch_id,
+            display_name=display_name or batch_id,
+            batch_type=batch_type,
+            content_type=content_type,
+            created=self.store.clock.now(),
+            retention=timedelta(seconds=self.config.retention_seconds),
+        )
+        self.store.batches[batch_id] = batch
+        return batch
 
     def _ensure_batch(
         self, batch_id: str, display_name: str | None, batch_type: str, content_type: str
@@ -108,17 +132,9 @@ class IngestService:
         """The batch to ingest into, created on first use; refuses to mix upload styles or media."""
         validate_batch_id(batch_id)
         with self.store.lock:
-            batch = self.store.batches.get(batch_id)
+            batch = self.store.live_batch(batch_id)
             if batch is None:
-                batch = Batch(
-                    batch_id=batch_id,
-                    display_name=display_name or batch_id,
-                    batch_type=batch_type,
-                    content_type=content_type,
-                    retention=timedelta(seconds=self.config.retention_seconds),
-                )
-                self.store.batches[batch_id] = batch
-                return batch
+                return self._new_batch(batch_id, display_name, batch_type, content_type)
             if batch.batch_type == MULTIPART_BATCH:
                 raise bad_request(
                     f"Batch {batch_id!r} is a job output (multipart-batch); it cannot take uploads."
@@ -286,7 +302,7 @@ class IngestService:
             raise bad_request("ingestId must be a non-empty string.")
         url, categories = self._notification_options(body)
         with self.store.lock:
-            existing = self.store.batches.get(batch_id)
+            existing = self.store.live_batch(batch_id)
             if ingest_id and existing is not None and ingest_id in existing.ingests:
                 previous = existing.ingests[ingest_id]
                 response: dict[str, Any] = {"ingestId": ingest_id, "duplicated": True}

@@ -24,6 +24,7 @@ from include.roboflow_emulator.job_specs import (
     validate_job_id,
     validate_restart_overrides,
 )
+from include.roboflow_emulator.machines import MachineModel, timeout_share
 from include.roboflow_emulator.outputs import add_output_file, create_output_batch, results_file, tar_gz
 from include.roboflow_emulator.state import (
     MULTIPART_BATCH,
@@ -34,12 +35,15 @@ from include.roboflow_emulator.state import (
     StoredFile,
     Task,
 )
+from include.roboflow_emulator.switches import CREDITS_MESSAGE
 from include.roboflow_emulator.timestamps import utc_now
 from include.roboflow_emulator.workflows import FileProcessingError, Workflow, WorkflowError, resolve_workflow
 
 log = logging.getLogger(__name__)
 
 JOB_EVENT = "roboflow-batch-job-notification-v1"
+# How often a job waiting for its machines checks whether it was aborted meanwhile.
+START_LATENCY_CHECK_SECONDS = 0.05
 DEFAULT_MAX_FAILED_FILES_PER_SHARD = 10  # the service's default when maxImageFailureRate is unset
 DEFAULT_PARALLEL_TASKS = 4
 RESULTS_PART = "results"
@@ -58,6 +62,7 @@ class _TaskOutcome:
     message: str
     results_file: str | None = None
     image_files: list[str] = field(default_factory=list)
+    timed_out: bool = False
 
 
 class JobService:
@@ -65,8 +70,12 @@ class JobService:
 
     def __init__(self, ingest: IngestService) -> None:
         self.ingest = ingest
-        # Jobs read and write the same world as the staging side: one store, configuration and webhook sender.
+        # Jobs read and write the same world as the staging side: one store, configuration, webhook
+        # sender and set of switches.
         self.store, self.config, self.webhooks = ingest.store, ingest.config, ingest.webhooks
+        self.switches = ingest.switches
+        config = self.config
+        self.machines = MachineModel(config.seconds_per_image, config.task_start_seconds, config.gpu_speedup)
 
     # ---- API operations ---------------------------------------------------------------
 
@@ -80,6 +89,9 @@ class JobService:
     def create_job(self, job_id: str, body: Any, name: str | None) -> dict[str, Any]:
         validate_job_id(job_id)
         validate_job_definition(body, self.config.workspace)
+        if self.switches.current.credits_exhausted:
+            # Before the duplicate check: a repeat of a creation that went through meets it too.
+            raise ApiError(429, CREDITS_MESSAGE)
         with self.store.lock:
             existing = self.store.jobs.get(job_id)
             if existing is not None:
@@ -91,7 +103,13 @@ class JobService:
             if body["type"] != TRT_JOB:
                 self._check_input(body)
             planned = ["compilation"] if body["type"] == TRT_JOB else ["processing", "export"]
-            job = Job(job_id=job_id, name=name or job_id, definition=body, planned_stages=planned)
+            job = Job(
+                job_id=job_id,
+                name=name or job_id,
+                definition=body,
+                planned_stages=planned,
+                created=self.store.clock.now(),
+            )
             job.log("info", "job-created", {"message": f"Job {job_id} accepted.", "plannedStages": planned})
             self.store.jobs[job_id] = job
             self.store.job_creations[job_id] += 1
@@ -184,16 +202,38 @@ class JobService:
     # ---- the run -------------------------------------------------------------------------
 
     def _start(self, job: Job, generation: int) -> None:
+        latency = self._queue(job)
         threading.Thread(
-            target=self._run, args=(job, generation), name=f"job-{job.job_id}", daemon=True
+            target=self._run, args=(job, generation, latency), name=f"job-{job.job_id}", daemon=True
         ).start()
 
     def _guard(self, job: Job, generation: int) -> None:
         if job.generation != generation:
             raise _Superseded
 
-    def _run(self, job: Job, generation: int) -> None:
+    def _queue(self, job: Job) -> float:
+        """The job's start latency (switch ``jobStartLatencySeconds``), announced before it answers."""
+        latency = self.switches.current.job_start_latency
+        if latency:
+            with self.store.lock:
+                job.last_notification = {
+                    "type": "job-queued",
+                    "message": f"Waiting for machines: the job starts in about {latency:g} s.",
+                }
+                job.log("info", "job-queued", {"message": job.last_notification["message"]})
+        return latency
+
+    def _wait_for_machines(self, job: Job, generation: int, latency: float) -> None:
+        """No stage yet while the machines start; an abort or restart meanwhile ends the wait."""
+        deadline = time.monotonic() + latency
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, START_LATENCY_CHECK_SECONDS))
+            with self.store.lock:
+                self._guard(job, generation)
+
+    def _run(self, job: Job, generation: int, latency: float) -> None:
         try:
+            self._wait_for_machines(job, generation, latency)
             if job.definition["type"] == TRT_JOB:
                 self._compilation_stage(job, generation)
                 self._finish(job, generation, ok=True, outputs=[])
@@ -229,18 +269,21 @@ class JobService:
             )
         return stage
 
-    def _close_stage(self, job: Job, generation: int, stage: Stage, started: float) -> bool:
+    def _close_stage(
+        self, job: Job, generation: int, stage: Stage, started: float, keep_message: bool = False
+    ) -> bool:
         self.config.wait_out("stage_delay", started)
         with self.store.lock:
             self._guard(job, generation)
             failed = sum(1 for t in stage.tasks if t.status_type != "success")
             ok = failed == 0
             stage.status_type = "success" if ok else "error"
-            stage.message = (
-                f"All {len(stage.tasks)} tasks succeeded."
-                if ok
-                else f"{failed} of {len(stage.tasks)} tasks failed."
-            )
+            if not keep_message:
+                stage.message = (
+                    f"All {len(stage.tasks)} tasks succeeded."
+                    if ok
+                    else f"{failed} of {len(stage.tasks)} tasks failed."
+                )
             stage.last_event = utc_now()
             job.log(
                 "info" if ok else "error",
@@ -267,7 +310,7 @@ class JobService:
         groups: dict[str, list[StoredFile]] = {}
         for stored in files:
             groups.setdefault(stored.shard_id or "", []).append(stored)
-        size = self.config.shard_size
+        size = max(1, min(self.config.shard_size, self.machines.images_per_task))
         return [group[i : i + size] for group in groups.values() for i in range(0, len(group), size)]
 
     def _processing_stage(self, job: Job, generation: int) -> tuple[bool, list[_TaskOutcome]]:
@@ -321,7 +364,7 @@ class JobService:
                     )
             return self._close_stage(job, generation, stage, started), []
         timeout = settings["processingTimeoutSeconds"]
-        budget = timeout / len(units) if timeout else None
+        budget = timeout_share(timeout, len(units))
         parallel = settings["maxParallelTasks"] or DEFAULT_PARALLEL_TASKS
 
         def run(index: int) -> _TaskOutcome:
@@ -331,7 +374,17 @@ class JobService:
 
         with ThreadPoolExecutor(max_workers=min(parallel, len(units)), thread_name_prefix="task") as pool:
             outcomes = list(pool.map(run, range(len(units))))
-        return self._close_stage(job, generation, stage, started), outcomes
+        timed_out = sum(1 for outcome in outcomes if outcome.timed_out)
+        if timed_out:
+            with self.store.lock:
+                self._guard(job, generation)
+                message = (
+                    f"Stopped by processingTimeoutSeconds={timeout}: {timed_out} of {len(units)} tasks "
+                    f"used up their share ({budget:.2f}s each) and were stopped."
+                )
+                stage.message = message
+                job.log("error", "processing-timeout", {"message": message}, stage_id="processing")
+        return self._close_stage(job, generation, stage, started, keep_message=bool(timed_out)), outcomes
 
     def _processing_task(
         self,
@@ -347,20 +400,35 @@ class JobService:
         spec = job.definition["processingSpecification"]
         fmt = spec.get("aggregationFormat") or "jsonl"
         max_fps = spec.get("maxVideoFPS")
+        machine = settings["computeConfiguration"].get("machineType")
         where = {"stage_id": "processing", "task_id": task.task_id}
         with self.store.lock:
             self._guard(job, generation)
             self._set_task(task, "info", "Processing.", 0.0)
+            job.log("info", "task-started", {"message": "Task started.", "files": len(files)}, **where)
         started = time.monotonic()
+
+        def spend(seconds: float, done: int) -> _TaskOutcome | None:
+            """Run the machine for ``seconds``, or up to the task's share of the ceiling and stop."""
+            if budget is not None and time.monotonic() - started + seconds > budget:
+                time.sleep(max(0.0, started + budget - time.monotonic()))
+                return self._task_timeout(job, generation, task, settings, budget, done, len(files))
+            if seconds:
+                time.sleep(seconds)
+            return None
+
+        stopped = spend(self.machines.start_seconds(machine), 0)
+        if stopped is not None:
+            return stopped
         rows: list[dict[str, Any]] = []
         images: list[tuple[str, str, bytes]] = []
         failures = 0
         for number, stored in enumerate(files, start=1):
-            if self.config.seconds_per_image:
-                time.sleep(self.config.seconds_per_image)
+            frames: int | None = None
             try:
                 if stored.content_type == "videos":
                     result = workflow.process_video(stored.file_name, stored.content, max_fps)
+                    frames = len(result.rows)
                 else:
                     result = workflow.process_image(stored.file_name, stored.content)
                 rows.extend(result.rows)
@@ -372,18 +440,13 @@ class JobService:
                     job.log(
                         "warning", "file-failed", {"message": str(exc), "fileName": stored.file_name}, **where
                     )
-            elapsed = time.monotonic() - started
+            stopped = spend(self.machines.file_seconds(stored.content, frames, machine), number - 1)
+            if stopped is None and budget is not None and time.monotonic() - started > budget:
+                stopped = self._task_timeout(job, generation, task, settings, budget, number, len(files))
+            if stopped is not None:
+                return stopped
             with self.store.lock:
                 self._guard(job, generation)
-                if budget is not None and elapsed > budget:
-                    message = (
-                        f"Task exceeded its processing time share of {budget:.2f}s "
-                        f"(processingTimeoutSeconds={settings['processingTimeoutSeconds']} over "
-                        f"{len(job.stages['processing'].tasks)} tasks) after {number} of {len(files)} files."
-                    )
-                    self._set_task(task, "error", message, number / len(files))
-                    job.log("error", "task-timeout", {"message": message}, **where)
-                    return _TaskOutcome(False, message)
                 task.progress, task.event_timestamp = number / len(files), utc_now()
         limit = settings["maxImageFailureRate"]
         too_many = (
@@ -416,6 +479,31 @@ class JobService:
             job.log("info", "task-finished", {"message": message}, **where)
         return _TaskOutcome(True, message, results_name, [name for _, name, _ in images])
 
+    def _task_timeout(
+        self,
+        job: Job,
+        generation: int,
+        task: Task,
+        settings: dict[str, Any],
+        share: float,
+        done: int,
+        total: int,
+    ) -> _TaskOutcome:
+        """Stop a task that used up its share of ``processingTimeoutSeconds``: it fails, its files
+        unprocessed."""
+        message = (
+            f"Task exceeded its processing time share of {share:.2f}s "
+            f"(processingTimeoutSeconds={settings['processingTimeoutSeconds']} over "
+            f"{len(job.stages['processing'].tasks)} tasks) after {done} of {total} files."
+        )
+        with self.store.lock:
+            self._guard(job, generation)
+            self._set_task(task, "error", message, done / total if total else 0.0)
+            job.log(
+                "error", "task-timeout", {"message": message}, stage_id="processing", task_id=task.task_id
+            )
+        return _TaskOutcome(False, message, timed_out=True)
+
     def _export_stage(self, job: Job, generation: int, processed: list[_TaskOutcome]) -> bool:
         started = time.monotonic()
         source_id, output_id = f"{job.job_id}-processing", f"{job.job_id}-export"
@@ -438,6 +526,7 @@ class JobService:
             with self.store.lock:
                 self._guard(job, generation)
                 self._set_task(task, "info", "Archiving.", 0.0)
+                job.log("info", "task-started", {"message": "Task started."}, "export", task.task_id)
                 results = source.files[(RESULTS_PART, outcome.results_file or "")]
                 image_members = [(n, source.files[(IMAGES_PART, n)].content) for n in outcome.image_files]
             index = task.task_id.rsplit("-", 1)[1]
@@ -485,6 +574,9 @@ class JobService:
                     t.message for st in job.stages.values() for t in st.tasks if t.status_type == "error"
                 ]
                 first = f" First task error: {reasons[0]}" if reasons else ""
+                processing = job.stages.get("processing")
+                if processing is not None and processing.message.startswith("Stopped by processingTimeout"):
+                    first = f" {processing.message}{first}"
                 self._terminate(job, error=True, kind="job-failed", message=f"Job failed.{first}")
 
     def _terminate(

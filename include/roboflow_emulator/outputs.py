@@ -47,6 +47,7 @@ def create_output_batch(
         display_name=batch_id,
         batch_type=MULTIPART_BATCH,
         content_type=content_type,
+        created=store.clock.now(),
         retention=timedelta(seconds=retention_seconds),
         parts={p.part_name: p for p in parts},
     )

@@ -10,7 +10,6 @@ from include.roboflow_emulator.errors import bad_request
 from include.roboflow_emulator.http_types import API, Handler, Request, Response, Route, RouteTable
 from include.roboflow_emulator.pagination import PageQuery
 from include.roboflow_emulator.state import MULTIPART_BATCH, Batch, Shard, StoredFile, omit_unset
-from include.roboflow_emulator.timestamps import utc_now
 
 if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
@@ -87,8 +86,9 @@ def routes(app: Emulator) -> list[Route]:
     def list_batches(request: Request) -> Response:
         page = PageQuery.of(request)
         with app.store.lock:
+            now = app.store.clock.now()
             batches = sorted(
-                (b for b in app.store.batches.values() if b.expiry > utc_now()),
+                (b for b in app.store.batches.values() if b.expiry > now),
                 key=lambda b: (b.created, b.batch_id),
             )
             return page.response("batches", batches, Batch.to_json)

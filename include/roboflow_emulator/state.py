@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
 
+from include.roboflow_emulator.clock import EmulatorClock
 from include.roboflow_emulator.timestamps import rfc3339, utc_now
 
 SIMPLE_BATCH = "simple-batch"
@@ -263,6 +264,12 @@ class Store:
         self.webhook_deliveries: list[WebhookDelivery] = []
         self.uploads: dict[str, dict[str, Any]] = {}
         self.epoch = 0
+        self.clock = EmulatorClock()
+
+    def live_batch(self, batch_id: str) -> Batch | None:
+        """The batch under ``batch_id`` unless it never existed or has expired (caller holds the lock)."""
+        batch = self.batches.get(batch_id)
+        return batch if batch is not None and batch.expiry > self.clock.now() else None
 
     def reset(self) -> None:
         with self.lock:
@@ -276,11 +283,46 @@ class Store:
             self.webhook_deliveries.clear()
             self.uploads.clear()
             self.epoch += 1
+            self.clock.reset()
+
+    def digest(self) -> str:
+        """A sha256 of everything a client's calls can create or change: batches with their files'
+        bytes, shards, ingests and parts, jobs with their definitions, stages, tasks and logs, job
+        creations, pending uploads and webhook deliveries. Request counters are left out: reading
+        the API counts requests but changes nothing."""
+        import hashlib
+        import json
+
+        def encode(value: Any) -> Any:
+            if isinstance(value, bytes):
+                return hashlib.sha256(value).hexdigest()
+            if isinstance(value, datetime):
+                return rfc3339(value)
+            if isinstance(value, dict):
+                return {str(key): encode(item) for key, item in value.items()}
+            if isinstance(value, list | tuple | set):
+                items = [encode(item) for item in value]
+                return sorted(items, key=repr) if isinstance(value, set) else items
+            if hasattr(value, "__dataclass_fields__"):
+                return {item.name: encode(getattr(value, item.name)) for item in fields(value)}
+            return value
+
+        with self.lock:
+            world = {
+                "batches": {key: encode(batch) for key, batch in sorted(self.batches.items())},
+                "jobs": {key: encode(job) for key, job in sorted(self.jobs.items())},
+                "jobCreations": dict(sorted(self.job_creations.items())),
+                "uploads": encode(dict(sorted(self.uploads.items()))),
+                "webhookDeliveries": encode(self.webhook_deliveries),
+            }
+        text = json.dumps(world, sort_keys=True, default=repr)
+        return hashlib.sha256(text.encode()).hexdigest()
 
     def snapshot(self) -> dict[str, Any]:
         """The read-only view served by `GET /__emulator__/state`."""
         with self.lock:
             batches: dict[str, Any] = {}
+            now = self.clock.now()
             for batch in self.batches.values():
                 per_part: dict[str, int] = defaultdict(int)
                 for part, _ in batch.files:
@@ -294,6 +336,7 @@ class Store:
                     "shardsIndexing": sum(1 for s in batch.shards if s.status_type == "info"),
                     "failedFiles": sum(len(s.failed_files) for s in batch.shards),
                     "ingestIds": sorted(batch.ingests),
+                    "expired": batch.expiry <= now,
                 }
             return {
                 "jobCreations": dict(self.job_creations),
@@ -310,4 +353,5 @@ class Store:
                 "faultsInjected": dict(self.faults_injected),
                 "batches": batches,
                 "webhookDeliveries": [d.to_json() for d in self.webhook_deliveries],
+                "clock": {"now": rfc3339(now), "offsetSeconds": self.clock.offset.total_seconds()},
             }

@@ -50,6 +50,19 @@ class EmulatorHandle:
             rate=0.0, latencyMs=0, dropRate=0.0, dropAfterWriteRate=0.0, duplicateWebhooks=False
         )
 
+    def set_switches(self, **switches: Any) -> dict[str, Any]:
+        """Service switches by wire name: creditsExhausted, jobStartLatencySeconds, expiredBatchIds
+        (snake_case names are accepted too)."""
+        wire = {_camel(name): value for name, value in switches.items()}
+        return self._call("POST", "/__emulator__/switches", wire)
+
+    def clear_switches(self) -> dict[str, Any]:
+        return self.set_switches(creditsExhausted=False, jobStartLatencySeconds=0, expiredBatchIds="reuse")
+
+    def advance_clock(self, seconds: float) -> dict[str, Any]:
+        """Move the emulator's clock forward (batches expire by it); a reset puts it back."""
+        return self._call("POST", "/__emulator__/clock", {"advanceSeconds": seconds})
+
     def set_delays(self, **seconds: float) -> dict[str, Any]:
         """``ingest_delay`` and/or ``stage_delay`` from now on, for the ingests and stages under way too:
         a long delay holds a job in its stage until a shorter one lets it go."""
@@ -58,6 +71,14 @@ class EmulatorHandle:
 
     def state(self) -> dict[str, Any]:
         return self._call("GET", "/__emulator__/state")
+
+    def digest(self) -> str:
+        """A hash of the emulator's whole world (batches, jobs, uploads, deliveries; not counters)."""
+        return str(self._call("GET", "/__emulator__/digest")["digest"])
+
+    def set_machines(self, **settings: float) -> dict[str, Any]:
+        """Machine-time model by wire or snake_case name: secondsPerImage, taskStartSeconds, gpuSpeedup."""
+        return self._call("POST", "/__emulator__/machines", {_camel(k): v for k, v in settings.items()})
 
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "/__emulator__/reset", {})

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from include.roboflow_batch.api.errors import (
         BadRequestError,
         ConflictError,
+        CreditsExhaustedError,
+        ExpiredBatchIdError,
         FeatureNotEnabledError,
         NotFoundError,
         RateLimitedError,
@@ -33,6 +35,8 @@ __all__ = [
     "AsyncRoboflowClient",
     "BadRequestError",
     "ConflictError",
+    "CreditsExhaustedError",
+    "ExpiredBatchIdError",
     "FeatureNotEnabledError",
     "NotFoundError",
     "RateLimitedError",

@@ -7,6 +7,8 @@ underlying httpx or pydantic exception, because those carry full URLs and raw in
 
 from __future__ import annotations
 
+import re
+
 
 class RoboflowAPIError(Exception):
     """A call to the Roboflow API failed.
@@ -80,12 +82,26 @@ class ConflictError(RoboflowAPIError):
     """409: e.g. a job id that already exists with a different definition."""
 
 
+class ExpiredBatchIdError(ConflictError):
+    """409 on an upload or ingest into the id of a batch past its 7-day retention, when the service
+    keeps such ids reserved (told apart from other conflicts by the word "expired"); stage into a new id."""
+
+
 class RequestTimeoutError(RoboflowAPIError):
     """408: the server gave up waiting for the request; it was not processed."""
 
 
 class RateLimitedError(RoboflowAPIError):
-    """429: too many requests (or credits checks); ``retry_after`` says how long to wait."""
+    """429: too many requests; ``retry_after`` says how long to wait."""
+
+
+class CreditsExhaustedError(RoboflowAPIError):
+    """The workspace has no credits left (429 or 402 whose message speaks of credits).
+
+    Not a ``RateLimitedError``: waiting does not help, only adding credits does, so nothing retries it.
+    Batch Processing checks credits before it checks for a duplicate job id, so a repeat of a job
+    creation whose first answer was lost can meet this error although the job exists.
+    """
 
 
 class ServerError(RoboflowAPIError):
@@ -132,8 +148,25 @@ STATUS_ERRORS: dict[int, type[RoboflowAPIError]] = {
 }
 
 
+#: Statuses Roboflow answers when credits run out: 429 from Batch Processing (credits are checked
+#: before a job is created), 402 from its other APIs. Their body, not the status, tells them apart
+#: from rate limiting (429) and from a plan without the feature (402).
+CREDITS_STATUSES = frozenset({402, 429})
+_CREDITS_WORDING = re.compile(r"\bcredits?\b", re.IGNORECASE)
+_EXPIRED_WORDING = re.compile(r"\bexpired\b", re.IGNORECASE)
+
+
 def error_class_for_status(status_code: int) -> type[RoboflowAPIError]:
     """The most specific error class for an HTTP error status."""
     if status_code >= 500:
         return ServerError
     return STATUS_ERRORS.get(status_code, RoboflowAPIError)
+
+
+def error_class_for_reply(status_code: int, message: str) -> type[RoboflowAPIError]:
+    """The most specific error class for an HTTP error status and the server's message."""
+    if status_code in CREDITS_STATUSES and _CREDITS_WORDING.search(message):
+        return CreditsExhaustedError
+    if status_code == 409 and _EXPIRED_WORDING.search(message):
+        return ExpiredBatchIdError
+    return error_class_for_status(status_code)

@@ -100,6 +100,21 @@ def derive_job_id(*parts: str) -> str:
     return _derive("job_id", parts, JOB_ID_MAX_LENGTH, _JOB_HASH_CHARS)
 
 
+#: Times one batch's data may be staged under a new id because the service keeps expired ids.
+MAX_STAGINGS = 9
+
+
+def staged_batch_id(batch_id: str, staging: int) -> str:
+    """The id of the ``staging``-th time a batch's data is staged (1: ``batch_id`` itself).
+
+    Needed only when the service refuses to take data into the id of an expired batch: the data is
+    staged again under the next id, the same for every retry, so a retry finds that batch again.
+    """
+    if staging < 1:
+        raise ValueError(f"stagings are numbered from 1, got {staging}")
+    return validate_batch_id(batch_id) if staging == 1 else derive_batch_id(batch_id, "staging", str(staging))
+
+
 def derive_ingest_id(batch_id: str, *parts: str | int) -> str:
     """A valid ingest id (<= 64 chars) for one ingest request into ``batch_id`` (e.g. per chunk)."""
     validate_batch_id(batch_id)

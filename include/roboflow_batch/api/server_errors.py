@@ -11,7 +11,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from include.roboflow_batch.api.errors import RoboflowAPIError, error_class_for_status
+from include.roboflow_batch.api.errors import CreditsExhaustedError, RoboflowAPIError, error_class_for_reply
 from include.roboflow_batch.api.redaction import redact
 
 BODY_EXCERPT = 500
@@ -68,9 +68,11 @@ def error_for_reply(
 ) -> RoboflowAPIError:
     """The error for an HTTP ``status`` reply whose body is ``text`` (``secrets`` removed from it)."""
     message = redact(server_message(text, reason), secrets)
-    if hint:
+    error_class = error_class_for_reply(status, message)
+    # The hints explain a status (402: a plan without the feature), which credits answers reuse.
+    if hint and error_class is not CreditsExhaustedError:
         message = f"{message} ({hint})"
-    return error_class_for_status(status)(
+    return error_class(
         message,
         status_code=status,
         operation=operation,

@@ -3,6 +3,8 @@ the workflow could not process. Plain API reads, paged at :data:`LIST_PAGE_SIZE`
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from include.roboflow_batch.api.client import RoboflowClient
@@ -41,3 +43,32 @@ def processing_failures(client: RoboflowClient, job_id: str) -> list[dict[str, A
                 reason = payload.get("message") or payload.get("reason") or log.log_type
                 failures[name] = {"file_name": name, "reason": str(reason), "log_type": log.log_type}
     return list(failures.values())
+
+
+#: Where a job its ceiling stopped keeps what finished (its export stage never ran), and how the
+#: files it did not reach are marked in the manifest.
+CEILING_STOP_STAGE = "processing"
+CEILING_STOP_TYPE = "stopped-by-ceiling"
+CEILING_STOP_REASON = "not processed: the job's machine-time ceiling (processingTimeoutSeconds) ran out first"
+
+
+def ceiling_unprocessed(
+    ingested_names: Iterable[str], rows_by_name: Mapping[str, int], known: Iterable[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every staged file of a job its ceiling stopped that has no result row and no logged failure."""
+    logged = {entry.get("file_name") for entry in known}
+    return [
+        {"file_name": name, "reason": CEILING_STOP_REASON, "log_type": CEILING_STOP_TYPE}
+        for name in ingested_names
+        if not rows_by_name.get(name) and name not in logged
+    ]
+
+
+def spend_summary(value: object) -> dict[str, Any] | None:
+    """The job's spend figures as given to the export (a dict, or its JSON text as a template renders it)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except ValueError:
+            return None
+    return dict(value) if isinstance(value, Mapping) else None

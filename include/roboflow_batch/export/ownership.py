@@ -25,8 +25,9 @@ def foreign_manifest_problem(
 ) -> str | None:
     """Why this export must not write into the destination whose manifest is ``manifest_text``, or None.
 
-    An earlier attempt of the same interval (in ``related``: the job ids of the interval's job history,
-    same input batch) is not another job: the new attempt's results replace its own.
+    An earlier attempt of the same interval (in ``related``: the job ids of the interval's job history)
+    is not another job: the new attempt's results replace its own, also when it ran on a batch staged
+    again under an id of its own (the first batch expired and Roboflow kept its id).
     """
     if manifest_text is None:
         return None
@@ -36,7 +37,7 @@ def foreign_manifest_problem(
     owner_job = manifest.get("job_id")
     ingested = manifest.get("ingested")
     owner_batch = ingested.get("batch_id") if isinstance(ingested, dict) else None
-    if owner_batch == batch_id and (owner_job == job_id or owner_job in (related or set())):
+    if (owner_batch == batch_id and owner_job == job_id) or owner_job in (related or set()):
         return None
     return (
         f"{uri} belongs to job {owner_job!r} (input batch {owner_batch!r}), not to job {job_id!r} "

@@ -36,6 +36,9 @@ def results_event_extra(
         "job_id": manifest["job_id"],
         "batch_id": manifest["ingested"]["batch_id"],
         "reconciled": summary["reconciled"],
+        # The job's estimate, ceiling and measured machine time and credits (when the pipeline
+        # accounts for its spending).
+        "spend": manifest.get("spend"),
     }
 
 

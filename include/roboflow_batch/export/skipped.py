@@ -16,8 +16,21 @@ def listed_skipped_count(value: int | None) -> int | None:
     return optional_count("skipped_count", value)
 
 
+def _window(value: Any) -> dict[str, str | None] | None:
+    """The window an ``already-processed`` entry names (outside input: only its text fields)."""
+    if not isinstance(value, dict) or not isinstance(value.get("end"), str):
+        return None
+    start = value.get("start")
+    return {
+        "start": start if isinstance(start, str) else None,
+        "end": value["end"],
+        "select": str(value.get("select", "interval")),
+    }
+
+
 def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
-    """Every ``{"key", "reason"}`` entry (with ``size`` when known) of the skipped list (none when
+    """Every ``{"key", "reason"}`` entry (with ``size`` when known, and ``processed_in``, the window
+    that processed the same content, for ``already-processed`` ones) of the skipped list (none when
     there is no list).
 
     A missing or unreadable list gives no entries, so the manifest's ``skipped_listed`` check fails
@@ -37,6 +50,8 @@ def read_skipped(uri: str | None, conn_id: str | None) -> list[dict[str, Any]]:
                     size = item.get("size")
                     if isinstance(size, int) and not isinstance(size, bool):
                         entry["size"] = size
+                    if (window := _window(item.get("processed_in"))) is not None:
+                        entry["processed_in"] = window
                     entries.append(entry)
     except (FileNotFoundError, ValueError):
         return entries

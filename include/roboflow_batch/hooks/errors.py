@@ -12,9 +12,9 @@ from contextlib import contextmanager
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from include.roboflow_batch.api.errors import RoboflowAPIError
+from include.roboflow_batch.api.errors import CreditsExhaustedError, RoboflowAPIError
 
-__all__ = ["is_transient", "roboflow_errors"]
+__all__ = ["credits_advice", "is_transient", "roboflow_errors"]
 
 # Worth another attempt later: throttling, time-outs, server trouble, no connection.
 _TRANSIENT_STATUSES = frozenset({408, 429})
@@ -27,14 +27,31 @@ _CONNECTION_PROBLEMS = {
 
 
 def is_transient(exc: RoboflowAPIError) -> bool:
-    """True when the same request may succeed later (408, 429, 5xx or no response at all)."""
+    """True when the same request may succeed later (408, 429, 5xx or no response at all); never
+    for exhausted credits, which only a top-up ends (a retry every few minutes for hours spends
+    nothing but hides the alert)."""
+    if isinstance(exc, CreditsExhaustedError):
+        return False
     status = exc.status_code
     return status is None or status in _TRANSIENT_STATUSES or status >= 500
+
+
+def credits_advice(conn_id: str | None, workspace: str | None = None) -> str:
+    """What to do when the workspace has no credits left."""
+    whose = f"workspace {workspace!r}" if workspace else "the workspace"
+    if conn_id:
+        whose += f" (Airflow connection {conn_id!r})"
+    return (
+        f"Roboflow says {whose} has no credits left. Waiting does not help: add credits on the "
+        "workspace's billing page in Roboflow, then clear this task to run it again"
+    )
 
 
 def describe_failure(action: str, exc: RoboflowAPIError, conn_id: str | None = None) -> str:
     """``"<action> failed: <server message>"``, plus what to fix in the connection on 401/402."""
     message = f"{action} failed: {exc}"
+    if isinstance(exc, CreditsExhaustedError):
+        return f"{message}; {credits_advice(conn_id)}"
     problem = _CONNECTION_PROBLEMS.get(exc.status_code or 0)
     # The hook's client already names the connection its key came from; say it once.
     if problem and conn_id and repr(conn_id) not in message:

@@ -51,14 +51,19 @@ class LocalFile:
 
 @dataclass(frozen=True)
 class SkippedEntry:
-    """An entry of the window that is not sent: its name (``name/`` for a folder), size and reason."""
+    """An entry of the window that is not sent: its name (``name/`` for a folder), size and reason;
+    for ``already-processed`` content, the window that processed it (``processed_in``)."""
 
     key: str
     reason: str
     size: int | None
+    processed_in: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "reason": self.reason, "size": self.size}
+        entry: dict[str, object] = {"key": self.key, "reason": self.reason, "size": self.size}
+        if self.processed_in is not None:
+            entry["processed_in"] = self.processed_in
+        return entry
 
 
 @dataclass

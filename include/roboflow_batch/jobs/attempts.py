@@ -6,9 +6,10 @@ Synchronous and Airflow-free: the start-job operator wraps these calls in its er
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from include.roboflow_batch.api.errors import ConflictError, NotFoundError
+from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.ledger import JobEvent, SeenJob
@@ -16,8 +17,22 @@ from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, Decision, Existin
 from include.roboflow_batch.logs import TaskLog
 
 
+def results_expired(client: JobsClient, job_id: str) -> bool:
+    """Whether Roboflow has lost any output batch of the finished job ``job_id`` (it keeps them 7 days)."""
+    for stage in client.list_job_stages(job_id):
+        for batch_id in stage.output_batches or []:
+            try:
+                client.get_batch(batch_id)
+            except NotFoundError:
+                return True
+    return False
+
+
 def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
-    """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know."""
+    """The interval's jobs, attempt 1 upwards, up to the first attempt id the server does not know.
+
+    The latest one, when it succeeded, is checked for expired results (two more reads per stage).
+    """
     found: list[ExistingJob] = []
     for attempt in range(1, MAX_ATTEMPTS + 1):
         job_id = attempt_job_id(base_job_id, attempt)
@@ -34,11 +49,25 @@ def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
                 error=job.error,
             )
         )
+    if found and found[-1].succeeded and results_expired(client, found[-1].job_id):
+        found[-1] = replace(found[-1], results_expired=True)
     return found
 
 
+def _exists(client: JobsClient, job_id: str) -> bool:
+    try:
+        client.get_job(job_id)
+    except NotFoundError:
+        return False
+    return True
+
+
 def attempt_state(job: ExistingJob) -> str:
-    return "running" if job.live else ("succeeded" if job.succeeded else "failed or aborted")
+    if job.live:
+        return "running"
+    if job.succeeded:
+        return "succeeded, results expired" if job.results_expired else "succeeded"
+    return "failed or aborted"
 
 
 def history_event(
@@ -77,9 +106,23 @@ def carry_out(
 
     A 409 on restart means the job is running again (another worker restarted it first): re-attach.
     A 409 on create means the id exists with another definition, which the caller reports.
+    Exhausted credits on create are raised unless the job exists after all: the service checks
+    credits before it checks for a duplicate id, so a creation whose answer was lost (and that the
+    client repeated) comes back as a credits error although its job runs; that job is re-attached.
     """
     if decision.action == "create":
-        client.create_job(decision.job_id, body, name=name)
+        try:
+            client.create_job(decision.job_id, body, name=name)
+        except CreditsExhaustedError as exc:
+            if not _exists(client, decision.job_id):
+                raise
+            log.info(
+                "Roboflow answered %s, but job %s exists (an earlier request created it): re-attaching.",
+                exc.message,
+                decision.job_id,
+            )
+            reason = "created by an earlier request whose answer was lost"
+            return history_event(Decision("reattach", decision.job_id, decision.attempt, reason), by=by)
         log.info(
             "Started Roboflow job %s (attempt %d): %s.", decision.job_id, decision.attempt, decision.reason
         )

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, Protocol
 
 from include.roboflow_batch.api.jobs import RestartOverrides
-from include.roboflow_batch.api.models import JobLog, JobMetadata, JobStage, TaskStatus
+from include.roboflow_batch.api.models import BatchMetadata, JobLog, JobMetadata, JobStage, TaskStatus
 
 
 class JobsClient(Protocol):
@@ -25,6 +25,8 @@ class JobsClient(Protocol):
     def abort_job(self, job_id: str) -> dict[str, Any]: ...
 
     def restart_job(self, job_id: str, overrides: RestartOverrides | None = None) -> dict[str, Any]: ...
+
+    def get_batch(self, batch_id: str) -> BatchMetadata: ...
 
 
 class AsyncJobsClient(Protocol):

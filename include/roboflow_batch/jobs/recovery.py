@@ -4,7 +4,9 @@ A job that failed or was aborted is restarted the Roboflow way (``POST /jobs/{id
 options the pipeline asks for now, a bounded number of times. Only a change a restart cannot carry
 (the workflow, its parameters, the input batch, ...) starts a new job, under the next attempt's id.
 A running job is re-attached, whatever it runs: there is never more than one live job per interval.
-A job that succeeded is re-attached too: its results are the interval's results.
+A job that succeeded is re-attached too: its results are the interval's results, unless Roboflow no
+longer has them (staged data and results expire after 7 days): then the data staged again is
+processed by the next attempt's job.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class ExistingJob:
     definition: Mapping[str, Any]
     is_terminal: bool
     error: bool
+    # A succeeded job whose output batches Roboflow no longer has (they expire after 7 days).
+    results_expired: bool = False
 
     @property
     def live(self) -> bool:
@@ -118,6 +122,14 @@ def decide(
         return Decision("reattach", job.job_id, job.attempt, "the job is still running", diffs)
     latest = attempts[-1]
     diffs = definition_differences(latest.definition, wanted)
+    if latest.succeeded and latest.results_expired:
+        return _next_attempt(
+            base_job_id,
+            latest,
+            f"the results of job {latest.job_id} expired (Roboflow keeps them 7 days): the data staged "
+            "again is processed by a new job",
+            diffs,
+        )
     if latest.succeeded:
         return Decision("reattach", latest.job_id, latest.attempt, SUCCEEDED_REASON, diffs)
     state = "failed or was aborted"
@@ -130,19 +142,8 @@ def decide(
                 "'new_job' (astro.yaml job.on_changed_definition, or the run param of the same name) to "
                 "start a new job for this interval."
             )
-        attempt = latest.attempt + 1
-        if attempt > MAX_ATTEMPTS:
-            raise RecoveryRefused(
-                f"Roboflow job {latest.job_id} {state} and this interval already had {latest.attempt} "
-                f"jobs (the most allowed): not starting another."
-            )
-        return Decision(
-            "create",
-            attempt_job_id(base_job_id, attempt),
-            attempt,
-            f"job {latest.job_id} {state} and its definition changed ({', '.join(hard)})",
-            diffs,
-        )
+        reason = f"job {latest.job_id} {state} and its definition changed ({', '.join(hard)})"
+        return _next_attempt(base_job_id, latest, reason, diffs)
     if restarts_done >= max_restarts:
         raise RecoveryRefused(
             f"Roboflow job {latest.job_id} {state} again after {restarts_done} restart(s), the most "
@@ -150,3 +151,13 @@ def decide(
             "job.max_restarts or change the job to try again."
         )
     return Decision("restart", latest.job_id, latest.attempt, f"job {latest.job_id} {state}", diffs)
+
+
+def _next_attempt(base_job_id: str, latest: ExistingJob, reason: str, diffs: list[str]) -> Decision:
+    attempt = latest.attempt + 1
+    if attempt > MAX_ATTEMPTS:
+        raise RecoveryRefused(
+            f"{reason[0].upper()}{reason[1:]}, but this interval already had {latest.attempt} jobs (the "
+            "most allowed): not starting another."
+        )
+    return Decision("create", attempt_job_id(base_job_id, attempt), attempt, reason, diffs)

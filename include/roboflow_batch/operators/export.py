@@ -14,13 +14,22 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch import lineage
 from include.roboflow_batch.api.client import RoboflowClient
-from include.roboflow_batch.api.models import BatchMetadata
+from include.roboflow_batch.api.errors import NotFoundError
+from include.roboflow_batch.api.models import BatchMetadata, JobStage
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.dispatch import TransferSettings, transfer_sources
-from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, processing_failures
-from include.roboflow_batch.export.listing import DuplicateSourceError, list_sources
+from include.roboflow_batch.export.inputs import (
+    CEILING_STOP_STAGE,
+    CEILING_STOP_TYPE,
+    InputFiles,
+    ceiling_unprocessed,
+    input_batch_files,
+    processing_failures,
+    spend_summary,
+)
+from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
 from include.roboflow_batch.export.ownership import foreign_manifest_problem
@@ -31,9 +40,12 @@ from include.roboflow_batch.export.skipped import listed_skipped_count, read_ski
 from include.roboflow_batch.export.source_transfer import SourceFile, SourceResult, UnreadableResultError
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
+from include.roboflow_batch.jobs.machine_time import fetch_job_spend
+from include.roboflow_batch.jobs.status import describe_notification
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.parallel import ItemFailedError
 from include.roboflow_batch.references.naming import key_for_name
+from include.roboflow_batch.retention import expired_input_message, expired_results_message
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -72,6 +84,12 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
     :param job_history: the interval's job creations, restarts and re-attachments (the job wait's
         return value ``job_history``: a list of events, or a ``JobHistory``), copied into the manifest
         as ``job_history``; its earlier attempts may own results already in ``destination``.
+    :param export_when_stopped_by_ceiling: export a job that its machine-time ceiling
+        (``processingTimeoutSeconds``) stopped: the ``processing`` stage's results of the tasks that
+        finished, with every file it did not reach in ``processing_failed`` (log type
+        ``stopped-by-ceiling``) and ``stopped_by_ceiling`` in the manifest. Other failed jobs are refused.
+    :param spend: the job's estimate, ceiling and measured machine time (a dict or its JSON text;
+        templated), copied into the manifest as ``spend``.
     :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
     """
 
@@ -86,6 +104,7 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         "job_history",
         "skipped_list",
         "skipped_count",
+        "spend",
     )
     ui_color = "#8b5cf6"
 
@@ -108,9 +127,13 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         on_mismatch: str = "fail",
         job_history: JobHistory | Sequence[Mapping[str, Any]] | None = None,
         transfer_processes: int | None = None,
+        export_when_stopped_by_ceiling: bool = False,
+        spend: dict[str, Any] | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
+        self.export_when_stopped_by_ceiling = export_when_stopped_by_ceiling
+        self.spend = spend
         self.transfer = TransferSettings(
             max_concurrency=max_concurrency,
             transfer_processes=transfer_processes,
@@ -139,6 +162,7 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 batch_id=self.batch_id or (manifest.get("ingested") or {}).get("batch_id"),
                 job_id=self.job_id,
                 counts={key: result.get(key) for key in ("result_rows", "files_written", "files_skipped")},
+                spend=manifest.get("spend"),
             ),
         )
 
@@ -185,17 +209,15 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
 
     # -- listing ------------------------------------------------------------------------------------
 
-    def _stage_batches(self, client: RoboflowClient) -> list[str]:
+    def _stage(self, client: RoboflowClient, name: str) -> JobStage:
         stages = client.list_job_stages(self.job_id)
         for stage in stages:
-            if self.stage in (stage.processing_stage_name, stage.processing_stage_id):
+            if name in (stage.processing_stage_name, stage.processing_stage_id):
                 if not stage.output_batches:
-                    raise AirflowFailException(
-                        f"Stage {self.stage!r} of job {self.job_id} has no output batches."
-                    )
-                return list(stage.output_batches)
+                    raise AirflowFailException(f"Stage {name!r} of job {self.job_id} has no output batches.")
+                return stage
         known = ", ".join(sorted(s.processing_stage_name for s in stages)) or "none"
-        raise AirflowFailException(f"Job {self.job_id} has no stage {self.stage!r} (stages: {known}).")
+        raise AirflowFailException(f"Job {self.job_id} has no stage {name!r} (stages: {known}).")
 
     def _warn_if_expiring(self, batch: BatchMetadata) -> None:
         left = batch.expiry_date - datetime.now(UTC)
@@ -207,9 +229,15 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 str(left).split(".")[0],
             )
 
-    def _list_sources(self, client: RoboflowClient, batch_ids: list[str]) -> list[SourceFile]:
+    def _list_sources(self, client: RoboflowClient, stage: JobStage) -> list[SourceFile]:
+        batch_ids = list(stage.output_batches or [])
         try:
             return list_sources(client, batch_ids, self._warn_if_expiring)
+        except OutputBatchGoneError as exc:
+            message = expired_results_message(
+                self.job_id, exc.batch_id, stage.processing_stage_name, stage.start_timestamp
+            )
+            raise AirflowFailException(f"{message} (Roboflow answered: {exc.answer})") from None
         except UnsafeNameError as exc:
             raise AirflowFailException(f"Output of job {self.job_id}: {exc}") from None
         except DuplicateSourceError as exc:
@@ -253,9 +281,8 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         done = {s.key for s in complete}
         todo = [s for s in sources if s.key not in done]
         self.log.info(
-            "Job %s, stage %s: %d source files in %s; %d already complete at %s, %d to export.",
+            "Job %s: %d source files in %s; %d already complete at %s, %d to export.",
             self.job_id,
-            self.stage,
             len(sources),
             ", ".join(batch_ids),
             len(complete),
@@ -291,7 +318,21 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         client = self._hook().get_client()
 
         job = client.get_job(self.job_id)
-        if not job.is_terminal or job.error:
+        stage_name, stopped = str(self.stage), None
+        if job.is_terminal and job.error and self.export_when_stopped_by_ceiling:
+            stopped = fetch_job_spend(client, self.job_id)
+            if stopped.stopped_by_ceiling:
+                # The export stage never ran: what finished is in the processing stage's output.
+                stage_name = CEILING_STOP_STAGE
+                self.log.warning(
+                    "Roboflow job %s was stopped by its machine-time ceiling: exporting what finished "
+                    "(stage %s); the files it did not reach are listed in the manifest.",
+                    self.job_id,
+                    stage_name,
+                )
+            else:
+                stopped = None
+        if not job.is_terminal or (job.error and stopped is None):
             state = "has not finished" if not job.is_terminal else "failed"
             raise AirflowFailException(
                 f"Roboflow job {self.job_id} {state}: there is nothing complete to export."
@@ -314,8 +355,9 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         if foreign is not None:
             raise AirflowFailException(foreign)
 
-        batch_ids = self._stage_batches(client)
-        sources = self._list_sources(client, batch_ids)
+        stage = self._stage(client, stage_name)
+        batch_ids = list(stage.output_batches or [])
+        sources = self._list_sources(client, stage)
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
             # The input batch listing and job logs are only needed for the manifest: fetch them
             # while the files transfer.
@@ -327,7 +369,11 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 inputs.cancel()
                 unprocessed.cancel()
                 raise
-            ingested_count, ingested_names, failed = inputs.result()
+            try:
+                ingested_count, ingested_names, failed = inputs.result()
+            except NotFoundError as exc:
+                message = expired_input_message(self.job_id, batch_id, job.created_at)
+                raise AirflowFailException(f"{message} (Roboflow answered: {exc})") from None
             processing_failed = unprocessed.result()
         counts = ResultCount()
         files: list[dict[str, Any]] = []
@@ -343,6 +389,11 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 if result_format(entry["path"]):
                     counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
 
+        if stopped is not None:
+            processing_failed = [
+                *processing_failed,
+                *ceiling_unprocessed(ingested_names, counts.rows_by_name, processing_failed),
+            ]
         expected, expected_source = self._expected_inputs(expected_arg)
         export_counts = ExportCounts(
             media_type=media_type,
@@ -360,7 +411,7 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         manifest = build_manifest(
             ExportRecord(
                 job_id=self.job_id,
-                stage=self.stage,
+                stage=stage_name,
                 output_batches=batch_ids,
                 destination=dest.uri,
                 batch_id=batch_id,
@@ -372,6 +423,14 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         )
         if history is not None:
             manifest["job_history"] = history.entries()
+        if stopped is not None:
+            manifest["stopped_by_ceiling"] = {
+                "machine_seconds": round(stopped.machine_time.seconds, 3),
+                "unprocessed": sum(1 for f in processing_failed if f.get("log_type") == CEILING_STOP_TYPE),
+                "message": describe_notification(stopped.job.last_notification),
+            }
+        if (spend := spend_summary(self.spend)) is not None:
+            manifest["spend"] = spend
         # One line: json's C encoder only runs without indentation (several times faster on big exports).
         dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
         self._manifest = manifest
@@ -383,6 +442,8 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             "result_rows": counts.rows,
             "reconciled": manifest["reconciled"],
         }
+        if stopped is not None:
+            summary["stopped_by_ceiling"] = True
         self.log.info("Export summary: %s", summary)
         if not manifest["reconciled"]:
             message = (

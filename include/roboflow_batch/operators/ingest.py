@@ -24,8 +24,8 @@ from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from include.roboflow_batch import lineage
-from include.roboflow_batch.api.errors import NotFoundError, RoboflowAPIError
-from include.roboflow_batch.api.ids import validate_batch_id
+from include.roboflow_batch.api.errors import ExpiredBatchIdError, NotFoundError, RoboflowAPIError
+from include.roboflow_batch.api.ids import MAX_STAGINGS, staged_batch_id, validate_batch_id
 from include.roboflow_batch.api.models import BatchMetadata
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.identity import batch_id_from_context
@@ -213,15 +213,13 @@ class RoboflowIngestOperator(lineage.StepLineage, SelectionWindowMixin, Roboflow
 
     def execute(self, context: Context) -> dict[str, Any]:
         self._check_arguments()
-        batch_id = self._resolve_batch_id(context)
+        base_batch_id = self._resolve_batch_id(context)
         client = self._hook().get_client()
         try:
-            if self.local_directory:
-                summary = self._ingest_local_directory(context, client, batch_id)
-            else:
-                summary = self._ingest_references(client, batch_id)
+            summary = self._ingest_into_a_live_batch(context, client, base_batch_id)
         finally:
             client.close()
+        batch_id = summary["batch_id"]
         self.log.info(
             "Ingest into batch %s (%s, %s): expected %s files, %d request(s), %d answered duplicated",
             batch_id,
@@ -232,6 +230,32 @@ class RoboflowIngestOperator(lineage.StepLineage, SelectionWindowMixin, Roboflow
             summary["duplicated_chunks"],
         )
         return summary
+
+    def _ingest_into_a_live_batch(
+        self, context: Context, client: RoboflowClient, base_batch_id: str
+    ) -> dict[str, Any]:
+        """Ingest into ``base_batch_id``, or into the next staging's id while the service refuses the
+        id of an expired batch (it answers 409; by default it starts a new batch under the old id)."""
+        for staging in range(1, MAX_STAGINGS + 1):
+            batch_id = staged_batch_id(base_batch_id, staging)
+            try:
+                if self.local_directory:
+                    return self._ingest_local_directory(context, client, batch_id)
+                return self._ingest_references(client, batch_id)
+            except AirflowFailException as exc:
+                refusal = exc.__cause__
+                if not isinstance(refusal, ExpiredBatchIdError):
+                    raise
+                self.log.warning(
+                    "Batch %s expired and Roboflow keeps its id (%s): staging the data again as batch %s.",
+                    batch_id,
+                    refusal.message,
+                    staged_batch_id(base_batch_id, staging + 1),
+                )
+        raise AirflowFailException(
+            f"Roboflow refused batch {base_batch_id} and its next {MAX_STAGINGS - 1} ids as expired; "
+            "give the run another batch_id."
+        )
 
     def _summary(self, batch_id: str, mode: str, expected: int | None, **extra: Any) -> dict[str, Any]:
         summary: dict[str, Any] = {
@@ -390,7 +414,8 @@ class RoboflowIngestOperator(lineage.StepLineage, SelectionWindowMixin, Roboflow
                 "The service sends no ingest notifications for %s uploads; notifications_url unused", mode
             )
         completion = CompletionLog(context.get("task_state_store"), batch_id, mode)
-        done = completion.load()
+        # A batch that does not exist (never made, or expired) holds nothing an earlier attempt sent.
+        done = completion.load() if existing is not None else set()
         staged = self._staged_names(client, batch_id) if existing is not None else set()
         target = UploadTarget(
             client, batch_id, self.batch_name or batch_id, self.uploads, self.roboflow_conn_id, self.log

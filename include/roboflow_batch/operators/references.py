@@ -26,9 +26,12 @@ from include.roboflow_batch.references.expiry import (
 from include.roboflow_batch.references.generate import ReferencesSummary, write_references
 from include.roboflow_batch.references.jsonl import references_file_path
 from include.roboflow_batch.references.objects import MAX_PAGE_SIZE, ListingLimits, Signer, StoredObject
+from include.roboflow_batch.references.window import is_dry_run
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from include.roboflow_batch.content.record import RecordIndex
 
 
 def max_map_length() -> int:
@@ -51,6 +54,7 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         "select",
         "interval_start",
         "interval_end",
+        "count_only",
     )
     ui_color = "#fde68a"
     scheme = ""
@@ -71,9 +75,15 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         page_size: int = MAX_PAGE_SIZE,
         max_objects_per_file: int | None = None,
         skip_when_all_skipped: bool = True,
+        count_only: bool | str = False,
+        processed_content: str | None = None,
+        processed_content_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.count_only = count_only
+        self.processed_content = processed_content
+        self.processed_content_conn_id = processed_content_conn_id
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
@@ -154,7 +164,10 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
             "media_type": media_type,
             "window": window,
             "expiry": expiry,
+            "record": self._processed_content(),
         }
+        if is_dry_run(self.count_only):
+            return self._count_only(common)
         if self.limits.max_objects_per_file is None:
             summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
         else:
@@ -167,6 +180,42 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
                 + (f" (skipped: {dict(summary.skipped)})" if summary.skipped else "")
             )
         return summary.to_dict()
+
+    def _count_only(self, common: dict[str, Any]) -> dict[str, Any]:
+        """A dry run: the window counted and its skipped objects named; nothing signed or written."""
+        from include.roboflow_batch.references.chunked import planned_chunks
+        from include.roboflow_batch.references.generate import count_references
+
+        summary = count_references(self.iter_objects(), **common)
+        self._log_summary(summary)
+        self.log.info("Dry run: nothing was signed or written.")
+        result = summary.to_dict()
+        per_file = self.limits.max_objects_per_file or max(summary.count, 1)
+        return {**result, "dry_run": True, "chunks": planned_chunks(summary.count, per_file)}
+
+    def _processed_content(self) -> RecordIndex | None:
+        """The processed-content record, when this listing leaves out content processed before."""
+        if not self.processed_content:
+            return None
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.roboflow_batch.content.record import ContentRecord, RecordError, WindowRef
+
+        record = ContentRecord(
+            ObjectStoragePath(self.processed_content, conn_id=self.processed_content_conn_id)
+        )
+        current = WindowRef.of_run(self.select, self.interval_start, self.interval_end)
+        try:
+            index = record.load(current)
+        except RecordError as exc:
+            raise AirflowFailException(f"{self.task_id}: {exc}") from None
+        self.log.info(
+            "Content already processed: %d digests in %d table(s) of %s",
+            index.size,
+            len(index.tables),
+            self.processed_content,
+        )
+        return index
 
     def _write_chunks(
         self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
@@ -233,9 +282,17 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
         oversize, unsupported type), skip the task (the default) or, with ``False``, return the
         summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
+    :param processed_content: folder URI of the pipeline's processed-content record
+        (``include.roboflow_batch.content.record``): objects whose content (checksum and size) another
+        window processed are skipped as ``already-processed`` with that window, and the content of
+        the objects sent is listed in ``content_uri`` for the record. ``None``: every object is sent.
+    :param processed_content_conn_id: connection for ``processed_content``.
+    :param count_only: count the window and name what it would skip, without signing or writing
+        anything (templated: a run's ``dry_run`` param); the summary then has ``dry_run`` True, no
+        ``references_uri`` and the ``chunks`` the references would fill.
     :return: ``{"references_uri", "source", "media_type", "count", "skipped_count", "skipped",
-        "skipped_examples", "skipped_uri", "expires_at", "expiry_seconds"}``; skipped when nothing new
-        is found.
+        "skipped_examples", "skipped_uri", "content_uri", "expires_at", "expiry_seconds"}``; skipped
+        when nothing new is found.
         With ``max_objects_per_file`` also ``"chunks"``: ``[{"index", "references_uri", "count"}]``;
         ``references_uri`` is then None when there are several files.
     """

@@ -15,7 +15,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch import lineage
 from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides, WorkflowJobSpec
-from include.roboflow_batch.hooks.errors import roboflow_errors
+from include.roboflow_batch.hooks.errors import credits_advice, roboflow_errors
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.ledger import JOB_HISTORY_XCOM_KEY, JobHistory
 from include.roboflow_batch.jobs.ledger_store import TaskLedger
@@ -29,6 +29,7 @@ from include.roboflow_batch.jobs.status_fetch import abort_job_quietly
 from include.roboflow_batch.jobs.status_watch import JobWatcher
 from include.roboflow_batch.links import JOB_ID_XCOM_KEY, JOB_URL_XCOM_KEY, RoboflowJobLink
 from include.roboflow_batch.operators.base import RoboflowOperator
+from include.roboflow_batch.retention import RERUN_ADVICE
 from include.roboflow_batch.triggers.job import DEFAULT_JOB_WAIT_TIMEOUT, JobWait, result_of_event
 
 if TYPE_CHECKING:
@@ -229,14 +230,14 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
         return JobHistory.read_stored(published)
 
     def _recover_or_create(
-        self, client: JobsClient, context: Context, base_job_id: str, body: dict[str, Any]
+        self, client: JobsClient, context: Context, base_job_id: str, body: dict[str, Any], workspace: str
     ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
         Counters and history go to the task state before the remote call, so a crash in between
         can cost one restart of the budget but never lifts the bound.
         """
-        from include.roboflow_batch.api.errors import ConflictError
+        from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
         from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
         from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
 
@@ -276,6 +277,21 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
                 f"Roboflow job {decision.job_id} exists with another definition ({exc}); it was created "
                 "outside this pipeline. Give this pipeline another job_id."
             ) from exc
+        except NotFoundError as exc:
+            batch_id = body["jobInput"]["batchId"]
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} cannot run: its input batch {batch_id!r} does not exist "
+                f"({exc}). It was not staged, or it expired (Roboflow keeps staged data 7 days). "
+                f"{RERUN_ADVICE}"
+            ) from exc
+        except CreditsExhaustedError as exc:
+            # Not retried: Airflow's retries would only wait, for hours, for a top-up that a person makes.
+            verb = "restarted" if decision.action == "restart" else "started"
+            raise AirflowFailException(
+                f"Roboflow job {decision.job_id} was not {verb} ({exc}). "
+                f"{credits_advice(self.roboflow_conn_id, workspace)}: it re-attaches to the job if "
+                "Roboflow created it after all, otherwise it starts exactly one."
+            ) from exc
         self._history = known.with_event(event)
         ledger.save(self._history)
         return decision
@@ -290,6 +306,7 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
                 job_id=result.get("job_id") or self.job_id,
                 job_url=result.get("job_url"),
                 counts={"attempt": result.get("attempt")},
+                spend={"ceiling_seconds": result.get("ceiling_seconds")},
             )
         )
 
@@ -313,7 +330,7 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
         hook = self._hook()
         client = self._client = hook.get_client()
         body = spec.to_body(hook.workspace)
-        decision = self._recover_or_create(client, context, base_job_id, body)
+        decision = self._recover_or_create(client, context, base_job_id, body, hook.workspace)
         job_id = decision.job_id
         self._attached_job_id = job_id
 
@@ -331,6 +348,8 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
             "workflow_id": self.workflow_id,
             "attempt": decision.attempt,
             "job_history": history,
+            # The machine-time ceiling the job was created or restarted with (None: none).
+            "ceiling_seconds": spec.processing_timeout_seconds,
         }
         if not self.wait_for_completion:
             return summary

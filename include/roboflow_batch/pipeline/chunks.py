@@ -13,9 +13,11 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 from include.roboflow_batch import task_ids
-from include.roboflow_batch.api.ids import derive_batch_id, derive_job_id
+from include.roboflow_batch.api.ids import MAX_STAGINGS, derive_batch_id, derive_job_id, staged_batch_id
 
 CHUNK_FOLDER_DIGITS = 4
+#: A dry run's chunks have no references file: their steps are skipped before any reads it.
+DRY_RUN_REFERENCES = ""
 
 
 class ChunkSpec(TypedDict):
@@ -51,7 +53,7 @@ def chunk_destination(destination: str, index: int, chunk_count: int) -> str:
     return f"{destination.rstrip('/')}/chunk-{index:0{CHUNK_FOLDER_DIGITS}d}/"
 
 
-def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
+def _checked_chunks(listing: dict[str, Any], dry_run: bool = False) -> list[dict[str, Any]]:
     chunks = listing.get("chunks")
     if not isinstance(chunks, list):
         raise ChunkPlanError(
@@ -64,7 +66,9 @@ def _checked_chunks(listing: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(chunk, dict) or chunk.get("index") != position:
             raise ChunkPlanError(f"chunks[{position}]: expected index {position}, got {chunk!r}")
         uri, count = chunk.get("references_uri"), chunk.get("count")
-        if not isinstance(uri, str) or "://" not in uri:
+        if dry_run and uri is None:
+            pass  # a dry run counts the chunks it would write
+        elif not isinstance(uri, str) or "://" not in uri:
             raise ChunkPlanError(f"chunks[{position}].references_uri: not a URI: {uri!r}")
         if not isinstance(count, int) or isinstance(count, bool) or count < 1:
             raise ChunkPlanError(f"chunks[{position}].count: expected a positive integer, got {count!r}")
@@ -80,9 +84,11 @@ def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec
     """One ``ChunkSpec`` per references file of ``listing`` (the references task's summary).
 
     A window whose objects were all skipped has none: the mapped steps then run zero times (no
-    batch, no job) and ``reconcile`` writes the window's manifest of skipped objects.
+    batch, no job) and ``reconcile`` writes the window's manifest of skipped objects. A dry run's
+    chunks have no references file (``DRY_RUN_REFERENCES``): the spend gate skips every step after it.
     """
-    chunks = _checked_chunks(listing)
+    dry_run = bool(plan.get("dry_run"))
+    chunks = _checked_chunks(listing, dry_run)
     total = len(chunks)
     specs: list[ChunkSpec] = []
     for chunk in chunks:
@@ -93,7 +99,7 @@ def plan_chunks(plan: dict[str, Any], listing: dict[str, Any]) -> list[ChunkSpec
                 index=index,
                 batch_id=batch_id,
                 job_id=job_id,
-                references=chunk["references_uri"],
+                references=chunk["references_uri"] or DRY_RUN_REFERENCES,
                 count=chunk["count"],
                 destination=chunk_destination(plan["destination"], index, total),
                 skipped_list=listing.get("skipped_uri") if total == 1 else None,
@@ -138,25 +144,53 @@ def batch_wait_kwargs(ingested: dict[str, Any]) -> dict[str, Any]:
     return {"batch_id": ingested["batch_id"], "expected_count": ingested["expected_count"]}
 
 
-def start_job_kwargs(spec: ChunkSpec) -> dict[str, Any]:
-    return {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
+def start_job_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """From the chunk, what its ingest returned and what the spend gate allowed it
+    (``chunks.zip(ingest.output, spend_gate.output)``): the job runs on the batch ingest staged, the
+    chunk's own or, when Roboflow kept the id of an expired one, the next staging's
+    (``api.ids.staged_batch_id``), with the machine-time ceiling the gate reserved for it."""
+    spec, ingested, allowed = chunk
+    _check_staged_batch(spec, ingested.get("batch_id"))
+    if allowed.get("index") != spec["index"]:
+        raise ChunkMismatchError(
+            f"chunk {spec['index']} (batch {spec['batch_id']}) was handed the allowance of chunk "
+            f"{allowed.get('index')!r} by {task_ids.SPEND_GATE}"
+        )
+    return {
+        "batch_id": ingested["batch_id"],
+        "job_id": spec["job_id"],
+        "processing_timeout_seconds": allowed.get("ceiling_seconds"),
+    }
+
+
+def _check_staged_batch(spec: ChunkSpec, batch_id: object) -> None:
+    stagings = {staged_batch_id(spec["batch_id"], n) for n in range(1, MAX_STAGINGS + 1)}
+    if batch_id not in stagings:
+        raise ChunkMismatchError(
+            f"chunk {spec['index']} (batch {spec['batch_id']}) was handed values of other chunks: "
+            f"{task_ids.INGEST} staged {batch_id!r}"
+        )
 
 
 def job_wait_kwargs(started: dict[str, Any]) -> dict[str, Any]:
-    """From what start_job returned: a new attempt's job has an id of its own, and the history counts
-    the restarts the start task made."""
-    return {"job_id": started["job_id"], "job_history": started["job_history"]}
+    """From what start_job returned: a new attempt's job has an id of its own, the history counts
+    the restarts the start task made, and a restart carries the ceiling the job was started with."""
+    return {
+        "job_id": started["job_id"],
+        "job_history": started["job_history"],
+        "restart_ceiling_seconds": started.get("ceiling_seconds"),
+    }
 
 
 def _check_one_chunk(
     spec: ChunkSpec, ingested: dict[str, Any], started: dict[str, Any], waited: dict[str, Any]
 ) -> None:
+    _check_staged_batch(spec, ingested.get("batch_id"))
     found = {
         task_ids.INGEST: ingested.get("batch_id"),
         task_ids.START_JOB: started.get("batch_id"),
     }
-    wrong = {task: batch for task, batch in found.items() if batch != spec["batch_id"]}
-    if wrong or waited.get("job_id") != started.get("job_id"):
+    if found[task_ids.START_JOB] != found[task_ids.INGEST] or waited.get("job_id") != started.get("job_id"):
         raise ChunkMismatchError(
             f"chunk {spec['index']} (batch {spec['batch_id']}) was handed values of other chunks: "
             f"batches {found}, job started {started.get('job_id')!r}, job waited for {waited.get('job_id')!r}"
@@ -176,7 +210,7 @@ def local_export_kwargs(
     _check_one_chunk(spec, ingested, started, waited)
     return {
         "job_id": waited["job_id"],
-        "batch_id": spec["batch_id"],
+        "batch_id": ingested["batch_id"],
         "destination": spec["destination"],
         "expected_count": ingested["expected_count"],
         "job_history": waited["job_history"],
@@ -188,3 +222,14 @@ def local_export_kwargs(
 def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
     """As ``local_export_kwargs``, and the chunk's references file (counted when ingest could not)."""
     return local_export_kwargs(chunk) | {"references": chunk[0]["references"]}
+
+
+def same_chunk_item(task_id: str, key: str, *, as_json: bool = False) -> str:
+    """A template giving this task's chunk's entry of the list ``key`` that ``task_id`` (unmapped)
+    returned; ``None`` when that task returned nothing (it was skipped)."""
+    value = (
+        f"(returned['{key}'][ti.map_index] if returned and returned.get('{key}') "
+        f"and ti.map_index < returned['{key}'] | length else none)"
+    )
+    rendered = f"{value} | tojson" if as_json else value
+    return f"{{% set returned = ti.xcom_pull(task_ids='{task_id}') %}}{{{{ {rendered} }}}}"

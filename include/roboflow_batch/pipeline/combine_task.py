@@ -8,6 +8,10 @@ the window's ``manifest.json`` lists the skipped objects: seen = skipped, proces
 
 The task runs unless an upstream step failed (``none_failed``): mapped steps over zero chunks are
 skipped, and it still has to write that manifest. A window with nothing at all skips it.
+
+Once the window reconciles, the content it sent (the listing's content list) minus what failed at
+ingest or in the workflow is added to the processed-content record: a window that fails records
+nothing, so its objects are sent again by a later run.
 """
 
 from __future__ import annotations
@@ -53,14 +57,24 @@ def reconcile_chunks(
     outlet_events: Any = None,
     skipped_conn_id: str | None = None,
     table: TableSpec | None = None,
+    processed_content: str | None = None,
+    processed_content_conn_id: str | None = None,
+    run_id: str | None = None,
+    spend: dict[str, Any] | None = None,
+    ti: Any = None,
 ) -> dict[str, Any]:
     """Check (and for zero or several chunks, write) the window's manifest; fail when it does not add up.
 
-    ``started``: what each chunk's start_job returned (its job id). ``skipped_conn_id`` reads the
-    listing's skipped list. ``table``: where the window's results table goes (written once the
-    manifest reconciles; its summary and the source it read from join the return value). ``task``
-    and ``outlet_events`` come from the Airflow context: the window's results Asset event (among the
-    task's outlets) gets the manifest's summary.
+    ``started``: what each chunk's start_job returned (its job id and batch id). ``skipped_conn_id``
+    reads the listing's skipped and content lists. ``table``: where the window's results table goes
+    (written once the manifest reconciles; its summary and the source it read from join the return
+    value). ``processed_content``: the folder of the processed-content record the window's content
+    joins. ``task`` and ``outlet_events`` come from the Airflow context: the window's results Asset
+    event (among the task's outlets) gets the manifest's summary. ``spend``
+    (``account_spend``'s return value) and the spend gate's decision (read through ``ti``) put the
+    run's estimate, ceiling and measured machine time into the manifest and the event; a job its
+    ceiling stopped fails the run here, after the manifest is written, naming the budget and how to
+    raise it.
     """
     from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
@@ -69,7 +83,11 @@ def reconcile_chunks(
     specs, summaries = list(chunks), list(exports or [])
     if started is not None:
         # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
-        specs = [{**spec, "job_id": job["job_id"]} for spec, job in zip(specs, list(started), strict=True)]
+        # ... and its batch may be the chunk's batch staged again under a new id (an expired one kept).
+        specs = [
+            {**spec, "job_id": job["job_id"], "batch_id": job.get("batch_id", spec["batch_id"])}
+            for spec, job in zip(specs, list(started), strict=True)
+        ]
     if len(summaries) != len(specs):
         raise AirflowFailException(f"{len(specs)} chunks were planned but {len(summaries)} exported")
     try:
@@ -94,6 +112,8 @@ def reconcile_chunks(
         skipped_list=listing.get("skipped_uri"),
         skipped_files=read_skipped(listing.get("skipped_uri"), skipped_conn_id),
     )
+    if spend:
+        manifest["spend"] = run_spend(spend)
     # The folder as the export names it (a lone chunk's export, else the window's own).
     if len(specs) == 1:
         folder = summaries[0].get("destination", plan["destination"])
@@ -116,9 +136,27 @@ def reconcile_chunks(
             f"the {len(specs)} chunk(s) of this window do not reconcile: {', '.join(failing)}; "
             f"details in {manifest_uri}"
         )
+    stopped = [entry for entry in entries if entry.get("stopped_by_ceiling")]
+    if stopped:
+        from include.roboflow_batch.pipeline.spend_tasks import gate_decision
+        from include.roboflow_batch.spend.steps import ceiling_stop_message
+
+        processed = manifest["ingested"]["count"] - manifest["processing_failed"]["count"]
+        raise AirflowFailException(
+            ceiling_stop_message(
+                plan["pipeline_id"],
+                gate_decision(ti) or {},
+                processed=processed,
+                total=manifest["inputs"]["listed"],
+                manifest_uri=manifest_uri,
+            )
+        )
     summary = {
         "destination": folder,
         "manifest_uri": manifest_uri,
+        "recorded_content": _record_content(
+            processed_content, processed_content_conn_id, plan, listing, documents, skipped_conn_id, run_id
+        ),
         "chunks": len(specs),
         "listed": manifest["inputs"]["listed"],
         "ingested": manifest["ingested"]["count"],
@@ -130,6 +168,8 @@ def reconcile_chunks(
         "destination_conn_id": destination_conn_id,
         "reconciled": True,
     }
+    if spend:
+        summary["spend"] = run_spend(spend)
     if table is not None:
         exports_read = list(zip(specs, summaries, documents, strict=True))
         try:
@@ -145,6 +185,60 @@ def reconcile_chunks(
             {"outlet_events": outlet_events}, task.outlets, window_event_extra(manifest, summary)
         )
     return summary
+
+
+def run_spend(spend: dict[str, Any]) -> dict[str, Any]:
+    """The run's spend figures for the manifest, the summary and the results event."""
+    keys = ("estimate_seconds", "estimate_credits", "ceiling_seconds", "machine_seconds", "credits")
+    return {key: spend.get(key) for key in keys} | {
+        "stopped_by_ceiling": bool(spend.get("stopped_by_ceiling")),
+        "limits": list(spend.get("limits") or []),
+    }
+
+
+def _record_content(
+    record_uri: str | None,
+    record_conn_id: str | None,
+    plan: dict[str, Any],
+    listing: dict[str, Any],
+    manifests: Sequence[dict[str, Any]],
+    list_conn_id: str | None,
+    run_id: str | None,
+) -> int | None:
+    """Add the reconciled window's processed content to the record; how many digests (None: off)."""
+    content_uri = listing.get("content_uri")
+    if record_uri is None or not content_uri:
+        return None
+    from airflow.sdk import ObjectStoragePath
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.content.record import ContentRecord, RecordError, WindowRef
+    from include.roboflow_batch.content.window_content import ContentListError, read_sent_content
+
+    try:
+        digests = read_sent_content(content_uri, list_conn_id, failed_names(manifests))
+        window = WindowRef(plan["window_start"], plan["window_end"], plan["select"])
+        ContentRecord(ObjectStoragePath(record_uri, conn_id=record_conn_id)).add_window(
+            window, digests, run_id
+        )
+    except (ContentListError, RecordError) as exc:
+        raise AirflowFailException(
+            f"the window reconciled, but its content was not recorded: {exc}"
+        ) from None
+    return len(digests)
+
+
+def failed_names(manifests: Sequence[dict[str, Any]]) -> set[str]:
+    """Names of the objects that failed at ingest or in the workflow, in the chunks' manifests."""
+    names: set[str] = set()
+    for manifest in manifests:
+        for section in ("failed", "processing_failed"):
+            block = manifest.get(section)
+            files = block.get("files") if isinstance(block, dict) else None
+            for entry in files if isinstance(files, list) else []:
+                if isinstance(entry, dict) and isinstance(entry.get("file_name"), str):
+                    names.add(entry["file_name"])
+    return names
 
 
 def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
@@ -167,6 +261,7 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "batch_ids": batch_ids,
         "chunks": summary["chunks"],
         "reconciled": summary["reconciled"],
+        "spend": summary.get("spend"),
         **table_event_extra(summary.get("table")),
     }
 

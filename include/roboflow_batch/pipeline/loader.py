@@ -28,16 +28,28 @@ from include.roboflow_batch.pipeline.schema import (
     ReadinessConfig,
     WorkflowConfig,
 )
+from include.roboflow_batch.pipeline.spend_config import (
+    BudgetGroupConfig,
+    CostConfig,
+    PreflightConfig,
+    group_problems,
+    parse_groups,
+)
 
 PIPELINES_FILE_ENV = "ROBOFLOW_PIPELINES_FILE"
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
-TOP_LEVEL_KEYS = ("defaults", "pipelines")
+TOP_LEVEL_KEYS = ("defaults", "pipelines", "budget_groups")
 NESTED_DEFAULT_BLOCKS: dict[str, type[BaseModel]] = {
     "job": JobOptions,
     "readiness": ReadinessConfig,
     "export": ExportConfig,
     "workflow": WorkflowConfig,
+    "cost": CostConfig,
+    "preflight": PreflightConfig,
 }
+# Blocks inside a default block that merge key by key too (``cost.budget.day`` from defaults,
+# ``cost.budget.month`` from the pipeline).
+NESTED_DEFAULT_SUBBLOCKS: dict[str, tuple[str, ...]] = {"cost": ("rates", "budget")}
 
 
 @dataclass(frozen=True)
@@ -47,6 +59,7 @@ class LoadedPipelines:
     path: Path
     pipelines: list[PipelineConfig] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    budget_groups: dict[str, BudgetGroupConfig] = field(default_factory=dict)
 
     @property
     def base_dir(self) -> Path:
@@ -69,7 +82,12 @@ def _merge(defaults: dict[str, Any], pipeline: dict[str, Any]) -> dict[str, Any]
     merged = dict(defaults)
     for key, value in pipeline.items():
         if key in NESTED_DEFAULT_BLOCKS and isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = {**merged[key], **value}
+            block = {**merged[key], **value}
+            for sub in NESTED_DEFAULT_SUBBLOCKS.get(key, ()):
+                inherited, own = merged[key].get(sub), value.get(sub)
+                if isinstance(inherited, dict) and isinstance(own, dict):
+                    block[sub] = {**inherited, **own}
+            merged[key] = block
         else:
             merged[key] = value
     return merged
@@ -119,6 +137,8 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
     problems = unknown_keys("astro.yaml", list(document), TOP_LEVEL_KEYS)
     problems = [p.replace("astro.yaml.", "", 1) for p in problems]
     defaults = _load_defaults(document.get("defaults"), problems)
+    groups, group_errors = parse_groups(document.get("budget_groups"))
+    problems.extend(group_errors)
     raw_pipelines = document.get("pipelines")
     if raw_pipelines is None:
         raw_pipelines = []
@@ -156,7 +176,10 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
         except ValidationError as exc:
             problems.extend(describe_validation_error(label, PipelineConfig, exc))
             continue
-        own = interval_problems(config, path.parent)
+        own = [
+            *interval_problems(config, path.parent),
+            *group_problems(config, groups),
+        ]
         problems.extend(f"{label}.{field}: {message}" for field, message in own)
         if not own:
             pipelines.append(config)
@@ -164,7 +187,7 @@ def parse_pipelines(document: dict[str, Any], path: Path) -> LoadedPipelines:
     problems.extend(f"pipelines[{pid}].{field}: {message}" for pid, field, message in clashes)
     refused = {pid for pid, _, _ in clashes}
     pipelines = [config for config in pipelines if config.id not in refused]
-    return LoadedPipelines(path=path, pipelines=pipelines, problems=problems)
+    return LoadedPipelines(path=path, pipelines=pipelines, problems=problems, budget_groups=groups)
 
 
 def load_pipelines(path: Path | str | None = None) -> LoadedPipelines:

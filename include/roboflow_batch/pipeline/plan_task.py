@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, TypedDict
 
-from include.roboflow_batch.pipeline.run_params import WINDOW_PARAMS
+from include.roboflow_batch.pipeline.run_params import DRY_RUN, WINDOW_PARAMS
 from include.roboflow_batch.pipeline.run_window import (
     NothingNewError,
     RunWindow,
@@ -15,7 +15,7 @@ from include.roboflow_batch.pipeline.run_window import (
     resolve_run_window,
     window_key,
 )
-from include.roboflow_batch.references.window import dag_zone
+from include.roboflow_batch.references.window import dag_zone, is_dry_run
 from include.roboflow_batch.task_ids import PLAN
 
 #: Key of a manual run's window in the plan task's ``task_state_store``: a retry or a cleared run
@@ -56,6 +56,8 @@ def latest_processed_end(context: dict[str, Any]) -> datetime | None:
     if isinstance(until, str) and until:
         return datetime.fromisoformat(until)
     plan = ti.xcom_pull(task_ids=PLAN, run_id=previous.run_id)
+    if isinstance(plan, dict) and plan.get("dry_run"):
+        return None  # a dry run of a pipeline that had processed nothing yet processed nothing either
     if isinstance(plan, dict) and plan.get("window_end"):
         return datetime.fromisoformat(plan["window_end"])
     return previous.data_interval_end
@@ -114,6 +116,7 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
 
     dag_run = context.get("dag_run")
     params = dict(context.get("params") or {})
+    dry_run = is_dry_run(params.get(DRY_RUN))
     try:
         if _is_manual_without_params(dag_run, params):
             window = _manual_run_window(context)
@@ -130,7 +133,13 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         raise AirflowSkipException(str(exc)) from None
     except RunWindowError as exc:
         raise AirflowFailException(str(exc)) from None
-    _push_processed_until(context, window.end)
+    if dry_run:
+        # A dry run processes nothing: the next manual run starts where the processed windows end.
+        until = latest_processed_end(context)
+        if until is not None:
+            _push_processed_until(context, until)
+    else:
+        _push_processed_until(context, window.end)
     start_key, end_key = window_key(window)
     pipeline_id = spec["pipeline_id"]
     base_dir = Path(spec["base_dir"])
@@ -150,4 +159,5 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         "job_id": derive_job_id(pipeline_id, start_key, end_key),
         "references_uri": render(spec["references_uri"]) if spec["references_uri"] else None,
         "destination": render(spec["destination"]),
+        "dry_run": dry_run,
     }

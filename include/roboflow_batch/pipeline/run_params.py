@@ -12,6 +12,8 @@ WINDOW_START = "window_start"
 WINDOW_END = "window_end"
 SELECT_ALL = "select_all"
 ON_CHANGED_DEFINITION = "on_changed_definition"
+#: List, count, check and estimate the window; stage, start and write nothing (docs/costs.md).
+DRY_RUN = "dry_run"
 #: The params that choose a manual run's window (``plan``).
 WINDOW_PARAMS = (WINDOW_START, WINDOW_END, SELECT_ALL)
 
@@ -20,7 +22,9 @@ RUN_PARAMS_DOC = (
     f"successfully processed window up to the trigger time. Params: `{WINDOW_START}` and `{WINDOW_END}` "
     f"(ISO 8601) process exactly that window; `{SELECT_ALL}: true` takes every object under the source, "
     f"whatever its age; `{ON_CHANGED_DEFINITION}` (`new_job` or `fail`) overrides "
-    "`job.on_changed_definition` for this run."
+    f"`job.on_changed_definition` for this run; `{DRY_RUN}: true` lists and counts the window, runs the "
+    "pre-flight checks and the estimate, and shows the plan (task `spend_gate`, and the Roboflow view) "
+    "without staging, starting or writing anything."
 )
 
 
@@ -37,6 +41,11 @@ def run_params() -> dict[str, Any]:
             type=["null", "string"],
             enum=[None, "new_job", "fail"],
             description="A failed job whose definition changed: start a new job, or fail",
+        ),
+        DRY_RUN: Param(
+            False,
+            type="boolean",
+            description="List, count, check and estimate the window; stage, start and write nothing",
         ),
     }
 

@@ -25,6 +25,7 @@ from pydantic import (
 from include.roboflow_batch.api.jobs import JobTuning
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.media import MediaType
+from include.roboflow_batch.pipeline.spend_config import CostConfig, PreflightConfig
 from include.roboflow_batch.references.expiry import MAX_EXPIRY, MIN_EXPIRY
 from include.roboflow_batch.results_table.location import check_table_root, default_table_root, is_inside
 
@@ -256,7 +257,7 @@ def _check_schedule(value: str | None) -> str | None:
     return value
 
 
-def _check_timezone(value: str) -> str:
+def check_timezone(value: str) -> str:
     import pendulum
 
     try:
@@ -294,6 +295,29 @@ class _PipelineSettings(StrictModel):
     )
     # With webhook_url set, the waits ask Roboflow only this often; a notification ends them sooner.
     webhook_fallback_interval: Duration = Field(default=timedelta(minutes=2))
+    state_location: str | None = Field(
+        default=None,
+        min_length=1,
+        description="Where the pipeline keeps what every worker must see across runs (a folder per "
+        "pipeline inside it); default by source kind, see pipeline/state_location.py.",
+    )
+    state_conn_id: str | None = None
+    # Off: content this pipeline already processed in another window is not sent again.
+    reprocess_unchanged: bool = False
+
+    @field_validator("state_location")
+    @classmethod
+    def _state_location(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if "{" in value or "}" in value:
+            raise ValueError(
+                "state_location is one place for every run, not a template: remove the placeholder "
+                f"in {value!r}"
+            )
+        if "://" in value and not value.startswith(URI_SCHEMES):
+            raise ValueError(f"unsupported URI scheme in {value!r}; use s3://, gs://, file:// or a path")
+        return value
 
     @field_validator("schedule")
     @classmethod
@@ -303,7 +327,7 @@ class _PipelineSettings(StrictModel):
     @field_validator("timezone")
     @classmethod
     def _timezone(cls, value: str) -> str:
-        return _check_timezone(value)
+        return check_timezone(value)
 
     @field_validator("webhook_url")
     @classmethod
@@ -321,6 +345,8 @@ class PipelineDefaults(_PipelineSettings):
     readiness: dict[str, Any] = Field(default_factory=dict)
     export: dict[str, Any] = Field(default_factory=dict)
     workflow: dict[str, Any] = Field(default_factory=dict)
+    cost: dict[str, Any] = Field(default_factory=dict)
+    preflight: dict[str, Any] = Field(default_factory=dict)
 
 
 class PipelineConfig(_PipelineSettings):
@@ -333,6 +359,8 @@ class PipelineConfig(_PipelineSettings):
     job: JobOptions = Field(default_factory=JobOptions)
     readiness: ReadinessConfig = Field(default_factory=ReadinessConfig)
     export: ExportConfig
+    cost: CostConfig = Field(default_factory=CostConfig)
+    preflight: PreflightConfig = Field(default_factory=PreflightConfig)
 
     @field_validator("id")
     @classmethod
@@ -375,6 +403,28 @@ class PipelineConfig(_PipelineSettings):
     @property
     def dag_id(self) -> str:
         return f"roboflow_{self.id}"
+
+    def source_conn_for(self, location: str) -> str | None:
+        """The source's connection when ``location`` is on the source's kind of storage, else None.
+
+        An S3-compatible store (moto, MinIO, R2) is only reachable through the connection that names
+        its endpoint, so a references file, export folder or state location in the same storage uses
+        that connection.
+        """
+        source = self.source
+        if isinstance(source, S3Source) and location.startswith("s3://"):
+            return source.conn_id
+        if isinstance(source, GCSSource) and location.startswith("gs://"):
+            return source.conn_id
+        return None
+
+    @property
+    def references_connection(self) -> str | None:
+        """The connection that writes and reads the references files (None for local sources)."""
+        source = self.source
+        if isinstance(source, LocalSource):
+            return None
+        return source.references_conn_id or self.source_conn_for(source.references_uri)
 
 
 def in_pipeline_zone(value: datetime | None, timezone: str) -> datetime | None:

@@ -23,7 +23,7 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   ``local_directory``.
 - ``workflow.id`` / ``.parameters`` / ``.image_input_name`` -> start_job: ``workflow_id`` /
   ``workflow_parameters`` / ``image_input_name``.
-- ``job.processing_timeout`` -> start_job: ``processing_timeout_seconds``.
+- ``job.processing_timeout`` -> spend_gate: the most any ceiling may be (see ``cost`` below).
 - ``job.on_changed_definition`` (or the run param of that name) -> start_job: ``on_changed_definition``.
 - ``job.wait_timeout`` / ``job.poke_interval`` -> wait_for_job: ``timeout`` / ``poke_interval``
   (seconds); ``readiness.timeout`` / ``readiness.poke_interval`` -> wait_for_batch: the same.
@@ -33,6 +33,16 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   reconcile: ``table.root``; its connection (the export's on the same storage, else the source's on
   the source's storage) -> ``table.conn_id``; the source (bucket, prefix and connection, or the
   directory) -> ``table.source``, where the Roboflow view reads the window's images.
+- ``state_location`` / ``state_conn_id`` (default by source kind, ``pipeline/state_location.py``),
+  unless ``reprocess_unchanged`` -> list_new_objects, list_local_files, reconcile:
+  ``processed_content`` (the record's folder, ``<state>/<id>/processed-content/``) and
+  ``processed_content_conn_id``.
+- ``cost`` (with ``budget_groups``, ``timezone``, ``job.machine_type``, ``job.processing_timeout`` and
+  the state location) -> spend_gate, account_spend: ``policy`` (``spend.policy.SpendPolicy`` as a
+  dict, ``pipeline/spend_config.py``); the ceiling the gate reserves for each chunk -> start_job:
+  ``processing_timeout_seconds`` (never above ``job.processing_timeout``), and what start_job used ->
+  wait_for_job: ``restart_ceiling_seconds``.
+- ``preflight`` and the source, references and export connections -> preflight: ``spec``.
 
 Every other setting keeps its astro.yaml name. A new setting is read in ``pipeline_arguments`` and
 lands as a field of its step's arguments below.
@@ -40,6 +50,7 @@ lands as a field of its step's arguments below.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -50,6 +61,7 @@ from include.roboflow_batch.api.jobs import JOB_OPTION_FIELDS, RestartOverrides
 from include.roboflow_batch.durations import format_duration, is_duration, parse_duration
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec
 from include.roboflow_batch.pipeline.plan_task import PlanSpec
+from include.roboflow_batch.pipeline.preflight_task import PreflightSpec
 from include.roboflow_batch.pipeline.results_table_task import TableSpec
 from include.roboflow_batch.pipeline.run_params import (
     ON_CHANGED_DEFINITION,
@@ -68,6 +80,8 @@ from include.roboflow_batch.pipeline.schema import (
     S3Source,
     in_pipeline_zone,
 )
+from include.roboflow_batch.pipeline.spend_config import BudgetGroupConfig, spend_policy
+from include.roboflow_batch.pipeline.state_location import state_location
 
 # astro.yaml job options passed unchanged to RoboflowStartJobOperator: those both models share.
 _PASSTHROUGH_JOB_OPTIONS = tuple(name for name in JobOptions.model_fields if name in JOB_OPTION_FIELDS)
@@ -130,6 +144,8 @@ class ReferencesListingArguments(StepArguments):
     max_objects_per_file: int
     # A window of skipped objects only goes on to reconcile, which writes its manifest.
     skip_when_all_skipped: bool = False
+    processed_content: str | None = None
+    processed_content_conn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,6 +197,8 @@ class JobWaitArguments(WaitArguments):
 
     max_restarts: int = 2
     restart_options: dict[str, Any] = field(default_factory=dict)
+    # A job its ceiling stopped goes on to the export, and the run fails at reconcile (docs/costs.md).
+    hand_over_ceiling_stops: bool = True
 
 
 @dataclass(frozen=True)
@@ -211,12 +229,14 @@ class ExportArguments(StepArguments):
 
 @dataclass(frozen=True)
 class ReconcileArguments(StepArguments):
-    """``reconcile_chunks``: the connections that read the manifests and the skipped list, and the
-    window's results table."""
+    """``reconcile_chunks``: the connections that read the manifests and the skipped and content lists,
+    the window's results table, and the processed-content record the window's content joins."""
 
     destination_conn_id: str | None
     skipped_conn_id: str | None
     table: TableSpec
+    processed_content: str | None = None
+    processed_content_conn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -227,7 +247,10 @@ class PipelineArguments:
     dag: DagArguments
     roboflow: RoboflowTaskArguments
     plan: PlanSpec
+    preflight: PreflightSpec
     listing: S3ListingArguments | GCSListingArguments | LocalListingSpec
+    # The pipeline's SpendPolicy as a dict: the spend gate's and account_spend's ``policy``.
+    spend_policy: dict[str, Any]
     ingest: IngestArguments
     batch_wait: BatchWaitArguments
     start_job: StartJobArguments
@@ -241,26 +264,29 @@ def max_batch_objects(pipeline: PipelineConfig) -> int:
     return pipeline.max_batch_objects or DEFAULT_MAX_BATCH_OBJECTS[pipeline.source.media]
 
 
-def _conn_on_source_storage(pipeline: PipelineConfig, template: str) -> str | None:
-    """The source's connection when ``template`` is on the source's kind of storage, else None.
-
-    An S3-compatible store (moto, MinIO, R2) is only reachable through the connection that names
-    its endpoint, so a references file or export folder in the same storage uses that connection.
-    """
-    source = pipeline.source
-    if isinstance(source, S3Source) and template.startswith("s3://"):
-        return source.conn_id
-    if isinstance(source, GCSSource) and template.startswith("gs://"):
-        return source.conn_id
-    return None
+#: The processed-content record's folder inside the pipeline's state location.
+PROCESSED_CONTENT_FOLDER = "processed-content"
 
 
-def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArguments:
-    """The arguments of ``pipeline``'s DAG and tasks; relative paths are taken from ``base_dir``."""
+def processed_content_record(pipeline: PipelineConfig, base_dir: Path) -> tuple[str | None, str | None]:
+    """Folder URI and connection of the pipeline's processed-content record (None with
+    ``reprocess_unchanged``: every object of a window is sent, whatever was processed before)."""
+    if pipeline.reprocess_unchanged:
+        return None, None
+    state = state_location(pipeline, base_dir)
+    return state.folder(PROCESSED_CONTENT_FOLDER), state.conn_id
+
+
+def pipeline_arguments(
+    pipeline: PipelineConfig, base_dir: Path, budget_groups: Mapping[str, BudgetGroupConfig] | None = None
+) -> PipelineArguments:
+    """The arguments of ``pipeline``'s DAG and tasks; relative paths are taken from ``base_dir``;
+    ``budget_groups`` are astro.yaml's (the pipeline's ``cost.group`` names one of them)."""
     source, job = pipeline.source, pipeline.job
     destination = pipeline.export.destination
-    destination_conn_id = pipeline.export.conn_id or _conn_on_source_storage(pipeline, destination)
+    destination_conn_id = pipeline.export.conn_id or pipeline.source_conn_for(destination)
     per_batch = max_batch_objects(pipeline)
+    record, record_conn_id = processed_content_record(pipeline, base_dir)
     listing: S3ListingArguments | GCSListingArguments | LocalListingSpec
     if isinstance(source, LocalSource):
         references_uri = references_conn_id = None
@@ -271,14 +297,21 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             select=source.select,
             state_directory=str(resolve_path(source.state_directory, base_dir)),
             max_objects_per_file=per_batch,
+            processed_content=record,
+            processed_content_conn_id=record_conn_id,
         )
         ingest = IngestArguments(source.media, pipeline.webhook_url, local_directory=directory)
     else:
         references_uri = source.references_uri
-        references_conn_id = source.references_conn_id or _conn_on_source_storage(pipeline, references_uri)
-        listing = _references_listing(source, references_conn_id, per_batch)
+        references_conn_id = pipeline.references_connection
+        listing = _references_listing(source, references_conn_id, per_batch, (record, record_conn_id))
         ingest = IngestArguments(source.media, pipeline.webhook_url, references_conn_id=references_conn_id)
+    # The job's ceiling comes from the spend gate (which keeps it within job.processing_timeout).
     job_options = _job_options(pipeline)
+    start_options = {
+        name: value for name, value in job_options.items() if name != "processing_timeout_seconds"
+    }
+    policy = spend_policy(pipeline, dict(budget_groups or {}), base_dir)
     return PipelineArguments(
         pipeline_id=pipeline.id,
         dag=_dag_arguments(pipeline, per_batch),
@@ -290,7 +323,9 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             references_uri=references_uri,
             destination=destination,
         ),
+        preflight=_preflight(pipeline, base_dir, listing, references_conn_id, destination_conn_id, policy),
         listing=listing,
+        spend_policy=policy,
         ingest=ingest,
         batch_wait=BatchWaitArguments(
             **_waiting(pipeline, task_ids.WAIT_FOR_BATCH, pipeline.readiness.poke_interval),
@@ -303,7 +338,7 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             # A manual run's param overrides astro.yaml.
             on_changed_definition=param_or(ON_CHANGED_DEFINITION, job.on_changed_definition),
             max_restarts=job.max_restarts,
-            job_options=job_options,
+            job_options=start_options,
         ),
         job_wait=JobWaitArguments(
             **_waiting(pipeline, task_ids.WAIT_FOR_JOB, job.poke_interval),
@@ -325,6 +360,8 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             destination_conn_id=destination_conn_id,
             skipped_conn_id=references_conn_id,
             table=_results_table(pipeline, base_dir, destination_conn_id),
+            processed_content=record,
+            processed_content_conn_id=record_conn_id,
         ),
     )
 
@@ -344,14 +381,17 @@ def _results_table(pipeline: PipelineConfig, base_dir: Path, destination_conn_id
     return TableSpec(
         pipeline_id=pipeline.id,
         root=root if root.endswith("/") else root + "/",
-        conn_id=destination_conn_id if same_storage else _conn_on_source_storage(pipeline, root),
+        conn_id=destination_conn_id if same_storage else pipeline.source_conn_for(root),
         names_are_keys=isinstance(source, LocalSource),
         source=location,
     )
 
 
 def _references_listing(
-    source: S3Source | GCSSource, destination_conn_id: str | None, per_batch: int
+    source: S3Source | GCSSource,
+    destination_conn_id: str | None,
+    per_batch: int,
+    record: tuple[str | None, str | None],
 ) -> S3ListingArguments | GCSListingArguments:
     common: dict[str, Any] = {
         "bucket": source.bucket,
@@ -360,6 +400,8 @@ def _references_listing(
         "media_type": source.media,
         "expiry": source.url_expiry,
         "max_objects_per_file": per_batch,
+        "processed_content": record[0],
+        "processed_content_conn_id": record[1],
     }
     if isinstance(source, S3Source):
         return S3ListingArguments(
@@ -371,6 +413,56 @@ def _references_listing(
         signing_conn_id=source.signing_conn_id,
         service_account_email=source.service_account_email,
     )
+
+
+def _preflight(
+    pipeline: PipelineConfig,
+    base_dir: Path,
+    listing: S3ListingArguments | GCSListingArguments | LocalListingSpec,
+    references_conn_id: str | None,
+    destination_conn_id: str | None,
+    policy: dict[str, Any],
+) -> PreflightSpec:
+    """The pre-flight checks of the pipeline: its source as its listing reaches it, its locations."""
+    source = pipeline.source
+    probe: dict[str, Any] = {}
+    if isinstance(listing, S3ListingArguments | GCSListingArguments):
+        probe = {
+            "kind": source.kind,
+            **{name: getattr(listing, name) for name in _PROBE_FIELDS if hasattr(listing, name)},
+        }
+    local = isinstance(source, LocalSource)
+    return PreflightSpec(
+        pipeline_id=pipeline.id,
+        enabled=pipeline.preflight.enabled,
+        sample_urls=pipeline.preflight.sample_urls,
+        private_endpoints=pipeline.preflight.private_endpoints,
+        media_type=source.media,
+        source=probe,
+        local_directory=str(resolve_path(source.directory, base_dir))
+        if isinstance(source, LocalSource)
+        else None,
+        state_directory=(
+            str(resolve_path(source.state_directory, base_dir)) if isinstance(source, LocalSource) else None
+        ),
+        references_conn_id=None if local else references_conn_id,
+        destination_conn_id=destination_conn_id,
+        roboflow_conn_id=pipeline.roboflow_conn_id,
+        webhook_url=pipeline.webhook_url,
+        spend_policy=policy,
+    )
+
+
+# What the pre-flight probe (the pipeline's references operator, unattached to a DAG) needs of the listing.
+_PROBE_FIELDS = (
+    "bucket",
+    "prefix",
+    "aws_conn_id",
+    "disable_flexible_checksums",
+    "gcp_conn_id",
+    "signing_conn_id",
+    "service_account_email",
+)
 
 
 def _waiting(pipeline: PipelineConfig, task_id: str, poke_interval: timedelta) -> dict[str, Any]:
@@ -476,6 +568,7 @@ def _doc_md(pipeline: PipelineConfig, per_batch: int) -> str:
         "a larger window fans out into several, reconciled by one manifest.",
         f"- **Readiness**: at most {pipeline.readiness.max_failure_rate:.0%} of files may fail to stage; "
         f"wait up to {format_duration(pipeline.readiness.timeout)}.",
+        f"- **Spend**: {_spend_line(pipeline)}",
         f"- **Roboflow connection**: `{pipeline.roboflow_conn_id}`; pool `{pipeline.pool}`.",
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
@@ -486,3 +579,19 @@ def _doc_md(pipeline: PipelineConfig, per_batch: int) -> str:
         RUN_PARAMS_DOC,
     ]
     return "\n".join(lines)
+
+
+def _spend_line(pipeline: PipelineConfig) -> str:
+    cost = pipeline.cost
+    bounds = [
+        f"{cost.max_credits_per_run:g} credits per run" if cost.max_credits_per_run else None,
+        f"{cost.budget.day:g} per day" if cost.budget.day else None,
+        f"{cost.budget.month:g} per month" if cost.budget.month else None,
+        f"group `{cost.group}`" if cost.group else None,
+    ]
+    budget = ", ".join(b for b in bounds if b) or "no budget set"
+    return (
+        f"{budget} ({pipeline.timezone}); {cost.rates.cpu:g} / {cost.rates.gpu:g} credits per CPU / GPU "
+        f"machine-hour; over budget: `{cost.on_over_budget}`. Every job gets the machine time its budget "
+        "buys as its ceiling (see docs/costs.md)."
+    )

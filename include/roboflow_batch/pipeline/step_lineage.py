@@ -1,6 +1,7 @@
-"""Lineage of the pipeline's own Python steps (``plan``, ``list_local_files``, ``plan_chunks``,
-``reconcile``): ``step_task`` is Airflow's ``@task`` with a lineage function of what the step
-returned, so these steps report their datasets and the ``roboflow`` facet like the operators do."""
+"""Lineage of the pipeline's own Python steps (``plan``, ``preflight``, ``list_local_files``,
+``plan_chunks``, ``account_spend``, ``reconcile``): ``step_task`` is Airflow's ``@task`` with a
+lineage function of what the step returned, so these steps report their datasets and the ``roboflow``
+facet like the operators do."""
 
 from __future__ import annotations
 
@@ -41,6 +42,21 @@ def step_task(*, lineage_of: StepLineageFunction, **kwargs: Any) -> Any:
 def plan_lineage(result: Mapping[str, Any]) -> Any:
     """The window's batch and job ids, as derived."""
     facets = lineage.roboflow_run_facets(batch_id=result.get("batch_id"), job_id=result.get("job_id"))
+    return lineage.operator_lineage(run_facets=facets)
+
+
+def preflight_lineage(result: Mapping[str, Any]) -> Any:
+    """No dataset (its markers are written and deleted again); how many checks failed and warned."""
+    checks = result.get("checks") or []
+    statuses = [check.get("status") for check in checks]
+    counts = {status: statuses.count(status) for status in ("failed", "warning")}
+    return lineage.operator_lineage(run_facets=lineage.roboflow_run_facets(counts=counts if checks else None))
+
+
+def account_lineage(result: Mapping[str, Any]) -> Any:
+    """The jobs accounted for, with the run's estimate, ceiling, machine time and credits."""
+    jobs = result.get("jobs") or []
+    facets = lineage.roboflow_run_facets(job_ids=[job.get("job_id") for job in jobs], spend=result)
     return lineage.operator_lineage(run_facets=facets)
 
 
@@ -86,7 +102,10 @@ def reconcile_lineage(table_root: str | None) -> StepLineageFunction:
             inputs=[lineage.dataset_for_uri(destination)] if isinstance(destination, str) else [],
             outputs=outputs,
             run_facets=lineage.roboflow_run_facets(
-                batch_ids=result.get("batch_ids"), job_ids=result.get("job_ids"), counts=counts
+                batch_ids=result.get("batch_ids"),
+                job_ids=result.get("job_ids"),
+                counts=counts,
+                spend=result.get("spend"),
             ),
         )
 

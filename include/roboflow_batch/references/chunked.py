@@ -15,11 +15,14 @@ from typing import Any
 
 from airflow.sdk import ObjectStoragePath
 
+from include.roboflow_batch.content.record import RecordIndex
+from include.roboflow_batch.content.window_content import ContentFilter
 from include.roboflow_batch.media import MediaType
 from include.roboflow_batch.references.expiry import EffectiveExpiry
 from include.roboflow_batch.references.generate import (
     ReferencesSummary,
     closing_signer,
+    content_filter,
     select_objects,
     signed_references,
     skipped_path,
@@ -94,11 +97,12 @@ def write_chunked_references(
     media_type: MediaType,
     window: SelectionWindow,
     expiry: EffectiveExpiry,
+    record: RecordIndex | None = None,
 ) -> ChunkedReferencesSummary:
     """Write the selected objects as references files of at most ``max_objects_per_file`` lines each.
 
     Raises ``TooManyChunksError`` as soon as the listing would need more than ``max_files`` files,
-    before anything is published.
+    before anything is published. With ``record`` objects another window processed are skipped.
     """
     if max_objects_per_file < 1 or max_files < 1:
         raise ValueError(
@@ -106,12 +110,16 @@ def write_chunked_references(
         )
     summary = ChunkedReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     writers: list[_ChunkWriter] = []
-    # Skipped objects are listed once for the whole window, next to the configured name.
-    with AtomicJSONLWriter(skipped_path(destination)) as skips, closing_signer(sign):
+    # Skipped objects and the content sent are listed once for the whole window, next to the configured name.
+    with (
+        AtomicJSONLWriter(skipped_path(destination)) as skips,
+        closing_signer(sign),
+        content_filter(record, destination, summary) as content,
+    ):
         summary.on_skip = skips.write
         try:
             _write_chunks(
-                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window
+                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window, content
             )
         finally:
             summary.on_skip = None
@@ -135,9 +143,10 @@ def _write_chunks(
     max_objects_per_file: int,
     max_files: int,
     window: SelectionWindow,
+    content: ContentFilter | None,
 ) -> None:
     media_type, source = summary.media_type, summary.source
-    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    selected = select_objects(objects, media_type=media_type, window=window, summary=summary, content=content)
     for name, url in signed_references(selected, sign):
         if summary.count % max_objects_per_file == 0:
             if len(writers) == max_files:
@@ -160,3 +169,12 @@ def _write_chunks(
     for index, writer in enumerate(writers):
         count = min(max_objects_per_file, summary.count - index * max_objects_per_file)
         summary.chunks.append(ReferencesChunk(index, writer.commit(), count))
+
+
+def planned_chunks(count: int, max_per_file: int) -> list[dict[str, Any]]:
+    """The chunks ``count`` objects would fill, in the order they are written, with no file behind
+    them (a dry run): ``[{"index", "references_uri": None, "count"}]``."""
+    return [
+        {"index": index, "references_uri": None, "count": min(max_per_file, count - index * max_per_file)}
+        for index in range(-(-count // max_per_file) if count > 0 else 0)
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 import google.auth.credentials
 import google.auth.transport.requests
 
+from include.roboflow_batch.content.identity import gcs_content
 from include.roboflow_batch.references.gcs_parallel import ParallelGCSSigner
 from include.roboflow_batch.references.gcs_v4 import TemplateSigner, checked_template, signing_key_of
 from include.roboflow_batch.references.objects import StoredObject
@@ -18,8 +19,8 @@ from include.roboflow_batch.references.prefetch import prefetched
 _TOKEN_MARGIN = timedelta(minutes=5)
 
 
-# Only what a reference needs: smaller pages from GCS, and less JSON to parse.
-LISTING_FIELDS = "items(name,size,updated),nextPageToken"
+# Only what a reference and its content identity need: smaller pages from GCS, less JSON to parse.
+LISTING_FIELDS = "items(name,size,updated,md5Hash,crc32c),nextPageToken"
 
 
 def iter_gcs_objects(
@@ -51,7 +52,8 @@ def _stored_object(item: dict[str, Any]) -> StoredObject:
         raise ValueError(
             f"GCS listing returned object {name!r} without a valid size and updated time"
         ) from exc
-    return StoredObject(name, size, updated if updated.tzinfo else updated.replace(tzinfo=UTC))
+    content = gcs_content(name, item.get("md5Hash"), item.get("crc32c"))
+    return StoredObject(name, size, updated if updated.tzinfo else updated.replace(tzinfo=UTC), content)
 
 
 class GCSGetUrlSigner:

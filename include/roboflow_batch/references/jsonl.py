@@ -16,6 +16,8 @@ from airflow.sdk import ObjectStoragePath
 
 # Lines are buffered and written in blocks: fewer calls into fsspec, memory still bounded.
 _LINES_PER_WRITE = 2000
+# One encoder for every line: json.dumps with options builds a new one per call, three times slower.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 def references_file_path(uri: str, conn_id: str | None) -> ObjectStoragePath:
@@ -51,7 +53,7 @@ class AtomicJSONLWriter:
         return self
 
     def write(self, record: dict[str, str]) -> None:
-        self._lines.append(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
+        self._lines.append(_ENCODER.encode(record))
         if len(self._lines) >= _LINES_PER_WRITE:
             self._flush()
 

@@ -12,11 +12,13 @@ MAX_PAGE_SIZE = 1000
 
 
 class StoredObject(NamedTuple):
-    """One object of a listing: its key, size in bytes and last-modified time (time-zone aware)."""
+    """One object of a listing: its key, size in bytes, last-modified time (time-zone aware) and the
+    store's checksum of its bytes as the listing gives it (``content.identity``; None when absent)."""
 
     key: str
     size: int
     last_modified: datetime
+    content: str | None = None
 
 
 # Makes the signed GET URL of a key. Signed URLs are bearer secrets: they go to the references

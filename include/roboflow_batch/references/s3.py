@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.config import Config
 from botocore.utils import parse_timestamp
 
+from include.roboflow_batch.content.identity import s3_content
 from include.roboflow_batch.references.objects import StoredObject
 from include.roboflow_batch.references.prefetch import prefetched
 
@@ -92,14 +93,20 @@ def credentials_expire_at(session: boto3.Session) -> tuple[str, str, datetime | 
 def iter_s3_objects(
     client: Any, bucket: str, prefix: str = "", *, page_size: int = 1000, prefetch: int = 2
 ) -> Iterator[StoredObject]:
-    """Every object under ``prefix``, page by page (ListObjectsV2), never holding the whole listing."""
+    """Every object under ``prefix``, page by page (ListObjectsV2), never holding the whole listing.
+
+    Each object's ETag (in every ListObjectsV2 entry) is its content identity: no request per object.
+    """
 
     def pages() -> Iterator[list[StoredObject]]:
         paginator = client.get_paginator("list_objects_v2")
         for page in paginator.paginate(
             Bucket=bucket, Prefix=prefix, PaginationConfig={"PageSize": page_size}
         ):
-            yield [StoredObject(c["Key"], c["Size"], c["LastModified"]) for c in page.get("Contents", ())]
+            yield [
+                StoredObject(c["Key"], c["Size"], c["LastModified"], s3_content(c.get("ETag")))
+                for c in page.get("Contents", ())
+            ]
 
     for page in prefetched(pages(), depth=prefetch):
         yield from page

@@ -108,3 +108,10 @@ def resolve_window(
             "interval_end"
         )
     return SelectionWindow(start, end)
+
+
+def is_dry_run(value: object) -> bool:
+    """A dry-run flag as given or as a template renders it (``"True"``, ``"true"``)."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1", "yes")
+    return bool(value)

@@ -51,7 +51,13 @@ class RoboflowJobSensor(RoboflowWaitSensor):
     :param restart_options: the restartable options asked for now (``RestartOverrides`` fields:
         ``machine_type``, ``workers_per_machine``, ``max_parallel_tasks``,
         ``processing_timeout_seconds``, ``max_image_failure_rate``).
-    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}, "job_history"}``
+    :param restart_ceiling_seconds: ``processingTimeoutSeconds`` a restart carries (the machine time
+        the pipeline's budget gave this job); overrides the one in ``restart_options``.
+    :param hand_over_ceiling_stops: a job its ceiling (``processingTimeoutSeconds``) stopped is not a
+        failure of the wait: it returns ``succeeded`` False and ``stopped_by_ceiling`` True, so that
+        what finished is exported, and the run fails later naming the budget.
+    :return: ``{"job_id", "succeeded", "output_batches": {stage: [batch ids]}, "job_history"}`` (+
+        ``"stopped_by_ceiling"``, ``"message"`` for a job its ceiling stopped)
     """
 
     template_fields: Sequence[str] = ("job_id", "job_history")
@@ -69,6 +75,8 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         max_restarts: int = DEFAULT_MAX_RESTARTS,
         job_history: JobHistory | Sequence[Mapping[str, Any]] | None = None,
         restart_options: Mapping[str, Any] | None = None,
+        restart_ceiling_seconds: int | None = None,
+        hand_over_ceiling_stops: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(poke_interval=poke_interval, timeout=timeout, **kwargs)
@@ -78,6 +86,8 @@ class RoboflowJobSensor(RoboflowWaitSensor):
         self.max_restarts = max_restarts
         self.job_history = job_history
         self.restart_options = dict(restart_options or {})
+        self.restart_ceiling_seconds = restart_ceiling_seconds
+        self.hand_over_ceiling_stops = hand_over_ceiling_stops
         self._watcher: JobWatcher | None = None
         self._job_url: str | None = None
 
@@ -113,17 +123,44 @@ class RoboflowJobSensor(RoboflowWaitSensor):
             published = JobHistory.from_entries(self.job_history)
         except JobHistoryError as exc:
             raise AirflowFailException(f"job_history: {exc}") from None
+        options = dict(self.restart_options)
+        if isinstance(self.restart_ceiling_seconds, int) and self.restart_ceiling_seconds > 0:
+            options["processing_timeout_seconds"] = self.restart_ceiling_seconds
         return JobWaitRecovery(
             context,
             published_history=published,
             max_restarts=self.max_restarts,
-            restart_options=self.restart_options,
+            restart_options=options,
         )
 
     def _result(self, context: Context, event: Any) -> dict[str, Any]:
-        """The task's return value for a terminal event (or the failure it means), with the history."""
-        result = result_of_event(event, timeout_exception=AirflowSensorTimeout)
-        return result | {"job_history": self._recovery(context).history().entries()}
+        """The task's return value for a terminal event (or the failure it means), with the history; a
+        job its ceiling stopped is handed over when asked to."""
+        history = {"job_history": self._recovery(context).history().entries()}
+        if self.hand_over_ceiling_stops and isinstance(event, dict) and event.get("status") == "failed":
+            from include.roboflow_batch.jobs.machine_time import fetch_job_spend
+            from include.roboflow_batch.jobs.status import output_batches_of
+
+            watcher = self.watcher
+            with roboflow_errors(f"reading Roboflow job {watcher.job_id}", self.roboflow_conn_id):
+                spend = fetch_job_spend(watcher.client, watcher.job_id)
+            if spend.stopped_by_ceiling:
+                self.log.warning(
+                    "Roboflow job %s was stopped by its machine-time ceiling (processingTimeoutSeconds) "
+                    "after %.1f machine-seconds; what finished is exported. %s",
+                    watcher.job_id,
+                    spend.machine_time.seconds,
+                    event.get("message", ""),
+                )
+                return {
+                    "job_id": watcher.job_id,
+                    "succeeded": False,
+                    "stopped_by_ceiling": True,
+                    "message": str(event.get("message", "")),
+                    "output_batches": output_batches_of(spend.stages),
+                    **history,
+                }
+        return result_of_event(event, timeout_exception=AirflowSensorTimeout) | history
 
     def _recover_at_try_start(self, context: Context, watcher: JobWatcher) -> None:
         """A later try (a retry or a clear) that finds the job failed or aborted restarts it, once
@@ -169,6 +206,8 @@ class RoboflowJobSensor(RoboflowWaitSensor):
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         result = self._result(context, event)
+        if result.get("stopped_by_ceiling"):
+            return result
         self.log.info(
             "Roboflow job %s succeeded; output batches: %s", result["job_id"], result["output_batches"]
         )

@@ -24,6 +24,8 @@ th{background:#f3f4f6;font-weight:600}.num{text-align:right}
 .state{padding:1px 6px;border-radius:8px;background:#e5e7eb}
 .state-success,.state-succeeded{background:#bbf7d0}.state-failed{background:#fecaca}
 .state-running{background:#bfdbfe}.muted{color:#6b7280}
+.state-over-budget,.state-rejected,.state-timed-out,.state-warning{background:#fde68a}
+.state-dry-run,.state-ok{background:#bbf7d0}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}
 dt{font-weight:600}
 .trends{display:flex;gap:18px;flex-wrap:wrap;margin:4px 0 8px}
@@ -95,8 +97,94 @@ def results_cells(base: str, run: RunView) -> str:
 
 RUN_HEADERS = (
     "Run", "Window", "State", "Found", "Skipped", "Staged", "Failed", "Failures by type", "Job",
-    "Job state", "Results", "Manifest",
+    "Job state", "Spend", "Results", "Manifest",
 )  # fmt: skip
+
+
+def _credits(value: Any) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:.4g} cr"
+
+
+def _seconds(value: Any) -> str:
+    return "—" if not isinstance(value, int | float) else f"{value:,.1f} s"
+
+
+def spend_cell(run: RunView) -> str:
+    """Estimate, ceiling and what was used, in one cell (credits: Roboflow credits)."""
+    spend = run.spend
+    if not spend:
+        return '<td class="spend muted">—</td>'
+    decision = str(spend.get("decision") or "")
+    lines = [_state(decision)] if decision not in ("within-budget", "approved") else []
+    if decision == "approved":
+        lines.append(f'<span class="state">approved {_credits(spend.get("approved_credits"))}</span>')
+    lines.append(f"est. {_credits(spend.get('estimate_credits'))}")
+    if spend.get("ceiling_seconds") is not None:
+        lines.append(f"ceiling {_seconds(spend.get('ceiling_seconds'))}")
+    if spend.get("credits") is not None:
+        lines.append(f"used {_credits(spend.get('credits'))} ({_seconds(spend.get('machine_seconds'))})")
+    if spend.get("stopped_by_ceiling"):
+        lines.append('<span class="state state-failed">stopped by its ceiling</span>')
+    return f'<td class="spend">{"<br>".join(lines)}</td>'
+
+
+def spend_section(run: RunView) -> str:
+    """The run tab's spending: estimate, ceiling, measured, the budgets, and a dry run's plan."""
+    spend = run.spend
+    if not spend:
+        return ""
+    items = [
+        ("Decision", _state(str(spend.get("decision")))),
+        ("Objects", _cell(spend.get("objects"))),
+        (
+            "Estimate",
+            f"{_seconds(spend.get('estimate_seconds'))} = {_credits(spend.get('estimate_credits'))} "
+            f'<span class="muted">{_cell(spend.get("basis"))}</span>',
+        ),
+        ("Ceiling (processingTimeoutSeconds)", _seconds(spend.get("ceiling_seconds"))),
+        ("Measured", f"{_seconds(spend.get('machine_seconds'))} = {_credits(spend.get('credits'))}"),
+        ("Plan", _cell(spend.get("message"))),
+    ]
+    limits = (
+        "".join(
+            f'<tr class="budget"><td>{_cell(limit.get("name"))}</td>'
+            + "".join(
+                f'<td class="num">{_credits(limit.get(k))}</td>' for k in ("budget", "spent", "remaining")
+            )
+            + "</tr>"
+            for limit in spend.get("limits") or []
+            if limit.get("period")
+        )
+        or '<tr><td colspan="4" class="muted">no day or month budget set</td></tr>'
+    )
+    html = (
+        '<h2 id="spend">Spend</h2><dl class="spend-detail">'
+        + "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in items)
+        + '</dl><table class="budgets"><thead><tr><th>Budget</th><th>Credits</th><th>Spent</th>'
+        f"<th>Left</th></tr></thead><tbody>{limits}</tbody></table>"
+    )
+    dry = spend.get("dry_run")
+    if dry:
+        objects = dry.get("objects") or {}
+        verdict = (
+            "would start"
+            if dry.get("would_start")
+            else "would not start: " + ", ".join(dry.get("blocked_by") or [])
+        )
+        checks = "".join(
+            f'<tr class="check"><td>{_cell(check.get("check"))}</td>'
+            f"<td>{_state(str(check.get('status')))}</td>"
+            f"<td>{_cell(check.get('message'))}</td><td>{_cell(check.get('fix'))}</td></tr>"
+            for check in dry.get("checks") or []
+        )
+        html += (
+            f'<h2 id="dry-run">Dry run: {escape(verdict)}</h2>'
+            f"<p>{_cell(objects.get('count'))} {_cell(objects.get('media_type'))} to process; skipped: "
+            f"{_counts(objects.get('skipped') or {})}</p>"
+            '<table class="checks"><thead><tr><th>Check</th><th>Status</th><th>What it found</th><th>Fix</th>'
+            f"</tr></thead><tbody>{checks}</tbody></table>"
+        )
+    return html
 
 
 def run_row(base: str, run: RunView) -> str:
@@ -109,7 +197,7 @@ def run_row(base: str, run: RunView) -> str:
         f'<td class="num staged">{_cell(run.staged)}</td><td class="num failed">{_cell(run.failed)}</td>'
         f'<td class="failed-by-type">{_counts(run.failed_by_type)}</td>'
         f'<td class="job">{job_cell(run)}</td><td class="job-state">{progress_cell(run)}</td>'
-        f"{results_cells(base, run)}</tr>"
+        f"{spend_cell(run)}{results_cells(base, run)}</tr>"
     )
 
 
@@ -209,7 +297,7 @@ def run_page(
     body = (
         f"<h1>Roboflow: {escape(run.dag_id)}</h1><dl class='run-detail'>"
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
-        + f"</dl>{gallery}<h2>Steps</h2><ul>{steps}</ul>"
+        + f"</dl>{spend_section(run)}{gallery}<h2>Steps</h2><ul>{steps}</ul>"
         + notifications_table(notifications)
     )
     return page(f"Roboflow run {run.run_id}", body, style)

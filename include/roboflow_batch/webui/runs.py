@@ -24,6 +24,9 @@ from include.roboflow_batch import task_ids
 
 PIPELINE_TAG = "roboflow"
 STEP_TASKS = task_ids.PIPELINE_TASKS
+#: The spend gate's plan, pushed before it decides (also when it fails or waits for a person).
+SPEND_PLAN_KEY = "spend_plan"
+_PLAN_OF_GATE = f"{task_ids.SPEND_GATE}:{SPEND_PLAN_KEY}"
 # Counts a window's chunks (mapped ingest, wait, job and export) add up to.
 SUMMED_COUNTS = ("expected_count", "staged", "failed_count", "result_rows", "files_written")
 WAITING_STATES = {"deferred", "running", "up_for_reschedule", "queued", "scheduled"}
@@ -63,6 +66,8 @@ class RunView:
     job_seconds: float | None = None
     # Credits the run's jobs used, when its summaries carry them (the spend figures).
     credits: float | None = None
+    # What the run was expected to cost, might cost and did (see ``spend_view``); None: not known.
+    spend: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -135,16 +140,17 @@ def _views(session: Session, rows: Sequence[Any]) -> list[RunView]:
     by_id = {row.id: row for row in rows}
     # A window over several batches maps its steps over chunks: one value and state per map index.
     chunk_values: dict[int, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
-    for dag_run_id, task_id, raw in session.execute(
-        select(XComModel.dag_run_id, XComModel.task_id, XComModel.value)
+    for dag_run_id, task_id, key, raw in session.execute(
+        select(XComModel.dag_run_id, XComModel.task_id, XComModel.key, XComModel.value)
         .where(
             XComModel.dag_run_id.in_(by_id),
-            XComModel.key == "return_value",
+            XComModel.key.in_(("return_value", SPEND_PLAN_KEY)),
             XComModel.task_id.in_(STEP_TASKS),
         )
         .order_by(XComModel.map_index)
     ):
-        chunk_values[dag_run_id][task_id].append(_value(raw))
+        slot = task_id if key == "return_value" else f"{task_id}:{key}"
+        chunk_values[dag_run_id][slot].append(_value(raw))
     chunk_states: dict[tuple[str, str], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     job_times: dict[tuple[str, str], JobTimes] = defaultdict(JobTimes)
     keys = [(row.dag_id, row.run_id) for row in rows]
@@ -270,6 +276,51 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
         view.table = dict(_dict(export.get("table"))) or None
         view.source = dict(_dict(export.get("source"))) or None
         view.credits = spent_credits(export)
+    if view.credits is None:  # a run that failed after its jobs ran (a ceiling stop) spent too
+        view.credits = spent_credits(_dict(returned.get(task_ids.ACCOUNT_SPEND)))
+    view.spend = spend_view(
+        _dict(returned.get(_PLAN_OF_GATE)),
+        _dict(returned.get(task_ids.ACCOUNT_SPEND)),
+        task_states.get(task_ids.SPEND_GATE),
+    )
+    return view
+
+
+def spend_view(
+    gate: Mapping[str, Any], account: Mapping[str, Any], gate_state: str | None
+) -> dict[str, Any] | None:
+    """A run's spending: the gate's decision (its XCom ``spend_plan``) with the estimate and ceilings,
+    what the jobs measured, the budgets as they stood (after the accounting when there was one), and
+    a dry run's plan."""
+    plan = _dict(gate.get("plan"))
+    if not plan:
+        return None
+    estimate = _dict(plan.get("estimate"))
+    ceilings = [c for c in gate.get("ceilings") or [] if isinstance(c, int)]
+    decision = str(gate.get("decision") or "planned")
+    if gate_state == "awaiting_input":
+        decision = "waiting for approval"
+    view: dict[str, Any] = {
+        "decision": decision,
+        "objects": plan.get("objects"),
+        "estimate_seconds": estimate.get("machine_seconds"),
+        "estimate_credits": estimate.get("credits"),
+        "basis": estimate.get("model"),
+        "ceiling_seconds": sum(ceilings) if ceilings else None,
+        "approved_credits": gate.get("approved_credits"),
+        "machine_seconds": account.get("machine_seconds"),
+        "credits": account.get("credits"),
+        "stopped_by_ceiling": bool(account.get("stopped_by_ceiling")),
+        "message": plan.get("message"),
+        "limits": list(account.get("limits") or plan.get("limits") or []),
+    }
+    if decision == "dry-run":
+        view["dry_run"] = {
+            "would_start": gate.get("would_start"),
+            "blocked_by": list(gate.get("blocked_by") or []),
+            "objects": _dict(gate.get("objects")),
+            "checks": list(_dict(gate.get("preflight")).get("checks") or []),
+        }
     return view
 
 

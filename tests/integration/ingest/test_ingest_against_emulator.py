@@ -289,3 +289,36 @@ def test_retried_attempts_under_faults_end_with_every_file_staged_once(
     assert faults_after > faults_before, "no fault was injected: the test proved nothing"
     # Each tar reached the service once (one shard each), however many attempts it took.
     assert state["shards"] == 9
+
+
+@pytest.mark.parametrize("expired_ids", ["reuse", "refuse"])
+def test_a_rerun_after_the_batch_expired_stages_everything_again(
+    roboflow_emulator: Any, roboflow_conn: str, tmp_path: Path, expired_ids: str
+) -> None:
+    from include.roboflow_batch.api.ids import staged_batch_id
+
+    for i in range(3):
+        (tmp_path / f"photo-{i}.png").write_bytes(png_bytes(300 + i))
+    base = unique_batch("expiring")
+    store = FakeStateStore()
+    context = make_context(store=store)
+    ingest = RoboflowIngestOperator(
+        task_id="ingest", batch_id=base, local_directory=str(tmp_path), roboflow_conn_id=roboflow_conn
+    )
+    assert ingest.execute(context)["sent_count"] == 3
+    roboflow_emulator.set_switches(expiredBatchIds=expired_ids)
+    roboflow_emulator.advance_clock(8 * 24 * 3600)
+    try:
+        # The task state still says all three were sent, but the batch that held them is gone.
+        again = ingest.execute(context)
+        expected_id = base if expired_ids == "reuse" else staged_batch_id(base, 2)
+        assert again["batch_id"] == expected_id
+        assert (again["sent_count"], again["already_sent_count"]) == (3, 0)
+        ready = run_sensor(sensor(roboflow_conn, expected_id, 3, 0.0, deferrable=False, mode="poke"), context)
+        assert ready["staged"] == 3
+        # A retry of that attempt finds the same batch and sends nothing.
+        assert ingest.execute(context)["batch_id"] == expected_id
+        assert batch_state(roboflow_emulator, expected_id)["fileCount"] == 3
+    finally:
+        roboflow_emulator.clear_switches()
+        roboflow_emulator.reset()

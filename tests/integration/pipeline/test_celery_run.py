@@ -45,12 +45,15 @@ BUCKET = "it-celery"
 QUEUES = ("worker_a", "worker_b")
 STEPS = (
     "plan",
+    "preflight",
     "list_new_objects",
     "plan_chunks",
+    "spend_gate",
     "ingest",
     "wait_for_batch",
     "start_job",
     "wait_for_job",
+    "account_spend",
     "export",
     "reconcile",
 )

@@ -2,7 +2,9 @@
 
 Only the connections point elsewhere: ``aws_default`` at moto (an S3-compatible store reachable only
 through its endpoint) and ``roboflow_default`` at the emulator. The references file and the results
-go to ``s3://`` without a connection of their own, so they must follow the source's connection.
+go to ``s3://`` without a connection of their own, so they must follow the source's connection. A
+``defaults`` block ahead of the example accepts the stand-ins' private endpoints, as every stack of
+stand-ins does (``preflight.private_endpoints: warn``).
 """
 
 from __future__ import annotations
@@ -60,8 +62,9 @@ def test_readme_example_runs_green_against_the_stand_ins(
     from airflow.dag_processing.dagbag import DagBag
 
     text = readme_astro_yaml()
+    assert "defaults:" not in text  # the example's own lines follow unchanged
     path = tmp_path / "astro.yaml"
-    path.write_text(text)
+    path.write_text("defaults:\n  preflight: {private_endpoints: warn}\n" + text)
     monkeypatch.setenv(PIPELINES_FILE_ENV, str(path))
     for name, value in {
         **connection_env("roboflow_default", connections.roboflow_connection(roboflow_emulator.base_url)),
@@ -89,6 +92,15 @@ def test_readme_example_runs_green_against_the_stand_ins(
     assert manifest["reconciled"] is True
     assert manifest["ingested"]["count"] == len(images)
     references = s3.list_objects_v2(Bucket="vision-private", Prefix="references/warehouse_cameras/")
-    assert [entry["Key"] for entry in references.get("Contents", [])] == [
-        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.jsonl"
+    # The references file, and beside it the content it sent (for the processed-content record).
+    assert sorted(entry["Key"] for entry in references.get("Contents", [])) == [
+        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.content.jsonl",
+        f"references/warehouse_cameras/{hour:%Y%m%dT%H%M}.jsonl",
     ]
+    record = s3.list_objects_v2(
+        Bucket="vision-private", Prefix="references/roboflow-state/warehouse_cameras/"
+    )
+    # The processed-content record's segment, and the spend ledger's record of the one job.
+    kinds = sorted(entry["Key"].split("/")[3:5] for entry in record.get("Contents", []))
+    assert [kind for kind, _ in kinds] == ["processed-content", "spend"]
+    assert kinds[0][1] == "segments"

@@ -110,6 +110,7 @@ def test_detection_and_classification_windows_read_back_exactly_with_duckdb(
         "cams/",
         tmp_path,
         max_batch_objects=3,  # five objects to send: two batches and jobs
+        reprocess_unchanged=True,  # the second window sends the same objects again
         export={"destination": "s3://it-table-results/{pipeline}/{interval_start:%Y%m%dT%H%M%S}/"},
     )
     seed_gcs(gcs_emulator.url, "it-table-shelves", "shelves/", sample_images(3, prefix="s", seed=22))

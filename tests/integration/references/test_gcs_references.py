@@ -81,3 +81,23 @@ def test_credentials_that_cannot_sign_fail_with_a_clear_message(tmp_path: Path, 
     op = operator(gcs_bucket.name, f"file://{tmp_path}/refs.jsonl", signing_conn_id=None)
     with pytest.raises(ValueError, match="anonymous and cannot sign URLs"):
         op.execute(around_now())
+
+
+def test_the_listing_captures_each_objects_md5_without_a_request_per_object(gcs_bucket: Any) -> None:
+    import base64
+    import hashlib
+
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import storage
+
+    from include.roboflow_batch.references.gcs import iter_gcs_objects
+
+    contents = {key: os.urandom(32) + key.encode() for key in KEYS[:2]}
+    for key, body in contents.items():
+        gcs_bucket.blob(key).upload_from_string(body)
+    client = storage.Client(project="test-project", credentials=AnonymousCredentials())
+    listed = {obj.key: obj for obj in iter_gcs_objects(client, gcs_bucket.name, "drone/")}
+
+    for key, body in contents.items():
+        md5 = base64.b64encode(hashlib.md5(body).digest()).decode()
+        assert listed[key].content == "gcs-md5:" + md5 and listed[key].size == len(body)

@@ -134,3 +134,22 @@ def test_references_go_to_a_private_bucket_atomically(
     body = s3_client.get_object(Bucket=private, Key="references/run-1.jsonl")["Body"].read().decode()
     names = [json.loads(line)["name"] for line in body.splitlines()]
     assert names == ["in__a.jpg", "in__b.png"]
+
+
+def test_the_listing_captures_each_objects_etag_without_a_request_per_object(
+    s3_client: Any, s3_bucket: str
+) -> None:
+    import hashlib
+
+    from include.roboflow_batch.references.s3 import iter_s3_objects
+
+    contents = upload(s3_client, s3_bucket, KEYS[:3])
+    requests_made: list[str] = []
+    s3_client.meta.events.register("before-send.s3", lambda request, **_: requests_made.append(request.url))
+
+    listed = {obj.key: obj for obj in iter_s3_objects(s3_client, s3_bucket, "cams/", page_size=2)}
+
+    for key, body in contents.items():
+        assert listed[key].content == "s3-etag:" + hashlib.md5(body).hexdigest()  # single part: the MD5
+        assert listed[key].size == len(body)
+    assert len(requests_made) == 2  # two ListObjectsV2 pages, nothing per object

@@ -134,6 +134,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(
         webhook_url=f"{stack.base_url}/roboflow/webhooks",
         # Far longer than this test may take: the waits can only end in time through notifications.
         webhook_fallback_interval="30m",
+        cost={"max_credits_per_run": 5},
     )
     # Stages held until the job wait has handed over to the triggerer.
     emulator = start_roboflow_emulator(extra_args=["--ingest-delay", "2", "--stage-delay", "600"])
@@ -174,13 +175,32 @@ def test_watch_a_pipeline_in_the_airflow_ui(
         later = logical_date + timedelta(seconds=1)
         start_run(api, again, later, logical_date - timedelta(hours=2), logical_date + timedelta(hours=1))
         assert follow_run(api, DAG_ID, again, timeout=400)[0] == "success"
+        # A dry run of the first window: the plan it shows; nothing staged, every later step skipped.
+        dry_run_id = f"ui_dry__{logical_date:%Y%m%dT%H%M%S}"
+        dry_window = {
+            "window_start": (logical_date - timedelta(hours=1)).isoformat(),
+            "window_end": logical_date.isoformat(),
+            "dry_run": True,
+        }
+        trigger(api, DAG_ID, dry_run_id, logical_date + timedelta(seconds=2), dry_window)
+        assert follow_run(api, DAG_ID, dry_run_id, timeout=400)[0] == "success"
 
         loaded = wait_for_loaded_summary(api, export["destination"])
         counted = wait_for_count(api)
         rows = result_rows(local_path(export["destination"]))
 
         check_view_api(stack.base_url, api, run_id)
-        browse(stack.base_url, stack.password, api, run_id, job, emulator.url, tmp_path, images, rows)
+        browse(
+            stack.base_url,
+            stack.password,
+            api,
+            (run_id, dry_run_id),
+            job,
+            emulator.url,
+            tmp_path,
+            images,
+            rows,
+        )
 
     # Every task of the run reported START and COMPLETE with final datasets and the roboflow facet.
     task_ids = [task for task in STEP_TASKS if task != "list_local_files"]
@@ -241,7 +261,7 @@ def browse(
     base_url: str,
     password: str,
     api: AirflowAPI,
-    run_id: str,
+    run_ids: tuple[str, str],
     job: dict,
     emulator_url: str,
     tmp: Path,
@@ -250,6 +270,7 @@ def browse(
 ) -> None:
     from selenium.webdriver.common.by import By
 
+    run_id, dry_run_id = run_ids
     driver = start_chromium(tmp / "chromium-profile")
     try:
         log_in(driver, base_url, password)
@@ -263,6 +284,10 @@ def browse(
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
         assert cells == {"found": "4", "staged": "4", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
+        # The cold-start estimate (4 images, a machine-second each at 1 credit an hour), the ceiling
+        # 5 credits buy, and what the job used.
+        spend = row.find_element(By.CSS_SELECTOR, "td.spend").text
+        assert "est. 0.001111 cr" in spend and "ceiling 18,000.0 s" in spend and "used " in spend, spend
         job_link = row.find_element(By.CSS_SELECTOR, "a.job-link")
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
         notifications = driver.find_elements(By.CSS_SELECTOR, "table.notifications tr.notification")
@@ -291,6 +316,21 @@ def browse(
         assert "results" in driver.page_source
         driver.switch_to.default_content()
         shot(driver, "04-results")
+
+        # The dry run's tab: the plan, every pre-flight check with its fix, nothing started.
+        driver.get(f"{base_url}/dags/{DAG_ID}/runs/{dry_run_id}/plugin/roboflow-run")
+        frame = framed(driver, "h2#dry-run")
+        shot(driver, "06-dry-run-tab")
+        driver.switch_to.frame(frame)
+        assert "Dry run: would start" in driver.page_source
+        checks = {
+            check.find_elements(By.CSS_SELECTOR, "td")[0].text: check.find_element(
+                By.CSS_SELECTOR, "[data-state]"
+            ).text
+            for check in driver.find_elements(By.CSS_SELECTOR, "table.checks tr.check")
+        }
+        assert checks["signed-urls-fetchable"] == "warning" and checks["roboflow-key"] == "ok", checks
+        driver.switch_to.default_content()
 
         use_the_connection_test_button(driver, base_url, api, emulator_url)
     finally:

@@ -11,6 +11,7 @@ import respx
 from include.roboflow_batch.api import (
     BadRequestError,
     ConflictError,
+    CreditsExhaustedError,
     FeatureNotEnabledError,
     NotFoundError,
     RateLimitedError,
@@ -233,7 +234,9 @@ async def test_a_retry_after_longer_than_the_cap_is_raised_for_the_caller_to_sch
     driver: ClientDriver, api: respx.MockRouter
 ) -> None:
     route = api.get(f"{BP}/jobs/j1").mock(
-        return_value=httpx.Response(429, headers={"Retry-After": "3600"}, json={"error": "credits"})
+        return_value=httpx.Response(
+            429, headers={"Retry-After": "3600"}, json={"error": "rate limit exceeded"}
+        )
     )
 
     with pytest.raises(RateLimitedError) as caught:
@@ -241,6 +244,59 @@ async def test_a_retry_after_longer_than_the_cap_is_raised_for_the_caller_to_sch
 
     assert caught.value.retry_after == 3600.0
     assert route.call_count == 1
+
+
+CREDITS = "Not enough credits to perform this request. Verify your workspace billing page."
+
+
+@pytest.mark.parametrize("status", [429, 402])
+async def test_exhausted_credits_are_told_apart_by_their_message_and_never_retried(
+    status: int, driver: ClientDriver, api: respx.MockRouter
+) -> None:
+    route = api.post(f"{BP}/jobs/j1").mock(return_value=httpx.Response(status, json={"error": CREDITS}))
+
+    with pytest.raises(CreditsExhaustedError) as caught:
+        await driver.call("create_job", "j1", {"type": "t"})
+
+    assert not isinstance(caught.value, RateLimitedError)
+    assert caught.value.status_code == status and caught.value.message == CREDITS
+    assert route.call_count == 1  # a creation keyed by its id, yet not repeated: waiting cannot help
+
+
+async def test_a_429_without_credits_in_its_message_stays_a_rate_limit(
+    driver: ClientDriver, api: respx.MockRouter
+) -> None:
+    route = api.post(f"{BP}/jobs/j1").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "0"}, json={"error": "Too many requests"}),
+            httpx.Response(200, json={"status": "ok"}),
+        ]
+    )
+
+    await driver.call("create_job", "j1", {"type": "t"})
+
+    assert route.call_count == 2
+
+
+async def test_a_402_about_credits_gets_no_hint_about_the_plan(api: respx.MockRouter) -> None:
+    driver = make_client(
+        "async", BASE_URL, API_KEY, workspace="ws", key_source="Airflow connection 'rf_prod'"
+    )
+    api.post(f"{BP}/jobs/j1").mock(return_value=httpx.Response(402, json={"error": CREDITS}))
+
+    with pytest.raises(CreditsExhaustedError) as caught:
+        await driver.call("create_job", "j1", {"type": "t"})
+    await driver.close()
+
+    assert "plan" not in str(caught.value)
+
+
+def test_credits_errors_survive_pickling() -> None:
+    import pickle
+
+    error = CreditsExhaustedError(CREDITS, status_code=429, operation="create job 'j1' (B3)")
+    copy = pickle.loads(pickle.dumps(error))
+    assert type(copy) is CreditsExhaustedError and str(copy) == str(error)
 
 
 async def test_retry_after_as_http_date_is_understood(driver: ClientDriver, api: respx.MockRouter) -> None:

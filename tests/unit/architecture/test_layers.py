@@ -1,6 +1,7 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | results_table) -> hooks -> api. A module may import its own package, a lower layer, or the
-shared top-level modules; never a higher layer. ``api`` imports no Airflow."""
+references | results_table | content | spend | preflight) -> hooks -> api. A module may import its
+own package, a lower layer, or the shared top-level modules; never a higher layer. ``api`` imports
+no Airflow."""
 
 from __future__ import annotations
 
@@ -21,6 +22,9 @@ LAYERS = {
     "export": 3,
     "references": 3,
     "results_table": 3,
+    "content": 3,
+    "spend": 3,
+    "preflight": 3,
     "hooks": 2,
     "api": 1,
 }

@@ -259,6 +259,92 @@ def test_job_webhook_is_redelivered_after_a_time_out(
     assert "timed out" in recorded[0] and recorded[1] == "204"
 
 
+def _task_machine_seconds(api: Api, job_id: str) -> dict[str, float]:
+    """Per processing task: eventTimestamp minus the createdAt of its task-started log."""
+    from datetime import datetime
+
+    def when(text: str) -> datetime:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+    logs = api.get(f"{BP}/jobs/{job_id}/logs").json()["logs"]
+    starts = {
+        log["taskId"]: when(log["createdAt"])
+        for log in logs
+        if log["logType"] == "task-started" and log["processingStageId"] == "processing"
+    }
+    tasks = api.get(f"{BP}/jobs/{job_id}/stages/processing/tasks").json()["tasks"]
+    return {t["taskId"]: (when(t["eventTimestamp"]) - starts[t["taskId"]]).total_seconds() for t in tasks}
+
+
+def test_tasks_spend_machine_time_in_proportion_to_their_files_and_gpus_are_faster(make_emulator) -> None:
+    emulator = make_emulator(seconds_per_image=0.05, task_start_seconds=0.05, shard_size=8)
+    api = Api(emulator)
+    # Two tasks: 8 and 2 images. Nominal machine time: 0.05 + 8 x 0.05 x f and 0.05 + 2 x 0.05 x f.
+    stage_images(api, "sized", {f"{i:02d}.png": png(color=(i, 0, 0)) for i in range(10)})
+    api.post(f"{BP}/jobs/cpu-job", json=job_body("sized"))
+    assert api.wait_job("cpu-job")["error"] is False
+    cpu = sorted(_task_machine_seconds(api, "cpu-job").values())
+    assert len(cpu) == 2
+    assert 0.05 + 2 * 0.05 * 0.75 <= cpu[0] < cpu[1]
+    assert 0.05 + 8 * 0.05 * 0.75 <= cpu[1] <= 0.05 + 8 * 0.05 * 1.25 + 0.3
+    gpu_body = job_body(
+        "sized", computeConfiguration={"type": "compute-configuration-v2", "machineType": "gpu"}
+    )
+    api.post(f"{BP}/jobs/gpu-job", json=gpu_body)
+    assert api.wait_job("gpu-job")["error"] is False
+    assert sum(_task_machine_seconds(api, "gpu-job").values()) < sum(cpu) / 2
+
+
+def test_a_job_over_its_ceiling_stops_each_task_at_its_share_and_says_so(make_emulator) -> None:
+    api = Api(make_emulator(seconds_per_image=0.3, shard_size=4))
+    stage_images(api, "big", {f"{i}.png": png() for i in range(8)})  # two tasks of about 1.2 s
+    api.post(f"{BP}/jobs/capped", json=job_body("big", processingTimeoutSeconds=1))
+    job = api.wait_job("capped")
+    assert job["error"] is True and "processingTimeoutSeconds=1" in job["lastNotification"]["message"]
+    (processing,) = api.get(f"{BP}/jobs/capped/stages").json()["stages"]
+    assert processing["statusType"] == "error"
+    assert processing["notification"]["message"].startswith("Stopped by processingTimeoutSeconds=1: 2 of 2")
+    # Every task stopped at its half-second share (plus scheduling slack), not after its 1.2 s of work.
+    spent = _task_machine_seconds(api, "capped")
+    assert all(0.45 <= seconds < 0.9 for seconds in spent.values()), spent
+    logs = api.get(f"{BP}/jobs/capped/logs", params={"severity": "error"}).json()["logs"]
+    assert {"task-timeout", "processing-timeout"} <= {log["logType"] for log in logs}
+    assert "capped-processing" in api.emulator.store.batches  # the stage's output batch exists
+    assert not api.emulator.store.batches["capped-processing"].files  # but no task finished
+
+
+def test_machine_settings_are_a_control_route_kept_across_a_reset(api: Api) -> None:
+    base = api.emulator.url + "/__emulator__/machines"
+    assert httpx.post(base, json={"secondsPerImage": 0.2, "gpuSpeedup": 2, "imagesPerTask": 3}).json() == {
+        "secondsPerImage": 0.2,
+        "taskStartSeconds": 0.0,
+        "gpuSpeedup": 2.0,
+        "imagesPerTask": 3,
+    }
+    assert httpx.post(base, json={"imagesPerTask": 1.5}).status_code == 400
+    refused = httpx.post(base, json={"secondsPerImage": -1})
+    assert refused.status_code == 400 and "secondsPerImage" in refused.json()["error"]
+    assert httpx.post(base, json={"cores": 2}).status_code == 400
+    httpx.post(api.emulator.url + "/__emulator__/reset")
+    assert httpx.get(base).json()["secondsPerImage"] == 0.2
+
+
+def test_the_digest_changes_with_what_a_client_creates_and_not_with_reads(api: Api) -> None:
+    def digest() -> str:
+        return str(httpx.get(api.emulator.url + "/__emulator__/digest").json()["digest"])
+
+    empty = digest()
+    api.get(f"{BP}/jobs")
+    api.get(f"{DS}/batches")
+    assert api.get(f"{BP}/jobs/nope").status_code == 404
+    assert digest() == empty
+    stage_images(api, "d", {"a.png": png()})
+    staged = digest()
+    assert staged != empty
+    api.get(f"{DS}/batches/d/list")
+    assert digest() == staged
+
+
 def test_a_long_stage_delay_holds_a_job_until_a_shorter_one_lets_it_go(
     make_emulator: Callable[..., Emulator],
 ) -> None:

@@ -332,6 +332,37 @@ def test_later_expiry_is_not_warned_about(
     assert not any("expires" in m for m in log.messages("warning"))
 
 
+def test_expired_results_say_when_they_expired_and_that_a_rerun_stages_again(
+    client: FakeStaging, tmp_path: Path
+) -> None:
+    del client.batches["job-1-export"]  # past Roboflow's 7 days: the service answers 404
+    with pytest.raises(AirflowFailException) as raised:
+        export(tmp_path / "out")
+    message = str(raised.value)
+    # The export stage of the fake job started at NOW (2026-11-28T12:00:00Z).
+    assert message.startswith("Output batch 'job-1-export' of Roboflow job job-1 no longer exists")
+    assert (
+        "started at 2026-11-28T12:00:00+00:00, so they expired at about 2026-12-05T12:00:00+00:00" in message
+    )
+    assert "Re-run this interval from its first task" in message and "staged again" in message
+    assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_expired_input_batch_says_so(
+    client: FakeStaging, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from include.roboflow_batch.api.errors import NotFoundError
+
+    def gone(batch_id: str, part_name: str | None = None) -> int:
+        raise NotFoundError(f"Batch {batch_id!r} not found", status_code=404)
+
+    monkeypatch.setattr(client, "count_batch", gone)
+    with pytest.raises(
+        AirflowFailException, match=r"^Input batch 'in-batch' of Roboflow job job-1 no longer"
+    ):
+        export(tmp_path / "out")
+
+
 def test_unknown_stage_lists_the_stages(client: FakeStaging, tmp_path: Path) -> None:
     with pytest.raises(AirflowFailException, match=r"no stage 'final' \(stages: export, processing\)"):
         export(tmp_path / "out", stage="final")

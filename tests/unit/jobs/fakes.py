@@ -124,6 +124,8 @@ class FakeJobs:
         self.get_error: Exception | None = None
         self.position: dict[str, int] = {}
         self.polled: dict[str, bool] = {}
+        # Output batches Roboflow no longer has (expired); every other batch id exists.
+        self.expired_batches: set[str] = set()
 
     def script(self, job_id: str, *snapshots: Snapshot) -> None:
         self.scripts[job_id] = list(snapshots)
@@ -182,6 +184,12 @@ class FakeJobs:
         definition = self._current(job_id).job.job_definition
         self.script(job_id, Snapshot(job(job_id, stage=None, definition=definition)))
         return {"status": "ok", "jobId": job_id}
+
+    def get_batch(self, batch_id: str) -> BatchMetadata:
+        self.calls.append(("get_batch", batch_id))
+        if batch_id in self.expired_batches:
+            raise NotFoundError("batch not found", status_code=404, operation="get batch")
+        return batch(batch_id)
 
     def call_names(self) -> list[str]:
         return [name for name, _ in self.calls]

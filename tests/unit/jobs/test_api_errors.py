@@ -10,6 +10,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from include.roboflow_batch.api.errors import (
     BadRequestError,
+    CreditsExhaustedError,
     FeatureNotEnabledError,
     NotFoundError,
     RateLimitedError,
@@ -134,6 +135,17 @@ def test_client_errors_fail_with_the_servers_message(error: RoboflowAPIError) ->
     expected = rf"^lookup of batch b failed: .*{error.message}$"
     with pytest.raises(AirflowFailException, match=expected), roboflow_errors("lookup of batch b", CONN_ID):
         raise error
+
+
+@pytest.mark.parametrize("status", [429, 402])
+def test_exhausted_credits_fail_at_once_saying_what_to_do(status: int) -> None:
+    error = CreditsExhaustedError("Not enough credits to perform this request.", status_code=status)
+    assert not is_transient(error)
+    with pytest.raises(AirflowFailException) as raised, roboflow_errors("start of job j", CONN_ID):
+        raise error
+    message = str(raised.value)
+    assert "no credits left" in message and "add credits" in message and repr(CONN_ID) in message
+    assert "Batch Processing" not in message  # not the advice for a plan without the feature
 
 
 def test_workspace_without_batch_processing_names_the_connection() -> None:

@@ -18,7 +18,7 @@ from include.roboflow_batch.jobs.recovery import (
     needs_new_job,
 )
 from include.roboflow_batch.operators.start_job import JOB_ATTEMPT_STATE_KEY, RoboflowStartJobOperator
-from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context
+from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context, stage
 
 BASE = "pipeline-base-job-01"
 
@@ -161,6 +161,45 @@ def test_succeeded_job_with_a_changed_option_is_reattached(jobs: FakeJobs) -> No
     assert result["job_id"] == BASE
     assert "restart_job" not in jobs.call_names()
     assert "create_job" not in jobs.call_names()
+
+
+def succeeded_with_outputs(job_id: str, definition: dict[str, Any]) -> Snapshot:
+    outputs = [
+        stage("processing", outputs=[f"{job_id}-processing"]),
+        stage("export", outputs=[f"{job_id}-export"]),
+    ]
+    return Snapshot(job(job_id, terminal=True, definition=definition), stages=outputs)
+
+
+def test_succeeded_job_whose_results_are_still_there_is_reattached(jobs: FakeJobs) -> None:
+    jobs.script(BASE, succeeded_with_outputs(BASE, body()))
+    assert operator().execute(make_context())["job_id"] == BASE
+    assert [c for c in jobs.calls if c[0] == "get_batch"] == [
+        ("get_batch", f"{BASE}-processing"),
+        ("get_batch", f"{BASE}-export"),
+    ]
+    assert "create_job" not in jobs.call_names()
+
+
+def test_succeeded_job_whose_results_expired_gets_a_new_job_for_the_data_staged_again(jobs: FakeJobs) -> None:
+    jobs.script(BASE, succeeded_with_outputs(BASE, body()))
+    jobs.expired_batches = {f"{BASE}-processing", f"{BASE}-export"}
+    context = make_context()
+    result = operator().execute(context)
+    second = attempt_job_id(BASE, 2)
+    assert result["job_id"] == second and result["attempt"] == 2
+    assert jobs.created == {second: body()}  # the same definition, over the batch staged again
+    [event] = context["ti"].pushed["job_history"]
+    assert event["action"] == "create" and "expired" in event["reason"]
+    assert event["seen"] == [{"job_id": BASE, "attempt": 1, "state": "succeeded, results expired"}]
+
+
+def test_expired_results_at_the_last_attempt_are_refused_with_the_reason() -> None:
+    last = ExistingJob(
+        attempt_job_id(BASE, MAX_ATTEMPTS), MAX_ATTEMPTS, {"type": "t"}, True, False, results_expired=True
+    )
+    with pytest.raises(RecoveryRefused, match=r"^The results of job .* expired .*most allowed"):
+        decide(BASE, [last], {"type": "t"})
 
 
 def test_a_restart_refused_because_the_job_runs_again_reattaches(jobs: FakeJobs) -> None:

@@ -9,6 +9,7 @@ import pytest
 from airflow.sdk import NEVER_EXPIRE
 from airflow.sdk.exceptions import AirflowException, AirflowFailException, TaskDeferred
 
+from include.roboflow_batch.api.errors import CreditsExhaustedError, NotFoundError
 from include.roboflow_batch.api.ids import derive_job_id
 from include.roboflow_batch.api.jobs import WorkflowJobSpec
 from include.roboflow_batch.links import RoboflowJobLink
@@ -69,6 +70,7 @@ def test_creates_one_job_with_the_derived_id_after_storing_it(jobs: FakeJobs) ->
         "batch_id": "batch-1",
         "workflow_id": "image-stats",
         "attempt": 1,
+        "ceiling_seconds": None,  # no processing_timeout_seconds given
     }
     assert jobs.created == {DERIVED: body(machine_type="gpu", max_parallel_tasks=4)}
     assert store.values[JOB_ID_STATE_KEY] == DERIVED
@@ -171,6 +173,53 @@ def test_conflict_on_create_is_a_clear_failure(jobs: FakeJobs) -> None:
     assert "restart_job" not in jobs.call_names()
 
 
+CREDITS = CreditsExhaustedError(
+    "Not enough credits to perform this request.", status_code=429, operation="create job (B3)"
+)
+
+
+def test_exhausted_credits_fail_at_once_and_a_later_run_creates_exactly_one_job(jobs: FakeJobs) -> None:
+    jobs.create_error = CREDITS
+    store = FakeStateStore()
+    with pytest.raises(AirflowFailException) as raised:
+        make_operator(roboflow_conn_id="rf_prod").execute(make_context(store))
+    message = str(raised.value)
+    assert f"Roboflow job {DERIVED} was not started" in message
+    assert "workspace 'demo-workspace' (Airflow connection 'rf_prod') has no credits left" in message
+    assert "add credits" in message and "clear this task" in message
+    assert jobs.call_names().count("create_job") == 1 and not jobs.created
+
+    jobs.create_error = None  # credits topped up; the task is cleared and runs again
+    result = make_operator().execute(make_context(store))
+    assert result["job_id"] == DERIVED and list(jobs.created) == [DERIVED]
+
+
+def test_credits_answer_to_a_creation_that_went_through_reattaches(jobs: FakeJobs) -> None:
+    # The first POST created the job but its answer was lost; the repeat meets the credits check,
+    # which the service makes before its duplicate check.
+    def create_then_lose_the_answer(job_id: str, body: dict[str, Any], name: str | None = None) -> None:
+        jobs.calls.append(("create_job", job_id))
+        jobs.script(job_id, Snapshot(job(job_id, stage=None, definition=body)))
+        raise CREDITS
+
+    jobs.create_job = create_then_lose_the_answer  # type: ignore[method-assign]
+    context = make_context()
+    result = make_operator().execute(context)
+    assert result["job_id"] == DERIVED
+    history = context["ti"].pushed["job_history"]
+    assert [event["action"] for event in history] == ["reattach"]
+    assert "answer was lost" in history[0]["reason"]
+
+
+def test_a_missing_input_batch_says_it_may_have_expired(jobs: FakeJobs) -> None:
+    jobs.create_error = NotFoundError("Batch 'batch-1' not found", status_code=404)
+    with pytest.raises(AirflowFailException) as raised:
+        make_operator().execute(make_context())
+    message = str(raised.value)
+    assert "input batch 'batch-1' does not exist" in message and "expired" in message
+    assert "Re-run this interval from its first task" in message
+
+
 def test_server_defaults_in_the_stored_definition_do_not_count_as_a_conflict(jobs: FakeJobs) -> None:
     stored = body()
     stored["computeConfiguration"]["machineType"] = "cpu"  # a default filled in by the server
@@ -184,8 +233,9 @@ def test_finished_job_is_done_without_waiting(jobs: FakeJobs) -> None:
     jobs.script(DERIVED, Snapshot(job(DERIVED, terminal=True, definition=body())))
     result = make_operator(wait_for_completion=False).execute(make_context())
     assert result["job_id"] == DERIVED
-    # Attempt 1 exists; attempt 2 is looked up once (404) to be sure no later job is live.
-    assert jobs.call_names() == ["get_job", "get_job"]
+    # Attempt 1 exists; attempt 2 is looked up once (404) to be sure no later job is live; the
+    # succeeded job's stages are read to check that its output batches have not expired.
+    assert jobs.call_names() == ["get_job", "get_job", "list_job_stages"]
 
 
 def test_finished_job_when_waiting_returns_its_output_batches_without_deferring(jobs: FakeJobs) -> None:

@@ -172,3 +172,28 @@ def test_a_task_ending_forgets_the_hook_lineage_of_the_process() -> None:
     HookLineageReset().before_stopping(component=None)
 
     assert lineage.get_hook_lineage_collector() is not collector
+
+
+def test_the_roboflow_facet_carries_the_ceiling_the_estimate_and_what_the_job_measured() -> None:
+    start = RoboflowStartJobOperator(task_id="start_job", batch_id="cams-b1", workflow_id="wf")
+    started = start.step_lineage({"job_id": "cams-j1", "ceiling_seconds": 900})
+    assert started.run_facets["roboflow"].ceilingSeconds == 900
+
+    export = RoboflowExportOperator(task_id="export", job_id="cams-j1", destination="file:///data/out/")
+    export._manifest = {
+        "destination": "file:///data/out/",
+        "ingested": {"batch_id": "cams-b1"},
+        "spend": {
+            "estimate_seconds": 410.0,
+            "ceiling_seconds": 900,
+            "machine_seconds": 388.5,
+            "credits": 0.108,
+        },
+    }
+    facet = export.step_lineage({"destination": "file:///data/out/"}).run_facets["roboflow"]
+    assert (facet.estimatedMachineSeconds, facet.ceilingSeconds, facet.machineSeconds, facet.credits) == (
+        410.0,
+        900,
+        388.5,
+        0.108,
+    )

@@ -62,8 +62,10 @@ def test_every_mapped_step_expands_over_the_chunk_plan_and_reads_its_own_chunk(
             upstream.task_id for upstream, _key in dag.task_dict[task_id].expand_input.value.iter_references()
         ]
 
-    for task_id in ("ingest", "start_job"):
-        assert expanded_over(task_id) == ["plan_chunks"], task_id
+    assert expanded_over("ingest") == ["plan_chunks"]
+    # The job runs on the batch its chunk's ingest staged (a new id when Roboflow kept an expired one),
+    # with the machine-time ceiling the spend gate reserved for that chunk.
+    assert expanded_over("start_job") == ["plan_chunks", "ingest", "spend_gate"]
     # The batch wait takes its batch and count from its own chunk's ingest, as values.
     assert expanded_over("wait_for_batch") == ["ingest"]
     # The job wait and the export follow the job start_job chose (a new attempt has its own id).

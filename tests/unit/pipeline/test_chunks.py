@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from include.roboflow_batch.api.ids import validate_batch_id, validate_job_id
+from include.roboflow_batch.api.ids import staged_batch_id, validate_batch_id, validate_job_id
 from include.roboflow_batch.pipeline.chunks import (
     ChunkMismatchError,
     ChunkPlanError,
@@ -107,15 +107,35 @@ def test_each_mapped_step_gets_its_own_arguments_of_the_chunk() -> None:
     spec = plan_chunks(PLAN, listing(15, 5))[1]
 
     assert ingest_kwargs(spec) == {"batch_id": spec["batch_id"], "references": spec["references"]}
-    assert start_job_kwargs(spec) == {"batch_id": spec["batch_id"], "job_id": spec["job_id"]}
+    ingested = {"batch_id": spec["batch_id"], "expected_count": 5}
+    allowed = {"index": spec["index"], "job_id": spec["job_id"], "ceiling_seconds": 900}
+    assert start_job_kwargs((spec, ingested, allowed)) == {
+        "batch_id": spec["batch_id"],
+        "job_id": spec["job_id"],
+        "processing_timeout_seconds": 900,  # the ceiling the spend gate reserved for this chunk
+    }
+    # A batch staged again under the next id (Roboflow kept the expired one's) is the chunk's own.
+    restaged = {"batch_id": staged_batch_id(spec["batch_id"], 2), "expected_count": 5}
+    assert start_job_kwargs((spec, restaged, allowed))["batch_id"] == restaged["batch_id"]
+    with pytest.raises(ChunkMismatchError, match="allowance of chunk 7"):
+        start_job_kwargs((spec, ingested, {**allowed, "index": 7}))
     # The wait takes the batch and the count its own chunk's ingest returned, as numbers.
     assert batch_wait_kwargs({"batch_id": spec["batch_id"], "expected_count": 5, "mode": "references"}) == {
         "batch_id": spec["batch_id"],
         "expected_count": 5,
     }
     # A new attempt's job, as start_job returned it, is the one waited for and exported, with its history.
-    started = {"batch_id": spec["batch_id"], "job_id": "cams-abcdefghij-a2", "job_history": HISTORY}
-    assert job_wait_kwargs(started) == {"job_id": "cams-abcdefghij-a2", "job_history": HISTORY}
+    started = {
+        "batch_id": spec["batch_id"],
+        "job_id": "cams-abcdefghij-a2",
+        "job_history": HISTORY,
+        "ceiling_seconds": 900,
+    }
+    assert job_wait_kwargs(started) == {
+        "job_id": "cams-abcdefghij-a2",
+        "job_history": HISTORY,
+        "restart_ceiling_seconds": 900,  # a restart carries the job's ceiling
+    }
     assert export_kwargs(ran(spec, "cams-abcdefghij-a2", expected=5)) == {
         "job_id": "cams-abcdefghij-a2",
         "batch_id": spec["batch_id"],

@@ -203,3 +203,52 @@ def test_fewer_exports_than_chunks_fail(tmp_path: Path) -> None:
 
     with pytest.raises(AirflowFailException, match="2 chunks were planned but 1 exported"):
         reconcile_chunks(plan, listing, specs, exports[:1])
+
+
+def _content_list(tmp_path: Path, names: list[str]) -> str:
+    from include.roboflow_batch.content.identity import content_digest
+    from include.roboflow_batch.content.window_content import content_line
+
+    path = tmp_path / "refs.content.jsonl"
+    lines = [json.dumps(content_line(name, content_digest(f"s3-etag:{name}", 1))) for name in names]
+    path.write_text("\n".join(lines) + "\n")
+    return path.as_uri()
+
+
+def test_a_reconciled_window_records_its_content_but_not_what_failed(tmp_path: Path) -> None:
+    from airflow.sdk import ObjectStoragePath
+
+    from include.roboflow_batch.content.identity import as_digests, content_digest
+    from include.roboflow_batch.content.record import ContentRecord, WindowRef
+
+    plan, listing, specs, exports = window(tmp_path, 3, 2)
+    listing["content_uri"] = _content_list(tmp_path, ["a", "b", "c", "d", "e"])
+    # Chunk 0 lost "b" at ingest (counted as failed) and chunk 1's workflow could not process "e".
+    first = Path(exports[0]["manifest_uri"].removeprefix("file://"))
+    manifest = json.loads(first.read_text())
+    manifest["ingested"]["count"], manifest["results"]["rows"] = 2, 2
+    manifest["failed"] = {"count": 1, "files": [{"file_name": "b", "reason": "unsafe-url-detected"}]}
+    first.write_text(json.dumps(manifest))
+    second = Path(exports[1]["manifest_uri"].removeprefix("file://"))
+    manifest = json.loads(second.read_text())
+    manifest["processing_failed"] = {"count": 1, "files": [{"file_name": "e", "reason": "decode"}]}
+    second.write_text(json.dumps(manifest))
+    record = f"file://{tmp_path}/record/"
+
+    summary = reconcile_chunks(plan, listing, specs, exports, processed_content=record, run_id="r1")
+
+    assert summary["recorded_content"] == 3
+    later = WindowRef("2026-03-01T05:00:00+00:00", "2026-03-01T06:00:00+00:00")
+    probe = as_digests([content_digest(f"s3-etag:{name}", 1) for name in "abcde"])
+    window_of_plan = WindowRef(plan["window_start"], plan["window_end"])
+    found = ContentRecord(ObjectStoragePath(record)).load(later).lookup(probe)
+    assert found == [window_of_plan, None, window_of_plan, window_of_plan, None]
+
+
+def test_a_window_that_does_not_reconcile_records_nothing(tmp_path: Path) -> None:
+    plan, listing, specs, exports = window(tmp_path, 15, 15)
+    listing["content_uri"] = _content_list(tmp_path, ["a"])
+    listing["count"] = 31  # the chunks do not cover the listing
+    with pytest.raises(AirflowFailException, match="do not reconcile"):
+        reconcile_chunks(plan, listing, specs, exports, processed_content=f"file://{tmp_path}/record/")
+    assert not (tmp_path / "record").exists()

@@ -14,8 +14,16 @@ from include.roboflow_batch.pipeline.factory import build_dag, raise_pipeline_pr
 from include.roboflow_batch.pipeline.loader import parse_pipelines
 from include.roboflow_batch.pipeline.schema import PipelineConfig
 
-ROBOFLOW_STEPS = ["ingest", "wait_for_batch", "start_job", "wait_for_job", "export"]
-S3_CHAIN = ["plan", "list_new_objects", "plan_chunks", *ROBOFLOW_STEPS, "reconcile"]
+ROBOFLOW_STEPS = ["ingest", "wait_for_batch", "start_job", "wait_for_job", "account_spend", "export"]
+S3_CHAIN = [
+    "plan",
+    "preflight",
+    "list_new_objects",
+    "plan_chunks",
+    "spend_gate",
+    *ROBOFLOW_STEPS,
+    "reconcile",
+]
 
 
 def config(pipeline: dict[str, Any], **defaults: Any) -> PipelineConfig:
@@ -46,7 +54,27 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     assert "bright-spot-detector" in dag.doc_md
     assert "s3://raw-frames/incoming/" in dag.doc_md
     assert dag.max_active_runs == 1
-    assert set(dag.params.keys()) == {"window_start", "window_end", "select_all", "on_changed_definition"}
+    assert set(dag.params.keys()) == {
+        "window_start",
+        "window_end",
+        "select_all",
+        "on_changed_definition",
+        "dry_run",
+    }
+
+
+def test_the_listing_and_reconcile_share_the_processed_content_record(pipeline: dict[str, Any]) -> None:
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    record = "s3://private/roboflow-state/demo_s3/processed-content/"
+    assert arg(tasks["list_new_objects"], "processed_content") == record
+    assert arg(tasks["list_new_objects"], "processed_content_conn_id") == "aws_default"
+    reconcile = tasks["reconcile"].op_kwargs
+    assert (reconcile["processed_content"], reconcile["processed_content_conn_id"]) == (record, "aws_default")
+
+    pipeline["reprocess_unchanged"] = True
+    tasks = build_dag(config(pipeline), Path("/project")).task_dict
+    assert arg(tasks["list_new_objects"], "processed_content") is None
+    assert tasks["reconcile"].op_kwargs["processed_content"] is None
 
 
 def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipeline: dict[str, Any]) -> None:
@@ -54,7 +82,15 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
 
     dag = build_dag(config(pipeline), Path("/project"))
 
-    assert chain_of(dag) == ["plan", "list_local_files", "plan_chunks", *ROBOFLOW_STEPS, "reconcile"]
+    assert chain_of(dag) == [
+        "plan",
+        "preflight",
+        "list_local_files",
+        "plan_chunks",
+        "spend_gate",
+        *ROBOFLOW_STEPS,
+        "reconcile",
+    ]
     ingest = dag.task_dict["ingest"]
     assert ingest.partial_kwargs["local_directory"] == "/project/drop"
     assert ingest.partial_kwargs["media_type"] == "videos"
@@ -66,6 +102,9 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "select": "all",
         "state_directory": "/project/.roboflow-state",
         "max_objects_per_file": 1_000,
+        # Local sources keep their processed-content record in their state directory.
+        "processed_content": "file:///project/.roboflow-state/demo_s3/processed-content/",
+        "processed_content_conn_id": None,
     }
 
 
@@ -164,7 +203,10 @@ def test_job_options_map_to_the_start_job_operator(pipeline: dict[str, Any]) -> 
     assert arg(start, "machine_type") == "gpu"
     assert arg(start, "workers_per_machine") == 2
     assert arg(start, "max_parallel_tasks") == 3
-    assert arg(start, "processing_timeout_seconds") == 7200
+    # The job's ceiling is what the spend gate reserved for its chunk (start_job_kwargs), never above
+    # job.processing_timeout, which the gate's policy carries.
+    assert "processing_timeout_seconds" not in start.partial_kwargs
+    assert dag.task_dict["spend_gate"].policy["processing_timeout_seconds"] == 7200
     assert arg(start, "max_image_failure_rate") == 0.1
     assert arg(start, "aggregation_format") == "csv"
     assert arg(start, "notifications_url") == "https://hooks.example.com/roboflow"

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.sdk import ObjectStoragePath
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
+from include.roboflow_batch.content.record import ContentRecord, WindowRef
+from include.roboflow_batch.content.window_content import read_sent_content
 from include.roboflow_batch.ingest.file_lists import read_file_list
 from include.roboflow_batch.pipeline.local_listing import LocalListingSpec, list_local_files
 
@@ -137,3 +141,41 @@ def read_skipped_keys(uri: str) -> list[str]:
     from include.roboflow_batch.export.skipped import read_skipped
 
     return [entry["key"] for entry in read_skipped(uri, None)]
+
+
+def test_with_the_record_files_processed_by_another_window_are_skipped_with_that_window(
+    tmp_path: Path,
+) -> None:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.jpg").write_bytes(b"\xff\xd8 first")
+    record = (tmp_path / "record").as_uri() + "/"
+    earlier = {
+        **PLAN,
+        "batch_id": "earlier-batch",
+        "window_start": None,
+        "window_end": "2026-01-01T00:00:00+00:00",
+    }
+    listing = spec(drop, tmp_path, select="all", processed_content=record, processed_content_conn_id=None)
+    first = list_local_files(listing, {**earlier, "select": "all"})
+    assert first["count"] == 1 and first["content_uri"].endswith("/earlier-batch/files.content.jsonl")
+
+    window = WindowRef(None, "2026-01-01T00:00:00+00:00", "all")
+    ContentRecord(ObjectStoragePath(record)).add_window(
+        window, read_sent_content(first["content_uri"], None, set())
+    )
+
+    (drop / "copy.jpg").write_bytes(b"\xff\xd8 first")  # the same bytes under another name
+    (drop / "b.jpg").write_bytes(b"\xff\xd8 second")
+    later = list_local_files(listing, {**PLAN, "select": "all"})
+
+    assert later["count"] == 1 and listed_names(later, drop) == [["b.jpg"]]
+    assert later["skipped"] == {"already-processed": 2}
+    skipped = [
+        json.loads(line)
+        for line in Path(later["skipped_uri"].removeprefix("file://")).read_text().splitlines()
+    ]
+    assert skipped == [
+        {"key": "a.jpg", "reason": "already-processed", "size": 8, "processed_in": window.to_json()},
+        {"key": "copy.jpg", "reason": "already-processed", "size": 8, "processed_in": window.to_json()},
+    ]

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from airflow.sdk import ObjectStoragePath
@@ -22,7 +23,9 @@ def listing(count: int, fail_after: int | None = None) -> Iterator[StoredObject]
     yield StoredObject("cams/readme.txt", 10, START)  # not an image: never referenced
 
 
-def run(tmp_path: Path, objects: Iterator[StoredObject], per_file: int, max_files: int = 1024):
+def run(
+    tmp_path: Path, objects: Iterator[StoredObject], per_file: int, max_files: int = 1024, **options: Any
+):
     destination = ObjectStoragePath(f"file://{tmp_path}/refs/window.jsonl")
     return write_chunked_references(
         objects,
@@ -34,6 +37,7 @@ def run(tmp_path: Path, objects: Iterator[StoredObject], per_file: int, max_file
         media_type="images",
         window=SelectionWindow(),
         expiry=EXPIRY,
+        **options,
     )
 
 
@@ -161,3 +165,13 @@ def test_chunked_windows_stream_their_keys_to_a_signer_that_signs_many(tmp_path:
         "name": "cams__frame-030.jpg",
         "url": "https://signed.example/cams/frame-030.jpg?sig=1",
     }
+
+
+def test_a_chunked_window_lists_the_content_it_sends_once(tmp_path: Path) -> None:
+    from include.roboflow_batch.content.record import RecordIndex
+
+    objects = (StoredObject(f"cams/frame-{i:03d}.jpg", 100, START, f"s3-etag:{i:03d}") for i in range(5))
+    summary = run(tmp_path, objects, per_file=2, max_files=10, record=RecordIndex())
+    assert len(summary.chunks) == 3
+    lines = (tmp_path / "refs" / "window.content.jsonl").read_text().splitlines()
+    assert [json.loads(line)["name"] for line in lines] == [f"cams__frame-{i:03d}.jpg" for i in range(5)]

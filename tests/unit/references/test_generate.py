@@ -99,6 +99,7 @@ def test_summary_holds_no_url_and_reports_the_expiry(tmp_path: Path) -> None:
         "skipped",
         "skipped_examples",
         "skipped_uri",
+        "content_uri",
         "expires_at",
         "expiry_seconds",
     }
@@ -192,3 +193,35 @@ def test_no_skipped_file_when_nothing_was_skipped(tmp_path: Path) -> None:
 
     assert summary.skipped_uri is None
     assert not path.with_name("refs.skipped.jsonl").exists()
+
+
+def test_content_another_window_processed_is_skipped_with_that_window(tmp_path: Path) -> None:
+    from include.roboflow_batch.content.identity import as_digests, content_digest
+    from include.roboflow_batch.content.record import ContentRecord, WindowRef
+
+    earlier = WindowRef("2026-03-01T03:00:00+00:00", "2026-03-01T04:00:00+00:00")
+    record = ContentRecord(ObjectStoragePath(f"file://{tmp_path}/record"))
+    record.add_window(earlier, as_digests([content_digest("s3-etag:aaa", 100)]))
+    # Same ETag and size as an object processed earlier: a metadata-only rewrite or a re-upload.
+    rewritten = StoredObject("p/a.jpg", 100, START, "s3-etag:aaa")
+    same_etag_other_size = StoredObject("p/b.jpg", 101, START, "s3-etag:aaa")
+    new = StoredObject("p/c.jpg", 100, START, "s3-etag:ccc")
+    unknown = StoredObject("p/d.jpg", 100, START)  # no checksum listed: always sent, never recorded
+    index = record.load(WindowRef(START.isoformat(), END.isoformat()))
+
+    summary, path = run(tmp_path, [rewritten, same_etag_other_size, new, unknown], record=index)
+
+    assert [key_for_name(line["name"]) for line in read_lines(path)] == ["p/b.jpg", "p/c.jpg", "p/d.jpg"]
+    assert summary.skipped == {"already-processed": 1}
+    assert read_lines(tmp_path / "out" / "refs.skipped.jsonl") == [
+        {"key": "p/a.jpg", "reason": "already-processed", "size": 100, "processed_in": earlier.to_json()}
+    ]
+    content = read_lines(tmp_path / "out" / "refs.content.jsonl")
+    assert [line["name"] for line in content] == ["p__b.jpg", "p__c.jpg"]
+    assert summary.content_uri == f"file://{tmp_path}/out/refs.content.jsonl"
+
+
+def test_without_the_record_nothing_is_skipped_for_its_content(tmp_path: Path) -> None:
+    summary, _ = run(tmp_path, [StoredObject("p/a.jpg", 100, START, "s3-etag:aaa")])
+    assert summary.count == 1 and summary.content_uri is None
+    assert not (tmp_path / "out" / "refs.content.jsonl").exists()

@@ -140,6 +140,78 @@ def test_every_page_of_the_view_needs_an_airflow_login() -> None:
         assert client.get(path).status_code == 401, path
 
 
+GATE_PLAN = {
+    "objects": 10,
+    "estimate": {"machine_seconds": 12.0, "credits": 0.0033, "model": "learned from 4 finished job(s)"},
+    "message": "pipeline cams: within budget",
+    "limits": [
+        {"name": "pipeline cams day 2026-11-30 (UTC) budget", "budget": 1.0, "spent": 0.2, "period": "day"}
+    ],
+}
+
+
+def test_a_run_shows_its_estimate_ceiling_measured_spend_and_budgets() -> None:
+    returned = {
+        **RETURNED,
+        "spend_gate:spend_plan": {"decision": "within-budget", "plan": GATE_PLAN, "ceilings": [2880]},
+        "account_spend": {
+            "machine_seconds": 11.2,
+            "credits": 0.0031,
+            "limits": [
+                {
+                    "name": "pipeline cams day 2026-11-30 (UTC) budget",
+                    "budget": 1.0,
+                    "spent": 0.2031,
+                    "period": "day",
+                }
+            ],
+        },
+    }
+    view = build_view(ROW, returned, DONE)
+    assert view.spend is not None
+    assert (view.spend["estimate_credits"], view.spend["ceiling_seconds"], view.spend["credits"]) == (
+        0.0033,
+        2880,
+        0.0031,
+    )
+    assert view.spend["limits"][0]["spent"] == 0.2031  # after the accounting
+    overview = overview_page("/roboflow-ui", {"roboflow_cams": [view]}, [], 1.0)
+    assert "est. 0.0033 cr" in overview and "ceiling 2,880.0 s" in overview and "used 0.0031 cr" in overview
+    detail = run_page("/roboflow-ui", view, [])
+    assert '<h2 id="spend">Spend</h2>' in detail and "pipeline cams day 2026-11-30 (UTC) budget" in detail
+
+
+def test_an_over_budget_run_shows_why_from_the_plan_the_gate_pushed() -> None:
+    plan = {**GATE_PLAN, "message": "pipeline cams: over budget: 10 images estimated at <b>12</b> credits"}
+    gate = {"decision": "over-budget", "plan": plan, "ceilings": []}
+    view = build_view(
+        ROW, {"plan": RETURNED["plan"], "spend_gate:spend_plan": gate}, {"spend_gate": "failed"}
+    )
+    assert view.spend is not None and view.spend["decision"] == "over-budget"
+    detail = run_page("/roboflow-ui", view, [])
+    assert "over budget: 10 images estimated at &lt;b&gt;12&lt;/b&gt; credits" in detail  # escaped
+
+
+def test_a_dry_run_shows_its_plan_and_checks() -> None:
+    gate = {
+        "decision": "dry-run",
+        "would_start": False,
+        "blocked_by": ["credits"],
+        "objects": {"count": 3, "media_type": "images", "skipped": {"empty-file": 1}},
+        "plan": GATE_PLAN,
+        "preflight": {
+            "checks": [{"check": "credits", "status": "failed", "message": "none left.", "fix": "add some."}]
+        },
+        "ceilings": [50],
+    }
+    view = build_view(
+        ROW, {"plan": RETURNED["plan"], "spend_gate:spend_plan": gate}, {"spend_gate": "success"}
+    )
+    detail = run_page("/roboflow-ui", view, [])
+    assert "Dry run: would not start: credits" in detail
+    assert "<td>credits</td>" in detail and "add some." in detail and "empty-file: 1" in detail
+
+
 def test_the_overview_draws_one_trend_point_per_run_with_a_value() -> None:
     from include.roboflow_batch.webui.trends import pipeline_trends
 
