@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missing from the sdk's stub
@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 JOB_ID_STATE_KEY = "roboflow_job_id"
 #: The attempt this task last attached to (its restarts and events: ``jobs.ledger_store``).
 JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
+#: When this task first ran (before its first remote call): a job created since is its own.
+FIRST_RUN_STATE_KEY = "roboflow_first_run_at"
 __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
 
 
@@ -228,20 +230,40 @@ class RoboflowStartJobOperator(RoboflowOperator):
         )
         return JobHistory.read_stored(published)
 
+    def _first_run_at(self, store: Any) -> datetime:
+        """When this task first ran for the interval, recorded before its first remote call."""
+        stored = store.get(FIRST_RUN_STATE_KEY)
+        if isinstance(stored, str):
+            try:
+                return datetime.fromisoformat(stored)
+            except ValueError:
+                pass  # unreadable: this try is the earliest known
+        now = datetime.now(UTC)
+        store.set(FIRST_RUN_STATE_KEY, now.isoformat(), retention=NEVER_EXPIRE)
+        return now
+
     def _recover_or_create(
         self, client: JobsClient, context: Context, base_job_id: str, body: dict[str, Any]
     ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
         Counters and history go to the task state before the remote call, so a crash in between
-        can cost one restart of the budget but never lifts the bound.
+        can cost one restart of the budget but never lifts the bound. A running job that a new
+        attempt replaces is aborted (and seen terminal) before the new one is created.
         """
         from include.roboflow_batch.api.errors import ConflictError
-        from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
-        from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
+        from include.roboflow_batch.jobs.attempts import (
+            StillRunningError,
+            abort_and_wait,
+            abort_event,
+            carry_out,
+            fetch_attempts,
+        )
+        from include.roboflow_batch.jobs.recovery import Ownership, RecoveryRefused, decide
 
         store = context["task_state_store"]
         ledger = TaskLedger(store, self.task_id)
+        first_run_at = self._first_run_at(store)
         attempts = fetch_attempts(client, base_job_id)
         known = ledger.history().merged(self._published_by_the_wait(context))
         latest = attempts[-1].job_id if attempts else base_job_id
@@ -254,12 +276,24 @@ class RoboflowStartJobOperator(RoboflowOperator):
                 # This task's restarts (counted before each call) and the waiting task's.
                 restarts_done=ledger.restarts_done(latest, known),
                 max_restarts=self.max_restarts,
+                ownership=Ownership(
+                    batch_id=body["jobInput"]["batchId"],
+                    known_jobs=known.acted_on(),
+                    first_ran_at=first_run_at,
+                ),
             )
         except RecoveryRefused as exc:
             raise AirflowFailException(str(exc)) from None
         store.set(JOB_ATTEMPT_STATE_KEY, decision.attempt, retention=NEVER_EXPIRE)
         if decision.action == "restart":
             ledger.count_restart(decision.job_id)
+        if decision.aborts:
+            known = known.with_event(abort_event(decision, attempts, by=self.task_id))
+            ledger.save(known)
+            try:
+                abort_and_wait(client, decision.aborts, self.log, poll_interval=self.wait.poll_interval)
+            except StillRunningError as exc:
+                raise AirflowException(str(exc)) from None
         try:
             event = carry_out(
                 client,
