@@ -68,6 +68,8 @@ def chunk_entry(spec: dict[str, Any], manifest: dict[str, Any], manifest_uri: st
         "processing_failed": processing_failed.get("count", 0) if isinstance(processing_failed, dict) else 0,
         "result_rows": _count(manifest, where, "results", "rows"),
         "reconciled": _field(manifest, where, "reconciled") is True,
+        "attempt": manifest.get("attempt", 1),
+        **({"replaces": manifest["replaces"]} if manifest.get("replaces") else {}),
     }
 
 

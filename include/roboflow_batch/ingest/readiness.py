@@ -154,7 +154,9 @@ def assess_readiness(
     return snapshot
 
 
-def describe_failures(failed: Iterable[Mapping[str, Any]], failed_count: int, limit: int = FAILURES_NAMED) -> str:
+def describe_failures(
+    failed: Iterable[Mapping[str, Any]], failed_count: int, limit: int = FAILURES_NAMED
+) -> str:
     """The first ``limit`` failed files with their type and reason, and how many more failed.
 
     ``failed`` are a summary's examples (``{"file_name", "type", "reason"}``); ``failed_count`` the total.

@@ -60,9 +60,7 @@ def history_event(
         job_id=decision.job_id,
         attempt=decision.attempt,
         reason=decision.reason,
-        seen=tuple(
-            SeenJob(job_id=job.job_id, attempt=job.attempt, state=job.state) for job in attempts
-        ),
+        seen=tuple(SeenJob(job_id=job.job_id, attempt=job.attempt, state=job.state) for job in attempts),
         changed=tuple(decision.differences),
         overrides=overrides or None,
         by=by or None,

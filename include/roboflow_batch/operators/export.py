@@ -22,8 +22,15 @@ from include.roboflow_batch.export.inputs import InputFiles, input_batch_files, 
 from include.roboflow_batch.export.listing import DuplicateSourceError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
-from include.roboflow_batch.export.ownership import foreign_manifest_problem
+from include.roboflow_batch.export.ownership import foreign_manifest_problem, manifest_object
 from include.roboflow_batch.export.progress import load_progress
+from include.roboflow_batch.export.replacement import (
+    export_mode,
+    finish_switch,
+    staging_folder,
+    switch_to,
+    with_history,
+)
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
@@ -228,13 +235,17 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
             raise self._failure(failure.__cause__, failure.item) from None
 
     def _transfer_all(
-        self, client: RoboflowClient, sources: list[SourceFile], dest: Destination, batch_ids: list[str]
+        self,
+        client: RoboflowClient,
+        sources: list[SourceFile],
+        dest: Destination,
+        batch_ids: list[str],
+        known: dict[str, dict[str, Any]],
+        sizes: dict[str, int] | None,
     ) -> tuple[list[SourceResult], list[SourceFile], dict[str, dict[str, Any]]]:
-        try:
-            known = load_progress(dest)
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        sizes = dest.existing_sizes() if known else {}
+        """``known``: the destination's progress records; ``sizes``: its files, when already listed."""
+        if sizes is None:
+            sizes = dest.existing_sizes() if known else {}
         complete = [s for s in sources if s.key in known and dest.is_complete(known[s.key], sizes)]
         done = {s.key for s in complete}
         todo = [s for s in sources if s.key not in done]
@@ -290,8 +301,9 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 f"batch_id: not given and job {self.job_id} does not name its input batch."
             )
 
+        current_text = dest.read_text(MANIFEST_FILE)
         foreign = foreign_manifest_problem(
-            dest.read_text(MANIFEST_FILE),
+            current_text,
             uri=dest.uri_of(MANIFEST_FILE),
             job_id=self.job_id,
             batch_id=batch_id,
@@ -299,16 +311,85 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         )
         if foreign is not None:
             raise AirflowFailException(foreign)
+        current = manifest_object(current_text)
+        if current is not None and current.get("switch"):
+            # A switch to a job's results was interrupted: finish it first (nothing is transferred).
+            self.log.info("Finishing the switch of %s to job %s's results.", dest.uri, current["job_id"])
+            current = finish_switch(dest, current)
+            current_text = dest.read_text(MANIFEST_FILE)
+            if current.get("job_id") == self.job_id:
+                return self._finish(dest, current, written=0)
 
         batch_ids = self._stage_batches(client)
         sources = self._list_sources(client, batch_ids)
+        try:
+            known = load_progress(dest)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        present = dest.existing_sizes() if current is None else None
+        own = bool(known) and set(known) <= {source.key for source in sources}
+        mode = export_mode(current, self.job_id, present or {}, own)
+        if mode == "in_place":
+            target, sizes = dest, present
+        else:
+            # Another attempt's answer (or an unfinished export's files) is there: stage, then switch.
+            target = Destination(dest.uri_of(staging_folder(self.job_id)), self.destination_conn_id)
+            self.log.info(
+                "%s holds %s: exporting job %s into %s, then switching the destination to it.",
+                dest.uri,
+                f"the results of job {current['job_id']}" if current else "files of an unfinished export",
+                self.job_id,
+                target.uri,
+            )
+            try:
+                known = load_progress(target)
+            except ValueError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            sizes = None
+        manifest, written = self._export_into(
+            client, target, dest.uri, sources, batch_ids, batch_id, media_type, expected_arg, known, sizes
+        )
+        manifest["attempt"] = history.attempt_of(self.job_id) if history is not None else 1
+        if history is not None:
+            manifest["job_history"] = history.entries()
+        if mode == "in_place":
+            manifest = with_history(manifest, current, None)
+            dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
+            # What a switch to this job left when it stopped before removing its staging folder.
+            dest.remove_folder(staging_folder(self.job_id))
+        else:
+            manifest = switch_to(dest, manifest, current_text, current, self.job_id)
+            self.log.info(
+                "%s now holds job %s's results; the earlier answer is in %s.",
+                dest.uri,
+                self.job_id,
+                manifest["replaces"]["moved_to"],
+            )
+        return self._finish(dest, manifest, written)
+
+    def _export_into(
+        self,
+        client: RoboflowClient,
+        target: Destination,
+        destination_uri: str,
+        sources: list[SourceFile],
+        batch_ids: list[str],
+        batch_id: str,
+        media_type: str,
+        expected_arg: int | None,
+        known: dict[str, dict[str, Any]],
+        sizes: dict[str, int] | None,
+    ) -> tuple[dict[str, Any], int]:
+        """Transfer ``sources`` into ``target`` and build their manifest; returns it and the files written."""
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
             # The input batch listing and job logs are only needed for the manifest: fetch them
             # while the files transfer.
             inputs: Future[InputFiles] = side.submit(input_batch_files, client, batch_id)
             unprocessed: Future[list[dict[str, Any]]] = side.submit(processing_failures, client, self.job_id)
             try:
-                results, complete, known = self._transfer_all(client, sources, dest, batch_ids)
+                results, complete, known = self._transfer_all(
+                    client, sources, target, batch_ids, known, sizes
+                )
             except BaseException:
                 inputs.cancel()
                 unprocessed.cancel()
@@ -318,16 +399,14 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
         counts = ResultCount()
         files: list[dict[str, Any]] = []
         written = sum(r.written for r in results)
-        skipped = 0
         for outcome in results:
             counts.add(outcome.counts)
             files.extend(outcome.files)
         for source in complete:
             for entry in known[source.key]["files"]:
-                skipped += 1
                 files.append(entry)
                 if result_format(entry["path"]):
-                    counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
+                    counts.add(self._count(target.iter_lines(entry["path"]), entry["path"]))
 
         expected, expected_source = self._expected_inputs(expected_arg)
         export_counts = ExportCounts(
@@ -348,7 +427,7 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 job_id=self.job_id,
                 stage=self.stage,
                 output_batches=batch_ids,
-                destination=dest.uri,
+                destination=destination_uri,
                 batch_id=batch_id,
                 expected_source=expected_source,
                 counts=export_counts,
@@ -356,24 +435,27 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 key_for_name=key_for_name,
             )
         )
-        if history is not None:
-            manifest["job_history"] = history.entries()
-        # One line: json's C encoder only runs without indentation (several times faster on big exports).
-        dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
+        return manifest, written
+
+    def _finish(self, dest: Destination, manifest: dict[str, Any], written: int) -> dict[str, Any]:
+        """The summary of the manifest now in ``dest``; a manifest that does not reconcile is never silent."""
         self._manifest = manifest
         summary = {
             "destination": dest.uri,
             "manifest_uri": dest.uri_of(MANIFEST_FILE),
             "files_written": written,
-            "files_skipped": skipped,
-            "result_rows": counts.rows,
+            "files_skipped": len(manifest["files"]) - written,
+            "result_rows": manifest["results"]["rows"],
             "reconciled": manifest["reconciled"],
         }
+        if manifest.get("replaces"):
+            summary["replaces"] = manifest["replaces"]
         self.log.info("Export summary: %s", summary)
         if not manifest["reconciled"]:
             message = (
                 f"Export of job {self.job_id} does not reconcile: checks {manifest['checks']}; inputs "
-                f"{expected}, ingested {ingested_count}, failed {len(failed)}, result rows {counts.rows}. "
+                f"{manifest['inputs']['expected']}, ingested {manifest['ingested']['count']}, failed "
+                f"{manifest['failed']['count']}, result rows {manifest['results']['rows']}. "
                 f"Details in {summary['manifest_uri']}."
             )
             if self.reconcile.on_mismatch == "fail":

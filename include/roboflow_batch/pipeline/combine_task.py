@@ -19,7 +19,7 @@ from typing import Any
 from include.roboflow_batch.export.combined import ChunkManifestError, chunk_entry, combine_manifests
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.ownership import skipped_only_manifest_problem
-from include.roboflow_batch.export.results_asset import emit_results_event
+from include.roboflow_batch.export.results_asset import answer_extra, emit_results_event
 from include.roboflow_batch.export.skipped import read_skipped
 
 #: Runs after mapped steps that were skipped for want of chunks, never after a failure.
@@ -149,4 +149,16 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "batch_ids": batch_ids,
         "chunks": summary["chunks"],
         "reconciled": summary["reconciled"],
+        **window_answer(manifest),
     }
+
+
+def window_answer(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The attempt the window's answer is, and what it replaced: a lone chunk's own, else per chunk."""
+    chunks = manifest["chunks"]
+    if len(chunks) == 1:
+        return answer_extra(chunks[0])
+    replaced = [chunk["replaces"] for chunk in chunks if chunk.get("replaces")]
+    return {"attempts": [chunk.get("attempt", 1) for chunk in chunks]} | (
+        {"replaces": replaced} if replaced else {}
+    )

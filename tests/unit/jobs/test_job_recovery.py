@@ -15,9 +15,9 @@ from include.roboflow_batch.jobs.ledger_store import HISTORY_STATE_KEY
 from include.roboflow_batch.jobs.recovery import (
     MAX_ATTEMPTS,
     ExistingJob,
+    Ownership,
     RecoveryRefused,
     attempt_job_id,
-    Ownership,
     decide,
     result_changes,
 )
@@ -191,7 +191,9 @@ def test_a_job_past_its_processing_stage_is_waited_for_instead_of_aborted(jobs: 
     from tests.unit.jobs.fakes import refusal
 
     running = Snapshot(job(BASE, stage="export", definition=body(workflow_id="old-workflow")))
-    jobs.script(BASE, running, Snapshot(job(BASE, terminal=True, definition=body(workflow_id="old-workflow"))))
+    jobs.script(
+        BASE, running, Snapshot(job(BASE, terminal=True, definition=body(workflow_id="old-workflow")))
+    )
     jobs.abort_error = refusal()
     with mock.patch("time.sleep"):
         assert operator().execute(make_context())["job_id"] == attempt_job_id(BASE, 2)
@@ -213,7 +215,9 @@ def test_a_job_that_existed_before_the_step_on_another_batch_is_never_aborted_or
         Snapshot(job(BASE, definition=foreign)),
         Snapshot(job(BASE, terminal=True, definition=foreign)),
         dead(BASE, foreign),
-        Snapshot(job(BASE, terminal=True, definition=body(batch_id="someone-elses-batch", machine_type="gpu"))),
+        Snapshot(
+            job(BASE, terminal=True, definition=body(batch_id="someone-elses-batch", machine_type="gpu"))
+        ),
     ):
         jobs.script(BASE, snapshot)
         with pytest.raises(AirflowFailException) as failure:
