@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from include.roboflow_emulator.app import Emulator
-from include.roboflow_emulator.config import EmulatorConfig
+from include.roboflow_emulator.config import SHARD_SIZE, EmulatorConfig
 from include.roboflow_emulator.faults import FAULT_STATUSES
 
 
@@ -60,12 +60,14 @@ _VALUE_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str | None], .
         0.0,
         "simulated compute time per processed file (exercises processingTimeoutSeconds)",
     ),
+    ("--shard-size", int, SHARD_SIZE, "images per shard of a reference ingest (one processing task each)"),
     ("--retention-seconds", _non_negative, 7 * 24 * 3600.0, "how long batches live (7 days, as the service)"),
     ("--seed", int, 0, "seed of the fault injector"),
     ("--fault-rate", _fraction, 0.0, "fraction of API requests answered with an error"),
     ("--fault-statuses", _statuses, list(FAULT_STATUSES), None),
     ("--fault-latency-ms", int, 0, "latency added to every API request"),
     ("--drop-rate", _fraction, 0.0, "fraction of API requests dropped unanswered"),
+    ("--download-latency-ms", int, 0, "latency added to every download through a signed URL"),
     ("--drop-after-write-rate", _fraction, 0.0, "fraction of writes applied and then dropped unanswered"),
     ("--log-level", str, "WARNING", None),
 )
@@ -118,6 +120,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         webhook_backoff=args.webhook_backoff,
         seconds_per_image=args.seconds_per_image,
         retention_seconds=args.retention_seconds,
+        shard_size=args.shard_size,
         faults={
             "seed": args.seed,
             "rate": args.fault_rate,
@@ -126,6 +129,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
             "dropRate": args.drop_rate,
             "dropAfterWriteRate": args.drop_after_write_rate,
             "duplicateWebhooks": args.duplicate_webhooks,
+            "downloadLatencyMs": args.download_latency_ms,
         },
     )
 
