@@ -40,6 +40,7 @@ from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.parallel import ItemFailedError
 from include.roboflow_batch.references.naming import key_for_name
+from include.roboflow_batch.repair.merge import reapply_repairs
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -354,6 +355,9 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
             manifest["job_history"] = history.entries()
         if mode == "in_place":
             manifest = with_history(manifest, current, None)
+            if current is not None and current.get("job_id") == self.job_id:
+                # The window's answer written again keeps the repairs merged into it.
+                manifest = reapply_repairs(manifest, current, lambda path: self._repair_manifest(dest, path))
             dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
             # What a switch to this job left when it stopped before removing its staging folder.
             dest.remove_folder(staging_folder(self.job_id))
@@ -366,6 +370,15 @@ class RoboflowExportOperator(ResultsEventMixin, RoboflowOperator):
                 manifest["replaces"]["moved_to"],
             )
         return self._finish(dest, manifest, written)
+
+    def _repair_manifest(self, dest: Destination, relpath: str) -> dict[str, Any]:
+        document = manifest_object(dest.read_text(relpath))
+        if document is None:
+            raise AirflowFailException(
+                f"{dest.uri_of(relpath)}: the manifest of a repair merged into this window is missing or "
+                "unreadable; the window's manifest cannot be written again without it"
+            )
+        return document
 
     def _export_into(
         self,

@@ -73,6 +73,8 @@ def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
         select=plan["select"],
         interval_start=plan["window_start"],
         interval_end=plan["window_end"],
+        # A repair run takes the window's unprocessed objects instead of listing the window.
+        repair_of=plan["repair_of"],
         **listing.kwargs(),
     )
     return references, references.output

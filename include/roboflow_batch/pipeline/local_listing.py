@@ -11,7 +11,7 @@ beside them (``skipped_uri``), in the format of a bucket listing's skipped list,
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 
 class LocalListingSpec(TypedDict):
@@ -22,6 +22,8 @@ class LocalListingSpec(TypedDict):
     select: str
     state_directory: str
     max_objects_per_file: int
+    # Reads the window's manifest when a run repairs it (the export's connection).
+    repair_conn_id: NotRequired[str | None]
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
@@ -53,7 +55,10 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     except ValueError as exc:
         raise AirflowFailException(str(exc)) from None
     state = Path(spec["state_directory"])
-    scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
+    if plan.get("repair_of"):
+        scan = _repair_scan(spec, plan, directory)
+    else:
+        scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
     if not scan.files and not scan.skipped:
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
     lists_dir = state / plan["batch_id"]
@@ -73,3 +78,17 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
         ],
         "skipped_uri": skipped_uri,
     }
+
+
+def _repair_scan(spec: LocalListingSpec, plan: dict[str, Any], directory: Path) -> Any:
+    """The files a repair of the window takes again: those its manifest names as not processed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.ingest.local_files import named_files
+    from include.roboflow_batch.repair.selection import RepairRefused, objects_to_repair, window_manifest
+
+    try:
+        manifest = window_manifest(plan["repair_of"], spec.get("repair_conn_id"))
+    except RepairRefused as exc:
+        raise AirflowFailException(f"repair: {exc}") from None
+    return named_files(directory, [obj.name for obj in objects_to_repair(manifest)], spec["media_type"])

@@ -12,6 +12,7 @@ WINDOW_START = "window_start"
 WINDOW_END = "window_end"
 SELECT_ALL = "select_all"
 ON_CHANGED_DEFINITION = "on_changed_definition"
+REPAIR = "repair"
 #: The params that choose a manual run's window (``plan``).
 WINDOW_PARAMS = (WINDOW_START, WINDOW_END, SELECT_ALL)
 
@@ -20,7 +21,9 @@ RUN_PARAMS_DOC = (
     f"successfully processed window up to the trigger time. Params: `{WINDOW_START}` and `{WINDOW_END}` "
     f"(ISO 8601) process exactly that window; `{SELECT_ALL}: true` takes every object under the source, "
     f"whatever its age; `{ON_CHANGED_DEFINITION}` (`new_job` or `fail`) overrides "
-    "`job.on_changed_definition` for this run."
+    f"`job.on_changed_definition` for this run; `{REPAIR}: true` with `{WINDOW_START}`/`{WINDOW_END}` "
+    "(or on a run with a data interval) re-processes only the objects of that already exported window "
+    "that failed or have no result, in a child batch and job, and merges them into its manifest."
 )
 
 
@@ -36,7 +39,12 @@ def run_params() -> dict[str, Any]:
             None,
             type=["null", "string"],
             enum=[None, "new_job", "fail"],
-            description="A failed job whose definition changed: start a new job, or fail",
+            description="A job whose results would differ from what the pipeline asks: new attempt, or fail",
+        ),
+        REPAIR: Param(
+            False,
+            type="boolean",
+            description="Re-process only the window's objects that failed or have no result",
         ),
     }
 

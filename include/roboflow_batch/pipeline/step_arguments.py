@@ -25,6 +25,8 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   ``workflow_parameters`` / ``image_input_name``.
 - ``job.processing_timeout`` -> start_job: ``processing_timeout_seconds``.
 - ``job.on_changed_definition`` (or the run param of that name) -> start_job: ``on_changed_definition``.
+- ``export.conn_id`` (as above) -> plan, and the listing: ``destination_conn_id`` / ``repair_conn_id``
+  (a repair run reads the window's manifest).
 - ``job.wait_timeout`` / ``job.poke_interval`` -> wait_for_job: ``timeout`` / ``poke_interval``
   (seconds); ``readiness.timeout`` / ``readiness.poke_interval`` -> wait_for_batch: the same.
 - ``webhook_url`` -> ingest, start_job: ``notifications_url``; with it, ``webhook_fallback_interval``
@@ -125,6 +127,8 @@ class ReferencesListingArguments(StepArguments):
     max_objects_per_file: int
     # A window of skipped objects only goes on to reconcile, which writes its manifest.
     skip_when_all_skipped: bool = False
+    # A repair run reads the window's manifest (the export's connection).
+    repair_conn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -264,12 +268,13 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             select=source.select,
             state_directory=str(resolve_path(source.state_directory, base_dir)),
             max_objects_per_file=per_batch,
+            repair_conn_id=destination_conn_id,
         )
         ingest = IngestArguments(source.media, pipeline.webhook_url, local_directory=directory)
     else:
         references_uri = source.references_uri
         references_conn_id = source.references_conn_id or _conn_on_source_storage(pipeline, references_uri)
-        listing = _references_listing(source, references_conn_id, per_batch)
+        listing = _references_listing(source, references_conn_id, per_batch, destination_conn_id)
         ingest = IngestArguments(source.media, pipeline.webhook_url, references_conn_id=references_conn_id)
     job_options = _job_options(pipeline)
     return PipelineArguments(
@@ -282,6 +287,7 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
             base_dir=str(base_dir),
             references_uri=references_uri,
             destination=destination,
+            destination_conn_id=destination_conn_id,
         ),
         listing=listing,
         ingest=ingest,
@@ -321,7 +327,7 @@ def pipeline_arguments(pipeline: PipelineConfig, base_dir: Path) -> PipelineArgu
 
 
 def _references_listing(
-    source: S3Source | GCSSource, destination_conn_id: str | None, per_batch: int
+    source: S3Source | GCSSource, destination_conn_id: str | None, per_batch: int, repair_conn_id: str | None
 ) -> S3ListingArguments | GCSListingArguments:
     common: dict[str, Any] = {
         "bucket": source.bucket,
@@ -330,6 +336,7 @@ def _references_listing(
         "media_type": source.media,
         "expiry": source.url_expiry,
         "max_objects_per_file": per_batch,
+        "repair_conn_id": repair_conn_id,
     }
     if isinstance(source, S3Source):
         return S3ListingArguments(

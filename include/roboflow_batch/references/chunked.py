@@ -94,6 +94,7 @@ def write_chunked_references(
     media_type: MediaType,
     window: SelectionWindow,
     expiry: EffectiveExpiry,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> ChunkedReferencesSummary:
     """Write the selected objects as references files of at most ``max_objects_per_file`` lines each.
 
@@ -111,7 +112,15 @@ def write_chunked_references(
         summary.on_skip = skips.write
         try:
             _write_chunks(
-                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window
+                objects,
+                sign,
+                destination,
+                writers,
+                summary,
+                max_objects_per_file,
+                max_files,
+                window,
+                also_skipped,
             )
         finally:
             summary.on_skip = None
@@ -135,9 +144,12 @@ def _write_chunks(
     max_objects_per_file: int,
     max_files: int,
     window: SelectionWindow,
+    also_skipped: Iterable[tuple[str, str]],
 ) -> None:
     media_type, source = summary.media_type, summary.source
-    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    selected = select_objects(
+        objects, media_type=media_type, window=window, summary=summary, also_skipped=also_skipped
+    )
     for name, url in signed_references(selected, sign):
         if summary.count % max_objects_per_file == 0:
             if len(writers) == max_files:

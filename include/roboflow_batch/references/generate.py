@@ -87,8 +87,10 @@ def select_objects(
     media_type: MediaType,
     window: SelectionWindow,
     summary: ReferencesSummary,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> Iterable[tuple[str, str]]:
-    """(key, name) of the listed objects to reference; records the ones skipped on ``summary``."""
+    """(key, name) of the listed objects to reference; records the ones skipped on ``summary``, then
+    ``also_skipped`` (``(key, reason)`` of objects that could not be listed at all)."""
     contains = window.contains
     for obj in objects:
         if obj.key.endswith("/") or not contains(obj.last_modified):
@@ -103,6 +105,8 @@ def select_objects(
             summary.skip(obj.key, SKIP_NAME_TOO_LONG, obj.size)
             continue
         yield obj.key, name
+    for key, reason in also_skipped:
+        summary.skip(key, reason)
 
 
 def signed_references(selected: Iterable[tuple[str, str]], sign: Signer) -> Iterator[tuple[str, str]]:
@@ -147,14 +151,18 @@ def write_references(
     media_type: MediaType,
     window: SelectionWindow,
     expiry: EffectiveExpiry,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> ReferencesSummary:
     """Write one ``{"name", "url"}`` line per selected object to ``destination``, atomically, and
-    one ``{"key", "reason"}`` line per skipped object to ``skipped_path(destination)``.
+    one ``{"key", "reason"}`` line per skipped object (and ``also_skipped``) to
+    ``skipped_path(destination)``.
 
     When nothing is selected the destination is left untouched and ``references_uri`` is None.
     """
     summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
-    selected = select_objects(objects, media_type=media_type, window=window, summary=summary)
+    selected = select_objects(
+        objects, media_type=media_type, window=window, summary=summary, also_skipped=also_skipped
+    )
     with (
         AtomicJSONLWriter(destination) as writer,
         AtomicJSONLWriter(skipped_path(destination)) as skips,

@@ -20,6 +20,7 @@ LAYERS = {
     "jobs": 3,
     "export": 3,
     "references": 3,
+    "repair": 3,
     "hooks": 2,
     "api": 1,
 }

@@ -46,7 +46,13 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
     assert "bright-spot-detector" in dag.doc_md
     assert "s3://raw-frames/incoming/" in dag.doc_md
     assert dag.max_active_runs == 1
-    assert set(dag.params.keys()) == {"window_start", "window_end", "select_all", "on_changed_definition"}
+    assert set(dag.params.keys()) == {
+        "window_start",
+        "window_end",
+        "select_all",
+        "on_changed_definition",
+        "repair",
+    }
 
 
 def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipeline: dict[str, Any]) -> None:
@@ -66,6 +72,7 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         "select": "all",
         "state_directory": "/project/.roboflow-state",
         "max_objects_per_file": 1_000,
+        "repair_conn_id": None,
     }
 
 
