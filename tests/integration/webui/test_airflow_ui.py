@@ -1,6 +1,7 @@
 """Watching a pipeline in the real Airflow UI: one run through api-server, scheduler, dag-processor and
 triggerer with Roboflow webhooks, then a downstream DAG triggered by the results Asset, the Roboflow
-view and run tab read in headless Chromium, and the connection Test button."""
+view and run tab read in headless Chromium, the run tab's Repair action (a repair run of the window's
+one unprocessable image), and the connection Test button."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import yaml
 
 from include.devstack import connections
 from include.devstack.airflow_stack import AirflowAPI, airflow_env, ensure_pool, migrate_db, running_stack
-from include.devstack.sample_media import sample_images, seed_s3
+from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.devstack.services import REPO_ROOT, free_port, running, start_roboflow_emulator
 from tests.integration.pipeline.conftest import TEST_DEFAULTS, object_store_pipeline
 from tests.integration.pipeline.test_scheduler_run import follow_run, returned, trigger
@@ -107,6 +108,11 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
         pytest.fail(problem)
     images = sample_images(4, prefix="ui", seed=43)
     seed_s3(moto_server.url, "it-ui-frames", "cams/", images)
+    # One image whose pixels are cut off: staged, then not processable, so the window has one to repair.
+    broken = sample_images(1, prefix="ui-broken", seed=44)[0].content
+    stand_in_s3_client(moto_server.url).put_object(
+        Bucket="it-ui-frames", Key="cams/ui-broken.png", Body=broken[: len(broken) // 2]
+    )
     port = free_port()
     pipeline = object_store_pipeline(
         PIPELINE_ID,
@@ -159,7 +165,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(moto_server: Any, tmp_path: Path) ->
     # The downstream DAG read the manifest summary from triggering_asset_events.
     assert loaded["manifest_uri"] == export["manifest_uri"]
     assert loaded["rows"] == len(images)
-    assert loaded["objects"] == {"processed": 4, "failed": 0, "skipped": 0}
+    assert loaded["objects"] == {"processed": 4, "failed": 1, "skipped": 0}
     assert loaded["job_id"] == job["job_id"]
     assert loaded["reconciled"] is True
 
@@ -169,7 +175,8 @@ def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
     data = api.get("/roboflow-ui/api/pipelines")
     # The scheduler may have added its own run of the latest interval: read the one this test made.
     [run] = [r for r in data["pipelines"][DAG_ID] if r["run_id"] == run_id]
-    assert (run["found"], run["skipped"], run["staged"], run["failed"]) == (4, 0, 4, 0)
+    assert (run["found"], run["skipped"], run["staged"], run["failed"]) == (5, 0, 5, 0)
+    assert run["unprocessed"] == 1
     assert run["job_state"] == "succeeded"
     types = {n["type"] for n in data["notifications"]}
     # The emulator notified the receiver about the ingest and the job.
@@ -193,7 +200,7 @@ def browse(
         driver.switch_to.frame(frame)
         row = wait_for(driver, f"section[data-dag-id='{DAG_ID}'] tr.run[data-run-id='{run_id}']")
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
-        assert cells == {"found": "4", "staged": "4", "failed": "0"}
+        assert cells == {"found": "5", "staged": "5", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
         job_link = row.find_element(By.CSS_SELECTOR, "a.job-link")
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
@@ -212,7 +219,7 @@ def browse(
         shot(driver, "03-run-tab")
         driver.switch_to.frame(frame)
         detail = wait_for(driver, "dl.run-detail")
-        assert detail.find_element(By.CSS_SELECTOR, ".found").text == "4"
+        assert detail.find_element(By.CSS_SELECTOR, ".found").text == "5"
         assert detail.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
         detail.find_element(By.CSS_SELECTOR, "a.results-link").click()
         wait_for(driver, "table.doc")
@@ -220,9 +227,61 @@ def browse(
         driver.switch_to.default_content()
         shot(driver, "04-results")
 
+        repair_from_the_run_tab(driver, base_url, api, run_id)
+
         use_the_connection_test_button(driver, base_url, api, emulator_url)
     finally:
         driver.quit()
+
+
+def repair_from_the_run_tab(driver: Any, base_url: str, api: AirflowAPI, run_id: str) -> None:
+    """The run tab's Repair button triggers a repair run of the window, whose tab then says what
+    became of the one object it took again (still unprocessable: it is the same cut-off image)."""
+    from selenium.common.exceptions import NoSuchElementException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}/dags/{DAG_ID}/runs/{run_id}/plugin/roboflow-run")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    form = wait_for(driver, "form.repair")
+    assert "re-process only the 1 object(s)" in form.text
+    driver.execute_script("arguments[0].scrollIntoView()", form)
+    driver.switch_to.default_content()
+    shot(driver, "04a-repair-offered")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    driver.find_element(By.CSS_SELECTOR, "form.repair button").click()
+    # The sandboxed frame moves to the new run's tab and says so.
+    repair_run = WebDriverWait(driver, 60, ignored_exceptions=(NoSuchElementException,)).until(
+        lambda page: shown_repair_run(page)
+    )
+    assert f"Repair triggered from run {run_id}" in driver.find_element(By.CSS_SELECTOR, "p.notice").text
+    driver.switch_to.default_content()
+    shot(driver, "04b-repair-triggered")
+
+    state, seen = follow_run(api, DAG_ID, repair_run, timeout=300)
+    assert state == "success", dict(seen)
+    window = returned(api, DAG_ID, repair_run, "reconcile")
+    assert window["repair"] | {"objects": 1, "processed": 0, "still_failing": 1} == window["repair"]
+    assert (window["ingested"], window["processing_failed"], window["reconciled"]) == (5, 1, True)
+    driver.get(f"{base_url}/dags/{DAG_ID}/runs/{repair_run}/plugin/roboflow-run")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    outcome = wait_for(driver, "p.repair-outcome")
+    assert "1 object(s) taken again, 0 processed, 1 still without a result" in outcome.text
+    driver.execute_script("arguments[0].scrollIntoView()", outcome)
+    driver.switch_to.default_content()
+    shot(driver, "04c-repair-run")
+
+
+def shown_repair_run(driver: Any) -> str | None:
+    """The run the frame shows, once it is a repair run (the frame is still navigating before)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        text = str(driver.find_element(By.CSS_SELECTOR, ".run-id").text)
+    except StaleElementReferenceException:
+        return None
+    return text if text.startswith("repair__") else None
 
 
 def use_the_connection_test_button(driver: Any, base_url: str, api: AirflowAPI, emulator_url: str) -> None:
