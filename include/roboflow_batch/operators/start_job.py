@@ -50,11 +50,13 @@ class RoboflowStartJobOperator(RoboflowOperator):
     The job id is deterministic (dag, data interval or run id, task, map index, batch, workflow) unless
     ``job_id`` is given, and it is kept in the task's ``task_state_store`` before the job is created. A retry
     or a crashed worker therefore re-attaches to the same job and never starts a second, billable one:
-    the interval's jobs are looked up first (see ``include.roboflow_batch.jobs.recovery``): a running
-    or succeeded job is re-attached; a failed or aborted one is restarted with the options asked for
-    now (at most ``max_restarts`` times); a change a restart cannot carry (workflow, its parameters,
-    the input batch) starts the next attempt ``<id>-a<N>`` when ``on_changed_definition`` is
-    ``"new_job"`` and fails the task when it is ``"fail"``. Every step is kept in the task state and
+    the interval's jobs are looked up first (see ``include.roboflow_batch.jobs.recovery``): a job whose
+    results would be what the pipeline asks for is re-attached (running or succeeded) or restarted with
+    the options asked for now (failed or aborted, at most ``max_restarts`` times); a job whose results
+    would differ (workflow, its parameters, the input batch, image inputs, output format, ...) is never
+    re-attached: ``on_changed_definition`` ``"new_job"`` starts the next attempt ``<id>-a<N>`` (a
+    running job is aborted, and seen terminal, first), ``"fail"`` fails the task naming the changes. A
+    job that is not the interval's own is never acted on. Every step is kept in the task state and
     returned (and pushed to XCom) as ``job_history``, for the task that waits for the job and the manifest.
 
     Every option of the job body is a templated snake_case parameter; the body is validated before any
@@ -72,8 +74,8 @@ class RoboflowStartJobOperator(RoboflowOperator):
         ``abort_on_timeout``).
     :param abort_on_kill: abort the job when this task is killed (only a job this task created or
         re-attached to).
-    :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a changed definition does to an
-        interval whose job failed or was aborted.
+    :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a re-run does when the interval's
+        job (running, finished, failed or aborted) would give other results than asked for now.
     :param max_restarts: restarts of one failed or aborted job in this run, by this task and by the
         task that waits for the job together.
     :param job_wait_task_id: the task that waits for this job (``RoboflowJobSensor``), if any: the job

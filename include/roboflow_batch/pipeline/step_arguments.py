@@ -455,8 +455,9 @@ def _doc_md(pipeline: PipelineConfig, per_batch: int) -> str:
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
         f"- **Recovery**: a failed or aborted job is restarted (at most {pipeline.job.max_restarts} "
-        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a changed "
-        f"workflow, parameters or batch: `{pipeline.job.on_changed_definition}`.",
+        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a job whose "
+        "results would differ (workflow, parameters, batch, image inputs, output format): "
+        f"`{pipeline.job.on_changed_definition}`. A repair run re-processes only what failed.",
         "",
         RUN_PARAMS_DOC,
     ]
