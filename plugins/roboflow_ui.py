@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from include.roboflow_batch.webui.app import URL_PREFIX, create_view_app
+from include.roboflow_batch.webui.app import RUN_TAB_ROUTE, URL_PREFIX, create_view_app
 from include.roboflow_batch.webui.connection_test import RoboflowConnectionTestMiddleware
 
 
@@ -37,6 +37,6 @@ class RoboflowUIPlugin(AirflowPlugin):
             "name": "Roboflow",
             "href": URL_PREFIX + "/runs/{DAG_ID}/{RUN_ID}",
             "destination": "dag_run",
-            "url_route": "roboflow-run",
+            "url_route": RUN_TAB_ROUTE,
         },
     ]

@@ -65,6 +65,8 @@ def size_limit(media_type: MediaType) -> int | None:
 SKIP_UNSUPPORTED = "unsupported-file-type"
 SKIP_EMPTY = "empty-file"
 SKIP_TOO_LARGE = "file-size-limit-exceeded"
+# A repair looked for an object of its window and the source no longer has it.
+SKIP_NOT_FOUND = "not-found"
 
 
 def rejection_reason(name: str, size: int, media_type: MediaType) -> str | None:

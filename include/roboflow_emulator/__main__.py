@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from include.roboflow_emulator.app import Emulator
-from include.roboflow_emulator.config import EmulatorConfig
+from include.roboflow_emulator.config import SHARD_SIZE, EmulatorConfig
 from include.roboflow_emulator.faults import FAULT_STATUSES
 from include.roboflow_emulator.switches import EXPIRED_BATCH_ID_POLICIES
 
@@ -63,6 +63,7 @@ _VALUE_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str | None], .
     ),
     ("--task-start-seconds", _non_negative, 0.0, "machine seconds a task spends before its first file"),
     ("--gpu-speedup", _non_negative, 4.0, "how many times faster a GPU machine is"),
+    ("--shard-size", int, SHARD_SIZE, "images per shard of a reference ingest (one processing task each)"),
     ("--retention-seconds", _non_negative, 7 * 24 * 3600.0, "how long batches live (7 days, as the service)"),
     ("--job-start-latency", _non_negative, 0.0, "seconds a job waits for machines before its first stage"),
     ("--seed", int, 0, "seed of the fault injector"),
@@ -70,6 +71,7 @@ _VALUE_OPTIONS: tuple[tuple[str, Callable[[str], object], object, str | None], .
     ("--fault-statuses", _statuses, list(FAULT_STATUSES), None),
     ("--fault-latency-ms", int, 0, "latency added to every API request"),
     ("--drop-rate", _fraction, 0.0, "fraction of API requests dropped unanswered"),
+    ("--download-latency-ms", int, 0, "latency added to every download through a signed URL"),
     ("--drop-after-write-rate", _fraction, 0.0, "fraction of writes applied and then dropped unanswered"),
     ("--log-level", str, "WARNING", None),
 )
@@ -133,6 +135,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
         task_start_seconds=args.task_start_seconds,
         gpu_speedup=args.gpu_speedup,
         retention_seconds=args.retention_seconds,
+        shard_size=args.shard_size,
         faults={
             "seed": args.seed,
             "rate": args.fault_rate,
@@ -141,6 +144,7 @@ def config_from_args(argv: Sequence[str] | None = None) -> EmulatorConfig:
             "dropRate": args.drop_rate,
             "dropAfterWriteRate": args.drop_after_write_rate,
             "duplicateWebhooks": args.duplicate_webhooks,
+            "downloadLatencyMs": args.download_latency_ms,
         },
         switches={
             "creditsExhausted": args.credits_exhausted,

@@ -25,6 +25,8 @@ class FaultSettings:
     drop_after_write_rate: float = 0.0
     duplicate_webhooks: bool = False
     seed: int = 0
+    # Added to every download through a signed URL (a slow object store); never draws from the stream.
+    download_latency_ms: int = 0
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
@@ -36,6 +38,7 @@ class FaultSettings:
             "dropAfterWriteRate": data["drop_after_write_rate"],
             "duplicateWebhooks": data["duplicate_webhooks"],
             "seed": data["seed"],
+            "downloadLatencyMs": data["download_latency_ms"],
         }
 
 
@@ -47,6 +50,7 @@ _WIRE_NAMES = {
     "dropAfterWriteRate": "drop_after_write_rate",
     "duplicateWebhooks": "duplicate_webhooks",
     "seed": "seed",
+    "downloadLatencyMs": "download_latency_ms",
 }
 
 
@@ -66,7 +70,7 @@ def parse_fault_update(body: dict[str, object], current: FaultSettings) -> Fault
             if not isinstance(value, list) or not value or any(s not in FAULT_STATUSES for s in value):
                 raise ValueError(f"statuses must be a non-empty list drawn from {list(FAULT_STATUSES)}.")
             updated.statuses = [int(s) for s in value]
-        elif wire in ("latencyMs", "seed"):
+        elif wire in ("latencyMs", "seed", "downloadLatencyMs"):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{wire} must be a non-negative integer, got {value!r}.")
             setattr(updated, _WIRE_NAMES[wire], value)

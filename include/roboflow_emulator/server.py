@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlsplit
 
 from include.roboflow_emulator.errors import ApiError
-from include.roboflow_emulator.http_types import API, CONTROL, Request, Response, Route
+from include.roboflow_emulator.http_types import API, CONTROL, STORAGE, Request, Response, Route
 
 if TYPE_CHECKING:
     from include.roboflow_emulator.app import Emulator
@@ -123,6 +123,10 @@ class EmulatorRequestHandler(BaseHTTPRequestHandler):
             with app.store.lock:
                 app.store.requests[route.name] += 1
         decision = None
+        if route.kind == STORAGE and self.command == "GET":
+            delay_ms = app.faults.settings.download_latency_ms
+            if delay_ms:
+                time.sleep(delay_ms / 1000.0)
         if route.kind == API:
             decision = app.faults.decide(is_write=self.command != "GET")
             if decision.latency_seconds:

@@ -69,6 +69,8 @@ def chunk_entry(spec: dict[str, Any], manifest: dict[str, Any], manifest_uri: st
         "result_rows": _count(manifest, where, "results", "rows"),
         "reconciled": _field(manifest, where, "reconciled") is True,
         "stopped_by_ceiling": isinstance(manifest.get("stopped_by_ceiling"), dict),
+        "attempt": manifest.get("attempt", 1),
+        **({"replaces": manifest["replaces"]} if manifest.get("replaces") else {}),
     }
 
 

@@ -111,6 +111,50 @@ class Destination:
         with self._object(source).open("rb") as reader, self.open_atomic(target) as writer:
             shutil.copyfileobj(reader, writer, CHUNK_SIZE)
 
+    # -- rearranging (one answer per destination: ``export.replacement``) ---------------------------
+
+    def files_under(self, folder: str = "") -> list[str]:
+        """Every file below ``folder`` (the whole destination by default), as destination paths."""
+        prefix = f"{folder.rstrip('/')}/" if folder else ""
+        return sorted(path for path in self.existing_sizes() if path.startswith(prefix))
+
+    def place_copy(self, source: str, target: str) -> None:
+        """Make ``target`` hold the bytes of ``source`` (both destination paths), ``source`` kept.
+
+        Locally a hard link renamed into place (no bytes copied, atomic); on object stores the
+        store's own server-side copy, which makes the target appear complete or not at all.
+        """
+        if self.local_folder is not None:
+            self.local_folder.link_within(source, target)
+            return
+        self.root.fs.copy(self._object(source).path, self._object(target).path)
+
+    def move(self, source: str, target: str) -> None:
+        """Move one file of the destination to another of its paths (replacing what is there)."""
+        if self.local_folder is not None:
+            self.local_folder.move_within(source, target)
+            return
+        self.place_copy(source, target)
+        self.remove(source)
+
+    def remove(self, relpath: str) -> None:
+        """Delete one file of the destination; a file already gone is fine."""
+        try:
+            if self.is_local:
+                self._local(relpath).unlink()
+            else:
+                self.root.fs.rm_file(self._object(relpath).path)
+        except FileNotFoundError:
+            pass
+
+    def remove_folder(self, folder: str) -> None:
+        """Delete a folder of the destination with everything in it; an absent folder is fine."""
+        if self.is_local:
+            shutil.rmtree(self._local(folder), ignore_errors=True)
+            return
+        for relpath in self.files_under(folder):
+            self.remove(relpath)
+
     def _write_with(self, relpath: str, write: Callable[[BinaryIO], object]) -> None:
         with self.open_atomic(relpath) as handle:
             write(handle)

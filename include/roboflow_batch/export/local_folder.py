@@ -162,6 +162,27 @@ class LocalFolder:
         finally:
             staged.discard()
 
+    def link_within(self, source: str, target: str) -> None:
+        """Give ``target`` the bytes of ``source`` without copying them: a hard link renamed into place."""
+        temporary, final = self._temporary_for(target)
+        try:
+            os.link(self.path_of(source), temporary)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+                raise
+            self.copy_within(source, target)  # a filesystem without hard links
+            return
+        os.replace(temporary, final)
+        # Renaming a link onto another link of the same file does nothing (POSIX): the target was
+        # already in place, the extra link goes.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+    def move_within(self, source: str, target: str) -> None:
+        """Rename one file of the folder to another of its paths (atomic, replacing the target)."""
+        _temporary, final = self._temporary_for(target)
+        os.replace(self.path_of(source), final)
+
     def iter_lines(self, relpath: str) -> Iterator[str]:
         with open(self.path_of(relpath), encoding="utf-8", newline="") as handle:
             yield from handle

@@ -11,8 +11,11 @@ import json
 from typing import Any
 
 
-def _manifest_object(manifest_text: str) -> dict[str, Any] | None:
-    """The manifest's JSON object, or None when the text is not one (so not an export manifest)."""
+def manifest_object(manifest_text: str | None) -> dict[str, Any] | None:
+    """The manifest's JSON object, or None when there is none or the text is not one (so not an
+    export manifest)."""
+    if manifest_text is None:
+        return None
     try:
         manifest: Any = json.loads(manifest_text)
     except ValueError:
@@ -31,7 +34,7 @@ def foreign_manifest_problem(
     """
     if manifest_text is None:
         return None
-    manifest = _manifest_object(manifest_text)
+    manifest = manifest_object(manifest_text)
     if manifest is None:
         return f"{uri} is not an export manifest; refusing to write results next to it"
     owner_job = manifest.get("job_id")
@@ -56,7 +59,7 @@ def skipped_only_manifest_problem(
     """
     if manifest_text is None:
         return None
-    manifest = _manifest_object(manifest_text)
+    manifest = manifest_object(manifest_text)
     if manifest is None:
         return f"{uri} is not an export manifest; refusing to write a manifest over it"
     jobs = manifest.get("job_ids") if "job_ids" in manifest else [manifest.get("job_id")]

@@ -39,7 +39,16 @@ def results_event_extra(
         # The job's estimate, ceiling and measured machine time and credits (when the pipeline
         # accounts for its spending).
         "spend": manifest.get("spend"),
+        **answer_extra(manifest),
     }
+
+
+def answer_extra(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """Which attempt's answer the destination holds, and the earlier answer it replaced (if any)."""
+    extra: dict[str, Any] = {"attempt": manifest.get("attempt", 1)}
+    if manifest.get("replaces"):
+        extra["replaces"] = manifest["replaces"]
+    return extra
 
 
 def emit_results_event(context: Mapping[str, Any], outlets: Iterable[Any], extra: Mapping[str, Any]) -> bool:

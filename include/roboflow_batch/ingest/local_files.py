@@ -19,7 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from include.roboflow_batch.media import MediaType, has_media_extension, rejection_reason, validate_media_type
+from include.roboflow_batch.media import (
+    SKIP_NOT_FOUND,
+    MediaType,
+    has_media_extension,
+    rejection_reason,
+    validate_media_type,
+)
 from include.roboflow_batch.references.window import SelectionWindow
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "LocalFile",
     "SkippedEntry",
     "discover_files",
+    "named_files",
     "resolve_directory",
     "scan_directory",
 ]
@@ -172,3 +179,21 @@ def discover_files(
 ) -> list[LocalFile]:
     """The files of ``directory`` to send (see ``scan_directory``), sorted by name."""
     return scan_directory(directory, media_type, window).files
+
+
+def named_files(directory: Path, names: Collection[str], media_type: str) -> DirectoryScan:
+    """The top-level files of ``directory`` named ``names`` (a repair's), judged as a window's are;
+    a name the directory does not hold as a top-level entry (gone, or not a plain name) is skipped
+    as ``not-found``."""
+    wanted = set(names)
+    scan = scan_directory(directory, media_type)
+    found = DirectoryScan(
+        files=[item for item in scan.files if item.name in wanted],
+        skipped=[entry for entry in scan.skipped if entry.key in wanted],
+    )
+    seen = {item.name for item in found.files} | {entry.key for entry in found.skipped}
+    found.skipped += [
+        SkippedEntry(key=name, reason=SKIP_NOT_FOUND, size=None) for name in sorted(wanted - seen)
+    ]
+    found.skipped.sort(key=lambda entry: entry.key)
+    return found

@@ -12,9 +12,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["FAILED_EXAMPLES_LIMIT", "ReadinessSnapshot", "assess_readiness", "failure_rate"]
+__all__ = [
+    "FAILED_EXAMPLES_LIMIT",
+    "FAILURES_NAMED",
+    "ReadinessSnapshot",
+    "assess_readiness",
+    "describe_failures",
+    "failure_rate",
+]
 
 FAILED_EXAMPLES_LIMIT = 100
+#: Failed files named, with their reasons, in the message of a readiness failure.
+FAILURES_NAMED = 20
 PENDING_STATUS = "info"
 
 
@@ -143,3 +152,21 @@ def assess_readiness(
     if expected is None and snapshot.shard_count and not snapshot.pending_shards:
         snapshot.expected = server_expected
     return snapshot
+
+
+def describe_failures(
+    failed: Iterable[Mapping[str, Any]], failed_count: int, limit: int = FAILURES_NAMED
+) -> str:
+    """The first ``limit`` failed files with their type and reason, and how many more failed.
+
+    ``failed`` are a summary's examples (``{"file_name", "type", "reason"}``); ``failed_count`` the total.
+    """
+    lines = [
+        f"{entry.get('file_name') or '(unnamed)'}: {entry.get('type') or 'unknown'}"
+        + (f" ({entry['reason']})" if entry.get("reason") else "")
+        for entry in list(failed)[:limit]
+    ]
+    more = failed_count - len(lines)
+    if more > 0:
+        lines.append(f"... and {more} more")
+    return "; ".join(lines)

@@ -5,11 +5,17 @@ Synchronous and Airflow-free: the start-job operator wraps these calls in its er
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
+from include.roboflow_batch.api.errors import (
+    BadRequestError,
+    ConflictError,
+    CreditsExhaustedError,
+    NotFoundError,
+)
 from include.roboflow_batch.api.jobs import RestartOverrides
 from include.roboflow_batch.jobs.clients import JobsClient
 from include.roboflow_batch.jobs.ledger import JobEvent, SeenJob
@@ -47,6 +53,7 @@ def fetch_attempts(client: JobsClient, base_job_id: str) -> list[ExistingJob]:
                 definition=job.job_definition,
                 is_terminal=job.is_terminal,
                 error=job.error,
+                created_at=job.created_at,
             )
         )
     if found and found[-1].succeeded and results_expired(client, found[-1].job_id):
@@ -62,12 +69,12 @@ def _exists(client: JobsClient, job_id: str) -> bool:
     return True
 
 
-def attempt_state(job: ExistingJob) -> str:
-    if job.live:
-        return "running"
-    if job.succeeded:
-        return "succeeded, results expired" if job.results_expired else "succeeded"
-    return "failed or aborted"
+#: How long the start step waits for an aborted job to show terminal before its task is retried.
+ABORT_WAIT_SECONDS = 900.0
+
+
+class StillRunningError(Exception):
+    """The job asked to abort has not shown terminal in time; the message names it."""
 
 
 def history_event(
@@ -83,9 +90,7 @@ def history_event(
         job_id=decision.job_id,
         attempt=decision.attempt,
         reason=decision.reason,
-        seen=tuple(
-            SeenJob(job_id=job.job_id, attempt=job.attempt, state=attempt_state(job)) for job in attempts
-        ),
+        seen=tuple(SeenJob(job_id=job.job_id, attempt=job.attempt, state=job.state) for job in attempts),
         changed=tuple(decision.differences),
         overrides=overrides or None,
         by=by or None,
@@ -158,3 +163,47 @@ def carry_out(
             decision.reason,
         )
     return history_event(decision, attempts, by=by)
+
+
+def abort_event(decision: Decision, attempts: Sequence[ExistingJob], by: str | None = None) -> JobEvent:
+    """The ledger's event for aborting the interval's running job that ``decision``'s attempt replaces."""
+    aborted = next(job for job in attempts if job.job_id == decision.aborts)
+    return JobEvent(
+        action="abort",
+        job_id=aborted.job_id,
+        attempt=aborted.attempt,
+        reason=f"replaced by attempt {decision.attempt} ({decision.job_id}): {decision.reason}",
+        seen=tuple(SeenJob(job_id=job.job_id, attempt=job.attempt, state=job.state) for job in attempts),
+        changed=tuple(decision.differences),
+        by=by or None,
+    )
+
+
+def abort_and_wait(
+    client: JobsClient,
+    job_id: str,
+    log: TaskLog,
+    *,
+    poll_interval: float,
+    timeout: float | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Abort ``job_id`` and return once the server shows it terminal.
+
+    Roboflow refuses to abort a job past its processing stage (or already finished): that job is
+    waited for instead, so that the next attempt never runs beside it. Other errors are raised.
+    """
+    try:
+        client.abort_job(job_id)
+        log.info("Aborted Roboflow job %s: a new attempt replaces it.", job_id)
+    except (BadRequestError, ConflictError) as exc:
+        log.info("Roboflow did not abort job %s (%s): waiting for it to finish.", job_id, exc.message)
+    timeout = ABORT_WAIT_SECONDS if timeout is None else timeout
+    deadline = clock() + timeout
+    while not client.get_job(job_id).is_terminal:
+        if clock() >= deadline:
+            raise StillRunningError(
+                f"Roboflow job {job_id} was asked to stop, but it still runs after {timeout:.0f} s; the "
+                "next attempt starts only once it has stopped (a retry of this task checks again)."
+            )
+        time.sleep(poll_interval)

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 #: XCom key of the interval's job history (the export writes it into the manifest).
 JOB_HISTORY_XCOM_KEY = "job_history"
 
-Action = Literal["create", "reattach", "restart"]
+#: ``abort`` is the interval's running job aborted before the next attempt replaces it.
+Action = Literal["create", "reattach", "restart", "abort"]
 
 
 class _Record(BaseModel):
@@ -133,6 +134,10 @@ class JobHistory(BaseModel):
         """The attempt number the history gives ``job_id`` (1 when it does not mention it)."""
         known = [event.attempt for event in self.events if event.job_id == job_id and event.attempt >= 1]
         return known[-1] if known else 1
+
+    def acted_on(self) -> frozenset[str]:
+        """The jobs a task of the interval created, restarted, re-attached to or aborted."""
+        return frozenset(event.job_id for event in self.events)
 
     def job_ids(self) -> set[str]:
         """Every job the history names: those acted on and those seen (the interval's attempts)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -15,7 +16,7 @@ from airflow.sdk.exceptions import AirflowException, AirflowFailException
 from include.roboflow_batch import lineage
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.api.errors import NotFoundError
-from include.roboflow_batch.api.models import BatchMetadata, JobStage
+from include.roboflow_batch.api.models import BatchMetadata, JobMetadata, JobStage
 from include.roboflow_batch.api.redaction import redact
 from include.roboflow_batch.export.arguments import ReconcileSettings, checked_expected_count
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
@@ -32,25 +33,46 @@ from include.roboflow_batch.export.inputs import (
 from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
 from include.roboflow_batch.export.names import UnsafeNameError
-from include.roboflow_batch.export.ownership import foreign_manifest_problem
+from include.roboflow_batch.export.ownership import foreign_manifest_problem, manifest_object
 from include.roboflow_batch.export.progress import load_progress
+from include.roboflow_batch.export.replacement import (
+    export_mode,
+    finish_switch,
+    staging_folder,
+    switch_to,
+    with_history,
+)
 from include.roboflow_batch.export.results import ResultCount, count_results, result_format
 from include.roboflow_batch.export.results_asset import ResultsEventMixin
 from include.roboflow_batch.export.skipped import listed_skipped_count, read_skipped
 from include.roboflow_batch.export.source_transfer import SourceFile, SourceResult, UnreadableResultError
 from include.roboflow_batch.hooks.errors import roboflow_errors
 from include.roboflow_batch.jobs.ledger import JobHistory, JobHistoryError
-from include.roboflow_batch.jobs.machine_time import fetch_job_spend
+from include.roboflow_batch.jobs.machine_time import JobSpend, fetch_job_spend
 from include.roboflow_batch.jobs.status import describe_notification
 from include.roboflow_batch.operators.base import RoboflowOperator
 from include.roboflow_batch.parallel import ItemFailedError
 from include.roboflow_batch.references.naming import key_for_name
+from include.roboflow_batch.repair.merge import reapply_repairs
 from include.roboflow_batch.retention import expired_input_message, expired_results_message
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
 EXPIRY_WARNING = timedelta(days=3)
+
+
+@dataclass(frozen=True)
+class ExportedJob:
+    """The finished job being exported: the stage read, its output batches, the input batch, and
+    the machine-time ceiling's stop when that is how the job ended."""
+
+    job: JobMetadata
+    stage_name: str
+    batch_ids: list[str]
+    batch_id: str
+    media_type: str
+    stopped: JobSpend | None
 
 
 class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOperator):
@@ -270,13 +292,17 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             raise self._failure(failure.__cause__, failure.item) from None
 
     def _transfer_all(
-        self, client: RoboflowClient, sources: list[SourceFile], dest: Destination, batch_ids: list[str]
+        self,
+        client: RoboflowClient,
+        sources: list[SourceFile],
+        dest: Destination,
+        batch_ids: list[str],
+        known: dict[str, dict[str, Any]],
+        sizes: dict[str, int] | None,
     ) -> tuple[list[SourceResult], list[SourceFile], dict[str, dict[str, Any]]]:
-        try:
-            known = load_progress(dest)
-        except ValueError as exc:
-            raise AirflowFailException(str(exc)) from exc
-        sizes = dest.existing_sizes() if known else {}
+        """``known``: the destination's progress records; ``sizes``: its files, when already listed."""
+        if sizes is None:
+            sizes = dest.existing_sizes() if known else {}
         complete = [s for s in sources if s.key in known and dest.is_complete(known[s.key], sizes)]
         done = {s.key for s in complete}
         todo = [s for s in sources if s.key not in done]
@@ -345,8 +371,9 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 f"batch_id: not given and job {self.job_id} does not name its input batch."
             )
 
+        current_text = dest.read_text(MANIFEST_FILE)
         foreign = foreign_manifest_problem(
-            dest.read_text(MANIFEST_FILE),
+            current_text,
             uri=dest.uri_of(MANIFEST_FILE),
             job_id=self.job_id,
             batch_id=batch_id,
@@ -354,17 +381,104 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         )
         if foreign is not None:
             raise AirflowFailException(foreign)
+        current = manifest_object(current_text)
+        if current is not None and current.get("switch"):
+            # A switch to a job's results was interrupted: finish it first (nothing is transferred).
+            self.log.info("Finishing the switch of %s to job %s's results.", dest.uri, current["job_id"])
+            current = finish_switch(dest, current)
+            current_text = dest.read_text(MANIFEST_FILE)
+            if current.get("job_id") == self.job_id:
+                return self._finish(dest, current, written=0)
 
         stage = self._stage(client, stage_name)
         batch_ids = list(stage.output_batches or [])
         sources = self._list_sources(client, stage)
+        try:
+            known = load_progress(dest)
+        except ValueError as exc:
+            raise AirflowFailException(str(exc)) from exc
+        present = dest.existing_sizes() if current is None else None
+        own = bool(known) and set(known) <= {source.key for source in sources}
+        mode = export_mode(current, self.job_id, present or {}, own)
+        if mode == "in_place":
+            target, sizes = dest, present
+        else:
+            # Another attempt's answer (or an unfinished export's files) is there: stage, then switch.
+            target = Destination(dest.uri_of(staging_folder(self.job_id)), self.destination_conn_id)
+            self.log.info(
+                "%s holds %s: exporting job %s into %s, then switching the destination to it.",
+                dest.uri,
+                f"the results of job {current['job_id']}" if current else "files of an unfinished export",
+                self.job_id,
+                target.uri,
+            )
+            try:
+                known = load_progress(target)
+            except ValueError as exc:
+                raise AirflowFailException(str(exc)) from exc
+            sizes = None
+        manifest, written = self._export_into(
+            client,
+            target,
+            dest.uri,
+            sources,
+            ExportedJob(job, stage_name, batch_ids, batch_id, media_type, stopped),
+            expected_arg,
+            known,
+            sizes,
+        )
+        manifest["attempt"] = history.attempt_of(self.job_id) if history is not None else 1
+        if history is not None:
+            manifest["job_history"] = history.entries()
+        if mode == "in_place":
+            manifest = with_history(manifest, current, None)
+            if current is not None and current.get("job_id") == self.job_id:
+                # The window's answer written again keeps the repairs merged into it.
+                manifest = reapply_repairs(manifest, current, lambda path: self._repair_manifest(dest, path))
+            dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
+            # What a switch to this job left when it stopped before removing its staging folder.
+            dest.remove_folder(staging_folder(self.job_id))
+        else:
+            manifest = switch_to(dest, manifest, current_text, current, self.job_id)
+            self.log.info(
+                "%s now holds job %s's results; the earlier answer is in %s.",
+                dest.uri,
+                self.job_id,
+                manifest["replaces"]["moved_to"],
+            )
+        return self._finish(dest, manifest, written)
+
+    def _repair_manifest(self, dest: Destination, relpath: str) -> dict[str, Any]:
+        document = manifest_object(dest.read_text(relpath))
+        if document is None:
+            raise AirflowFailException(
+                f"{dest.uri_of(relpath)}: the manifest of a repair merged into this window is missing or "
+                "unreadable; the window's manifest cannot be written again without it"
+            )
+        return document
+
+    def _export_into(
+        self,
+        client: RoboflowClient,
+        target: Destination,
+        destination_uri: str,
+        sources: list[SourceFile],
+        exported: ExportedJob,
+        expected_arg: int | None,
+        known: dict[str, dict[str, Any]],
+        sizes: dict[str, int] | None,
+    ) -> tuple[dict[str, Any], int]:
+        """Transfer ``sources`` into ``target`` and build their manifest; returns it and the files written."""
+        stopped, batch_ids, batch_id = exported.stopped, exported.batch_ids, exported.batch_id
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="roboflow-export-inputs") as side:
             # The input batch listing and job logs are only needed for the manifest: fetch them
             # while the files transfer.
             inputs: Future[InputFiles] = side.submit(input_batch_files, client, batch_id)
             unprocessed: Future[list[dict[str, Any]]] = side.submit(processing_failures, client, self.job_id)
             try:
-                results, complete, known = self._transfer_all(client, sources, dest, batch_ids)
+                results, complete, known = self._transfer_all(
+                    client, sources, target, batch_ids, known, sizes
+                )
             except BaseException:
                 inputs.cancel()
                 unprocessed.cancel()
@@ -372,22 +486,20 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             try:
                 ingested_count, ingested_names, failed = inputs.result()
             except NotFoundError as exc:
-                message = expired_input_message(self.job_id, batch_id, job.created_at)
+                message = expired_input_message(self.job_id, batch_id, exported.job.created_at)
                 raise AirflowFailException(f"{message} (Roboflow answered: {exc})") from None
             processing_failed = unprocessed.result()
         counts = ResultCount()
         files: list[dict[str, Any]] = []
         written = sum(r.written for r in results)
-        skipped = 0
         for outcome in results:
             counts.add(outcome.counts)
             files.extend(outcome.files)
         for source in complete:
             for entry in known[source.key]["files"]:
-                skipped += 1
                 files.append(entry)
                 if result_format(entry["path"]):
-                    counts.add(self._count(dest.iter_lines(entry["path"]), entry["path"]))
+                    counts.add(self._count(target.iter_lines(entry["path"]), entry["path"]))
 
         if stopped is not None:
             processing_failed = [
@@ -396,7 +508,7 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             ]
         expected, expected_source = self._expected_inputs(expected_arg)
         export_counts = ExportCounts(
-            media_type=media_type,
+            media_type=exported.media_type,
             expected=expected,
             ingested_count=ingested_count,
             ingested_names=ingested_names,
@@ -411,9 +523,9 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         manifest = build_manifest(
             ExportRecord(
                 job_id=self.job_id,
-                stage=stage_name,
+                stage=exported.stage_name,
                 output_batches=batch_ids,
-                destination=dest.uri,
+                destination=destination_uri,
                 batch_id=batch_id,
                 expected_source=expected_source,
                 counts=export_counts,
@@ -421,8 +533,6 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 key_for_name=key_for_name,
             )
         )
-        if history is not None:
-            manifest["job_history"] = history.entries()
         if stopped is not None:
             manifest["stopped_by_ceiling"] = {
                 "machine_seconds": round(stopped.machine_time.seconds, 3),
@@ -431,24 +541,29 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             }
         if (spend := spend_summary(self.spend)) is not None:
             manifest["spend"] = spend
-        # One line: json's C encoder only runs without indentation (several times faster on big exports).
-        dest.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
+        return manifest, written
+
+    def _finish(self, dest: Destination, manifest: dict[str, Any], written: int) -> dict[str, Any]:
+        """The summary of the manifest now in ``dest``; a manifest that does not reconcile is never silent."""
         self._manifest = manifest
         summary = {
             "destination": dest.uri,
             "manifest_uri": dest.uri_of(MANIFEST_FILE),
             "files_written": written,
-            "files_skipped": skipped,
-            "result_rows": counts.rows,
+            "files_skipped": len(manifest["files"]) - written,
+            "result_rows": manifest["results"]["rows"],
             "reconciled": manifest["reconciled"],
         }
-        if stopped is not None:
+        if isinstance(manifest.get("stopped_by_ceiling"), dict):
             summary["stopped_by_ceiling"] = True
+        if manifest.get("replaces"):
+            summary["replaces"] = manifest["replaces"]
         self.log.info("Export summary: %s", summary)
         if not manifest["reconciled"]:
             message = (
                 f"Export of job {self.job_id} does not reconcile: checks {manifest['checks']}; inputs "
-                f"{expected}, ingested {ingested_count}, failed {len(failed)}, result rows {counts.rows}. "
+                f"{manifest['inputs']['expected']}, ingested {manifest['ingested']['count']}, failed "
+                f"{manifest['failed']['count']}, result rows {manifest['results']['rows']}. "
                 f"Details in {summary['manifest_uri']}."
             )
             if self.reconcile.on_mismatch == "fail":

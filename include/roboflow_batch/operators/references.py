@@ -7,7 +7,7 @@ XCom, logs or exceptions. The task returns a small summary instead.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         "interval_start",
         "interval_end",
         "count_only",
+        "repair_of",
     )
     ui_color = "#fde68a"
     scheme = ""
@@ -78,12 +79,16 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         count_only: bool | str = False,
         processed_content: str | None = None,
         processed_content_conn_id: str | None = None,
+        repair_of: str | None = None,
+        repair_conn_id: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.count_only = count_only
         self.processed_content = processed_content
         self.processed_content_conn_id = processed_content_conn_id
+        self.repair_of = repair_of
+        self.repair_conn_id = repair_conn_id
         # Templated fields are assigned verbatim and validated in execute(), after rendering.
         self._keep_window_fields(select, interval_start, interval_end)
         self.bucket = bucket
@@ -106,6 +111,10 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         raise NotImplementedError
 
     def make_signer(self, expiry: EffectiveExpiry) -> Signer:
+        raise NotImplementedError
+
+    def lookup_objects(self, keys: Sequence[str]) -> tuple[list[StoredObject], list[str]]:
+        """The objects of ``keys`` that exist, and the keys that do not."""
         raise NotImplementedError
 
     # Shared flow -----------------------------------------------------------------------------
@@ -164,14 +173,20 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
             "media_type": media_type,
             "window": window,
             "expiry": expiry,
-            "record": self._processed_content(),
+            # A repair takes the objects its window left without a result, whatever the record says.
+            "record": None if self.repair_of else self._processed_content(),
         }
-        if is_dry_run(self.count_only):
-            return self._count_only(common)
-        if self.limits.max_objects_per_file is None:
-            summary = write_references(self.iter_objects(), self.make_signer(expiry), destination, **common)
+        objects: Iterable[StoredObject]
+        if self.repair_of:
+            objects, common["also_skipped"] = self._repair_objects()
         else:
-            summary = self._write_chunks(destination, expiry, common)
+            objects = self.iter_objects()
+        if is_dry_run(self.count_only):
+            return self._count_only(objects, common)
+        if self.limits.max_objects_per_file is None:
+            summary = write_references(objects, self.make_signer(expiry), destination, **common)
+        else:
+            summary = self._write_chunks(objects, destination, expiry, common)
         self._log_summary(summary)
         # Objects that were all skipped still need their window's manifest, when a later step writes it.
         if summary.count == 0 and (summary.skipped_count == 0 or self.skip_when_all_skipped):
@@ -181,12 +196,12 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
             )
         return summary.to_dict()
 
-    def _count_only(self, common: dict[str, Any]) -> dict[str, Any]:
+    def _count_only(self, objects: Iterable[StoredObject], common: dict[str, Any]) -> dict[str, Any]:
         """A dry run: the window counted and its skipped objects named; nothing signed or written."""
         from include.roboflow_batch.references.chunked import planned_chunks
         from include.roboflow_batch.references.generate import count_references
 
-        summary = count_references(self.iter_objects(), **common)
+        summary = count_references(objects, **common)
         self._log_summary(summary)
         self.log.info("Dry run: nothing was signed or written.")
         result = summary.to_dict()
@@ -217,8 +232,46 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
         )
         return index
 
+    def _repair_objects(self) -> tuple[list[StoredObject], list[tuple[str, str]]]:
+        """The objects a repair of the window exported to ``repair_of`` takes (looked up again, so
+        their URLs are signed anew), and those it cannot take with the reason."""
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from include.roboflow_batch.media import SKIP_NOT_FOUND
+        from include.roboflow_batch.repair.selection import RepairRefused, objects_to_repair, window_manifest
+
+        try:
+            manifest = window_manifest(str(self.repair_of), self.repair_conn_id)
+        except RepairRefused as exc:
+            raise AirflowFailException(f"repair_of: {exc}") from None
+        keys: list[str] = []
+        refused: list[tuple[str, str]] = []
+        for obj in objects_to_repair(manifest):
+            if not obj.source_key:
+                refused.append((obj.name, "source-key-unknown"))
+            elif not obj.source_key.startswith(self.prefix):
+                raise AirflowFailException(
+                    f"repair_of: the manifest of {self.repair_of} names {obj.source_key!r}, which is not "
+                    f"under the source {self.source_uri}; refusing to sign it"
+                )
+            else:
+                keys.append(obj.source_key)
+        found, missing = self.lookup_objects(keys)
+        self.log.info(
+            "Repair of %s: %d objects to take again, %d found under %s",
+            self.repair_of,
+            len(keys) + len(refused),
+            len(found),
+            self.source_uri,
+        )
+        return found, refused + [(key, SKIP_NOT_FOUND) for key in missing]
+
     def _write_chunks(
-        self, destination: ObjectStoragePath, expiry: EffectiveExpiry, common: dict[str, Any]
+        self,
+        objects: Iterable[StoredObject],
+        destination: ObjectStoragePath,
+        expiry: EffectiveExpiry,
+        common: dict[str, Any],
     ) -> ReferencesSummary:
         """One references file per ``max_objects_per_file`` objects, as many as may be mapped."""
         from airflow.sdk.exceptions import AirflowFailException
@@ -227,7 +280,7 @@ class _ReferencesOperator(lineage.StepLineage, SelectionWindowMixin, BaseOperato
 
         try:
             summary = write_chunked_references(
-                self.iter_objects(),
+                objects,
                 self.make_signer(expiry),
                 destination,
                 max_objects_per_file=self.limits.max_objects_per_file or 1,
@@ -279,6 +332,11 @@ class S3ReferencesOperator(_ReferencesOperator):
     :param page_size: objects per listing page (at most 1000).
     :param max_objects_per_file: split the references into files of at most this many lines (one
         staging batch each), at most ``[core] max_map_length`` files; ``None`` writes one file.
+    :param repair_of: the export folder of a window (its ``manifest.json``): instead of listing a
+        window, take again the objects that window's answer did not process (failed at ingest or in
+        processing, or without a result row), each looked up and signed anew; an object the source
+        no longer has is skipped as ``not-found``. Objects outside ``prefix`` are refused.
+    :param repair_conn_id: connection to read ``repair_of`` with.
     :param skip_when_all_skipped: when the window holds objects but every one was skipped (empty,
         oversize, unsupported type), skip the task (the default) or, with ``False``, return the
         summary with ``count`` 0 and the skipped list, so that a window manifest can account for them.
@@ -337,6 +395,12 @@ class S3ReferencesOperator(_ReferencesOperator):
 
         self._connect()
         return iter_s3_objects(self._client, self.bucket, self.prefix, page_size=self.limits.page_size)
+
+    def lookup_objects(self, keys: Sequence[str]) -> tuple[list[StoredObject], list[str]]:
+        from include.roboflow_batch.references.s3 import head_s3_objects
+
+        self._connect()
+        return head_s3_objects(self._client, self.bucket, keys)
 
     def make_signer(self, expiry: EffectiveExpiry) -> Signer:
         from include.roboflow_batch.references.sigv4 import S3GetUrlSigner
@@ -401,6 +465,11 @@ class GCSReferencesOperator(_ReferencesOperator):
         return iter_gcs_objects(
             self._storage_client(), self.bucket, self.prefix, page_size=self.limits.page_size
         )
+
+    def lookup_objects(self, keys: Sequence[str]) -> tuple[list[StoredObject], list[str]]:
+        from include.roboflow_batch.references.gcs import get_gcs_objects
+
+        return get_gcs_objects(self._storage_client(), self.bucket, keys)
 
     def make_signer(self, expiry: EffectiveExpiry) -> Signer:
         from airflow.providers.google.common.hooks.base_google import GoogleBaseHook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import (  # type: ignore[attr-defined]  # NEVER_EXPIRE is missing from the sdk's stub
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 JOB_ID_STATE_KEY = "roboflow_job_id"
 #: The attempt this task last attached to (its restarts and events: ``jobs.ledger_store``).
 JOB_ATTEMPT_STATE_KEY = "roboflow_job_attempt"
+#: When this task first ran (before its first remote call): a job created since is its own.
+FIRST_RUN_STATE_KEY = "roboflow_first_run_at"
 __all__ = ["JOB_HISTORY_XCOM_KEY", "RoboflowStartJobOperator"]
 
 
@@ -49,11 +51,13 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
     The job id is deterministic (dag, data interval or run id, task, map index, batch, workflow) unless
     ``job_id`` is given, and it is kept in the task's ``task_state_store`` before the job is created. A retry
     or a crashed worker therefore re-attaches to the same job and never starts a second, billable one:
-    the interval's jobs are looked up first (see ``include.roboflow_batch.jobs.recovery``): a running
-    or succeeded job is re-attached; a failed or aborted one is restarted with the options asked for
-    now (at most ``max_restarts`` times); a change a restart cannot carry (workflow, its parameters,
-    the input batch) starts the next attempt ``<id>-a<N>`` when ``on_changed_definition`` is
-    ``"new_job"`` and fails the task when it is ``"fail"``. Every step is kept in the task state and
+    the interval's jobs are looked up first (see ``include.roboflow_batch.jobs.recovery``): a job whose
+    results would be what the pipeline asks for is re-attached (running or succeeded) or restarted with
+    the options asked for now (failed or aborted, at most ``max_restarts`` times); a job whose results
+    would differ (workflow, its parameters, the input batch, image inputs, output format, ...) is never
+    re-attached: ``on_changed_definition`` ``"new_job"`` starts the next attempt ``<id>-a<N>`` (a
+    running job is aborted, and seen terminal, first), ``"fail"`` fails the task naming the changes. A
+    job that is not the interval's own is never acted on. Every step is kept in the task state and
     returned (and pushed to XCom) as ``job_history``, for the task that waits for the job and the manifest.
 
     Every option of the job body is a templated snake_case parameter; the body is validated before any
@@ -71,8 +75,8 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
         ``abort_on_timeout``).
     :param abort_on_kill: abort the job when this task is killed (only a job this task created or
         re-attached to).
-    :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a changed definition does to an
-        interval whose job failed or was aborted.
+    :param on_changed_definition: ``"new_job"`` or ``"fail"``: what a re-run does when the interval's
+        job (running, finished, failed or aborted) would give other results than asked for now.
     :param max_restarts: restarts of one failed or aborted job in this run, by this task and by the
         task that waits for the job together.
     :param job_wait_task_id: the task that waits for this job (``RoboflowJobSensor``), if any: the job
@@ -229,20 +233,40 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
         )
         return JobHistory.read_stored(published)
 
+    def _first_run_at(self, store: Any) -> datetime:
+        """When this task first ran for the interval, recorded before its first remote call."""
+        stored = store.get(FIRST_RUN_STATE_KEY)
+        if isinstance(stored, str):
+            try:
+                return datetime.fromisoformat(stored)
+            except ValueError:
+                pass  # unreadable: this try is the earliest known
+        now = datetime.now(UTC)
+        store.set(FIRST_RUN_STATE_KEY, now.isoformat(), retention=NEVER_EXPIRE)
+        return now
+
     def _recover_or_create(
         self, client: JobsClient, context: Context, base_job_id: str, body: dict[str, Any], workspace: str
     ) -> Decision:
         """Re-attach, restart or create as ``jobs.recovery.decide`` says; returns the decision.
 
         Counters and history go to the task state before the remote call, so a crash in between
-        can cost one restart of the budget but never lifts the bound.
+        can cost one restart of the budget but never lifts the bound. A running job that a new
+        attempt replaces is aborted (and seen terminal) before the new one is created.
         """
         from include.roboflow_batch.api.errors import ConflictError, CreditsExhaustedError, NotFoundError
-        from include.roboflow_batch.jobs.attempts import carry_out, fetch_attempts
-        from include.roboflow_batch.jobs.recovery import RecoveryRefused, decide
+        from include.roboflow_batch.jobs.attempts import (
+            StillRunningError,
+            abort_and_wait,
+            abort_event,
+            carry_out,
+            fetch_attempts,
+        )
+        from include.roboflow_batch.jobs.recovery import Ownership, RecoveryRefused, decide
 
         store = context["task_state_store"]
         ledger = TaskLedger(store, self.task_id)
+        first_run_at = self._first_run_at(store)
         attempts = fetch_attempts(client, base_job_id)
         known = ledger.history().merged(self._published_by_the_wait(context))
         latest = attempts[-1].job_id if attempts else base_job_id
@@ -255,12 +279,24 @@ class RoboflowStartJobOperator(lineage.StepLineage, RoboflowOperator):
                 # This task's restarts (counted before each call) and the waiting task's.
                 restarts_done=ledger.restarts_done(latest, known),
                 max_restarts=self.max_restarts,
+                ownership=Ownership(
+                    batch_id=body["jobInput"]["batchId"],
+                    known_jobs=known.acted_on(),
+                    first_ran_at=first_run_at,
+                ),
             )
         except RecoveryRefused as exc:
             raise AirflowFailException(str(exc)) from None
         store.set(JOB_ATTEMPT_STATE_KEY, decision.attempt, retention=NEVER_EXPIRE)
         if decision.action == "restart":
             ledger.count_restart(decision.job_id)
+        if decision.aborts:
+            known = known.with_event(abort_event(decision, attempts, by=self.task_id))
+            ledger.save(known)
+            try:
+                abort_and_wait(client, decision.aborts, self.log, poll_interval=self.wait.poll_interval)
+            except StillRunningError as exc:
+                raise AirflowException(str(exc)) from None
         try:
             event = carry_out(
                 client,

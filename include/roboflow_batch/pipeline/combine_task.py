@@ -24,7 +24,7 @@ from include.roboflow_batch.export.combined import ChunkManifestError, chunk_ent
 from include.roboflow_batch.export.destination import MANIFEST_FILE, Destination
 from include.roboflow_batch.export.ownership import skipped_only_manifest_problem
 from include.roboflow_batch.export.results import UnreadableResultError
-from include.roboflow_batch.export.results_asset import emit_results_event
+from include.roboflow_batch.export.results_asset import answer_extra, emit_results_event
 from include.roboflow_batch.export.skipped import read_skipped
 from include.roboflow_batch.pipeline.results_table_task import TableSpec, write_results_table
 
@@ -80,6 +80,8 @@ def reconcile_chunks(
 
     if listing is None or chunks is None:
         raise AirflowSkipException("nothing was listed in this window: there is nothing to account for")
+    if plan.get("repair"):
+        return reconcile_repair(plan, listing, list(exports or []), destination_conn_id, task, outlet_events)
     specs, summaries = list(chunks), list(exports or [])
     if started is not None:
         # A chunk whose job failed may run under a new attempt's id, chosen by its start_job.
@@ -161,6 +163,7 @@ def reconcile_chunks(
         "listed": manifest["inputs"]["listed"],
         "ingested": manifest["ingested"]["count"],
         "failed": manifest["failed"]["count"],
+        "processing_failed": manifest["processing_failed"]["count"],
         "result_rows": manifest["results"]["rows"],
         "skipped": manifest["objects"]["skipped"],
         "batch_ids": manifest["ingested"]["batch_ids"],
@@ -263,6 +266,7 @@ def window_event_extra(manifest: dict[str, Any], summary: dict[str, Any]) -> dic
         "reconciled": summary["reconciled"],
         "spend": summary.get("spend"),
         **table_event_extra(summary.get("table")),
+        **window_answer(manifest),
     }
 
 
@@ -279,3 +283,95 @@ def table_event_extra(written: dict[str, Any] | None) -> dict[str, Any]:
             "failure_rows": written["failure_rows"],
         }
     }
+
+
+def window_answer(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The attempt the window's answer is, and what it replaced: a lone chunk's own, else per chunk."""
+    chunks = manifest["chunks"]
+    if len(chunks) == 1:
+        return answer_extra(chunks[0])
+    replaced = [chunk["replaces"] for chunk in chunks if chunk.get("replaces")]
+    return {"attempts": [chunk.get("attempt", 1) for chunk in chunks]} | (
+        {"replaces": replaced} if replaced else {}
+    )
+
+
+def reconcile_repair(
+    plan: dict[str, Any],
+    listing: dict[str, Any],
+    exports: Sequence[dict[str, Any]],
+    destination_conn_id: str | None,
+    task: Any = None,
+    outlet_events: Any = None,
+) -> dict[str, Any]:
+    """Merge a repair's exports into its window's manifest (``repair.merge``) and check the window as one."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.export.results_asset import results_event_extra
+    from include.roboflow_batch.repair.merge import merge_repair
+    from include.roboflow_batch.repair.selection import RepairRefused, checked_window_manifest
+
+    repair = plan["repair"]
+    window = Destination(repair["window_destination"], destination_conn_id)
+    if not exports:
+        raise AirflowFailException(
+            f"repair {repair['number']} of {window.uri} took none of the {repair['objects']} objects it "
+            f"looked for: {listing.get('skipped') or {}} (the source no longer has them, or cannot give "
+            "them); the window's manifest is unchanged"
+        )
+    try:
+        manifest = checked_window_manifest(window.read_text(MANIFEST_FILE), window.uri_of(MANIFEST_FILE))
+    except RepairRefused as exc:
+        raise AirflowFailException(f"repair: {exc}") from None
+    for index, summary in enumerate(exports):
+        folder = str(summary["destination"]).rstrip("/")
+        if not folder.startswith(f"{window.uri}/"):
+            raise AirflowFailException(
+                f"repair export {folder} is not inside the window's folder {window.uri}"
+            )
+        try:
+            repaired = _read_manifest(summary["manifest_uri"], destination_conn_id, index)
+        except ChunkManifestError as exc:
+            raise AirflowFailException(str(exc)) from None
+        manifest = merge_repair(
+            manifest, repaired, number=repair["number"], folder=folder[len(window.uri) + 1 :]
+        )
+    window.put_text(MANIFEST_FILE, json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n")
+    manifest_uri = window.uri_of(MANIFEST_FILE)
+    if not manifest["reconciled"]:
+        failing = sorted(name for name, passed in manifest["checks"].items() if passed is False)
+        raise AirflowFailException(
+            f"window {window.uri} does not reconcile after repair {repair['number']}: "
+            f"{', '.join(failing)}; details in {manifest_uri}"
+        )
+    merged = manifest["repairs"][-1]
+    outcome = {
+        key: merged[key]
+        for key in (
+            "number",
+            "job_id",
+            "batch_id",
+            "folder",
+            "objects",
+            "processed",
+            "still_failing",
+            "not_staged",
+        )
+    }
+    summary = {
+        "destination": window.uri,
+        "manifest_uri": manifest_uri,
+        "chunks": 1,
+        "listed": manifest["inputs"]["expected"],
+        "ingested": manifest["ingested"]["count"],
+        "failed": manifest["failed"]["count"],
+        "processing_failed": manifest["processing_failed"]["count"],
+        "result_rows": manifest["results"]["rows"],
+        "skipped": manifest["objects"]["skipped"],
+        "reconciled": True,
+        "repair": outcome,
+    }
+    if task is not None and outlet_events is not None:
+        extra = results_event_extra(manifest, summary, manifest["objects"]["skipped"]) | {"repair": outcome}
+        emit_results_event({"outlet_events": outlet_events}, task.outlets, extra)
+    return summary

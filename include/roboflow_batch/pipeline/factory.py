@@ -99,6 +99,8 @@ def _listing_task(arguments: PipelineArguments, plan: Any) -> tuple[Any, Any]:
         interval_end=plan["window_end"],
         # A dry run counts the window: nothing is signed or written.
         count_only=plan["dry_run"],
+        # A repair run takes the window's unprocessed objects instead of listing the window.
+        repair_of=plan["repair_of"],
         **listing.kwargs(),
     )
     return references, references.output

@@ -13,7 +13,7 @@ With the processed-content record, files whose bytes another window processed ar
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 CONTENT_LIST = "files.content.jsonl"
 
@@ -29,6 +29,8 @@ class LocalListingSpec(TypedDict):
     # The pipeline's processed-content record (None: every file of the window is sent).
     processed_content: str | None
     processed_content_conn_id: str | None
+    # Reads the window's manifest when a run repairs it (the export's connection).
+    repair_conn_id: NotRequired[str | None]
 
 
 def _window(spec: LocalListingSpec, plan: dict[str, Any]) -> Any:
@@ -58,7 +60,10 @@ def list_local_files(spec: LocalListingSpec, plan: dict[str, Any]) -> dict[str, 
     except ValueError as exc:
         raise AirflowFailException(str(exc)) from None
     state = Path(spec["state_directory"])
-    scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
+    if plan.get("repair_of"):
+        scan = _repair_scan(spec, plan, directory)
+    else:
+        scan = scan_directory(directory, spec["media_type"], window, ignore=[state])
     if not scan.files and not scan.skipped:
         raise AirflowSkipException(f"no {spec['media_type']} in {directory} in {window.describe()}")
     if plan.get("dry_run"):
@@ -106,7 +111,8 @@ def _leave_out_processed(
 ) -> tuple[Any, str | None]:
     """The scan without the files another window processed (added to its skipped entries), and the
     URI of the content list of the files sent."""
-    if not spec.get("processed_content"):
+    if not spec.get("processed_content") or plan.get("repair_of"):
+        # A repair takes the files its window left without a result, whatever the record says.
         return scan, None
     from airflow.sdk import ObjectStoragePath
     from airflow.sdk.exceptions import AirflowFailException
@@ -127,3 +133,17 @@ def _leave_out_processed(
         raise AirflowFailException(str(exc)) from None
     skipped = sorted([*scan.skipped, *content.processed], key=lambda entry: entry.key)
     return DirectoryScan(files=content.files, skipped=skipped), content.content_uri
+
+
+def _repair_scan(spec: LocalListingSpec, plan: dict[str, Any], directory: Path) -> Any:
+    """The files a repair of the window takes again: those its manifest names as not processed."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.roboflow_batch.ingest.local_files import named_files
+    from include.roboflow_batch.repair.selection import RepairRefused, objects_to_repair, window_manifest
+
+    try:
+        manifest = window_manifest(plan["repair_of"], spec.get("repair_conn_id"))
+    except RepairRefused as exc:
+        raise AirflowFailException(f"repair: {exc}") from None
+    return named_files(directory, [obj.name for obj in objects_to_repair(manifest)], spec["media_type"])

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-from include.roboflow_batch.pipeline.run_params import DRY_RUN, WINDOW_PARAMS
+from include.roboflow_batch.pipeline.run_params import DRY_RUN, REPAIR, WINDOW_PARAMS
 from include.roboflow_batch.pipeline.run_window import (
     NothingNewError,
     RunWindow,
@@ -34,6 +34,8 @@ class PlanSpec(TypedDict):
     base_dir: str
     references_uri: str | None
     destination: str
+    # Reads the window's manifest when a run repairs it.
+    destination_conn_id: NotRequired[str | None]
 
 
 def _is_manual_without_params(dag_run: Any, params: dict[str, Any]) -> bool:
@@ -117,7 +119,13 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
     dag_run = context.get("dag_run")
     params = dict(context.get("params") or {})
     dry_run = is_dry_run(params.get(DRY_RUN))
+    repair = bool(params.get(REPAIR))
     try:
+        if repair and _is_manual_without_params(dag_run, params):
+            raise RunWindowError(
+                "a repair re-processes a window that was already exported: give it params window_start "
+                "and window_end (ISO 8601), or repair a run that has a data interval"
+            )
         if _is_manual_without_params(dag_run, params):
             window = _manual_run_window(context)
         else:
@@ -133,13 +141,6 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         raise AirflowSkipException(str(exc)) from None
     except RunWindowError as exc:
         raise AirflowFailException(str(exc)) from None
-    if dry_run:
-        # A dry run processes nothing: the next manual run starts where the processed windows end.
-        until = latest_processed_end(context)
-        if until is not None:
-            _push_processed_until(context, until)
-    else:
-        _push_processed_until(context, window.end)
     start_key, end_key = window_key(window)
     pipeline_id = spec["pipeline_id"]
     base_dir = Path(spec["base_dir"])
@@ -149,7 +150,7 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
             template, pipeline_id=pipeline_id, dag_id=spec["dag_id"], window=window, base_dir=base_dir
         )
 
-    return {
+    planned = {
         "pipeline_id": pipeline_id,
         "window_start": window.start.isoformat() if window.start else None,
         "window_end": window.end.isoformat(),
@@ -160,4 +161,52 @@ def plan_run(spec: PlanSpec, **context: Any) -> dict[str, Any]:
         "references_uri": render(spec["references_uri"]) if spec["references_uri"] else None,
         "destination": render(spec["destination"]),
         "dry_run": dry_run,
+        # A repair's: the window's export folder whose manifest says what to take again.
+        "repair_of": None,
+        "repair": None,
+    }
+    if dry_run or repair:
+        # A dry run or a repair processes no new time: the processed windows end where they ended.
+        earlier = latest_processed_end(context)
+        if earlier is not None:
+            _push_processed_until(context, earlier)
+    else:
+        _push_processed_until(context, window.end)
+    return repair_plan(planned, spec.get("destination_conn_id")) if repair else planned
+
+
+def repair_plan(planned: dict[str, Any], destination_conn_id: str | None) -> dict[str, Any]:
+    """The plan of a repair of the window ``planned`` names: its child batch, job and folder, its own
+    references file, and every object taken (no window: the manifest says which)."""
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+    from include.roboflow_batch.repair.selection import (
+        RepairRefused,
+        plan_repair,
+        repair_references_uri,
+        window_manifest,
+    )
+
+    window = planned["destination"]
+    try:
+        manifest = window_manifest(window, destination_conn_id)
+    except RepairRefused as exc:
+        raise AirflowFailException(f"repair: {exc}") from None
+    repair = plan_repair(manifest, planned["batch_id"], planned["job_id"])
+    if not repair.objects:
+        objects = manifest.get("objects") or {}
+        raise AirflowSkipException(
+            f"nothing to repair: the manifest of window {window} lists no object that failed or has no "
+            f"result ({objects.get('processed', 0)} processed, {objects.get('skipped', 0)} skipped while "
+            "listing, which a repair would skip again)"
+        )
+    return {
+        **planned,
+        "batch_id": repair.batch_id,
+        "job_id": repair.job_id,
+        "destination": f"{window.rstrip('/')}/{repair.folder}/",
+        "references_uri": repair_references_uri(planned["references_uri"], repair.number),
+        "select": "all",
+        "repair_of": window,
+        "repair": repair.to_dict(window),
     }

@@ -14,6 +14,7 @@ SELECT_ALL = "select_all"
 ON_CHANGED_DEFINITION = "on_changed_definition"
 #: List, count, check and estimate the window; stage, start and write nothing (docs/costs.md).
 DRY_RUN = "dry_run"
+REPAIR = "repair"
 #: The params that choose a manual run's window (``plan``).
 WINDOW_PARAMS = (WINDOW_START, WINDOW_END, SELECT_ALL)
 
@@ -24,7 +25,9 @@ RUN_PARAMS_DOC = (
     f"whatever its age; `{ON_CHANGED_DEFINITION}` (`new_job` or `fail`) overrides "
     f"`job.on_changed_definition` for this run; `{DRY_RUN}: true` lists and counts the window, runs the "
     "pre-flight checks and the estimate, and shows the plan (task `spend_gate`, and the Roboflow view) "
-    "without staging, starting or writing anything."
+    f"without staging, starting or writing anything; `{REPAIR}: true` with `{WINDOW_START}`/`{WINDOW_END}` "
+    "(or on a run with a data interval) re-processes only the objects of that already exported window "
+    "that failed or have no result, in a child batch and job, and merges them into its manifest."
 )
 
 
@@ -40,7 +43,12 @@ def run_params() -> dict[str, Any]:
             None,
             type=["null", "string"],
             enum=[None, "new_job", "fail"],
-            description="A failed job whose definition changed: start a new job, or fail",
+            description="A job whose results would differ from what the pipeline asks: new attempt, or fail",
+        ),
+        REPAIR: Param(
+            False,
+            type="boolean",
+            description="Re-process only the window's objects that failed or have no result",
         ),
         DRY_RUN: Param(
             False,

@@ -25,6 +25,8 @@ meets its task's name here, and only here (astro.yaml -> task: argument):
   ``workflow_parameters`` / ``image_input_name``.
 - ``job.processing_timeout`` -> spend_gate: the most any ceiling may be (see ``cost`` below).
 - ``job.on_changed_definition`` (or the run param of that name) -> start_job: ``on_changed_definition``.
+- ``export.conn_id`` (as above) -> plan, and the listing: ``destination_conn_id`` / ``repair_conn_id``
+  (a repair run reads the window's manifest).
 - ``job.wait_timeout`` / ``job.poke_interval`` -> wait_for_job: ``timeout`` / ``poke_interval``
   (seconds); ``readiness.timeout`` / ``readiness.poke_interval`` -> wait_for_batch: the same.
 - ``webhook_url`` -> ingest, start_job: ``notifications_url``; with it, ``webhook_fallback_interval``
@@ -146,6 +148,8 @@ class ReferencesListingArguments(StepArguments):
     skip_when_all_skipped: bool = False
     processed_content: str | None = None
     processed_content_conn_id: str | None = None
+    # A repair run reads the window's manifest (the export's connection).
+    repair_conn_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -299,12 +303,15 @@ def pipeline_arguments(
             max_objects_per_file=per_batch,
             processed_content=record,
             processed_content_conn_id=record_conn_id,
+            repair_conn_id=destination_conn_id,
         )
         ingest = IngestArguments(source.media, pipeline.webhook_url, local_directory=directory)
     else:
         references_uri = source.references_uri
         references_conn_id = pipeline.references_connection
-        listing = _references_listing(source, references_conn_id, per_batch, (record, record_conn_id))
+        listing = _references_listing(
+            source, references_conn_id, per_batch, (record, record_conn_id), destination_conn_id
+        )
         ingest = IngestArguments(source.media, pipeline.webhook_url, references_conn_id=references_conn_id)
     # The job's ceiling comes from the spend gate (which keeps it within job.processing_timeout).
     job_options = _job_options(pipeline)
@@ -322,6 +329,7 @@ def pipeline_arguments(
             base_dir=str(base_dir),
             references_uri=references_uri,
             destination=destination,
+            destination_conn_id=destination_conn_id,
         ),
         preflight=_preflight(pipeline, base_dir, listing, references_conn_id, destination_conn_id, policy),
         listing=listing,
@@ -392,6 +400,7 @@ def _references_listing(
     destination_conn_id: str | None,
     per_batch: int,
     record: tuple[str | None, str | None],
+    repair_conn_id: str | None,
 ) -> S3ListingArguments | GCSListingArguments:
     common: dict[str, Any] = {
         "bucket": source.bucket,
@@ -402,6 +411,7 @@ def _references_listing(
         "max_objects_per_file": per_batch,
         "processed_content": record[0],
         "processed_content_conn_id": record[1],
+        "repair_conn_id": repair_conn_id,
     }
     if isinstance(source, S3Source):
         return S3ListingArguments(
@@ -573,8 +583,9 @@ def _doc_md(pipeline: PipelineConfig, per_batch: int) -> str:
         f"- **Retries**: {pipeline.retries}, from {format_duration(pipeline.retry_delay)}, exponential "
         "backoff; the job id is derived from the interval, so a retry re-attaches to the same job.",
         f"- **Recovery**: a failed or aborted job is restarted (at most {pipeline.job.max_restarts} "
-        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a changed "
-        f"workflow, parameters or batch: `{pipeline.job.on_changed_definition}`.",
+        "times per run) when `wait_for_job` is cleared or retried, or the run is re-run; a job whose "
+        "results would differ (workflow, parameters, batch, image inputs, output format): "
+        f"`{pipeline.job.on_changed_definition}`. A repair run re-processes only what failed.",
         "",
         RUN_PARAMS_DOC,
     ]

@@ -98,6 +98,7 @@ def write_chunked_references(
     window: SelectionWindow,
     expiry: EffectiveExpiry,
     record: RecordIndex | None = None,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> ChunkedReferencesSummary:
     """Write the selected objects as references files of at most ``max_objects_per_file`` lines each.
 
@@ -119,7 +120,16 @@ def write_chunked_references(
         summary.on_skip = skips.write
         try:
             _write_chunks(
-                objects, sign, destination, writers, summary, max_objects_per_file, max_files, window, content
+                objects,
+                sign,
+                destination,
+                writers,
+                summary,
+                max_objects_per_file,
+                max_files,
+                window,
+                content,
+                also_skipped,
             )
         finally:
             summary.on_skip = None
@@ -144,9 +154,17 @@ def _write_chunks(
     max_files: int,
     window: SelectionWindow,
     content: ContentFilter | None,
+    also_skipped: Iterable[tuple[str, str]],
 ) -> None:
     media_type, source = summary.media_type, summary.source
-    selected = select_objects(objects, media_type=media_type, window=window, summary=summary, content=content)
+    selected = select_objects(
+        objects,
+        media_type=media_type,
+        window=window,
+        summary=summary,
+        content=content,
+        also_skipped=also_skipped,
+    )
     for name, url in signed_references(selected, sign):
         if summary.count % max_objects_per_file == 0:
             if len(writers) == max_files:

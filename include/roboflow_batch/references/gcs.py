@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +39,23 @@ def iter_gcs_objects(
 
     for page in prefetched(pages(), depth=prefetch):
         yield from page
+
+
+def get_gcs_objects(client: Any, bucket: str, keys: Sequence[str]) -> tuple[list[StoredObject], list[str]]:
+    """The objects of ``keys`` that exist (one metadata read each), and the keys that do not."""
+    found: list[StoredObject] = []
+    missing: list[str] = []
+    source = client.bucket(bucket)
+    for key in keys:
+        blob = source.get_blob(key)
+        if blob is None:
+            missing.append(key)
+            continue
+        updated = blob.updated
+        found.append(
+            StoredObject(key, int(blob.size or 0), updated if updated.tzinfo else updated.replace(tzinfo=UTC))
+        )
+    return found, missing
 
 
 def _stored_object(item: dict[str, Any]) -> StoredObject:

@@ -105,14 +105,19 @@ def select_objects(
     window: SelectionWindow,
     summary: ReferencesSummary,
     content: ContentFilter | None = None,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> Iterable[tuple[str, str]]:
-    """(key, name) of the listed objects to reference; records the ones skipped on ``summary``.
+    """(key, name) of the listed objects to reference; records the ones skipped on ``summary``, then
+    ``also_skipped`` (``(key, reason)`` of objects that could not be listed at all).
 
     With ``content`` (the processed-content record) objects another window processed are left out too.
     """
     if content is None:
-        return ((key, name) for key, name, _, _ in _selectable(objects, media_type, window, summary, False))
-    return content.unprocessed(_selectable(objects, media_type, window, summary, True))
+        return (
+            (key, name)
+            for key, name, _, _ in _selectable(objects, media_type, window, summary, False, also_skipped)
+        )
+    return content.unprocessed(_selectable(objects, media_type, window, summary, True, also_skipped))
 
 
 def _selectable(
@@ -121,6 +126,7 @@ def _selectable(
     window: SelectionWindow,
     summary: ReferencesSummary,
     with_digests: bool,
+    also_skipped: Iterable[tuple[str, str]],
 ) -> Iterator[Selected]:
     contains = window.contains
     for obj in objects:
@@ -137,6 +143,8 @@ def _selectable(
             continue
         digest = content_digest(obj.content, obj.size) if with_digests and obj.content else None
         yield obj.key, name, obj.size, digest
+    for key, reason in also_skipped:
+        summary.skip(key, reason)
 
 
 def _skip_processed(summary: ReferencesSummary) -> Callable[[str, int, Any], None]:
@@ -217,9 +225,11 @@ def write_references(
     window: SelectionWindow,
     expiry: EffectiveExpiry,
     record: RecordIndex | None = None,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> ReferencesSummary:
     """Write one ``{"name", "url"}`` line per selected object to ``destination``, atomically, and
-    one ``{"key", "reason"}`` line per skipped object to ``skipped_path(destination)``.
+    one ``{"key", "reason"}`` line per skipped object (and ``also_skipped``) to
+    ``skipped_path(destination)``.
 
     When nothing is selected the destination is left untouched and ``references_uri`` is None.
     With ``record`` (the processed-content record) objects another window processed are skipped.
@@ -233,7 +243,12 @@ def write_references(
     ):
         summary.on_skip = skips.write
         selected = select_objects(
-            objects, media_type=media_type, window=window, summary=summary, content=content
+            objects,
+            media_type=media_type,
+            window=window,
+            summary=summary,
+            content=content,
+            also_skipped=also_skipped,
         )
         for name, url in signed_references(selected, sign):
             writer.write({"name": name, "url": url})
@@ -272,11 +287,20 @@ def count_references(
     window: SelectionWindow,
     expiry: EffectiveExpiry,
     record: RecordIndex | None = None,
+    also_skipped: Iterable[tuple[str, str]] = (),
 ) -> ReferencesSummary:
     """What ``write_references`` would write, counted: nothing is signed and nothing is written (the
     processed-content record, when given, is only read)."""
     summary = ReferencesSummary(source=source, media_type=media_type, expiry=expiry)
     content = None if record is None else ContentFilter(record, _skip_processed(summary), lambda *_: None)
-    for _ in select_objects(objects, media_type=media_type, window=window, summary=summary, content=content):
+    selected = select_objects(
+        objects,
+        media_type=media_type,
+        window=window,
+        summary=summary,
+        content=content,
+        also_skipped=also_skipped,
+    )
+    for _ in selected:
         summary.count += 1
     return summary

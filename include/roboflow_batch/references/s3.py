@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -110,3 +110,21 @@ def iter_s3_objects(
 
     for page in prefetched(pages(), depth=prefetch):
         yield from page
+
+
+def head_s3_objects(client: Any, bucket: str, keys: Sequence[str]) -> tuple[list[StoredObject], list[str]]:
+    """The objects of ``keys`` that exist (HeadObject each), and the keys that do not."""
+    from botocore.exceptions import ClientError
+
+    found: list[StoredObject] = []
+    missing: list[str] = []
+    for key in keys:
+        try:
+            head = client.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            missing.append(key)
+            continue
+        found.append(StoredObject(key, int(head["ContentLength"]), head["LastModified"]))
+    return found, missing

@@ -18,6 +18,7 @@ from include.roboflow_batch import lineage
 from include.roboflow_batch.api.ids import validate_batch_id
 from include.roboflow_batch.counts import optional_count
 from include.roboflow_batch.hooks.roboflow import RoboflowHook
+from include.roboflow_batch.ingest.readiness import describe_failures
 from include.roboflow_batch.ingest.readiness_watch import ReadinessWatcher
 from include.roboflow_batch.sensors.waiting import RoboflowWaitSensor
 from include.roboflow_batch.triggers.batch_ready import RoboflowBatchReadyTrigger
@@ -169,7 +170,8 @@ class RoboflowBatchReadySensor(RoboflowWaitSensor):
         if rate > self.max_failure_rate:
             raise AirflowFailException(
                 f"Batch {self.batch_id}: {failed_count} of {summary['expected']} files failed to ingest "
-                f"(failure rate {rate:.2%} > max_failure_rate {self.max_failure_rate:.2%})"
+                f"(failure rate {rate:.2%} > max_failure_rate {self.max_failure_rate:.2%}). Failed files: "
+                + describe_failures(summary["failed"], failed_count)
             )
         self.log.info(
             "Batch %s ready: %d staged, %d failed of %d expected",

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import time
 from typing import Annotated, Any
+from urllib.parse import quote, urlsplit
 
 from airflow.api_fastapi.core_api.security import get_user
-from fastapi import Depends, FastAPI, HTTPException, Query, status
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
 from include.roboflow_batch.webui import gallery_page, pages
 from include.roboflow_batch.webui.documents import DocumentError, document_signature, read_document
@@ -40,6 +41,8 @@ from include.roboflow_batch.webui.media import (
 from include.roboflow_batch.webui.runs import RunView, one_run, pipeline_dag_ids, recent_runs
 
 URL_PREFIX = "/roboflow-ui"
+#: The route of the run tab in the Airflow UI (``/dags/<dag>/runs/<run>/plugin/<route>``).
+RUN_TAB_ROUTE = "roboflow-run"
 MAX_RUNS_PER_PIPELINE = 50
 MAX_KEY_LENGTH = 1024
 ICON_SVG = (
@@ -61,6 +64,46 @@ def readable_dag_ids(user: Any) -> set[str]:
     from airflow.api_fastapi.app import get_auth_manager
 
     return get_auth_manager().get_authorized_dag_ids(user=user, method="GET")
+
+
+def may_trigger(user: Any, dag_id: str) -> bool:
+    """Whether ``user`` may create runs of ``dag_id`` (what the UI's Trigger button needs)."""
+    from airflow.api_fastapi.app import get_auth_manager
+    from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity, DagDetails
+
+    return get_auth_manager().is_authorized_dag(
+        method="POST", access_entity=DagAccessEntity.RUN, details=DagDetails(id=dag_id), user=user
+    )
+
+
+def trigger_repair(user: Any, run: RunView) -> str:
+    """Trigger a repair run of ``run``'s window; returns the new run's id."""
+    from datetime import UTC, datetime
+
+    from airflow.api.common.trigger_dag import trigger_dag
+    from airflow.utils.types import DagRunTriggeredByType
+
+    from include.roboflow_batch.pipeline.run_params import REPAIR, WINDOW_END, WINDOW_START
+
+    run_id = f"repair__{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    trigger_dag(
+        run.dag_id,
+        run_id=run_id,
+        conf={REPAIR: True, WINDOW_START: run.window_start, WINDOW_END: run.window_end},
+        triggered_by=DagRunTriggeredByType.UI,
+        triggering_user_name=user.get_name(),
+    )
+    return run_id
+
+
+def same_origin(request: Request) -> bool:
+    """A browser's form post from this server's own pages (no Origin header: not a browser's post)."""
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin is None
+    # Behind a proxy the public host is the forwarded one.
+    hosts = {request.headers.get("host"), *request.headers.get("x-forwarded-host", "").split(",")}
+    return urlsplit(origin).netloc in {host.strip() for host in hosts if host}
 
 
 def _notifications(limit: int) -> list[dict[str, Any]]:
@@ -183,7 +226,9 @@ def create_view_app() -> FastAPI:
         }
 
     @app.get("/runs/{dag_id}/{run_id}", response_class=HTMLResponse)
-    def run_tab(user: User, dag_id: str, run_id: str, sample: GallerySize = GALLERY_SIZE) -> str:
+    def run_tab(
+        user: User, dag_id: str, run_id: str, sample: GallerySize = GALLERY_SIZE, repair_of: str | None = None
+    ) -> str:
         run = run_data(user, dag_id, run_id)
         gallery = run_gallery(run, sample)
         section = (
@@ -191,7 +236,15 @@ def create_view_app() -> FastAPI:
             if isinstance(gallery, str)
             else gallery_page.gallery_section(URL_PREFIX, run, gallery)
         )
-        return pages.run_page(URL_PREFIX, run, run_notifications(run), section, gallery_page.GALLERY_STYLE)
+        return pages.run_page(
+            URL_PREFIX,
+            run,
+            run_notifications(run),
+            section,
+            gallery_page.GALLERY_STYLE,
+            may_trigger=may_trigger(user, dag_id),
+            triggered_from=repair_of,
+        )
 
     @app.get("/runs/{dag_id}/{run_id}/image", response_class=HTMLResponse)
     def image(user: User, dag_id: str, run_id: str, key: ObjectKey) -> str:
@@ -234,6 +287,28 @@ def create_view_app() -> FastAPI:
                 for item in gallery.items
             ],
         }
+
+    @app.post("/runs/{dag_id}/{run_id}/repair")
+    def repair(user: User, request: Request, dag_id: str, run_id: str) -> RedirectResponse:
+        """Trigger a repair run of this run's window, then show the new run's tab.
+
+        The view lives in the Airflow UI's sandboxed frame, which may not navigate the page around it:
+        the frame moves to the new run, and says so.
+        """
+        if not same_origin(request):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "a repair is asked for from the Roboflow view")
+        run = run_data(user, dag_id, run_id)
+        if not may_trigger(user, dag_id):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "you may not trigger runs of this pipeline")
+        if not (run.window_start and run.window_end and run.manifest_uri):
+            raise HTTPException(
+                status.HTTP_409_CONFLICT, "this run's window was not exported: nothing to repair"
+            )
+        new_run = trigger_repair(user, run)
+        target = (
+            f"{URL_PREFIX}/runs/{quote(dag_id, safe='')}/{quote(new_run, safe='')}?repair_of={quote(run_id)}"
+        )
+        return RedirectResponse(target, status_code=status.HTTP_303_SEE_OTHER)
 
     @app.get("/api/runs/{dag_id}/{run_id}")
     def run_json(user: User, dag_id: str, run_id: str) -> dict[str, Any]:

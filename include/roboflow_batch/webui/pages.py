@@ -30,6 +30,9 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px}
 dt{font-weight:600}
 .trends{display:flex;gap:18px;flex-wrap:wrap;margin:4px 0 8px}
 .trend{font-size:12px}.trend .latest{font-weight:600}
+.notice{padding:6px 10px;border-radius:6px;background:#ede9fe}
+form.repair button{font:inherit;padding:4px 12px;border:1px solid #6d28d9;border-radius:6px;
+background:#8b5cf6;color:#fff;cursor:pointer}
 """
 
 
@@ -267,14 +270,58 @@ def notifications_table(notifications: Iterable[Mapping[str, Any]]) -> str:
     )
 
 
+def repair_section(base: str, run: RunView, may_trigger: bool) -> str:
+    """The run's "Repair" action: re-process only the window's objects without a result.
+
+    A POST form (the login cookie is SameSite=Lax, so another site cannot submit it), shown to users
+    who may trigger the pipeline, for a run whose window was exported with objects left unprocessed.
+    """
+    parts = ['<h2 id="repair">Repair</h2>']
+    if run.repair:
+        repair = run.repair
+        parts.append(
+            f'<p class="repair-outcome">This run is repair {_cell(repair.get("number"))} of its window: '
+            f"{_cell(repair.get('objects'))} object(s) taken again, {_cell(repair.get('processed', '…'))} "
+            f"processed, {_cell(repair.get('still_failing', '…'))} still without a result.</p>"
+        )
+    if not (run.window_start and run.window_end and run.manifest_uri):
+        parts.append('<p class="muted repair-note">A repair needs a window that was exported.</p>')
+    elif not run.unprocessed:
+        parts.append(
+            '<p class="muted repair-note">Nothing to repair: every object of the window has its result.</p>'
+        )
+    elif not may_trigger:
+        parts.append(
+            f'<p class="muted repair-note">{int(run.unprocessed)} object(s) have no result; repairing them '
+            "needs permission to trigger this pipeline.</p>"
+        )
+    else:
+        action = f"{run_link(base, run)}/repair"
+        parts.append(
+            f'<form class="repair" method="post" action="{escape(action)}">'
+            '<button type="submit">Repair</button> '
+            f"<span>re-process only the {int(run.unprocessed)} object(s) of window "
+            f"{escape(run.window_start)} → {escape(run.window_end)} that failed or have no result, in a "
+            "child batch and job, and merge them into the window's manifest</span></form>"
+        )
+    return "".join(parts)
+
+
 def run_page(
-    base: str, run: RunView, notifications: list[dict[str, Any]], gallery: str = "", style: str = ""
+    base: str,
+    run: RunView,
+    notifications: list[dict[str, Any]],
+    gallery: str = "",
+    style: str = "",
+    *,
+    may_trigger: bool = False,
+    triggered_from: str | None = None,
 ) -> str:
-    """The run's details, its gallery (already rendered HTML) and its notifications."""
+    """The run's details, its gallery (already rendered HTML), its Repair action and its notifications."""
     window = f"{run.window_start or '…'} → {run.window_end or '…'}"
     items = [
         ("Pipeline", escape(run.dag_id)),
-        ("Run", escape(run.run_id)),
+        ("Run", f'<span class="run-id">{escape(run.run_id)}</span>'),
         ("Window", escape(window)),
         ("State", _state(run.state)),
         ("Objects found", f'<span class="found">{_cell(run.found)}</span>'),
@@ -294,10 +341,18 @@ def run_page(
     order = {task: index for index, task in enumerate(STEP_TASKS)}
     ordered = sorted(run.task_states.items(), key=lambda item: order.get(item[0], len(order)))
     steps = "".join(f"<li>{escape(t)}: {_state(s)}</li>" for t, s in ordered)
+    notice = (
+        f'<p class="notice">Repair triggered from run {escape(triggered_from)}: this is the new run. The '
+        "Airflow page around this view still shows the run you came from; pick the new run in its grid "
+        "to follow it there.</p>"
+        if triggered_from
+        else ""
+    )
     body = (
-        f"<h1>Roboflow: {escape(run.dag_id)}</h1><dl class='run-detail'>"
+        f"<h1>Roboflow: {escape(run.dag_id)}</h1>{notice}<dl class='run-detail'>"
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in items)
         + f"</dl>{spend_section(run)}{gallery}<h2>Steps</h2><ul>{steps}</ul>"
+        + repair_section(base, run, may_trigger)
         + notifications_table(notifications)
     )
     return page(f"Roboflow run {run.run_id}", body, style)

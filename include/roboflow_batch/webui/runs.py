@@ -58,6 +58,11 @@ class RunView:
     manifest_uri: str | None = None
     result_rows: int | None = None
     reconciled: bool | None = None
+    # Objects of the window without a result after this run (failed at ingest or in processing):
+    # what a repair of the window would take.
+    unprocessed: int | None = None
+    # A repair run's outcome: its number, job, objects processed and still failing.
+    repair: dict[str, Any] | None = None
     task_states: dict[str, str] = field(default_factory=dict)
     # The window's results table and where its objects are read from (reconcile's summary).
     table: dict[str, Any] | None = None
@@ -283,6 +288,10 @@ def build_view(row: Any, returned: Mapping[str, Any], task_states: Mapping[str, 
         _dict(returned.get(task_ids.ACCOUNT_SPEND)),
         task_states.get(task_ids.SPEND_GATE),
     )
+    window = _dict(returned.get(task_ids.RECONCILE))
+    if isinstance(window.get("failed"), int) and isinstance(window.get("processing_failed"), int):
+        view.unprocessed = window["failed"] + window["processing_failed"]
+    view.repair = dict(_dict(window.get("repair")) or _dict(plan.get("repair"))) or None
     return view
 
 

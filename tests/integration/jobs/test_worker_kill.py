@@ -8,19 +8,18 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from include.devstack.services import REPO_ROOT, start_roboflow_emulator
+from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.jobs.staging import roboflow_connection, stage_batch
+from tests.integration.worker_process import start_module, wait_for
+from tests.integration.worker_process import worker_env as process_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -40,15 +39,7 @@ def slow_emulator() -> Iterator[EmulatorHandle]:
 def start_worker(
     dag_id: str, batch_id: str, env: dict[str, str], log: Path, wait: str = "deferred"
 ) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        return subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.jobs.start_job_dag_run", dag_id, batch_id, wait],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    return start_module("tests.integration.jobs.start_job_dag_run", [dag_id, batch_id, wait], env, log)
 
 
 def stored_job_id(db: Path, dag_id: str) -> str | None:
@@ -61,36 +52,18 @@ def stored_job_id(db: Path, dag_id: str) -> str | None:
     return json.loads(row[0]) if row else None
 
 
-def wait_for(condition: Any, timeout: float, what: str, log: Path, worker: subprocess.Popen[bytes]) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and worker.poll() is None:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(
-        f"timed out waiting for {what}; worker log:\n{log.read_text(errors='replace')[-4000:]}"
-    )
-
-
 def job_polls(emulator: EmulatorHandle) -> int:
     """How often the job has been looked at on this emulator so far."""
     return int(emulator.state()["requests"].get(JOB_ROUTE, 0))
 
 
 def worker_env(emulator: EmulatorHandle, tmp_path: Path) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO_ROOT),
-        "AIRFLOW_CONN_ROBOFLOW_DEFAULT": roboflow_connection(
+    return process_env(
+        tmp_path,
+        AIRFLOW_CONN_ROBOFLOW_DEFAULT=roboflow_connection(
             emulator.base_url, emulator.api_key, emulator.workspace
         ),
-    }
-    if env.pop("PYTHONDONTWRITEBYTECODE", None):
-        # Bytecode caching is off in this environment: give the two workers a private cache, so the
-        # retry does not compile Airflow all over again.
-        env["PYTHONPYCACHEPREFIX"] = str(tmp_path / "pycache")
-    return env
+    )
 
 
 def test_killed_worker_then_retry_leaves_exactly_one_job(

@@ -87,21 +87,31 @@ def run_pipeline(
     def run(
         pipeline: dict[str, Any], logical_date: datetime | None = None, conf: dict[str, Any] | None = None
     ) -> PipelineRun:
-        from airflow.dag_processing.dagbag import DagBag
-
-        document = {"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}
-        path = tmp_path / "astro.yaml"
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        monkeypatch.setenv(PIPELINES_FILE_ENV, str(path))
-        bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
-        assert bag.import_errors == {}
-        dag = bag.get_dag(f"roboflow_{pipeline['id']}")
-        assert dag is not None
+        monkeypatch.setenv(PIPELINES_FILE_ENV, str(write_pipelines_file(tmp_path, pipeline)))
         when = logical_date or boundary(tmp_path / "clock")
-        dag_run = dag.test(logical_date=when, run_conf=conf)
+        dag_run = pipeline_dag(pipeline["id"]).test(logical_date=when, run_conf=conf)
         return PipelineRun(dag_run, task_results(dag_run.dag_id, dag_run.run_id))
 
     return run
+
+
+def write_pipelines_file(folder: Path, pipeline: dict[str, Any]) -> Path:
+    """An astro.yaml in ``folder`` with the test defaults and one pipeline."""
+    path = folder / "astro.yaml"
+    document = {"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def pipeline_dag(pipeline_id: str) -> Any:
+    """The DAG the dags/ folder builds for ``pipeline_id`` from the astro.yaml the environment names."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    dag = bag.get_dag(f"roboflow_{pipeline_id}")
+    assert dag is not None
+    return dag
 
 
 def object_store_pipeline(
@@ -127,4 +137,17 @@ def object_store_pipeline(
             "destination": str(out / "results" / "{pipeline}" / "{interval_start:%Y%m%dT%H%M%S}") + "/"
         },
         **extra,
+    }
+
+
+def local_pipeline(pipeline_id: str, tmp_path: Path, workflow: str, **job: Any) -> dict[str, Any]:
+    """A pipeline reading images from ``tmp_path/drop`` and exporting under ``tmp_path/results``."""
+    return {
+        "id": pipeline_id,
+        "source": {"kind": "local", "directory": str(tmp_path / "drop"), "media": "images"},
+        "workflow": {"id": workflow},
+        "job": {"poke_interval": "1s", "wait_timeout": "5m", "aggregation_format": "jsonl", **job},
+        "export": {
+            "destination": str(tmp_path / "results" / "{pipeline}" / "{interval_start:%Y%m%dT%H%M%S}/")
+        },
     }

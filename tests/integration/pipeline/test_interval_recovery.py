@@ -22,7 +22,12 @@ from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.jobs.recovery import attempt_job_id
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.integration.pipeline.conftest import PipelineRun
+from tests.integration.pipeline.conftest import (
+    PipelineRun,
+    local_pipeline,
+    pipeline_dag,
+    write_pipelines_file,
+)
 from tests.integration.pipeline.file_clock import boundary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -39,18 +44,6 @@ def slow_emulator(monkeypatch: pytest.MonkeyPatch, stand_in_connections: None) -
         yield EmulatorHandle(service)
     finally:
         service.stop()
-
-
-def local_pipeline(pipeline_id: str, tmp_path: Path, workflow: str, **job: Any) -> dict[str, Any]:
-    return {
-        "id": pipeline_id,
-        "source": {"kind": "local", "directory": str(tmp_path / "drop"), "media": "images"},
-        "workflow": {"id": workflow},
-        "job": {"poke_interval": "1s", "wait_timeout": "5m", "aggregation_format": "jsonl", **job},
-        "export": {
-            "destination": str(tmp_path / "results" / "{pipeline}" / "{interval_start:%Y%m%dT%H%M%S}/")
-        },
-    }
 
 
 def abort_when_running(emulator: EmulatorHandle) -> threading.Thread:
@@ -141,19 +134,6 @@ def test_failed_job_with_a_changed_workflow_gets_a_new_attempt_or_a_clear_failur
     assert len(result_rows(second.destination)) == len(images)
 
 
-def pipeline_dag(pipeline: dict[str, Any], tmp_path: Path) -> Any:
-    """The pipeline's DAG as the dags/ folder builds it from the astro.yaml ``run_pipeline`` wrote."""
-    import yaml
-    from airflow.dag_processing.dagbag import DagBag
-
-    from tests.integration.pipeline.conftest import REPO_ROOT, TEST_DEFAULTS
-
-    (tmp_path / "astro.yaml").write_text(
-        yaml.safe_dump({"defaults": TEST_DEFAULTS, "pipelines": [pipeline]}, sort_keys=False)
-    )
-    return DagBag(dag_folder=str(REPO_ROOT / "dags")).get_dag(f"roboflow_{pipeline['id']}")
-
-
 def test_clearing_only_the_wait_restarts_the_aborted_job_and_finishes_the_interval(
     run_pipeline: Callable[..., PipelineRun], slow_emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -175,7 +155,8 @@ def test_clearing_only_the_wait_restarts_the_aborted_job_and_finishes_the_interv
     assert job_of(slow_emulator, job_id).error is True
 
     pipeline["job"]["max_parallel_tasks"] = 2  # what the pipeline asks for now
-    dag = pipeline_dag(pipeline, tmp_path)
+    write_pipelines_file(tmp_path, pipeline)
+    dag = pipeline_dag(pipeline["id"])
     final = clear_and_resume(dag, first.dag_run.run_id, ["wait_for_job", "export", "reconcile"])
 
     tasks = task_results(first.dag_run.dag_id, first.dag_run.run_id)

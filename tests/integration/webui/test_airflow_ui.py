@@ -1,7 +1,8 @@
 """Watching a pipeline in the real Airflow UI: runs through the session's api-server, scheduler,
 dag-processor and triggerer with Roboflow webhooks, then downstream DAGs triggered by the results Asset
 (one of them the docs' DuckDB count), the Roboflow view, its trends and the run tab with its gallery read
-in headless Chromium, the run's OpenLineage events (file transport), and the connection Test button."""
+in headless Chromium, the run's OpenLineage events (file transport), the run tab's Repair action (a repair
+run of the window's one unprocessable image), and the connection Test button."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from include.devstack import connections
 from include.devstack.airflow_stack import AirflowAPI
 from include.devstack.run_results import local_path, result_rows
-from include.devstack.sample_media import SampleImage, sample_images, seed_s3
+from include.devstack.sample_media import SampleImage, sample_images, seed_s3, stand_in_s3_client
 from include.devstack.services import REPO_ROOT, running, start_roboflow_emulator
 from include.roboflow_batch.webui.runs import STEP_TASKS
 from include.roboflow_emulator.testing import EmulatorHandle
@@ -123,6 +124,11 @@ def test_watch_a_pipeline_in_the_airflow_ui(
         pytest.fail(problem)
     images = sample_images(4, prefix="ui", seed=43)
     seed_s3(moto_server.url, "it-ui-frames", "cams/", images)
+    # One image whose pixels are cut off: staged, then not processable, so the window has one to repair.
+    broken = sample_images(1, prefix="ui-broken", seed=44)[0].content
+    stand_in_s3_client(moto_server.url).put_object(
+        Bucket="it-ui-frames", Key="cams/ui-broken.png", Body=broken[: len(broken) // 2]
+    )
     stack = airflow_stack
     pipeline = object_store_pipeline(
         PIPELINE_ID,
@@ -220,7 +226,7 @@ def test_watch_a_pipeline_in_the_airflow_ui(
     # The downstream DAG read the manifest summary from triggering_asset_events.
     assert loaded["manifest_uri"] == export["manifest_uri"]
     assert loaded["rows"] == len(images)
-    assert loaded["objects"] == {"processed": 4, "failed": 0, "skipped": 0}
+    assert loaded["objects"] == {"processed": 4, "failed": 1, "skipped": 0}
     assert loaded["job_id"] == job["job_id"]
     assert loaded["reconciled"] is True
 
@@ -249,7 +255,8 @@ def check_view_api(base_url: str, api: AirflowAPI, run_id: str) -> None:
     data = api.get("/roboflow-ui/api/pipelines")
     # The scheduler may have added its own run of the latest interval: read the one this test made.
     [run] = [r for r in data["pipelines"][DAG_ID] if r["run_id"] == run_id]
-    assert (run["found"], run["skipped"], run["staged"], run["failed"]) == (4, 0, 4, 0)
+    assert (run["found"], run["skipped"], run["staged"], run["failed"]) == (5, 0, 5, 0)
+    assert run["unprocessed"] == 1
     assert run["job_state"] == "succeeded"
     types = {n["type"] for n in data["notifications"]}
     # The emulator notified the receiver about the ingest and the job.
@@ -282,7 +289,7 @@ def browse(
         driver.switch_to.frame(frame)
         row = wait_for(driver, run_row)
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
-        assert cells == {"found": "4", "staged": "4", "failed": "0"}
+        assert cells == {"found": "5", "staged": "5", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
         # The cold-start estimate (4 images, a machine-second each at 1 credit an hour), the ceiling
         # 5 credits buy, and what the job used.
@@ -305,7 +312,7 @@ def browse(
         shot(driver, "03-run-tab")
         driver.switch_to.frame(frame)
         detail = wait_for(driver, "dl.run-detail")
-        assert detail.find_element(By.CSS_SELECTOR, ".found").text == "4"
+        assert detail.find_element(By.CSS_SELECTOR, ".found").text == "5"
         assert detail.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
         check_gallery(driver, images, rows, shot)
         check_image_page(driver, images[0], shot)
@@ -332,9 +339,61 @@ def browse(
         assert checks["signed-urls-fetchable"] == "warning" and checks["roboflow-key"] == "ok", checks
         driver.switch_to.default_content()
 
+        repair_from_the_run_tab(driver, base_url, api, run_id)
+
         use_the_connection_test_button(driver, base_url, api, emulator_url)
     finally:
         driver.quit()
+
+
+def repair_from_the_run_tab(driver: Any, base_url: str, api: AirflowAPI, run_id: str) -> None:
+    """The run tab's Repair button triggers a repair run of the window, whose tab then says what
+    became of the one object it took again (still unprocessable: it is the same cut-off image)."""
+    from selenium.common.exceptions import NoSuchElementException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}/dags/{DAG_ID}/runs/{run_id}/plugin/roboflow-run")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    form = wait_for(driver, "form.repair")
+    assert "re-process only the 1 object(s)" in form.text
+    driver.execute_script("arguments[0].scrollIntoView()", form)
+    driver.switch_to.default_content()
+    shot(driver, "04a-repair-offered")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    driver.find_element(By.CSS_SELECTOR, "form.repair button").click()
+    # The sandboxed frame moves to the new run's tab and says so.
+    repair_run = WebDriverWait(driver, 60, ignored_exceptions=(NoSuchElementException,)).until(
+        lambda page: shown_repair_run(page)
+    )
+    assert f"Repair triggered from run {run_id}" in driver.find_element(By.CSS_SELECTOR, "p.notice").text
+    driver.switch_to.default_content()
+    shot(driver, "04b-repair-triggered")
+
+    state, seen = follow_run(api, DAG_ID, repair_run, timeout=300)
+    assert state == "success", dict(seen)
+    window = returned(api, DAG_ID, repair_run, "reconcile")
+    assert window["repair"] | {"objects": 1, "processed": 0, "still_failing": 1} == window["repair"]
+    assert (window["ingested"], window["processing_failed"], window["reconciled"]) == (5, 1, True)
+    driver.get(f"{base_url}/dags/{DAG_ID}/runs/{repair_run}/plugin/roboflow-run")
+    driver.switch_to.frame(wait_for(driver, "iframe"))
+    outcome = wait_for(driver, "p.repair-outcome")
+    assert "1 object(s) taken again, 0 processed, 1 still without a result" in outcome.text
+    driver.execute_script("arguments[0].scrollIntoView()", outcome)
+    driver.switch_to.default_content()
+    shot(driver, "04c-repair-run")
+
+
+def shown_repair_run(driver: Any) -> str | None:
+    """The run the frame shows, once it is a repair run (the frame is still navigating before)."""
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    try:
+        text = str(driver.find_element(By.CSS_SELECTOR, ".run-id").text)
+    except StaleElementReferenceException:
+        return None
+    return text if text.startswith("repair__") else None
 
 
 def use_the_connection_test_button(driver: Any, base_url: str, api: AirflowAPI, emulator_url: str) -> None:

@@ -25,6 +25,7 @@ LAYERS = {
     "content": 3,
     "spend": 3,
     "preflight": 3,
+    "repair": 3,
     "hooks": 2,
     "api": 1,
 }

@@ -66,6 +66,19 @@ def test_command_line_faults_apply_from_the_start() -> None:
         service.stop()
 
 
+def test_shard_size_and_download_latency_options_are_read() -> None:
+    from include.roboflow_emulator.__main__ import config_from_args
+    from include.roboflow_emulator.faults import FaultInjector, parse_fault_update
+
+    config = config_from_args(["--shard-size", "2", "--download-latency-ms", "250"])
+    assert config.shard_size == 2
+    assert FaultInjector().update(config.faults).download_latency_ms == 250
+    updated = parse_fault_update({"downloadLatencyMs": 40}, FaultInjector().settings)
+    assert updated.to_json()["downloadLatencyMs"] == 40
+    with pytest.raises(ValueError, match="downloadLatencyMs"):
+        parse_fault_update({"downloadLatencyMs": -1}, updated)
+
+
 @pytest.mark.skipif(not CLI.exists(), reason="the official CLI venv (.venv-cli) is not installed")
 def test_official_cli_lists_batches_and_jobs(handle: EmulatorHandle, tmp_path: Path) -> None:
     env = {**os.environ, "API_BASE_URL": handle.base_url, "ROBOFLOW_API_KEY": handle.api_key}

@@ -95,6 +95,19 @@ def test_fails_at_once_when_failures_exceed_the_tolerance(client, context) -> No
     assert make_sensor(max_failure_rate=0.2).execute(context)["failed_count"] == 2
 
 
+def test_the_failure_names_the_first_twenty_files_with_their_reasons_and_the_total(client, context) -> None:
+    failures = [(f"cam-{i:02d}.jpg", "file-not-reachable") for i in range(25)]
+    set_state(client, 75, [make_shard("warning", 100, 75, failures)])
+    with pytest.raises(AirflowFailException) as failure:
+        make_sensor(expected_count=100, max_failure_rate=0.1).execute(context)
+    message = str(failure.value)
+    assert "25 of 100 files failed" in message
+    named = [f"cam-{i:02d}.jpg: file-not-reachable" for i in range(20)]
+    assert all(name in message for name in named)
+    assert "cam-20.jpg" not in message
+    assert message.endswith("... and 5 more")
+
+
 def test_poke_mode_waits_then_returns_the_summary(client, context) -> None:
     sensor = make_sensor(deferrable=False, mode="reschedule")
     set_state(client, 2, [make_shard("info", 10, 2)])

@@ -42,6 +42,7 @@ def job(
     stage: str | None = "processing",
     notification: Any = None,
     definition: dict[str, Any] | None = None,
+    created: str = NOW,
 ) -> JobMetadata:
     return JobMetadata.model_validate(
         {
@@ -53,7 +54,7 @@ def job(
             "error": error,
             "isTerminal": terminal,
             "lastNotification": notification,
-            "createdAt": NOW,
+            "createdAt": created,
             "lastUpdate": NOW,
         }
     )

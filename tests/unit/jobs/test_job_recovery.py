@@ -1,8 +1,11 @@
-"""No interval is stuck: a failed or aborted job is restarted, a changed definition gets a new attempt."""
+"""Re-runs do what the user means: a failed or aborted job is restarted, a definition whose results
+differ gets a new attempt (a running job aborted first), and a job that is not the interval's own is
+left alone."""
 
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
@@ -12,10 +15,11 @@ from include.roboflow_batch.jobs.ledger_store import HISTORY_STATE_KEY
 from include.roboflow_batch.jobs.recovery import (
     MAX_ATTEMPTS,
     ExistingJob,
+    Ownership,
     RecoveryRefused,
     attempt_job_id,
     decide,
-    needs_new_job,
+    result_changes,
 )
 from include.roboflow_batch.operators.start_job import JOB_ATTEMPT_STATE_KEY, RoboflowStartJobOperator
 from tests.unit.jobs.fakes import FakeHook, FakeJobs, FakeStateStore, Snapshot, job, make_context, stage
@@ -112,10 +116,132 @@ def test_changed_workflow_starts_the_next_attempt_under_a_new_deterministic_id(j
     assert list(jobs.created) == [second]
 
 
-def test_changed_workflow_parameters_and_input_batch_also_need_a_new_job(jobs: FakeJobs) -> None:
+def test_changed_workflow_parameters_also_need_a_new_job(jobs: FakeJobs) -> None:
     jobs.script(BASE, dead(BASE, body(workflow_parameters={"threshold": 0.2})))
     assert operator(workflow_parameters={"threshold": 0.5}).execute(make_context())["attempt"] == 2
-    assert needs_new_job(["jobInput.batchId", "maxParallelTasks"]) == ["jobInput.batchId"]
+
+
+def test_which_changes_shape_the_results() -> None:
+    old = body(machine_type="cpu", max_parallel_tasks=2, workflow_parameters={"threshold": 0.2})
+    paths = {
+        change.path
+        for change in result_changes(
+            old,
+            body(
+                batch_id="batch-2",
+                machine_type="gpu",
+                max_parallel_tasks=8,
+                aggregation_format="csv",
+                notifications_url="https://hooks.example/x",
+            ),
+        )
+    }
+    # Parameters the pipeline no longer sends are a change too; machine, parallelism, webhook are not.
+    assert paths == {
+        "jobInput.batchId",
+        "processingSpecification.aggregationFormat",
+        "processingSpecification.workflowParameters",
+    }
+    [change] = result_changes(body(workflow_id="a"), body(workflow_id="b"))
+    assert change.describe() == "processingSpecification.workflowId: 'a' -> 'b'"
+
+
+def test_a_changed_webhook_url_restarts_a_failed_job_rather_than_starting_a_new_one(jobs: FakeJobs) -> None:
+    jobs.script(BASE, dead(BASE, body(notifications_url="https://hooks.example/old")))
+    result = operator(notifications_url="https://hooks.example/new").execute(make_context())
+    assert (result["job_id"], result["attempt"]) == (BASE, 1)
+    assert jobs.restarted == [(BASE, None)]
+
+
+def test_succeeded_job_of_another_workflow_is_replaced_by_the_next_attempt(jobs: FakeJobs) -> None:
+    jobs.script(BASE, Snapshot(job(BASE, terminal=True, definition=body(workflow_id="old-workflow"))))
+    store = FakeStateStore()
+    result = operator().execute(make_context(store))
+    assert (result["job_id"], result["attempt"]) == (attempt_job_id(BASE, 2), 2)
+    assert "abort_job" not in jobs.call_names()
+    [event] = store.values[HISTORY_STATE_KEY]
+    assert event["action"] == "create"
+    assert "processingSpecification.workflowId: 'old-workflow' -> 'image-stats'" in event["reason"]
+
+
+def test_running_job_of_another_workflow_is_aborted_and_seen_stopped_before_the_next_attempt(
+    jobs: FakeJobs,
+) -> None:
+    running = Snapshot(job(BASE, definition=body(workflow_id="old-workflow")))
+    jobs.script(BASE, running, running, dead(BASE, body(workflow_id="old-workflow")))
+    store = FakeStateStore()
+    with mock.patch("time.sleep") as slept:
+        result = operator(poll_interval=3).execute(make_context(store))
+    second = attempt_job_id(BASE, 2)
+    assert result["job_id"] == second
+    names = jobs.call_names()
+    # Lookup, abort, polls until terminal, then (and only then) the new attempt.
+    assert names.index("abort_job") < names.index("create_job")
+    assert [call for call in jobs.calls if call[0] == "get_job" and call[1] == BASE][-1:] == [
+        ("get_job", BASE)
+    ]
+    assert slept.call_args_list == [mock.call(3)]
+    assert [(e["action"], e["job_id"]) for e in store.values[HISTORY_STATE_KEY]] == [
+        ("abort", BASE),
+        ("create", second),
+    ]
+
+
+def test_a_job_past_its_processing_stage_is_waited_for_instead_of_aborted(jobs: FakeJobs) -> None:
+    from tests.unit.jobs.fakes import refusal
+
+    running = Snapshot(job(BASE, stage="export", definition=body(workflow_id="old-workflow")))
+    jobs.script(
+        BASE, running, Snapshot(job(BASE, terminal=True, definition=body(workflow_id="old-workflow")))
+    )
+    jobs.abort_error = refusal()
+    with mock.patch("time.sleep"):
+        assert operator().execute(make_context())["job_id"] == attempt_job_id(BASE, 2)
+
+
+def test_on_changed_definition_fail_also_applies_to_a_succeeded_job(jobs: FakeJobs) -> None:
+    jobs.script(BASE, Snapshot(job(BASE, terminal=True, definition=body(workflow_id="old-workflow"))))
+    with pytest.raises(AirflowFailException) as failure:
+        operator(on_changed_definition="fail").execute(make_context())
+    assert "processingSpecification.workflowId: 'old-workflow' -> 'image-stats'" in str(failure.value)
+    assert {"create_job", "abort_job", "restart_job"}.isdisjoint(jobs.call_names())
+
+
+def test_a_job_that_existed_before_the_step_on_another_batch_is_never_aborted_or_adopted(
+    jobs: FakeJobs,
+) -> None:
+    foreign = body(batch_id="someone-elses-batch", workflow_id="their-workflow")
+    for snapshot in (
+        Snapshot(job(BASE, definition=foreign)),
+        Snapshot(job(BASE, terminal=True, definition=foreign)),
+        dead(BASE, foreign),
+        Snapshot(
+            job(BASE, terminal=True, definition=body(batch_id="someone-elses-batch", machine_type="gpu"))
+        ),
+    ):
+        jobs.script(BASE, snapshot)
+        with pytest.raises(AirflowFailException) as failure:
+            operator().execute(make_context())
+        assert "left alone" in str(failure.value)
+        assert "jobInput.batchId" in str(failure.value)
+    assert {"create_job", "abort_job", "restart_job"}.isdisjoint(jobs.call_names())
+
+
+def test_what_proves_a_job_is_the_intervals_own() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    first_run = datetime(2026, 11, 28, 12, tzinfo=UTC)
+    other = {"jobInput": {"batchId": "other"}}
+
+    def existing(created: datetime, definition: dict[str, Any] = other) -> ExistingJob:
+        return ExistingJob(BASE, 1, definition, True, False, created_at=created)
+
+    ownership = Ownership(batch_id="mine", known_jobs=frozenset({"known"}), first_ran_at=first_run)
+    assert ownership.owns(existing(first_run - timedelta(days=1), {"jobInput": {"batchId": "mine"}}))
+    assert ownership.owns(existing(first_run + timedelta(seconds=1)))
+    assert ownership.owns(existing(first_run - timedelta(seconds=2)))  # within the clocks' skew
+    assert not ownership.owns(existing(first_run - timedelta(minutes=5)))
+    assert Ownership(known_jobs=frozenset({BASE})).owns(existing(first_run - timedelta(days=1)))
 
 
 def test_on_changed_definition_fail_names_the_change_and_the_switch(jobs: FakeJobs) -> None:
@@ -217,7 +343,22 @@ def test_decide_needs_a_known_switch_and_stops_after_the_last_attempt() -> None:
         decide(BASE, [], {}, on_changed_definition="maybe")
     last = ExistingJob(attempt_job_id(BASE, MAX_ATTEMPTS), MAX_ATTEMPTS, {"type": "old"}, True, True)
     with pytest.raises(RecoveryRefused, match="most allowed"):
-        decide(BASE, [last], {"type": "new"})
+        decide(BASE, [last], {"type": "new"}, ownership=Ownership(known_jobs=frozenset({last.job_id})))
+
+
+def test_a_job_that_does_not_stop_in_time_leaves_the_next_attempt_to_a_retry(jobs: FakeJobs) -> None:
+    from airflow.sdk.exceptions import AirflowException
+
+    from include.roboflow_batch.jobs import attempts
+
+    jobs.script(BASE, Snapshot(job(BASE, definition=body(workflow_id="old-workflow"))))
+    with (
+        mock.patch.object(attempts, "ABORT_WAIT_SECONDS", 0.0),
+        pytest.raises(AirflowException, match="still runs") as failure,
+    ):
+        operator().execute(make_context())
+    assert not isinstance(failure.value, AirflowFailException)  # retried: the retry checks again
+    assert "create_job" not in jobs.call_names()
 
 
 def test_attempt_ids_are_valid_distinct_and_stable() -> None:

@@ -157,10 +157,10 @@ def test_crash_after_create_but_before_anything_else_reattaches_by_derived_id(jo
     assert "create_job" not in jobs.call_names()
 
 
-def test_running_job_with_another_definition_is_reattached_not_doubled(jobs: FakeJobs) -> None:
-    # Never two live jobs for one interval, whatever changed in the meantime.
-    jobs.script(DERIVED, Snapshot(job(DERIVED, definition=body(workflow_id="other-workflow"))))
-    result = make_operator().execute(make_context())
+def test_running_job_with_other_run_options_is_reattached_not_doubled(jobs: FakeJobs) -> None:
+    # Options that do not change the results never start a second job beside a running one.
+    jobs.script(DERIVED, Snapshot(job(DERIVED, definition=body(max_parallel_tasks=2, machine_type="cpu"))))
+    result = make_operator(max_parallel_tasks=8, machine_type="gpu").execute(make_context())
     assert result["job_id"] == DERIVED
     assert "create_job" not in jobs.call_names()
     assert "restart_job" not in jobs.call_names()

@@ -60,6 +60,7 @@ def test_s3_pipeline_dag_shape(pipeline: dict[str, Any]) -> None:
         "select_all",
         "on_changed_definition",
         "dry_run",
+        "repair",
     }
 
 
@@ -105,6 +106,7 @@ def test_local_pipeline_lists_its_files_then_fans_out_like_object_stores(pipelin
         # Local sources keep their processed-content record in their state directory.
         "processed_content": "file:///project/.roboflow-state/demo_s3/processed-content/",
         "processed_content_conn_id": None,
+        "repair_conn_id": None,
     }
 
 

@@ -253,3 +253,66 @@ def test_a_series_no_run_reports_is_left_out() -> None:
     view = build_view(ROW, RETURNED, DONE)
 
     assert "credits" not in {series.key for series in pipeline_trends([view])}
+
+
+def finished_with_failures() -> dict[str, object]:
+    return {**RETURNED, "reconcile": {**RETURNED["export"], "failed": 2, "processing_failed": 1}}
+
+
+def test_the_run_tab_offers_a_repair_of_the_objects_without_a_result_to_who_may_trigger() -> None:
+    view = build_view(ROW, finished_with_failures(), {**DONE, "reconcile": "success"})
+    assert view.unprocessed == 3
+
+    html = run_page("/roboflow-ui", view, [], may_trigger=True)
+    action = "/roboflow-ui/runs/roboflow_cams/scheduled__2026-11-30T01%3A00%3A00%2B00%3A00/repair"
+    assert f'<form class="repair" method="post" action="{action}">' in html
+    assert "re-process only the 3 object(s)" in html
+
+    refused = run_page("/roboflow-ui", view, [], may_trigger=False)
+    assert "<form" not in refused and "needs permission to trigger" in refused
+    done = build_view(
+        ROW, {**RETURNED, "reconcile": {**RETURNED["export"], "failed": 0, "processing_failed": 0}}, DONE
+    )
+    assert "Nothing to repair" in run_page("/roboflow-ui", done, [], may_trigger=True)
+
+
+def test_a_repair_runs_tab_says_what_became_of_the_objects_it_took() -> None:
+    outcome = {"number": 1, "objects": 6, "processed": 5, "still_failing": 1}
+    returned = {**finished_with_failures(), "reconcile": {**RETURNED["export"], "repair": outcome}}
+    html = run_page("/roboflow-ui", build_view(ROW, returned, DONE), [])
+    assert "repair 1 of its window: 6 object(s) taken again, 5 processed, 1 still without a result" in html
+
+
+def test_the_repair_action_checks_origin_permission_and_window_then_shows_the_new_run(
+    monkeypatch: object,
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from include.roboflow_batch.webui import app as view_app
+
+    view = build_view(ROW, finished_with_failures(), DONE)
+    triggered: list[tuple[str, str | None, str | None]] = []
+    allowed = {"value": True}
+    patch = monkeypatch.setattr  # type: ignore[attr-defined]
+    patch(view_app, "run_data", lambda user, dag_id, run_id: view)
+    patch(view_app, "may_trigger", lambda user, dag_id: allowed["value"])
+    patch(
+        view_app,
+        "trigger_repair",
+        lambda user, run: triggered.append((run.dag_id, run.window_start, run.window_end)) or "repair__1",
+    )
+    app = view_app.create_view_app()
+    app.dependency_overrides[view_app.get_user] = lambda: SimpleNamespace(get_name=lambda: "alice")
+    client = TestClient(app, base_url="http://airflow.local")
+    path = f"/runs/{ROW.dag_id}/run/repair"
+
+    assert client.post(path, headers={"origin": "http://elsewhere.example"}).status_code == 403
+    allowed["value"] = False
+    assert client.post(path, headers={"origin": "http://airflow.local"}).status_code == 403
+    assert triggered == []
+    allowed["value"] = True
+    response = client.post(path, headers={"origin": "http://airflow.local"}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/roboflow-ui/runs/roboflow_cams/repair__1?repair_of=run"
+    assert triggered == [(ROW.dag_id, "2026-11-30T01:00:00+00:00", "2026-11-30T02:00:00+00:00")]
+    assert TestClient(view_app.create_view_app()).post(path).status_code == 401
