@@ -1,6 +1,6 @@
-"""Finished exports as Asset events: each pipeline's export declares one results Asset, and every
-successful export adds an event whose extra is the manifest summary, so other DAGs can be scheduled
-on "new results landed" and read where they are and whether they reconcile."""
+"""Finished windows as Asset events: each pipeline declares one results Asset, and every window whose
+manifest reconciles adds one event (from ``reconcile``) whose extra is the manifest summary, so other
+DAGs can be scheduled on "new results landed" and read where they are and whether they reconcile."""
 
 from __future__ import annotations
 

@@ -119,7 +119,7 @@ def test_unknown_workflow_fails_with_the_reason(
     assert "no-such-workflow" in str(failure.value)
 
 
-def test_changed_definition_of_a_live_or_finished_job_reattaches_and_starts_no_second_job(
+def test_changed_definition_of_a_live_or_finished_job_starts_the_next_attempt_never_a_second_live_job(
     roboflow_emulator: Any, roboflow_conn: str, image_server: str
 ) -> None:
     staged = stage_batch(roboflow_emulator, image_server, f"it-{uuid.uuid4().hex[:10]}")
@@ -134,15 +134,18 @@ def test_changed_definition_of_a_live_or_finished_job_reattaches_and_starts_no_s
         workflow_id="bright-spot-detector",
         job_id=job_id,
     ).execute(context)
-    assert changed["job_id"] == job_id
-    [event] = context["ti"].pushed["job_history"]
-    # Running or (on a fast emulator) already succeeded: either way it is the interval's job.
-    assert event["action"] == "reattach"
-    assert event["reason"] in ("the job is still running", "the job already succeeded")
+    # The results would differ: the interval's next attempt, never the old job's results.
+    assert changed["job_id"] == attempt_job_id(job_id, 2)
+    *_, event = context["ti"].pushed["job_history"]
+    assert (event["action"], event["job_id"]) == ("create", attempt_job_id(job_id, 2))
     assert "processingSpecification.workflowId" in event["changed"]
     creations = roboflow_emulator.state()["jobCreations"]
-    assert creations[job_id] == 1
-    assert attempt_job_id(job_id, 2) not in creations
+    assert {job: count for job, count in creations.items() if job.startswith(job_id)} == {
+        job_id: 1,
+        attempt_job_id(job_id, 2): 1,
+    }
+    # Running or (on a fast emulator) already succeeded: either way it is not live any more.
+    assert roboflow_emulator.state()["jobs"][job_id]["isTerminal"] is True
 
 
 def test_start_and_wait_in_one_task_in_sync_mode(

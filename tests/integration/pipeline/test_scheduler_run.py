@@ -1,5 +1,5 @@
 """One pipeline run the way production runs it: the session's api-server, scheduler, dag-processor and
-triggerer as separate processes (LocalExecutor, SQLite), the run started through the REST API, sensors
+triggerer as separate processes (LocalExecutor, PostgreSQL), the run started through the REST API, sensors
 deferred to the triggerer."""
 
 from __future__ import annotations

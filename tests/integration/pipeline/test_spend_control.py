@@ -312,3 +312,54 @@ def test_over_budget_with_approve_waits_for_a_person_and_each_answer_does_what_i
     job_id = approved.value("start_job")["job_id"]
     assert job(roboflow_emulator, job_id)["jobDefinition"]["processingTimeoutSeconds"] == 5
     assert approved.manifest["reconciled"] is True
+
+
+@pytest.mark.slow
+def test_a_repair_is_estimated_and_bounded_on_the_objects_it_takes_again(
+    run_pipeline: Callable[..., PipelineRun],
+    moto_server: Any,
+    roboflow_emulator: Any,
+    machines: Callable[..., Any],
+    tmp_path: Path,
+) -> None:
+    machines(secondsPerImage=0.25)
+    images = seed(moto_server.url, "spend-repair", 6, 60)
+    broken = images[:2]
+    s3 = stand_in_s3_client(moto_server.url)
+    for image in broken:  # the header of a PNG but not its pixels: staged, then not processable
+        s3.put_object(
+            Bucket="spend-repair", Key=f"cams/{image.name}", Body=image.content[: len(image.content) // 2]
+        )
+    pipeline = spend_pipeline("spend_repair", "spend-repair", tmp_path, budget={"day": 30})
+    pipeline["cost"]["cold_start_seconds_per_object"] = 0.5
+    when = window_after()
+    first = run_pipeline(pipeline, when)
+    assert first.state == "success", first.tasks
+    assert first.manifest["processing_failed"]["count"] == 2
+    seed_s3(moto_server.url, "spend-repair", "cams/", broken)  # fixed
+    plan = first.value("plan")
+    conf = {"repair": True, "window_start": plan["window_start"], "window_end": plan["window_end"]}
+
+    # A repair costs what its own objects cost: over a run budget smaller than that, it stages nothing.
+    before = roboflow_emulator.digest()
+    refused = run_pipeline(
+        {**pipeline, "cost": {**pipeline["cost"], "max_credits_per_run": 0.01}},
+        when + timedelta(days=1),
+        conf=conf,
+    )
+    assert refused.state == "failed" and refused.task_state("spend_gate") == "failed"
+    assert spend_plan(refused)["plan"]["objects"] == 2
+    assert roboflow_emulator.digest() == before
+
+    repair = run_pipeline(pipeline, when + timedelta(days=2), conf=conf)
+    assert repair.state == "success", repair.tasks
+    gate = spend_plan(repair)
+    assert gate["plan"]["objects"] == 2  # the two it takes again, not the window's six
+    (day,) = gate["plan"]["limits"]
+    ceiling = job(roboflow_emulator, repair.value("start_job")["job_id"])["jobDefinition"][
+        "processingTimeoutSeconds"
+    ]
+    assert 0 < ceiling <= day["remaining"]
+    assert repair.value("account_spend")["jobs"][0]["machine_seconds"] > 0
+    window = json.loads((first.destination / "manifest.json").read_text())
+    assert window["reconciled"] is True and window["processing_failed"]["count"] == 0

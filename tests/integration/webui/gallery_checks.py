@@ -42,15 +42,20 @@ def check_gallery(
     images: Sequence[SampleImage],
     result_rows: list[dict[str, Any]],
     shot: Callable[[Any, str], Path],
+    failed: Sequence[str] = (),
 ) -> None:
-    """On the run tab (already open in its iframe): every sample image with its box, counts, histogram."""
+    """On the run tab (already open in its iframe): every sample image with its box, each failed object
+    (``failed``: keys) with where and why it failed, counts, histogram."""
     from selenium.webdriver.common.by import By
 
     gallery = _visible(driver, "section.gallery")
     driver.execute_script("arguments[0].scrollIntoView()", gallery)
     figures = {f.get_attribute("data-key"): f for f in gallery.find_elements(By.CSS_SELECTOR, "figure.item")}
     expected = {f"cams/{image.name}": image for image in images}
-    assert set(figures) == set(expected), sorted(figures)
+    assert set(figures) == set(expected) | set(failed), sorted(figures)
+    for key in failed:
+        reason = figures[key].find_element(By.CSS_SELECTOR, ".failure").text
+        assert reason.startswith("processing: "), reason
     for key, image in expected.items():
         svg = figures[key].find_element(By.CSS_SELECTOR, "svg.thumb")
         assert (svg.get_attribute("data-width"), svg.get_attribute("data-height")) == (

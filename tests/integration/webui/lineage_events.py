@@ -9,8 +9,10 @@ from typing import Any
 
 from include.roboflow_batch.webui.runs import STEP_TASKS
 
-# Tasks that know a batch or a job, and so carry the roboflow facet on COMPLETE: all but the listings.
-FACET_TASKS = [task for task in STEP_TASKS if task not in ("list_new_objects", "list_local_files")]
+# Tasks that know a batch or a job, and so carry the roboflow facet on COMPLETE: all but the listings
+# and the checks that run before anything is staged (their facet holds only their counts).
+BEFORE_STAGING = ("list_new_objects", "list_local_files", "preflight", "spend_gate")
+FACET_TASKS = [task for task in STEP_TASKS if task not in BEFORE_STAGING]
 
 
 def task_events(path: Path, dag_id: str, run_id: str) -> dict[str, list[dict[str, Any]]]:
@@ -60,7 +62,7 @@ def check_lineage(
     }
     for task_id in FACET_TASKS:
         facet = complete[task_id]["run"]["facets"].get("roboflow")
-        assert facet and (facet.get("batchId") or facet.get("jobId") or facet.get("batchIds")), (
+        assert facet and any(facet.get(key) for key in ("batchId", "jobId", "batchIds", "jobIds")), (
             task_id,
             facet,
         )

@@ -291,10 +291,10 @@ def browse(
         cells = {n: row.find_element(By.CSS_SELECTOR, f"td.{n}").text for n in ("found", "staged", "failed")}
         assert cells == {"found": "5", "staged": "5", "failed": "0"}
         assert row.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
-        # The cold-start estimate (4 images, a machine-second each at 1 credit an hour), the ceiling
+        # The cold-start estimate (5 images, a machine-second each at 1 credit an hour), the ceiling
         # 5 credits buy, and what the job used.
         spend = row.find_element(By.CSS_SELECTOR, "td.spend").text
-        assert "est. 0.001111 cr" in spend and "ceiling 18,000.0 s" in spend and "used " in spend, spend
+        assert "est. 0.001389 cr" in spend and "ceiling 18,000.0 s" in spend and "used " in spend, spend
         job_link = row.find_element(By.CSS_SELECTOR, "a.job-link")
         assert job_link.text == job["job_id"] and job_link.get_attribute("href") == job["job_url"]
         notifications = driver.find_elements(By.CSS_SELECTOR, "table.notifications tr.notification")
@@ -314,7 +314,7 @@ def browse(
         detail = wait_for(driver, "dl.run-detail")
         assert detail.find_element(By.CSS_SELECTOR, ".found").text == "5"
         assert detail.find_element(By.CSS_SELECTOR, ".job-state [data-state]").text == "succeeded"
-        check_gallery(driver, images, rows, shot)
+        check_gallery(driver, images, rows, shot, failed=["cams/ui-broken.png"])
         check_image_page(driver, images[0], shot)
         driver.find_element(By.CSS_SELECTOR, "a.back-link").click()
         detail = wait_for(driver, "dl.run-detail")
@@ -423,6 +423,9 @@ def click_test(driver: Any, base_url: str, conn_id: str) -> str:
     button = row.find_element(By.CSS_SELECTOR, "button[aria-label='Test Connection']")
     driver.execute_script("arguments[0].click()", button)
     toast = wait_for(driver, "[role='status']", timeout=60)
-    message = until(driver, lambda _: toast.text.strip(), "the test result's message")
+    # The toast shows its title first and its description as it slides in: wait for both.
+    message = until(
+        driver, lambda _: "\n" in (text := toast.text.strip()) and text, "the test result's message"
+    )
     shot(driver, f"05-test-{conn_id}")
     return str(message)

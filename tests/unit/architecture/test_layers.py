@@ -1,5 +1,5 @@
 """The house reads one way: dags -> pipeline -> operators/sensors -> triggers -> (ingest | jobs | export |
-references | results_table | content | spend | preflight) -> hooks -> api. A module may import its
+references | results_table | content | spend | preflight | repair) -> hooks -> api. A module may import its
 own package, a lower layer, or the shared top-level modules; never a higher layer. ``api`` imports
 no Airflow."""
 
