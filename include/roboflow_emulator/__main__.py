@@ -1,4 +1,4 @@
-"""`python -m include.roboflow_emulator --host 127.0.0.1 --port 8765 [options]` (options: README.md beside this module)."""
+"""`python -m include.roboflow_emulator --host 127.0.0.1 --port 8765 [options]` (options: README.md here)."""
 
 from __future__ import annotations
 
