@@ -3,7 +3,6 @@ the workflow could not process. Plain API reads, paged at :data:`LIST_PAGE_SIZE`
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -62,13 +61,3 @@ def ceiling_unprocessed(
         for name in ingested_names
         if not rows_by_name.get(name) and name not in logged
     ]
-
-
-def spend_summary(value: object) -> dict[str, Any] | None:
-    """The job's spend figures as given to the export (a dict, or its JSON text as a template renders it)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value) if value.strip() else None
-        except ValueError:
-            return None
-    return dict(value) if isinstance(value, Mapping) else None

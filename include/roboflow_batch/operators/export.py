@@ -28,7 +28,6 @@ from include.roboflow_batch.export.inputs import (
     ceiling_unprocessed,
     input_batch_files,
     processing_failures,
-    spend_summary,
 )
 from include.roboflow_batch.export.listing import DuplicateSourceError, OutputBatchGoneError, list_sources
 from include.roboflow_batch.export.manifest import ExportCounts, ExportRecord, build_manifest
@@ -110,8 +109,11 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         (``processingTimeoutSeconds``) stopped: the ``processing`` stage's results of the tasks that
         finished, with every file it did not reach in ``processing_failed`` (log type
         ``stopped-by-ceiling``) and ``stopped_by_ceiling`` in the manifest. Other failed jobs are refused.
-    :param spend: the job's estimate, ceiling and measured machine time (a dict or its JSON text;
-        templated), copied into the manifest as ``spend``.
+    :param spend: the job's estimate, ceiling and measured machine time, copied into the manifest as
+        ``spend``.
+    :param spend_from: instead of ``spend``: the id of the unmapped task whose return value lists each
+        chunk's spend under ``jobs`` (a pipeline's ``account_spend``); this chunk's entry is read from
+        XCom as it is.
     :return: ``{destination, manifest_uri, files_written, files_skipped, result_rows, reconciled}``
     """
 
@@ -150,12 +152,14 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
         job_history: JobHistory | Sequence[Mapping[str, Any]] | None = None,
         transfer_processes: int | None = None,
         export_when_stopped_by_ceiling: bool = False,
-        spend: dict[str, Any] | str | None = None,
+        spend: Mapping[str, Any] | None = None,
+        spend_from: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(roboflow_conn_id=roboflow_conn_id, **kwargs)
         self.export_when_stopped_by_ceiling = export_when_stopped_by_ceiling
         self.spend = spend
+        self.spend_from = spend_from
         self.transfer = TransferSettings(
             max_concurrency=max_concurrency,
             transfer_processes=transfer_processes,
@@ -335,8 +339,18 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
             dest = Destination(self.destination, self.destination_conn_id)
         except ValueError as exc:
             raise AirflowFailException(f"destination: {exc}") from exc
+        self.spend = self._chunk_spend(context) if self.spend_from else self.spend
         with roboflow_errors(f"export of Roboflow job {self.job_id}", self.roboflow_conn_id):
             return self.emit_results(context, self._export(dest, expected_arg, history))
+
+    def _chunk_spend(self, context: Context) -> Mapping[str, Any] | None:
+        """This chunk's entry of ``spend_from``'s ``jobs`` (None when that task returned nothing)."""
+        ti = context["ti"]
+        returned = ti.xcom_pull(task_ids=self.spend_from)
+        jobs = returned.get("jobs") if isinstance(returned, Mapping) else None
+        index = ti.map_index if ti.map_index is not None and ti.map_index > 0 else 0
+        entry = jobs[index] if isinstance(jobs, list) and index < len(jobs) else None
+        return entry if isinstance(entry, Mapping) else None
 
     def _export(
         self, dest: Destination, expected_arg: int | None, history: JobHistory | None
@@ -539,8 +553,8 @@ class RoboflowExportOperator(lineage.StepLineage, ResultsEventMixin, RoboflowOpe
                 "unprocessed": sum(1 for f in processing_failed if f.get("log_type") == CEILING_STOP_TYPE),
                 "message": describe_notification(stopped.job.last_notification),
             }
-        if (spend := spend_summary(self.spend)) is not None:
-            manifest["spend"] = spend
+        if self.spend is not None:
+            manifest["spend"] = dict(self.spend)
         return manifest, written
 
     def _finish(self, dest: Destination, manifest: dict[str, Any], written: int) -> dict[str, Any]:

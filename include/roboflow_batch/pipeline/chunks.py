@@ -222,14 +222,3 @@ def local_export_kwargs(
 def export_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
     """As ``local_export_kwargs``, and the chunk's references file (counted when ingest could not)."""
     return local_export_kwargs(chunk) | {"references": chunk[0]["references"]}
-
-
-def same_chunk_item(task_id: str, key: str, *, as_json: bool = False) -> str:
-    """A template giving this task's chunk's entry of the list ``key`` that ``task_id`` (unmapped)
-    returned; ``None`` when that task returned nothing (it was skipped)."""
-    value = (
-        f"(returned['{key}'][ti.map_index] if returned and returned.get('{key}') "
-        f"and ti.map_index < returned['{key}'] | length else none)"
-    )
-    rendered = f"{value} | tojson" if as_json else value
-    return f"{{% set returned = ti.xcom_pull(task_ids='{task_id}') %}}{{{{ {rendered} }}}}"

@@ -122,7 +122,6 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
         local_export_kwargs,
         local_ingest_kwargs,
         plan_chunks_task,
-        same_chunk_item,
         start_job_kwargs,
     )
     from include.roboflow_batch.pipeline.combine_task import RECONCILE_TRIGGER_RULE, reconcile_chunks
@@ -183,7 +182,7 @@ def _chunk_steps(arguments: PipelineArguments, plan: Any, listing: Any, prefligh
         task_id=task_ids.EXPORT,
         # A job its ceiling stopped: what finished is exported, the run fails at reconcile.
         export_when_stopped_by_ceiling=True,
-        spend=same_chunk_item(task_ids.ACCOUNT_SPEND, "jobs", as_json=True),
+        spend_from=task_ids.ACCOUNT_SPEND,
         **arguments.export.kwargs(),
         **roboflow,
     ).expand_kwargs(

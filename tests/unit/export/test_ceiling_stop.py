@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from include.roboflow_batch.export.inputs import CEILING_STOP_TYPE, ceiling_unprocessed, spend_summary
+from include.roboflow_batch.export.inputs import CEILING_STOP_TYPE, ceiling_unprocessed
 from include.roboflow_batch.export.manifest import ExportCounts, reconcile
 
 
@@ -33,7 +33,20 @@ def test_files_without_rows_are_unprocessed_by_the_ceiling_and_the_manifest_reco
     assert checks["rows_match"] is True and checks["inputs_match"] is True
 
 
-def test_spend_figures_arrive_as_a_dict_or_as_rendered_json() -> None:
-    assert spend_summary({"credits": 1.5}) == {"credits": 1.5}
-    assert spend_summary('{"credits": 1.5}') == {"credits": 1.5}
-    assert spend_summary("None") is None and spend_summary("") is None and spend_summary(None) is None
+def test_each_chunk_reads_its_own_spend_figures_as_values() -> None:
+    from types import SimpleNamespace
+
+    from include.roboflow_batch.operators.export import RoboflowExportOperator
+
+    def spend_of(returned: object, map_index: int) -> object:
+        operator = RoboflowExportOperator(
+            task_id="export", job_id="j", destination="file:///tmp/out/", spend_from="account_spend"
+        )
+        ti = SimpleNamespace(map_index=map_index, xcom_pull=lambda task_ids: returned)
+        return operator._chunk_spend({"ti": ti})  # type: ignore[arg-type]
+
+    jobs = {"jobs": [{"credits": 1.5}, {"credits": 0.0, "machine_seconds": 0.0}]}
+    assert spend_of(jobs, 1) == {"credits": 0.0, "machine_seconds": 0.0}  # zero stays zero
+    assert spend_of(jobs, -1) == {"credits": 1.5}  # an unmapped export is the one chunk
+    assert spend_of(jobs, 2) is None
+    assert spend_of(None, 0) is None  # the accounting was skipped
