@@ -72,6 +72,7 @@ def rows_by_kind(folder: Path) -> set[str]:
     return {"bright-spot" if "predictions" in row else "image-stats" for row in result_rows(folder)}
 
 
+@pytest.mark.slow
 def test_a_changed_workflow_gives_a_new_attempt_a_changed_machine_reattaches_and_fail_names_it(
     run_pipeline: Callable[..., PipelineRun],
     roboflow_emulator: EmulatorHandle,
@@ -167,6 +168,7 @@ def live_jobs_watch(emulator: EmulatorHandle, prefix: str) -> tuple[threading.Ev
     return stop, seen
 
 
+@pytest.mark.slow
 def test_a_changed_workflow_while_the_job_runs_aborts_it_first(
     run_pipeline: Callable[..., PipelineRun], slow_emulator: EmulatorHandle, tmp_path: Path
 ) -> None:
@@ -230,6 +232,7 @@ def one_answer(files: dict[str, bytes]) -> dict[str, Any]:
     return manifest
 
 
+@pytest.mark.slow
 def test_an_export_killed_half_way_through_a_new_attempt_never_leaves_a_mix_on_an_object_store(
     run_pipeline: Callable[..., PipelineRun], slow_downloads: EmulatorHandle, moto_server: Any, tmp_path: Path
 ) -> None:

@@ -52,6 +52,7 @@ def seed_within_one_hour(s3: Any, endpoint_url: str, images: list[Any]) -> datet
             return stamps.pop().astimezone(UTC)
 
 
+@pytest.mark.slow
 def test_readme_example_runs_green_against_the_stand_ins(
     airflow_db: Path,
     roboflow_emulator: Any,

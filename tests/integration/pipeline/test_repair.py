@@ -78,6 +78,7 @@ def requests_made(emulator: EmulatorHandle) -> int:
     return sum(emulator.state()["requests"].values())
 
 
+@pytest.mark.slow
 def test_a_repair_reprocesses_exactly_the_failed_objects_once_and_the_window_reconciles_as_one(
     run_pipeline: Callable[..., PipelineRun], emulator: EmulatorHandle, moto_server: Any, tmp_path: Path
 ) -> None:
