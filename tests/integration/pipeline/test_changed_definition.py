@@ -54,8 +54,9 @@ def emulator_with(monkeypatch: pytest.MonkeyPatch, *args: str) -> Iterator[Emula
 
 @pytest.fixture
 def slow_emulator(monkeypatch: pytest.MonkeyPatch, stand_in_connections: None) -> Iterator[EmulatorHandle]:
-    """Jobs that spend seconds per stage, so a run can find its interval's job still running."""
-    yield from emulator_with(monkeypatch, "--ingest-delay", "0.2", "--stage-delay", "10")
+    """Jobs held in their first stage (until a test shortens the delay), so a run finds its interval's
+    job still running however slow the machine."""
+    yield from emulator_with(monkeypatch, "--ingest-delay", "0.2", "--stage-delay", "600")
 
 
 @pytest.fixture
@@ -152,16 +153,24 @@ def rows_by_kind_of_files(folder: Path) -> set[str]:
     return kinds
 
 
-def live_jobs_watch(emulator: EmulatorHandle, prefix: str) -> tuple[threading.Event, list[int]]:
-    """Poll the emulator: how many of the interval's jobs are live at each look (until ``stop``)."""
+def live_jobs_watch(
+    emulator: EmulatorHandle, prefix: str, release_when_created: str | None = None
+) -> tuple[threading.Event, list[int]]:
+    """Poll the emulator: how many of the interval's jobs are live at each look (until ``stop``); once
+    ``release_when_created`` exists, shorten the stages so that job can finish."""
     stop, seen = threading.Event(), []
 
     def watch() -> None:
+        released = release_when_created is None
         while not stop.is_set():
-            jobs = emulator.state()["jobs"]
+            state = emulator.state()
+            jobs = state["jobs"]
             seen.append(
                 sum(1 for job_id, job in jobs.items() if job_id.startswith(prefix) and not job["isTerminal"])
             )
+            if not released and release_when_created in state["jobCreations"]:
+                emulator.set_delays(stage_delay=0.5)
+                released = True
             time.sleep(0.05)
 
     threading.Thread(target=watch, daemon=True).start()
@@ -190,7 +199,8 @@ def test_a_changed_workflow_while_the_job_runs_aborts_it_first(
     [base] = created
     assert slow_emulator.state()["jobs"][base]["isTerminal"] is False
 
-    stop, live = live_jobs_watch(slow_emulator, base[:12])
+    # Job A stays in its stage until job B exists; then short stages let B finish.
+    stop, live = live_jobs_watch(slow_emulator, base[:12], release_when_created=attempt_job_id(base, 2))
     pipeline["workflow"]["id"] = "bright-spot-detector"
     try:
         run = run_pipeline(pipeline, logical_date)
