@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from include.roboflow_batch.api.ids import JOB_ID_MAX_LENGTH, validate_job_id
+from include.roboflow_batch.api.ids import JOB_ID_MAX_LENGTH, MAX_STAGINGS, staged_batch_id, validate_job_id
 
 ON_CHANGED_DEFINITION_CHOICES: tuple[str, ...] = ("new_job", "fail")
 DEFAULT_MAX_RESTARTS = 2
@@ -157,8 +157,9 @@ class Ownership:
     """What shows that an existing job is the interval's own, so that it may be aborted or replaced.
 
     A job is the interval's own when its input is the interval's staging batch (``batch_id``: ids are
-    derived from the pipeline and the window), when the interval's job history acted on it
-    (``known_jobs``), or when it was created after this step first ran for the interval
+    derived from the pipeline and the window) or a staging of it (the data staged again under
+    ``staged_batch_id`` after the batch expired, either way round), when the interval's job history
+    acted on it (``known_jobs``), or when it was created after this step first ran for the interval
     (``first_ran_at``: a creation whose answer was lost before the history was saved). A job that
     existed before, on another batch, belongs to someone else.
     """
@@ -170,13 +171,30 @@ class Ownership:
     def owns(self, job: ExistingJob) -> bool:
         if job.job_id in self.known_jobs:
             return True
-        if self.batch_id is not None and job.batch_id == self.batch_id:
+        if (
+            self.batch_id is not None
+            and isinstance(job.batch_id, str)
+            and _same_staging_family(job.batch_id, self.batch_id)
+        ):
             return True
         return (
             self.first_ran_at is not None
             and job.created_at is not None
             and job.created_at >= self.first_ran_at - CLOCK_SKEW
         )
+
+
+def _same_staging_family(batch_id: str, other: str) -> bool:
+    """One is the other, or a later staging of it (``api.ids.staged_batch_id``)."""
+    if batch_id == other:
+        return True
+    try:
+        return any(
+            other == staged_batch_id(batch_id, n) or batch_id == staged_batch_id(other, n)
+            for n in range(2, MAX_STAGINGS + 1)
+        )
+    except ValueError:  # not a valid batch id: no staging derives from it
+        return False
 
 
 @dataclass(frozen=True)
@@ -224,6 +242,15 @@ def decide(
     current = live[-1] if live else attempts[-1]
     diffs = definition_differences(current.definition, wanted)
     changes = result_changes(current.definition, wanted)
+    owned = not diffs or (ownership or Ownership()).owns(current)
+    if current.succeeded and current.results_expired and owned:
+        # Nothing to re-attach to: the data staged again (a new batch id, when the service keeps the
+        # expired one's) is processed by the interval's next attempt, whatever else changed.
+        reason = (
+            f"the results of job {current.job_id} expired (Roboflow keeps them 7 days): the data staged "
+            "again is processed by a new job"
+        )
+        return _attempt_after(base_job_id, attempts, reason, diffs)
     if changes:
         return _next_attempt(
             base_job_id,
@@ -240,12 +267,6 @@ def decide(
         raise RecoveryRefused(_not_the_intervals(current, diffs))
     if current.live:
         return Decision("reattach", current.job_id, current.attempt, "the job is still running", diffs)
-    if current.succeeded and current.results_expired:
-        reason = (
-            f"the results of job {current.job_id} expired (Roboflow keeps them 7 days): the data staged "
-            "again is processed by a new job"
-        )
-        return _attempt_after(base_job_id, attempts, reason, diffs)
     if current.succeeded:
         return Decision("reattach", current.job_id, current.attempt, SUCCEEDED_REASON, diffs)
     state = "failed or was aborted"

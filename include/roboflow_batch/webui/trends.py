@@ -61,8 +61,11 @@ TREND_SERIES: tuple[tuple[str, str, str, Callable[[RunView], float | None]], ...
 
 
 def pipeline_trends(runs: Sequence[RunView]) -> list[TrendSeries]:
-    """The series of one pipeline's runs (given newest first, as the overview lists them)."""
-    ordered = list(reversed(runs))
+    """The series of one pipeline's runs (given newest first, as the overview lists them).
+
+    A repair run re-does part of an earlier window, so it is no point of a per-window trend (its spend
+    is in the run's own Spend and in the budgets)."""
+    ordered = [run for run in reversed(runs) if not run.repair]
     series = []
     for key, label, unit, value_of in TREND_SERIES:
         values = [value_of(run) for run in ordered]

@@ -244,6 +244,25 @@ def test_what_proves_a_job_is_the_intervals_own() -> None:
     assert Ownership(known_jobs=frozenset({BASE})).owns(existing(first_run - timedelta(days=1)))
 
 
+def test_a_job_on_an_earlier_staging_of_the_intervals_batch_is_the_intervals_own() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from include.roboflow_batch.api.ids import staged_batch_id
+
+    base = "cams-20261130t0100-20261130t0200-abc"
+    week_ago = datetime(2026, 11, 30, 2, tzinfo=UTC)
+
+    def on_batch(batch_id: str) -> ExistingJob:
+        return ExistingJob(BASE, 1, {"jobInput": {"batchId": batch_id}}, True, False, created_at=week_ago)
+
+    # The batch expired and the service kept its id: the data was staged again under the next id.
+    restaged = Ownership(batch_id=staged_batch_id(base, 2), first_ran_at=week_ago + timedelta(days=8))
+    assert restaged.owns(on_batch(base))
+    assert Ownership(batch_id=base).owns(on_batch(staged_batch_id(base, 3)))
+    assert not restaged.owns(on_batch("someone-elses-batch"))
+    assert not restaged.owns(on_batch(staged_batch_id("someone-elses-batch", 2)))
+
+
 def test_on_changed_definition_fail_names_the_change_and_the_switch(jobs: FakeJobs) -> None:
     jobs.script(BASE, dead(BASE, body(workflow_id="old-workflow")))
     with pytest.raises(AirflowFailException) as failure:

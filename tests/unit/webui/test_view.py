@@ -316,3 +316,17 @@ def test_the_repair_action_checks_origin_permission_and_window_then_shows_the_ne
     assert response.headers["location"] == "/roboflow-ui/runs/roboflow_cams/repair__1?repair_of=run"
     assert triggered == [(ROW.dag_id, "2026-11-30T01:00:00+00:00", "2026-11-30T02:00:00+00:00")]
     assert TestClient(view_app.create_view_app()).post(path).status_code == 401
+
+
+def test_a_repair_run_is_no_point_of_the_trends() -> None:
+    from include.roboflow_batch.webui.trends import pipeline_trends
+
+    window = build_view(ROW, RETURNED, DONE)
+    outcome = {"number": 1, "objects": 2, "processed": 2, "still_failing": 0}
+    repair = build_view(
+        SimpleNamespace(**{**vars(ROW), "run_id": "repair__1"}),
+        {**RETURNED, "reconcile": {**RETURNED["export"], "repair": outcome}},
+        DONE,
+    )
+    trends = {series.key: series for series in pipeline_trends([repair, window])}
+    assert trends["objects"].run_ids == [window.run_id]
