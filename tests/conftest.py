@@ -119,12 +119,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On xdist workers: the order the units are handed out in (slow ones first)."""
-    from tests.xdist_scheduling import DURATIONS_KEY, order
+    from tests.xdist_scheduling import DURATIONS_KEY, known_seconds, order
 
     workers = getattr(config, "workerinput", {}).get("workercount")
     if workers:
         cache = getattr(config, "cache", None)  # absent with -p no:cacheprovider
-        seconds = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
+        seconds = known_seconds(cache.get(DURATIONS_KEY, {}) if cache is not None else {})
         items[:] = order(items, workers, seconds)
 
 

@@ -12,6 +12,9 @@ no longer carry, so that grouping silently stopped.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
@@ -45,6 +48,18 @@ class GroupedScheduling(LoadScopeScheduling):
 
 
 DURATIONS_KEY = "roboflow/test-seconds"
+#: The slow tests' times on the reference 2-core machine, for a run without a cache of its own (a
+#: fresh clone, CI): without them every slow test counts as 0 s and the longest may start last.
+REFERENCE_SECONDS = Path(__file__).with_name("slow_test_seconds.json")
+
+
+def known_seconds(cached: dict[str, float]) -> dict[str, float]:
+    """Each test's time: this checkout's last run's where known, else the reference machine's."""
+    try:
+        reference = json.loads(REFERENCE_SECONDS.read_text())
+    except (OSError, ValueError):
+        reference = {}
+    return {**reference, **cached}
 
 
 def order(items: list[pytest.Item], workers: int, seconds: dict[str, float]) -> list[pytest.Item]:
