@@ -115,6 +115,12 @@ def staged_batch_id(batch_id: str, staging: int) -> str:
     return validate_batch_id(batch_id) if staging == 1 else derive_batch_id(batch_id, "staging", str(staging))
 
 
+def batch_stagings(batch_id: str) -> tuple[str, ...]:
+    """Every id ``batch_id``'s data may be staged under, in order: the batch itself, then each later
+    staging's (``staged_batch_id``)."""
+    return tuple(staged_batch_id(batch_id, staging) for staging in range(1, MAX_STAGINGS + 1))
+
+
 def derive_ingest_id(batch_id: str, *parts: str | int) -> str:
     """A valid ingest id (<= 64 chars) for one ingest request into ``batch_id`` (e.g. per chunk)."""
     validate_batch_id(batch_id)

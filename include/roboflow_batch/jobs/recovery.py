@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from include.roboflow_batch.api.ids import JOB_ID_MAX_LENGTH, MAX_STAGINGS, staged_batch_id, validate_job_id
+from include.roboflow_batch.api.ids import JOB_ID_MAX_LENGTH, batch_stagings, validate_job_id
 
 ON_CHANGED_DEFINITION_CHOICES: tuple[str, ...] = ("new_job", "fail")
 DEFAULT_MAX_RESTARTS = 2
@@ -185,16 +185,11 @@ class Ownership:
 
 
 def _same_staging_family(batch_id: str, other: str) -> bool:
-    """One is the other, or a later staging of it (``api.ids.staged_batch_id``)."""
-    if batch_id == other:
-        return True
+    """One is the other, or a later staging of it (``api.ids.batch_stagings``)."""
     try:
-        return any(
-            other == staged_batch_id(batch_id, n) or batch_id == staged_batch_id(other, n)
-            for n in range(2, MAX_STAGINGS + 1)
-        )
+        return other in batch_stagings(batch_id) or batch_id in batch_stagings(other)
     except ValueError:  # not a valid batch id: no staging derives from it
-        return False
+        return batch_id == other
 
 
 @dataclass(frozen=True)
@@ -242,7 +237,8 @@ def decide(
     current = live[-1] if live else attempts[-1]
     diffs = definition_differences(current.definition, wanted)
     changes = result_changes(current.definition, wanted)
-    owned = not diffs or (ownership or Ownership()).owns(current)
+    owner = ownership or Ownership()
+    owned = not diffs or owner.owns(current)
     if current.succeeded and current.results_expired and owned:
         # Nothing to re-attach to: the data staged again (a new batch id, when the service keeps the
         # expired one's) is processed by the interval's next attempt, whatever else changed.
@@ -259,11 +255,11 @@ def decide(
             changes,
             diffs,
             on_changed_definition,
-            ownership or Ownership(),
+            owner,
         )
     # An identical definition is the same job (creating it again is a no-op); any other is only
     # adopted when it is the interval's own.
-    if diffs and not (ownership or Ownership()).owns(current):
+    if not owned:
         raise RecoveryRefused(_not_the_intervals(current, diffs))
     if current.live:
         return Decision("reattach", current.job_id, current.attempt, "the job is still running", diffs)

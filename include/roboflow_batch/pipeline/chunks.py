@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict
 
 from include.roboflow_batch import task_ids
-from include.roboflow_batch.api.ids import MAX_STAGINGS, derive_batch_id, derive_job_id, staged_batch_id
+from include.roboflow_batch.api.ids import batch_stagings, derive_batch_id, derive_job_id
 
 CHUNK_FOLDER_DIGITS = 4
 #: A dry run's chunks have no references file: their steps are skipped before any reads it.
@@ -164,8 +164,7 @@ def start_job_kwargs(chunk: tuple[ChunkSpec, dict[str, Any], dict[str, Any]]) ->
 
 
 def _check_staged_batch(spec: ChunkSpec, batch_id: object) -> None:
-    stagings = {staged_batch_id(spec["batch_id"], n) for n in range(1, MAX_STAGINGS + 1)}
-    if batch_id not in stagings:
+    if batch_id not in batch_stagings(spec["batch_id"]):
         raise ChunkMismatchError(
             f"chunk {spec['index']} (batch {spec['batch_id']}) was handed values of other chunks: "
             f"{task_ids.INGEST} staged {batch_id!r}"
