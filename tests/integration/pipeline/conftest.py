@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -15,7 +15,9 @@ import yaml
 from include.devstack import connections
 from include.devstack.airflow_stack import connection_env
 from include.devstack.run_results import local_path, task_results
+from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.pipeline.loader import PIPELINES_FILE_ENV
+from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.file_clock import boundary
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
@@ -93,6 +95,20 @@ def run_pipeline(
         return PipelineRun(dag_run, task_results(dag_run.dag_id, dag_run.run_id))
 
     return run
+
+
+def emulator_with(monkeypatch: pytest.MonkeyPatch, *args: str) -> Iterator[EmulatorHandle]:
+    """A Roboflow emulator of a test's own (started with ``args``) as the ``roboflow_default``
+    connection, for a fixture to yield from; stopped by its pid afterwards."""
+    service = start_roboflow_emulator(extra_args=list(args))
+    for name, value in connection_env(
+        "roboflow_default", connections.roboflow_connection(service.url)
+    ).items():
+        monkeypatch.setenv(name, value)
+    try:
+        yield EmulatorHandle(service)
+    finally:
+        service.stop()
 
 
 def write_pipelines_file(folder: Path, pipeline: dict[str, Any]) -> Path:

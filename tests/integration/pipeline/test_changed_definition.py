@@ -18,15 +18,17 @@ from typing import Any
 
 import pytest
 
-from include.devstack import connections
-from include.devstack.airflow_stack import connection_env
 from include.devstack.run_results import result_rows
 from include.devstack.sample_media import sample_images, stand_in_s3_client, write_files
-from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.jobs.recovery import attempt_job_id
 from include.roboflow_batch.pipeline.loader import PIPELINES_FILE_ENV
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.integration.pipeline.conftest import PipelineRun, local_pipeline, write_pipelines_file
+from tests.integration.pipeline.conftest import (
+    PipelineRun,
+    emulator_with,
+    local_pipeline,
+    write_pipelines_file,
+)
 from tests.integration.pipeline.test_results_asset_event import results_events
 from tests.integration.worker_process import kill, start_module, wait_for, worker_env
 
@@ -38,18 +40,6 @@ def next_interval() -> datetime:
     logical_date = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
     time.sleep(1)
     return logical_date
-
-
-def emulator_with(monkeypatch: pytest.MonkeyPatch, *args: str) -> Iterator[EmulatorHandle]:
-    service = start_roboflow_emulator(extra_args=list(args))
-    for name, value in connection_env(
-        "roboflow_default", connections.roboflow_connection(service.url)
-    ).items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield EmulatorHandle(service)
-    finally:
-        service.stop()
 
 
 @pytest.fixture

@@ -14,16 +14,14 @@ from typing import Any
 
 import pytest
 
-from include.devstack import connections
-from include.devstack.airflow_stack import connection_env
 from include.devstack.run_results import result_rows
 from include.devstack.sample_media import sample_images, write_files
-from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.jobs.recovery import attempt_job_id
 from include.roboflow_emulator.testing import EmulatorHandle
 from tests.integration.pipeline.conftest import (
     PipelineRun,
+    emulator_with,
     local_pipeline,
     pipeline_dag,
     write_pipelines_file,
@@ -36,14 +34,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300
 @pytest.fixture
 def slow_emulator(monkeypatch: pytest.MonkeyPatch, stand_in_connections: None) -> Iterator[EmulatorHandle]:
     """An emulator whose jobs spend seconds per stage, so a job can be aborted while it runs."""
-    service = start_roboflow_emulator(extra_args=["--ingest-delay", "0.2", "--stage-delay", "3"])
-    env = connection_env("roboflow_default", connections.roboflow_connection(service.url))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield EmulatorHandle(service)
-    finally:
-        service.stop()
+    yield from emulator_with(monkeypatch, "--ingest-delay", "0.2", "--stage-delay", "3")
 
 
 def abort_when_running(emulator: EmulatorHandle) -> threading.Thread:

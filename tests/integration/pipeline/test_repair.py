@@ -23,8 +23,12 @@ from include.devstack.run_results import result_rows
 from include.devstack.sample_media import sample_images, seed_s3, stand_in_s3_client
 from include.roboflow_batch.pipeline.loader import PIPELINES_FILE_ENV
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.integration.pipeline.conftest import PipelineRun, object_store_pipeline, write_pipelines_file
-from tests.integration.pipeline.test_changed_definition import emulator_with
+from tests.integration.pipeline.conftest import (
+    PipelineRun,
+    emulator_with,
+    object_store_pipeline,
+    write_pipelines_file,
+)
 from tests.integration.pipeline.test_results_asset_event import results_events
 from tests.integration.worker_process import kill, start_module, wait_for, worker_env
 

@@ -20,14 +20,11 @@ from typing import Any
 
 import pytest
 
-from include.devstack import connections
-from include.devstack.airflow_stack import connection_env
 from include.devstack.sample_media import sample_images, write_files
-from include.devstack.services import start_roboflow_emulator
 from include.roboflow_batch.api.client import RoboflowClient
 from include.roboflow_batch.jobs.recovery import MAX_ATTEMPTS, attempt_job_id
 from include.roboflow_emulator.testing import EmulatorHandle
-from tests.integration.pipeline.conftest import PipelineRun
+from tests.integration.pipeline.conftest import PipelineRun, emulator_with
 from tests.integration.pipeline.file_clock import whole_second_boundary
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -66,17 +63,9 @@ class LiveJobMonitor:
 
 @pytest.fixture
 def faulty_emulator(monkeypatch: pytest.MonkeyPatch, stand_in_connections: None) -> Iterator[EmulatorHandle]:
-    service = start_roboflow_emulator(
-        extra_args=["--ingest-delay", "0.3", "--stage-delay", "1.5", "--seed", str(SEED)]
+    yield from emulator_with(
+        monkeypatch, "--ingest-delay", "0.3", "--stage-delay", "1.5", "--seed", str(SEED)
     )
-    for name, value in connection_env(
-        "roboflow_default", connections.roboflow_connection(service.url)
-    ).items():
-        monkeypatch.setenv(name, value)
-    try:
-        yield EmulatorHandle(service)
-    finally:
-        service.stop()
 
 
 def write_windows(drop: Path, scratch: Path) -> list[tuple[datetime, datetime, list[str]]]:
