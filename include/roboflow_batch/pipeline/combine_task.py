@@ -161,11 +161,7 @@ def reconcile_chunks(
         ),
         "chunks": len(specs),
         "listed": manifest["inputs"]["listed"],
-        "ingested": manifest["ingested"]["count"],
-        "failed": manifest["failed"]["count"],
-        "processing_failed": manifest["processing_failed"]["count"],
-        "result_rows": manifest["results"]["rows"],
-        "skipped": manifest["objects"]["skipped"],
+        **_window_counts(manifest),
         "batch_ids": manifest["ingested"]["batch_ids"],
         "job_ids": manifest["job_ids"],
         "destination_conn_id": destination_conn_id,
@@ -285,6 +281,17 @@ def table_event_extra(written: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _window_counts(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The counts of a window's manifest that reconcile's summary gives (a whole window or a repair)."""
+    return {
+        "ingested": manifest["ingested"]["count"],
+        "failed": manifest["failed"]["count"],
+        "processing_failed": manifest["processing_failed"]["count"],
+        "result_rows": manifest["results"]["rows"],
+        "skipped": manifest["objects"]["skipped"],
+    }
+
+
 def window_answer(manifest: dict[str, Any]) -> dict[str, Any]:
     """The attempt the window's answer is, and what it replaced: a lone chunk's own, else per chunk."""
     chunks = manifest["chunks"]
@@ -363,11 +370,7 @@ def reconcile_repair(
         "manifest_uri": manifest_uri,
         "chunks": 1,
         "listed": manifest["inputs"]["expected"],
-        "ingested": manifest["ingested"]["count"],
-        "failed": manifest["failed"]["count"],
-        "processing_failed": manifest["processing_failed"]["count"],
-        "result_rows": manifest["results"]["rows"],
-        "skipped": manifest["objects"]["skipped"],
+        **_window_counts(manifest),
         "reconciled": True,
         "repair": outcome,
     }
